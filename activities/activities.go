@@ -1,0 +1,218 @@
+// Package activities defines what a journey asks of the outside world, as
+// small interfaces with plain request and result types, and implementations:
+// an in-memory one for tests and the simulator, and (in store/) PostgreSQL.
+//
+// Every request that changes something carries an idempotency Key derived
+// from the enrollment and step (never from a random value), so a retried
+// activity changes nothing the second time.
+package activities
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// Enrollment identifies one run of one customer through one playbook
+// version. ID is stable across retries, replays and continue-as-new (it is
+// the workflow's first run ID).
+type Enrollment struct {
+	ID         string `json:"id"`
+	WorkflowID string `json:"workflow_id"`
+	Playbook   string `json:"playbook"`
+	Version    string `json:"version"`
+	CustomerID string `json:"customer_id"`
+	Holdout    bool   `json:"holdout"`
+}
+
+// CustomerLoader reads the profile rules are evaluated against.
+type CustomerLoader interface {
+	LoadCustomer(ctx context.Context, customerID string) (rules.Customer, error)
+}
+
+// Status of an enrollment.
+type Status string
+
+const (
+	StatusActive    Status = "active"
+	StatusCompleted Status = "completed"
+	StatusConverted Status = "converted"
+	StatusExited    Status = "exited"
+	StatusFailed    Status = "failed"
+)
+
+// StepRecord is one step taken, for the enrollment record and the reports.
+type StepRecord struct {
+	Enrollment Enrollment `json:"enrollment"`
+	Key        string     `json:"key"` // enrollment/step/visit
+	StepID     string     `json:"step_id"`
+	Kind       string     `json:"kind"`
+	Detail     string     `json:"detail,omitempty"`
+	Branch     string     `json:"branch,omitempty"` // split variant or if-branch taken
+	At         time.Time  `json:"at"`
+}
+
+// Outcome closes (or opens) an enrollment.
+type Outcome struct {
+	Enrollment Enrollment `json:"enrollment"`
+	Status     Status     `json:"status"`
+	Reason     string     `json:"reason,omitempty"`
+	At         time.Time  `json:"at"`
+}
+
+// Recorder keeps the enrollment record: started, each step, the outcome.
+type Recorder interface {
+	RecordStart(ctx context.Context, o Outcome) error
+	RecordStep(ctx context.Context, s StepRecord) error
+	RecordOutcome(ctx context.Context, o Outcome) error
+}
+
+// SendStatus is what became of a message.
+type SendStatus string
+
+const (
+	SendSent       SendStatus = "sent"
+	SendSuppressed SendStatus = "suppressed"
+	SendDeferred   SendStatus = "deferred" // frequency cap with action defer: try again at RetryAt
+	SendFailed     SendStatus = "failed"
+)
+
+// Suppression reasons.
+const (
+	ReasonConsent      = "consent"
+	ReasonFrequencyCap = "frequency_cap"
+	ReasonHoldout      = "holdout"
+	ReasonQuietHours   = "quiet_hours"
+	ReasonNoAddress    = "no_address"
+)
+
+// SendRequest asks for one message to be delivered. The content is the
+// template variant chosen for the customer's locale; it is rendered by the
+// activity, which alone knows the signing secret for the unsubscribe link.
+type SendRequest struct {
+	Enrollment    Enrollment     `json:"enrollment"`
+	Key           string         `json:"key"`
+	StepID        string         `json:"step_id"`
+	Channel       string         `json:"channel"`
+	Template      string         `json:"template"`
+	Locale        string         `json:"locale"`
+	Topic         string         `json:"topic"`
+	Transactional bool           `json:"transactional,omitempty"`
+	Subject       string         `json:"subject,omitempty"`
+	Text          string         `json:"text,omitempty"`
+	HTML          string         `json:"html,omitempty"`
+	Customer      rules.Customer `json:"customer"`
+	Event         rules.Event    `json:"event"`
+	Coupon        rules.Coupon   `json:"coupon"`
+	Now           time.Time      `json:"now"` // workflow time, for rendering
+	// Playbook frequency cap, checked with the global cap in the same transaction.
+	CapMax   int           `json:"cap_max,omitempty"`
+	CapPer   time.Duration `json:"cap_per,omitempty"`
+	CapDefer bool          `json:"cap_defer,omitempty"`
+}
+
+// SendResult tells the journey what happened.
+type SendResult struct {
+	Status     SendStatus `json:"status"`
+	Reason     string     `json:"reason,omitempty"`
+	ProviderID string     `json:"provider_id,omitempty"`
+	To         string     `json:"to,omitempty"`
+	RetryAt    time.Time  `json:"retry_at,omitzero"` // SendDeferred
+}
+
+// Messenger records a message in the outbox / contact log and delivers it.
+type Messenger interface {
+	SendMessage(ctx context.Context, r SendRequest) (SendResult, error)
+}
+
+// ProfileUpdate changes the customer record.
+type ProfileUpdate struct {
+	Enrollment Enrollment     `json:"enrollment"`
+	Key        string         `json:"key"`
+	CustomerID string         `json:"customer_id"`
+	Set        map[string]any `json:"set,omitempty"` // core field name or "attrs.<name>" → value
+	AddTags    []string       `json:"add_tags,omitempty"`
+	RemoveTags []string       `json:"remove_tags,omitempty"`
+	Tier       string         `json:"tier,omitempty"`
+	Stage      string         `json:"stage,omitempty"`
+}
+
+// ProfileUpdater applies profile updates.
+type ProfileUpdater interface {
+	UpdateProfile(ctx context.Context, u ProfileUpdate) error
+}
+
+// PointsRequest awards (Delta > 0) or deducts (Delta < 0) points.
+type PointsRequest struct {
+	Enrollment Enrollment `json:"enrollment"`
+	Key        string     `json:"key"`
+	CustomerID string     `json:"customer_id"`
+	Delta      int64      `json:"delta"`
+	Reason     string     `json:"reason"`
+}
+
+// PointsResult is the balance after the change.
+type PointsResult struct {
+	Balance int64 `json:"balance"`
+}
+
+// PointsLedger keeps the append-only points ledger.
+type PointsLedger interface {
+	AdjustPoints(ctx context.Context, r PointsRequest) (PointsResult, error)
+}
+
+// CouponRequest issues one coupon.
+type CouponRequest struct {
+	Enrollment Enrollment `json:"enrollment"`
+	Key        string     `json:"key"`
+	CustomerID string     `json:"customer_id"`
+	Kind       string     `json:"kind"`
+	Value      float64    `json:"value"`
+	ExpiresAt  time.Time  `json:"expires_at"`
+	Prefix     string     `json:"prefix,omitempty"`
+}
+
+// CouponIssuer issues unique coupon codes.
+type CouponIssuer interface {
+	IssueCoupon(ctx context.Context, r CouponRequest) (rules.Coupon, error)
+}
+
+// TaskRequest hands work to a person.
+type TaskRequest struct {
+	Enrollment Enrollment `json:"enrollment"`
+	Key        string     `json:"key"`
+	CustomerID string     `json:"customer_id"`
+	Assignee   string     `json:"assignee"`
+	Title      string     `json:"title"`
+	Priority   string     `json:"priority"`
+	DueAt      time.Time  `json:"due_at"`
+}
+
+// TaskResult identifies the created task.
+type TaskResult struct {
+	TaskID string `json:"task_id"`
+}
+
+// TaskCreator creates hand-off tasks.
+type TaskCreator interface {
+	CreateTask(ctx context.Context, r TaskRequest) (TaskResult, error)
+}
+
+// All is everything a journey needs; one value implementing it is
+// registered with the worker.
+type All interface {
+	CustomerLoader
+	Recorder
+	Messenger
+	ProfileUpdater
+	PointsLedger
+	CouponIssuer
+	TaskCreator
+}
+
+// ErrPermanent marks failures that a retry cannot fix (invalid address,
+// unknown template, unknown customer). Wrap it; the worker turns it into a
+// non-retryable Temporal error.
+var ErrPermanent = errors.New("permanent failure")

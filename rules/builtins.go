@@ -1,0 +1,171 @@
+package rules
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+)
+
+// The built-ins below that depend on the current time take `now` as a hidden
+// first argument: a patcher (nowArgument) inserts the `now` variable into
+// every call, so marketers write daysSince(customer.signup_at) while the
+// function still never reads the wall clock.
+
+// DaysSince returns whole days from t to now, or -1 when t is unset, so that
+// "never purchased" never looks like "inactive for a long time".
+func DaysSince(now, t time.Time) int64 {
+	if t.IsZero() {
+		return -1
+	}
+	return int64(now.Sub(t) / (24 * time.Hour))
+}
+
+// HoursSince returns whole hours from t to now, or -1 when t is unset.
+func HoursSince(now, t time.Time) int64 {
+	if t.IsZero() {
+		return -1
+	}
+	return int64(now.Sub(t) / time.Hour)
+}
+
+// Location resolves an IANA zone name, falling back to UTC for an empty or
+// unknown name: a bad zone on one customer record must not stop a journey.
+func Location(tz string) *time.Location {
+	if tz == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// LocalHour is the hour of day (0–23) at now in time zone tz.
+func LocalHour(now time.Time, tz string) int {
+	return now.In(Location(tz)).Hour()
+}
+
+// IsAnniversary reports whether now, in time zone tz, falls on the month and
+// day of date. A 29 February date is celebrated on 28 February in years that
+// have no 29th. An unset date is never an anniversary.
+func IsAnniversary(now time.Time, date time.Time, tz string) bool {
+	if date.IsZero() {
+		return false
+	}
+	local := now.In(Location(tz))
+	month, day := date.Month(), date.Day()
+	if month == time.February && day == 29 && !isLeap(local.Year()) {
+		day = 28
+	}
+	return local.Month() == month && local.Day() == day
+}
+
+func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+// ParseDuration extends time.ParseDuration with days (d) and weeks (w), the
+// units marketers think in: "90d", "2w", "1d12h", "36h", "30m".
+func ParseDuration(s string) (time.Duration, error) {
+	orig := s
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, fmt.Errorf("empty duration")
+	}
+	var total time.Duration
+	for s != "" {
+		i := 0
+		for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+			i++
+		}
+		if i == 0 {
+			return 0, fmt.Errorf("invalid duration %q: expected a number such as 90d, 2w, 36h or 30m", orig)
+		}
+		j := i
+		for j < len(s) && (s[j] < '0' || s[j] > '9') && s[j] != '.' {
+			j++
+		}
+		num, unit := s[:i], s[i:j]
+		var mult time.Duration
+		switch unit {
+		case "w":
+			mult = 7 * 24 * time.Hour
+		case "d":
+			mult = 24 * time.Hour
+		case "h":
+			mult = time.Hour
+		case "m":
+			mult = time.Minute
+		case "s":
+			mult = time.Second
+		case "":
+			return 0, fmt.Errorf("invalid duration %q: missing unit (w, d, h, m or s)", orig)
+		default:
+			return 0, fmt.Errorf("invalid duration %q: unknown unit %q (use w, d, h, m or s)", orig, unit)
+		}
+		f, err := strconv.ParseFloat(num, 64)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q: bad number %q", orig, num)
+		}
+		if f*float64(mult) > float64(1<<62) {
+			return 0, fmt.Errorf("invalid duration %q: too long", orig)
+		}
+		total += time.Duration(f * float64(mult))
+		s = s[j:]
+	}
+	return total, nil
+}
+
+// nowFunctions are the built-ins that receive `now` as a hidden first argument.
+var nowFunctions = map[string]bool{"daysSince": true, "hoursSince": true, "isBirthday": true, "isAnniversary": true, "localHour": true}
+
+// nowArgument is the expr patcher that passes `now` to nowFunctions. expr
+// runs a plain (non-repeatable) visitor once, before type checking.
+type nowArgument struct{}
+
+func (nowArgument) Visit(node *ast.Node) {
+	call, ok := (*node).(*ast.CallNode)
+	if !ok {
+		return
+	}
+	id, ok := call.Callee.(*ast.IdentifierNode)
+	if !ok || !nowFunctions[id.Value] {
+		return
+	}
+	nowNode := &ast.IdentifierNode{Value: "now"}
+	nowNode.SetLocation(call.Location())
+	call.Arguments = append([]ast.Node{nowNode}, call.Arguments...)
+}
+
+// builtinOptions are the expr options every rule is compiled with.
+func builtinOptions() []expr.Option {
+	return []expr.Option{
+		expr.Env(Env{}),
+		expr.DisableBuiltin("now"),
+		expr.DisableBuiltin("duration"),
+		expr.Timezone("UTC"),
+		expr.Patch(nowArgument{}),
+		expr.Function("daysSince", func(p ...any) (any, error) {
+			return DaysSince(p[0].(time.Time), p[1].(time.Time)), nil
+		}, new(func(time.Time, time.Time) int64)),
+		expr.Function("hoursSince", func(p ...any) (any, error) {
+			return HoursSince(p[0].(time.Time), p[1].(time.Time)), nil
+		}, new(func(time.Time, time.Time) int64)),
+		expr.Function("localHour", func(p ...any) (any, error) {
+			return LocalHour(p[0].(time.Time), p[1].(string)), nil
+		}, new(func(time.Time, string) int)),
+		expr.Function("isBirthday", func(p ...any) (any, error) {
+			c := p[1].(Customer)
+			return IsAnniversary(p[0].(time.Time), c.Birthday, c.Timezone), nil
+		}, new(func(time.Time, Customer) bool)),
+		expr.Function("isAnniversary", func(p ...any) (any, error) {
+			return IsAnniversary(p[0].(time.Time), p[1].(time.Time), p[2].(string)), nil
+		}, new(func(time.Time, time.Time, string) bool)),
+		expr.Function("duration", func(p ...any) (any, error) {
+			return ParseDuration(p[0].(string))
+		}, new(func(string) time.Duration)),
+	}
+}

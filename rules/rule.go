@@ -1,0 +1,157 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Kind is the type a rule must produce.
+type Kind int
+
+const (
+	// Bool rules decide: when, where, audience, exit_when, if.
+	Bool Kind = iota
+	// Number rules compute amounts: points, coupon values.
+	Number
+	// Text is a template placeholder: any printable value.
+	Text
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Bool:
+		return "bool"
+	case Number:
+		return "number"
+	default:
+		return "text"
+	}
+}
+
+// MaxSourceLen bounds a rule's source so a playbook cannot smuggle in a huge
+// expression; MaxNodes bounds its syntax tree.
+const (
+	MaxSourceLen = 4096
+	MaxNodes     = 500
+)
+
+// Rule is a compiled, type-checked rule. It is safe for concurrent use.
+type Rule struct {
+	Source  string
+	Kind    Kind
+	program *vm.Program
+}
+
+// Error is a compile or evaluation error with a position inside the rule
+// source (1-based line and column, in runes).
+type Error struct {
+	Line, Column int
+	Msg          string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d:%d: %s", e.Line, e.Column, e.Msg) }
+
+// Compile type-checks src against Env and compiles it for kind.
+func Compile(src string, kind Kind) (*Rule, error) {
+	if len(src) > MaxSourceLen {
+		return nil, &Error{Line: 1, Column: 1, Msg: fmt.Sprintf("rule is %d bytes long; the limit is %d", len(src), MaxSourceLen)}
+	}
+	opts := append(builtinOptions(), expr.MaxNodes(MaxNodes))
+	switch kind {
+	case Bool:
+		opts = append(opts, expr.AsBool())
+	case Number:
+		opts = append(opts, expr.AsFloat64())
+	}
+	prog, err := expr.Compile(src, opts...)
+	if err != nil {
+		return nil, toError(err)
+	}
+	if kind == Text {
+		if t := prog.Node().Type(); t != nil && (t.Kind() == reflect.Map || t.Kind() == reflect.Slice || t.Kind() == reflect.Func) && t != reflect.TypeOf([]byte(nil)) {
+			return nil, &Error{Line: 1, Column: 1, Msg: fmt.Sprintf("cannot print a value of type %s in a message", t)}
+		}
+	}
+	return &Rule{Source: src, Kind: kind, program: prog}, nil
+}
+
+func toError(err error) *Error {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return &Error{Line: max(fe.Line, 1), Column: fe.Column + 1, Msg: fe.Message}
+	}
+	return &Error{Line: 1, Column: 1, Msg: err.Error()}
+}
+
+// Evaluator runs rules. It reuses one VM so that evaluation does not
+// allocate a fresh stack per call; an Evaluator is not safe for concurrent
+// use, keep one per goroutine.
+type Evaluator struct {
+	vm vm.VM
+}
+
+// Bool evaluates a Bool rule.
+func (ev *Evaluator) Bool(r *Rule, env *Env) (bool, error) {
+	out, err := ev.vm.Run(r.program, env)
+	if err != nil {
+		return false, toError(err)
+	}
+	b, _ := out.(bool)
+	return b, nil
+}
+
+// Number evaluates a Number rule.
+func (ev *Evaluator) Number(r *Rule, env *Env) (float64, error) {
+	out, err := ev.vm.Run(r.program, env)
+	if err != nil {
+		return 0, toError(err)
+	}
+	f, _ := out.(float64)
+	return f, nil
+}
+
+// Value evaluates any rule and returns its raw result.
+func (ev *Evaluator) Value(r *Rule, env *Env) (any, error) {
+	out, err := ev.vm.Run(r.program, env)
+	if err != nil {
+		return nil, toError(err)
+	}
+	return out, nil
+}
+
+// Bool evaluates r with a fresh evaluator; convenient outside hot paths.
+func (r *Rule) Bool(env Env) (bool, error) { var ev Evaluator; return ev.Bool(r, &env) }
+
+// Number evaluates r with a fresh evaluator.
+func (r *Rule) Number(env Env) (float64, error) { var ev Evaluator; return ev.Number(r, &env) }
+
+// Value evaluates r with a fresh evaluator.
+func (r *Rule) Value(env Env) (any, error) { var ev Evaluator; return ev.Value(r, &env) }
+
+// Format renders a rule result for a message: times in RFC 3339 date form,
+// whole floats without decimals.
+func Format(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		if x == float64(int64(x)) {
+			return fmt.Sprintf("%d", int64(x))
+		}
+		return fmt.Sprintf("%.2f", x)
+	case time.Time:
+		return x.Format("2006-01-02")
+	case time.Duration:
+		return x.String()
+	default:
+		return fmt.Sprint(x)
+	}
+}
