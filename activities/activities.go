@@ -54,7 +54,7 @@ type StepRecord struct {
 	At         time.Time  `json:"at"`
 }
 
-// Outcome closes (or opens) an enrollment.
+// Outcome closes an enrollment.
 type Outcome struct {
 	Enrollment Enrollment `json:"enrollment"`
 	Status     Status     `json:"status"`
@@ -62,9 +62,28 @@ type Outcome struct {
 	At         time.Time  `json:"at"`
 }
 
-// Recorder keeps the enrollment record: started, each step, the outcome.
+// EntryRequest asks to open an enrollment under the playbook's entry policy.
+type EntryRequest struct {
+	Enrollment Enrollment    `json:"enrollment"`
+	Reentry    string        `json:"reentry"` // never, always, after
+	Cooldown   time.Duration `json:"cooldown,omitempty"`
+	At         time.Time     `json:"at"`
+}
+
+// EntryResult says whether the customer may enter. A customer is refused
+// when the re-entry policy forbids it (an earlier enrollment of the same
+// playbook, or one inside the cooldown). Asking twice for the same
+// enrollment ID answers the same (idempotent).
+type EntryResult struct {
+	Admitted bool   `json:"admitted"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Recorder keeps the enrollment record: admitted, each step, the outcome.
+// The enrollments table is the source of truth for re-entry, because
+// Temporal forgets closed workflows after the namespace retention.
 type Recorder interface {
-	RecordStart(ctx context.Context, o Outcome) error
+	RecordStart(ctx context.Context, r EntryRequest) (EntryResult, error)
 	RecordStep(ctx context.Context, s StepRecord) error
 	RecordOutcome(ctx context.Context, o Outcome) error
 }
