@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -84,9 +87,110 @@ func Compile(src string, kind Kind) (*Rule, error) {
 func toError(err error) *Error {
 	var fe *file.Error
 	if errors.As(err, &fe) {
-		return &Error{Line: max(fe.Line, 1), Column: fe.Column + 1, Msg: fe.Message}
+		return &Error{Line: max(fe.Line, 1), Column: fe.Column + 1, Msg: humanize(fe.Message)}
 	}
-	return &Error{Line: 1, Column: 1, Msg: err.Error()}
+	return &Error{Line: 1, Column: 1, Msg: humanize(err.Error())}
+}
+
+// goTypeNames are the Go type names expr puts in its messages, and the
+// names a marketer knows them by.
+var goTypeNames = map[string]string{"rules.Customer": "customer", "rules.Event": "event", "rules.Coupon": "coupon", "rules.Env": "the rule environment"}
+
+var (
+	noFieldRe     = regexp.MustCompile(`^type (rules\.\w+) has no field (\w+)$`)
+	unknownNameRe = regexp.MustCompile(`^unknown name (\w+)$`)
+)
+
+// humanize rewrites expr's messages in the marketer's terms: the rule
+// variables instead of Go type names, and a "did you mean" for typos.
+func humanize(msg string) string {
+	if m := noFieldRe.FindStringSubmatch(msg); m != nil {
+		if name, ok := goTypeNames[m[1]]; ok {
+			return fmt.Sprintf("%s has no field %q%s", name, m[2], didYouMean(m[2], exprFields(m[1])))
+		}
+	}
+	if m := unknownNameRe.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("unknown name %q%s", m[1], didYouMean(m[1], exprFields("rules.Env")))
+	}
+	for goName, name := range goTypeNames {
+		msg = strings.ReplaceAll(msg, goName, name)
+	}
+	return msg
+}
+
+// exprFields lists the rule names of a rule type's fields (its expr tags),
+// plus the built-in functions for the environment itself.
+func exprFields(goName string) []string {
+	var t reflect.Type
+	switch goName {
+	case "rules.Customer":
+		t = reflect.TypeOf(Customer{})
+	case "rules.Event":
+		t = reflect.TypeOf(Event{})
+	case "rules.Coupon":
+		t = reflect.TypeOf(Coupon{})
+	default:
+		t = reflect.TypeOf(Env{})
+	}
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		names = append(names, t.Field(i).Tag.Get("expr"))
+	}
+	if t == reflect.TypeOf(Env{}) {
+		for name := range nowFunctions {
+			names = append(names, name)
+		}
+		names = append(names, "duration")
+	}
+	sort.Strings(names)
+	return names
+}
+
+// didYouMean suggests the closest name when it is a plausible typo of word
+// (one edit for short words, two for longer; swapping neighbours is one).
+func didYouMean(word string, names []string) string {
+	limit := 1
+	if len(word) >= 4 {
+		limit = 2
+	}
+	best, bestDist := "", limit+1
+	for _, n := range names {
+		if d := osaDistance(word, n); d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// osaDistance is the Levenshtein distance with transpositions.
+func osaDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 // Evaluator runs rules. It reuses one VM so that evaluation does not

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rapport-crm/rapport/engine"
+)
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "validate [--json] PATH...",
+		Short: "Check playbooks (files, or directories of *.yaml / *.yml) and print every error as path:line:col: message",
+		Args:  cobra.MinimumNArgs(1),
+		RunE:  runValidate,
+	}
+	cmd.Flags().Bool("json", false, "print the errors as a JSON array of {file, line, col, message}")
+	rootCmd.AddCommand(cmd)
+}
+
+// jsonDiagnostic is the --json form of one error.
+type jsonDiagnostic struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Col     int    `json:"col"`
+	Message string `json:"message"`
+}
+
+func runValidate(cmd *cobra.Command, args []string) error {
+	asJSON, _ := cmd.Flags().GetBool("json")
+	files, err := playbookFiles(args)
+	if err != nil {
+		return err
+	}
+	diags := []jsonDiagnostic{}
+	for _, f := range files {
+		_, err := engine.CompileFile(f)
+		var ds engine.Diagnostics
+		switch {
+		case err == nil:
+		case errors.As(err, &ds):
+			for _, d := range ds {
+				diags = append(diags, jsonDiagnostic{d.File, d.Line, d.Col, d.Msg})
+			}
+		default:
+			diags = append(diags, jsonDiagnostic{File: f, Line: 1, Col: 1, Message: err.Error()})
+		}
+	}
+	out := cmd.OutOrStdout()
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(diags); err != nil {
+			return fmt.Errorf("write json: %w", err)
+		}
+	} else {
+		for _, d := range diags {
+			fmt.Fprintf(out, "%s:%d:%d: %s\n", d.File, d.Line, d.Col, d.Message)
+		}
+	}
+	if len(diags) > 0 {
+		if !asJSON {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d %s in %d playbook(s)\n", len(diags), plural(len(diags), "error", "errors"), countFiles(diags))
+		}
+		return exitStatus(1)
+	}
+	if !asJSON {
+		fmt.Fprintf(out, "ok: %d %s valid\n", len(files), plural(len(files), "playbook", "playbooks"))
+	}
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func countFiles(ds []jsonDiagnostic) int {
+	seen := map[string]bool{}
+	for _, d := range ds {
+		seen[d.File] = true
+	}
+	return len(seen)
+}
+
+// playbookFiles expands the arguments: files are taken as given,
+// directories are searched recursively for *.yaml and *.yml.
+func playbookFiles(args []string) ([]string, error) {
+	var files []string
+	for _, arg := range args {
+		info, err := os.Stat(arg)
+		if err != nil {
+			return nil, fmt.Errorf("playbook path: %w", err)
+		}
+		if !info.IsDir() {
+			files = append(files, arg)
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+				found = append(found, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", arg, err)
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("no *.yaml or *.yml playbooks in %s", arg)
+		}
+		sort.Strings(found)
+		files = append(files, found...)
+	}
+	return files, nil
+}
+
+// printErr prints a compile error: each diagnostic on its own line.
+func printErr(cmd *cobra.Command, err error) {
+	fmt.Fprintln(cmd.ErrOrStderr(), err)
+}

@@ -1,0 +1,85 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"sort"
+	"sync"
+)
+
+// Registry holds compiled plans by name and version. It is safe for
+// concurrent use: the worker reads it while a deploy adds new versions.
+type Registry struct {
+	mu     sync.RWMutex
+	plans  map[string]map[string]*Plan // name → version → plan
+	latest map[string]*Plan
+}
+
+// NewRegistry returns an empty registry (the zero value works too).
+func NewRegistry() *Registry { return &Registry{} }
+
+// Add registers p; the plan added last for a name becomes its latest.
+func (r *Registry) Add(p *Plan) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.plans == nil {
+		r.plans = map[string]map[string]*Plan{}
+		r.latest = map[string]*Plan{}
+	}
+	if r.plans[p.Name] == nil {
+		r.plans[p.Name] = map[string]*Plan{}
+	}
+	r.plans[p.Name][p.Version] = p
+	r.latest[p.Name] = p
+}
+
+// Get returns the plan of name at version.
+func (r *Registry) Get(name, version string) (*Plan, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p, ok := r.plans[name][version]
+	return p, ok
+}
+
+// Latest returns the plan of name added last.
+func (r *Registry) Latest(name string) (*Plan, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p, ok := r.latest[name]
+	return p, ok
+}
+
+// Names lists the playbook names, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.latest))
+	for name := range r.latest {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// planCache backs CompileCached; keyed by the sha256 of the source.
+var planCache sync.Map // [32]byte → cachedPlan
+
+type cachedPlan struct {
+	plan *Plan
+	err  error
+}
+
+// CompileCached compiles src once per process and returns the same *Plan
+// for the same bytes afterwards. Workflow code uses it to turn the
+// playbook source it carries into a plan on every replay: the result
+// depends only on src, so it is deterministic.
+func CompileCached(src []byte) (*Plan, error) {
+	key := sha256.Sum256(src)
+	if v, ok := planCache.Load(key); ok {
+		c := v.(cachedPlan)
+		return c.plan, c.err
+	}
+	p, err := Compile("playbook.yaml", src)
+	v, _ := planCache.LoadOrStore(key, cachedPlan{p, err})
+	c := v.(cachedPlan)
+	return c.plan, c.err
+}
