@@ -149,11 +149,15 @@ func ParseDuration(s string) (time.Duration, error) {
 	return total, nil
 }
 
-// nowFunctions are the built-ins that receive `now` as a hidden first argument.
+// nowFunctions are the built-ins that receive the environment (and so `now`)
+// as a hidden first argument.
 var nowFunctions = map[string]bool{"daysSince": true, "hoursSince": true, "isBirthday": true, "isAnniversary": true, "localHour": true}
 
-// nowArgument is the expr patcher that passes `now` to nowFunctions. expr
-// runs a plain (non-repeatable) visitor once, before type checking.
+// nowArgument is the expr patcher that passes the environment to
+// nowFunctions. It passes `$env` rather than the `now` field because reading
+// a time.Time field through reflection copies it to the heap on every call,
+// while `$env` is the value the caller handed in. expr runs a plain
+// (non-repeatable) visitor once, before type checking.
 type nowArgument struct{}
 
 func (nowArgument) Visit(node *ast.Node) {
@@ -165,9 +169,45 @@ func (nowArgument) Visit(node *ast.Node) {
 	if !ok || !nowFunctions[id.Value] {
 		return
 	}
-	nowNode := &ast.IdentifierNode{Value: "now"}
-	nowNode.SetLocation(call.Location())
-	call.Arguments = append([]ast.Node{nowNode}, call.Arguments...)
+	if id.Value == "isBirthday" {
+		birthdayAsAnniversary(call, id)
+	}
+	envNode := &ast.IdentifierNode{Value: "$env"}
+	envNode.SetLocation(call.Location())
+	call.Arguments = append([]ast.Node{envNode}, call.Arguments...)
+}
+
+// birthdayAsAnniversary rewrites isBirthday(customer) to
+// isAnniversary(customer.birthday, customer.timezone), which means the same
+// but does not copy the whole customer record to the heap on every call.
+func birthdayAsAnniversary(call *ast.CallNode, callee *ast.IdentifierNode) {
+	if len(call.Arguments) != 1 {
+		return
+	}
+	arg, ok := call.Arguments[0].(*ast.IdentifierNode)
+	if !ok || arg.Value != "customer" {
+		return
+	}
+	field := func(name string) ast.Node {
+		n := &ast.MemberNode{Node: &ast.IdentifierNode{Value: "customer"}, Property: &ast.StringNode{Value: name}}
+		n.Node.SetLocation(arg.Location())
+		n.Property.SetLocation(arg.Location())
+		n.SetLocation(arg.Location())
+		return n
+	}
+	callee.Value = "isAnniversary"
+	call.Arguments = []ast.Node{field("birthday"), field("timezone")}
+}
+
+// engineNow is `now` of the environment a nowFunction was called with.
+func engineNow(env any) time.Time {
+	switch e := env.(type) {
+	case *Env:
+		return e.Now
+	case Env:
+		return e.Now
+	}
+	panic(fmt.Sprintf("rule evaluated with %T instead of rules.Env", env))
 }
 
 // builtinOptions are the expr options every rule is compiled with.
@@ -179,21 +219,21 @@ func builtinOptions() []expr.Option {
 		expr.Timezone("UTC"),
 		expr.Patch(nowArgument{}),
 		expr.Function("daysSince", func(p ...any) (any, error) {
-			return DaysSince(p[0].(time.Time), p[1].(time.Time)), nil
-		}, new(func(time.Time, time.Time) int64)),
+			return DaysSince(engineNow(p[0]), p[1].(time.Time)), nil
+		}, new(func(any, time.Time) int64)),
 		expr.Function("hoursSince", func(p ...any) (any, error) {
-			return HoursSince(p[0].(time.Time), p[1].(time.Time)), nil
-		}, new(func(time.Time, time.Time) int64)),
+			return HoursSince(engineNow(p[0]), p[1].(time.Time)), nil
+		}, new(func(any, time.Time) int64)),
 		expr.Function("localHour", func(p ...any) (any, error) {
-			return LocalHour(p[0].(time.Time), p[1].(string)), nil
-		}, new(func(time.Time, string) int)),
+			return LocalHour(engineNow(p[0]), p[1].(string)), nil
+		}, new(func(any, string) int)),
 		expr.Function("isBirthday", func(p ...any) (any, error) {
 			c := p[1].(Customer)
-			return IsAnniversary(p[0].(time.Time), c.Birthday, c.Timezone), nil
-		}, new(func(time.Time, Customer) bool)),
+			return IsAnniversary(engineNow(p[0]), c.Birthday, c.Timezone), nil
+		}, new(func(any, Customer) bool)),
 		expr.Function("isAnniversary", func(p ...any) (any, error) {
-			return IsAnniversary(p[0].(time.Time), p[1].(time.Time), p[2].(string)), nil
-		}, new(func(time.Time, time.Time, string) bool)),
+			return IsAnniversary(engineNow(p[0]), p[1].(time.Time), p[2].(string)), nil
+		}, new(func(any, time.Time, string) bool)),
 		expr.Function("duration", func(p ...any) (any, error) {
 			return ParseDuration(p[0].(string))
 		}, new(func(string) time.Duration)),
