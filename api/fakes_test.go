@@ -1,0 +1,208 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// memStore is an in-memory Store that counts writes.
+type memStore struct {
+	mu         sync.Mutex
+	customers  map[string]rules.Customer
+	events     map[string]rules.Event // by event ID
+	dispatched map[string]bool
+	writes     int
+	failWith   error // every call fails with this when set
+}
+
+func newMemStore() *memStore {
+	return &memStore{customers: map[string]rules.Customer{}, events: map[string]rules.Event{}, dispatched: map[string]bool{}}
+}
+
+func (m *memStore) Customer(_ context.Context, id string) (rules.Customer, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failWith != nil {
+		return rules.Customer{}, m.failWith
+	}
+	c, ok := m.customers[id]
+	if !ok {
+		return rules.Customer{}, fmt.Errorf("customer %s: %w", id, ErrNotFound)
+	}
+	return c, nil
+}
+
+func (m *memStore) UpsertCustomer(_ context.Context, c rules.Customer) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failWith != nil {
+		return m.failWith
+	}
+	m.writes++
+	m.customers[c.ID] = c
+	return nil
+}
+
+func (m *memStore) EnsureCustomer(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failWith != nil {
+		return m.failWith
+	}
+	if _, ok := m.customers[id]; !ok {
+		m.writes++
+		m.customers[id] = rules.Customer{ID: id}
+	}
+	return nil
+}
+
+func (m *memStore) InsertEvent(_ context.Context, customerID string, ev rules.Event) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failWith != nil {
+		return false, m.failWith
+	}
+	if _, ok := m.events[ev.ID]; ok {
+		return false, nil
+	}
+	m.writes++
+	m.events[ev.ID] = ev
+	return true, nil
+}
+
+func (m *memStore) EventDispatched(_ context.Context, _, eventID string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dispatched[eventID], nil
+}
+
+func (m *memStore) MarkDispatched(_ context.Context, _, eventID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dispatched[eventID] = true
+	return nil
+}
+
+func (m *memStore) eventCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.events)
+}
+
+// dispatch is one call of the fake dispatcher.
+type dispatch struct {
+	Customer rules.Customer
+	Event    rules.Event
+}
+
+// fakeDispatcher records successful dispatches; failures, when set, decide
+// the next calls in order (a nil entry succeeds).
+type fakeDispatcher struct {
+	mu       sync.Mutex
+	calls    []dispatch
+	failures []error
+}
+
+func (d *fakeDispatcher) Dispatch(_ context.Context, c rules.Customer, ev rules.Event) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.failures) > 0 {
+		err := d.failures[0]
+		d.failures = d.failures[1:]
+		if err != nil {
+			return err
+		}
+	}
+	d.calls = append(d.calls, dispatch{c, ev})
+	return nil
+}
+
+func (d *fakeDispatcher) dispatched() []dispatch {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]dispatch(nil), d.calls...)
+}
+
+const testKey = "test-key-0123456789"
+
+// testNow is the pinned clock of every test server.
+var testNow = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+// harness is a server over fakes.
+type harness struct {
+	t     *testing.T
+	store *memStore
+	disp  *fakeDispatcher
+	srv   *Server
+}
+
+func newHarness(t *testing.T, edit ...func(*Options)) *harness {
+	t.Helper()
+	h := &harness{t: t, store: newMemStore(), disp: &fakeDispatcher{}}
+	opts := Options{
+		APIKey: testKey, Store: h.store, Dispatcher: h.disp,
+		Now:    func() time.Time { return testNow },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	for _, e := range edit {
+		e(&opts)
+	}
+	srv, err := NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = srv
+	return h
+}
+
+// do sends a request with the test key and returns the recorder.
+func (h *harness) do(method, path, body string, headers ...string) *httptest.ResponseRecorder {
+	h.t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+		} else {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.srv.ServeHTTP(rec, req)
+	return rec
+}
+
+// errorOf decodes a JSON error answer.
+func errorOf(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	var e errorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil {
+		t.Fatalf("answer is not a JSON error: %v: %s", err, rec.Body)
+	}
+	return e.Error
+}
+
+// jsonBody marshals v for a request body.
+func jsonBody(t *testing.T, v any) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+var _ http.Handler = (*Server)(nil)

@@ -1,0 +1,83 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// ErrNotFound is what a Store answers for a customer it does not have.
+var ErrNotFound = errors.New("not found")
+
+// ErrUnavailable marks a failure of a dependency (Temporal, PostgreSQL)
+// that a retry may fix; the API answers it with 503 and Retry-After.
+var ErrUnavailable = errors.New("dependency unavailable")
+
+// Store is what the API keeps in the database.
+type Store interface {
+	// Customer returns the stored profile, or an error wrapping ErrNotFound.
+	Customer(ctx context.Context, id string) (rules.Customer, error)
+	// UpsertCustomer writes the profile fields an identify may set.
+	UpsertCustomer(ctx context.Context, c rules.Customer) error
+	// EnsureCustomer creates a bare record for id if there is none, so a
+	// track may arrive before the first identify. It never changes an
+	// existing record.
+	EnsureCustomer(ctx context.Context, id string) error
+	// InsertEvent stores an event, keyed by its ID; inserted is false when
+	// it was already stored (a retried call).
+	InsertEvent(ctx context.Context, customerID string, ev rules.Event) (inserted bool, err error)
+	// EventDispatched says whether the stored event has been dispatched.
+	EventDispatched(ctx context.Context, customerID, eventID string) (bool, error)
+	// MarkDispatched records that dispatch of the event succeeded.
+	MarkDispatched(ctx context.Context, customerID, eventID string) error
+}
+
+// Dispatcher hands a stored event to the journeys: it starts the
+// enrollments the event triggers and signals the running enrollments of
+// the customer that wait for it. It must be idempotent: a retried call
+// (after a failure half-way) starts and signals nothing twice.
+type Dispatcher interface {
+	Dispatch(ctx context.Context, customer rules.Customer, ev rules.Event) error
+}
+
+// EnrollResult is the answer to a manual enrollment.
+type EnrollResult struct {
+	Started    bool   `json:"started"` // false: an enrollment was already running
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+}
+
+// Errors of Enroller.Enroll that the API reports as bad requests.
+var (
+	ErrUnknownPlaybook = errors.New("no deployed playbook of that name")
+	ErrNotManual       = errors.New("playbook is not started manually")
+)
+
+// Enroller starts a manual enrollment of a customer in a playbook whose
+// trigger is `manual: true`.
+type Enroller interface {
+	Enroll(ctx context.Context, playbook string, customer rules.Customer, trigger rules.Event) (EnrollResult, error)
+}
+
+// ErrInvalidToken is an unsubscribe token that is malformed, forged or
+// expired. The page says only that the link is not valid.
+var ErrInvalidToken = errors.New("invalid unsubscribe link")
+
+// Unsubscription describes what an unsubscribe link withdraws, for the
+// page shown to the customer.
+type Unsubscription struct {
+	Locale  string // the customer's locale when the link was made
+	Topic   string // consent topic (marketing, surveys, …)
+	Channel string // email, sms; "" for every channel
+}
+
+// Unsubscriber verifies unsubscribe links and withdraws consent.
+type Unsubscriber interface {
+	// Check verifies a token and describes it, changing nothing (GET).
+	Check(token string, now time.Time) (Unsubscription, error)
+	// Unsubscribe verifies a token and withdraws the consent it names.
+	// Withdrawing twice is not an error.
+	Unsubscribe(ctx context.Context, token string, now time.Time) (Unsubscription, error)
+}

@@ -1,0 +1,196 @@
+// Package api is Rapport's HTTP front door: the Segment-compatible event API
+// (identify, track, batch), manual enrollment, the one-click unsubscribe
+// pages and the health check.
+//
+// The package works against small interfaces (Store, Dispatcher, Enroller,
+// Unsubscriber) so that it can be tested without PostgreSQL or Temporal;
+// NewDispatcher and StoreAdapter wire the real ones.
+//
+// Delivery guarantee: an event is stored before it is dispatched to the
+// journeys, and the call answers 2xx only once dispatch succeeded. When
+// Temporal or the database is unreachable the answer is 503 with
+// Retry-After; the client retries, the retry finds the event already stored
+// (by messageId) and dispatches it again. A fully dispatched event that is
+// retried is a no-op.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Limits of the event API. The per-call and per-batch sizes are Segment's
+// own, so a Segment client never sends more than we accept.
+const (
+	MaxCallBytes  = 32 << 10  // one identify, track or enroll body, and each batch item
+	MaxBatchBytes = 500 << 10 // one batch body
+	MaxBatchItems = 2500      // calls in one batch
+)
+
+// Options configure a Server. Store and Dispatcher and APIKey are required.
+type Options struct {
+	// APIKey is the shared secret clients present as a Bearer token or as
+	// the Basic auth user name (Segment's write key convention).
+	APIKey string
+
+	Store      Store
+	Dispatcher Dispatcher
+	// Enroller starts manual enrollments (POST /v1/enroll); nil disables it.
+	Enroller Enroller
+	// Unsubscriber serves /u/{token}; nil disables the pages.
+	Unsubscriber Unsubscriber
+	// Checks are the dependencies /healthz reports, by name (db, temporal).
+	Checks map[string]func(context.Context) error
+
+	// MaxFuture and MaxPast bound event timestamps relative to the receive
+	// time; defaults 24h and 5 years (365×5 days).
+	MaxFuture time.Duration
+	MaxPast   time.Duration
+	// RetryAfter is the Retry-After of a 503; default 5s.
+	RetryAfter time.Duration
+
+	// Now is the clock; default time.Now. Tests pin it.
+	Now func() time.Time
+	// Logger receives dispatch failures and other server-side errors;
+	// default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the HTTP handler of the API.
+type Server struct {
+	opts    Options
+	keyHash [32]byte
+	mux     *http.ServeMux
+}
+
+// NewServer checks the options and builds the handler. It starts nothing:
+// mount it on any http.Server or httptest.Server.
+func NewServer(opts Options) (*Server, error) {
+	if opts.APIKey == "" {
+		return nil, errors.New("api: an API key is required (RAPPORT_API_KEY)")
+	}
+	if opts.Store == nil || opts.Dispatcher == nil {
+		return nil, errors.New("api: Store and Dispatcher are required")
+	}
+	if opts.MaxFuture <= 0 {
+		opts.MaxFuture = 24 * time.Hour
+	}
+	if opts.MaxPast <= 0 {
+		opts.MaxPast = 5 * 365 * 24 * time.Hour
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = 5 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{opts: opts, keyHash: sha256.Sum256([]byte(opts.APIKey)), mux: http.NewServeMux()}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	s.mux.Handle("POST /v1/identify", s.authed(s.limited(MaxCallBytes, s.handleIdentify)))
+	s.mux.Handle("POST /v1/track", s.authed(s.limited(MaxCallBytes, s.handleTrack)))
+	s.mux.Handle("POST /v1/batch", s.authed(s.limited(MaxBatchBytes, s.handleBatch)))
+	s.mux.Handle("POST /v1/import", s.authed(s.limited(MaxBatchBytes, s.handleBatch))) // Segment's alias of batch
+	s.mux.Handle("POST /v1/enroll", s.authed(s.limited(MaxCallBytes, s.handleEnroll)))
+	s.mux.HandleFunc("GET /u/{token}", s.handleUnsubscribePage)
+	s.mux.HandleFunc("POST /u/{token}", s.handleUnsubscribe)
+	s.mux.HandleFunc("GET /healthz", s.handleHealth)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+// authed admits requests carrying the API key, as "Bearer <key>" or as
+// Basic auth with the key as user name (how Segment libraries send their
+// write key). Keys are compared as SHA-256 digests in constant time, so
+// neither their content nor their length leaks through timing.
+func (s *Server) authed(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := presentedKey(r.Header.Get("Authorization"))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rapport", Basic realm="rapport"`)
+			writeError(w, http.StatusUnauthorized, "missing API key: send Authorization: Bearer <key>")
+			return
+		}
+		h := sha256.Sum256([]byte(key))
+		if subtle.ConstantTimeCompare(h[:], s.keyHash[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rapport", Basic realm="rapport"`)
+			writeError(w, http.StatusUnauthorized, "invalid API key")
+			return
+		}
+		next(w, r)
+	})
+}
+
+// presentedKey extracts the key from an Authorization header value.
+func presentedKey(header string) (string, bool) {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok {
+		return "", false
+	}
+	cred = strings.TrimSpace(cred)
+	switch strings.ToLower(scheme) {
+	case "bearer":
+		return cred, cred != ""
+	case "basic":
+		raw, err := base64.StdEncoding.DecodeString(cred)
+		if err != nil {
+			return "", false
+		}
+		user, _, _ := strings.Cut(string(raw), ":")
+		return user, user != ""
+	}
+	return "", false
+}
+
+// limited caps the request body at n bytes and insists on JSON.
+func (s *Server) limited(n int64, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type must be application/json, got %q", ct))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, n)
+		next(w, r)
+	}
+}
+
+// errorBody is every error answer: {"error": "userId: required"}.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+// writeUnavailable answers 503 with Retry-After, telling the client to send
+// the same call again later.
+func (s *Server) writeUnavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", fmt.Sprint(int(s.opts.RetryAfter.Round(time.Second)/time.Second)))
+	writeError(w, http.StatusServiceUnavailable, msg)
+}

@@ -1,0 +1,330 @@
+package api
+
+import (
+	"fmt"
+	"math"
+	"net/mail"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // time zone names must resolve even on hosts without zoneinfo
+
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// Identify traits with a typed home in the customer record. Every other
+// trait is kept in customer.attrs under the name it was sent with
+// (firstName and lastName too, for greetings, besides making up the name).
+const (
+	traitEmail     = "email"
+	traitPhone     = "phone"
+	traitName      = "name"
+	traitFirstName = "firstName"
+	traitLastName  = "lastName"
+	traitLocale    = "locale"
+	traitTimezone  = "timezone"
+	traitBirthday  = "birthday"
+	traitCreatedAt = "createdAt"
+	traitTier      = "tier"
+	traitStage     = "stage"
+)
+
+var typedTraits = fieldSet([]string{traitEmail, traitPhone, traitName, traitLocale, traitTimezone, traitBirthday, traitCreatedAt, traitTier, traitStage})
+
+var localeRe = regexp.MustCompile(`^[a-z]{2}(-[A-Z]{2})?$`)
+
+// applyIdentify merges an identify call into the stored customer c (the
+// zero Customer with ID set when there is none yet). Traits not sent keep
+// their stored value; a trait sent as null clears it.
+func applyIdentify(c *rules.Customer, call Call, path string) error {
+	p := join(path, "traits")
+	if err := applyTypedTraits(c, call.Traits, p); err != nil {
+		return err
+	}
+	if _, named := call.Traits[traitName]; !named {
+		if full := fullName(call.Traits); full != "" {
+			c.Name = full
+		}
+	}
+	for k, v := range call.Traits {
+		if typedTraits[k] {
+			continue
+		}
+		if c.Attrs == nil {
+			c.Attrs = map[string]any{}
+		}
+		if v == nil {
+			delete(c.Attrs, k)
+		} else {
+			c.Attrs[k] = v
+		}
+	}
+	// The context describes the device; it fills locale and time zone
+	// only when the traits do not say and the record does not know.
+	if _, ok := call.Traits[traitLocale]; !ok && c.Locale == "" && call.Locale != "" {
+		if l, err := normalizeLocale(call.Locale); err == nil {
+			c.Locale = l
+		}
+	}
+	if _, ok := call.Traits[traitTimezone]; !ok && c.Timezone == "" && call.Timezone != "" {
+		if validTimezone(call.Timezone) == nil {
+			c.Timezone = call.Timezone
+		}
+	}
+	return nil
+}
+
+// applyTypedTraits copies the traits with a typed home into c.
+func applyTypedTraits(c *rules.Customer, traits map[string]any, path string) error {
+	for _, name := range []string{traitEmail, traitPhone, traitName, traitLocale, traitTimezone, traitTier, traitStage} {
+		v, ok := traits[name]
+		if !ok {
+			continue
+		}
+		s, err := traitString(v, join(path, name))
+		if err != nil {
+			return err
+		}
+		if s, err = checkTrait(name, s); err != nil {
+			return fieldErr(join(path, name), "%v", err)
+		}
+		*stringHome(c, name) = s
+	}
+	for _, name := range []string{traitBirthday, traitCreatedAt} {
+		v, ok := traits[name]
+		if !ok {
+			continue
+		}
+		t, err := traitTime(v, join(path, name))
+		if err != nil {
+			return err
+		}
+		if name == traitBirthday {
+			c.Birthday = t
+		} else {
+			c.SignupAt = t
+		}
+	}
+	return nil
+}
+
+func stringHome(c *rules.Customer, name string) *string {
+	switch name {
+	case traitEmail:
+		return &c.Email
+	case traitPhone:
+		return &c.Phone
+	case traitName:
+		return &c.Name
+	case traitLocale:
+		return &c.Locale
+	case traitTimezone:
+		return &c.Timezone
+	case traitTier:
+		return &c.Tier
+	default:
+		return &c.Stage
+	}
+}
+
+// checkTrait validates and normalizes one typed string trait; "" (a
+// cleared trait) is always fine.
+func checkTrait(name, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	switch name {
+	case traitEmail:
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Address != s {
+			return "", fmt.Errorf("%q is not an e-mail address", truncate(s, 60))
+		}
+	case traitLocale:
+		return normalizeLocale(s)
+	case traitTimezone:
+		return s, validTimezone(s)
+	case traitStage:
+		if !slices.Contains(engine.CustomerStages, s) {
+			return "", fmt.Errorf("%q is not a customer stage (%s)", s, strings.Join(engine.CustomerStages, ", "))
+		}
+	}
+	if len(s) > 320 {
+		return "", fmt.Errorf("is %d bytes; the limit is 320", len(s))
+	}
+	return s, nil
+}
+
+func traitString(v any, field string) (string, error) {
+	switch x := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return x, nil
+	default:
+		return "", fieldErr(field, "must be a string, got %s", goKind(v))
+	}
+}
+
+// traitTime reads a date ("1990-04-12") or an RFC 3339 time.
+func traitTime(v any, field string) (time.Time, error) {
+	s, err := traitString(v, field)
+	if err != nil || s == "" {
+		return time.Time{}, err
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fieldErr(field, "must be a date like 1990-04-12 or an RFC 3339 time, got %q", truncate(s, 40))
+	}
+	return t.UTC(), nil
+}
+
+func fullName(traits map[string]any) string {
+	first, _ := traits[traitFirstName].(string)
+	last, _ := traits[traitLastName].(string)
+	return strings.TrimSpace(strings.TrimSpace(first) + " " + strings.TrimSpace(last))
+}
+
+// normalizeLocale turns "en_us", "zh-cn" or "zh-Hans-CN" into the
+// playbook locale form ("en-US", "zh-CN", "zh").
+func normalizeLocale(s string) (string, error) {
+	parts := strings.Split(strings.ReplaceAll(s, "_", "-"), "-")
+	lang := strings.ToLower(parts[0])
+	l := lang
+	if len(parts) == 2 && len(parts[1]) == 2 {
+		l = lang + "-" + strings.ToUpper(parts[1])
+	} else if len(parts) == 3 && len(parts[2]) == 2 {
+		l = lang + "-" + strings.ToUpper(parts[2])
+	}
+	if !localeRe.MatchString(l) {
+		return "", fmt.Errorf("%q is not a locale like en, zh or zh-TW", truncate(s, 40))
+	}
+	return l, nil
+}
+
+func validTimezone(s string) error {
+	if s == "Local" || strings.ContainsAny(s, " \\") {
+		return fmt.Errorf("%q is not an IANA time zone like Asia/Shanghai", truncate(s, 40))
+	}
+	if _, err := time.LoadLocation(s); err != nil {
+		return fmt.Errorf("%q is not an IANA time zone like Asia/Shanghai", truncate(s, 40))
+	}
+	return nil
+}
+
+// Track properties with a typed home in the event. The amount is the first
+// of these present; they are the names Segment's e-commerce spec and
+// common sources use.
+var amountProps = []string{"amount", "revenue", "total", "value"}
+
+// eventFromTrack builds the stored event of a track call. Every property is
+// kept in Props; the typed ones are also copied into their fields.
+func eventFromTrack(call Call, path string) (rules.Event, error) {
+	p := join(path, "properties")
+	ev := rules.Event{ID: call.MessageID, Name: call.Event, Time: call.Timestamp, Props: call.Properties}
+	var err error
+	for _, name := range amountProps {
+		if v, ok := call.Properties[name]; ok && v != nil {
+			if ev.Amount, err = propNumber(v, join(p, name)); err != nil {
+				return ev, err
+			}
+			break
+		}
+	}
+	if ev.Score, err = optNumber(call.Properties, "score", p); err != nil {
+		return ev, err
+	}
+	if ev.Currency, err = optString(call.Properties, "currency", p); err != nil {
+		return ev, err
+	}
+	ev.Currency = strings.ToUpper(ev.Currency)
+	if ev.Category, err = optString(call.Properties, "category", p); err != nil {
+		return ev, err
+	}
+	for _, name := range []string{"order_id", "orderId"} {
+		if ev.OrderID != "" {
+			break
+		}
+		if ev.OrderID, err = optID(call.Properties, name, p); err != nil {
+			return ev, err
+		}
+	}
+	return ev, nil
+}
+
+// propNumber accepts a JSON number or a numeric string ("12.50"), since
+// some sources send money as strings; anything else is an error rather
+// than a silent zero.
+func propNumber(v any, field string) (float64, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		if err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return f, nil
+		}
+		return 0, fieldErr(field, "must be a number, got %q", truncate(x, 40))
+	}
+	return 0, fieldErr(field, "must be a number, got %s", goKind(v))
+}
+
+func optNumber(props map[string]any, name, path string) (float64, error) {
+	v, ok := props[name]
+	if !ok || v == nil {
+		return 0, nil
+	}
+	return propNumber(v, join(path, name))
+}
+
+func optString(props map[string]any, name, path string) (string, error) {
+	v, ok := props[name]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		return "", fieldErr(join(path, name), "must be a string, got %s", goKind(v))
+	}
+	return strings.TrimSpace(s), nil
+}
+
+// optID reads an identifier that may arrive as a string or a whole number.
+func optID(props map[string]any, name, path string) (string, error) {
+	switch x := props[name].(type) {
+	case nil:
+		return "", nil
+	case string:
+		return strings.TrimSpace(x), nil
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return strconv.FormatFloat(x, 'f', -1, 64), nil
+		}
+	}
+	return "", fieldErr(join(path, name), "must be a string or a whole number, got %s", goKind(props[name]))
+}
+
+// goKind names the JSON type of a decoded value.
+func goKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -1,0 +1,164 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+)
+
+// maxTokenLen bounds the unsubscribe token in the URL; real ones are a few
+// hundred bytes.
+const maxTokenLen = 2048
+
+// pageText is the wording of the unsubscribe pages in one language.
+type pageText struct {
+	Lang, Title, Confirm, Button, Done, Invalid, Retry string
+	Topic                                              map[string]string
+}
+
+// pageTexts holds the page languages; the customer's locale picks one by
+// language prefix, English otherwise.
+var pageTexts = map[string]pageText{
+	"en": {
+		Lang: "en", Title: "Unsubscribe",
+		Confirm: "Stop receiving %s messages from us?",
+		Button:  "Unsubscribe",
+		Done:    "You are unsubscribed from %s messages. We are sorry to see you go.",
+		Invalid: "This unsubscribe link is not valid or has expired. Please use the link in a recent message.",
+		Retry:   "We could not process your request just now. Please try again in a few minutes.",
+		Topic:   map[string]string{"marketing": "marketing", "service": "service", "loyalty": "loyalty programme", "surveys": "survey"},
+	},
+	"zh": {
+		Lang: "zh", Title: "退订",
+		Confirm: "确定不再接收我们的%s消息吗？",
+		Button:  "退订",
+		Done:    "您已退订%s消息。",
+		Invalid: "此退订链接无效或已过期，请使用最近一封消息中的链接。",
+		Retry:   "暂时无法处理您的请求，请稍后再试。",
+		Topic:   map[string]string{"marketing": "营销", "service": "服务", "loyalty": "会员", "surveys": "问卷"},
+	},
+}
+
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="{{.Lang}}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;line-height:1.5}button{font-size:1rem;padding:.5rem 1.5rem}</style>
+</head><body>
+<h1>{{.Title}}</h1>
+<p>{{.Message}}</p>
+{{if .Form}}<form method="post" action="">
+<input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">{{.Button}}</button>
+</form>{{end}}
+</body></html>
+`))
+
+// page is one rendering of the template.
+type page struct {
+	Lang, Title, Message, Button string
+	Form                         bool
+}
+
+// handleUnsubscribePage serves GET /u/{token}: a confirmation page. It
+// changes nothing, since mail scanners follow links.
+func (s *Server) handleUnsubscribePage(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Unsubscriber == nil {
+		http.NotFound(w, r)
+		return
+	}
+	token := r.PathValue("token")
+	if len(token) > maxTokenLen {
+		s.renderInvalid(w, r)
+		return
+	}
+	u, err := s.opts.Unsubscriber.Check(token, s.opts.Now())
+	if err != nil {
+		s.renderInvalid(w, r)
+		return
+	}
+	t := texts(u.Locale, r)
+	render(w, http.StatusOK, page{Lang: t.Lang, Title: t.Title, Message: sprintfTopic(t.Confirm, t, u.Topic), Button: t.Button, Form: true})
+}
+
+// handleUnsubscribe serves POST /u/{token}: the RFC 8058 one-click
+// unsubscribe (body List-Unsubscribe=One-Click) and the page's button.
+func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Unsubscriber == nil {
+		http.NotFound(w, r)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	_ = r.ParseForm() // the body is informative only; the token decides
+	token := r.PathValue("token")
+	if len(token) > maxTokenLen {
+		s.renderInvalid(w, r)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), applyTimeout)
+	defer cancel()
+	u, err := s.opts.Unsubscriber.Unsubscribe(ctx, token, s.opts.Now())
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+		s.renderInvalid(w, r)
+	case err != nil:
+		s.opts.Logger.Error("unsubscribe failed", "err", err)
+		t := texts("", r)
+		w.Header().Set("Retry-After", "60")
+		render(w, http.StatusServiceUnavailable, page{Lang: t.Lang, Title: t.Title, Message: t.Retry})
+	default:
+		t := texts(u.Locale, r)
+		render(w, http.StatusOK, page{Lang: t.Lang, Title: t.Title, Message: sprintfTopic(t.Done, t, u.Topic)})
+	}
+}
+
+// renderInvalid answers a bad, forged or expired token with 400 and no
+// detail, so the page tells an attacker nothing about why.
+func (s *Server) renderInvalid(w http.ResponseWriter, r *http.Request) {
+	t := texts("", r)
+	render(w, http.StatusBadRequest, page{Lang: t.Lang, Title: t.Title, Message: t.Invalid})
+}
+
+func render(w http.ResponseWriter, status int, p page) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer") // the token is in the URL
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.WriteHeader(status)
+	_ = pageTmpl.Execute(w, p)
+}
+
+// texts picks the page language: the token's locale first, then the
+// browser's Accept-Language, then English.
+func texts(locale string, r *http.Request) pageText {
+	if t, ok := pageTexts[langOf(locale)]; ok {
+		return t
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if t, ok := pageTexts[langOf(tag)]; ok {
+			return t
+		}
+	}
+	return pageTexts["en"]
+}
+
+func langOf(tag string) string {
+	lang, _, _ := strings.Cut(strings.ReplaceAll(tag, "_", "-"), "-")
+	return strings.ToLower(lang)
+}
+
+// sprintfTopic fills the topic's display name into a page sentence.
+func sprintfTopic(format string, t pageText, topic string) string {
+	name, ok := t.Topic[topic]
+	if !ok {
+		name = topic
+	}
+	if name == "" {
+		name = t.Topic["marketing"]
+	}
+	return strings.Replace(format, "%s", name, 1)
+}
