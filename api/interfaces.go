@@ -68,15 +68,16 @@ var ErrInvalidToken = errors.New("invalid unsubscribe link")
 // Unsubscription describes what an unsubscribe link withdraws, for the
 // page shown to the customer.
 type Unsubscription struct {
-	Locale  string // the customer's locale when the link was made
-	Topic   string // consent topic (marketing, surveys, …)
-	Channel string // email, sms; "" for every channel
+	Locale  string // the customer's locale, when known
+	Topic   string // consent topic (marketing, surveys, …; "*" for all)
+	Channel string // email, sms
 }
 
-// Unsubscriber verifies unsubscribe links and withdraws consent.
+// Unsubscriber verifies unsubscribe links and withdraws consent. Both
+// methods answer an error wrapping ErrInvalidToken for a bad link.
 type Unsubscriber interface {
 	// Check verifies a token and describes it, changing nothing (GET).
-	Check(token string, now time.Time) (Unsubscription, error)
+	Check(ctx context.Context, token string, now time.Time) (Unsubscription, error)
 	// Unsubscribe verifies a token and withdraws the consent it names.
 	// Withdrawing twice is not an error.
 	Unsubscribe(ctx context.Context, token string, now time.Time) (Unsubscription, error)

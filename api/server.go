@@ -26,6 +26,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/rapport-crm/rapport/unsubscribe"
 )
 
 // Limits of the event API. The per-call and per-batch sizes are Segment's
@@ -109,6 +111,8 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /v1/enroll", s.authed(s.limited(MaxCallBytes, s.handleEnroll)))
 	s.mux.HandleFunc("GET /u/{token}", s.handleUnsubscribePage)
 	s.mux.HandleFunc("POST /u/{token}", s.handleUnsubscribe)
+	s.mux.HandleFunc("GET "+unsubscribe.Path, s.handleUnsubscribePage) // ?token=…, as unsubscribe.URL links
+	s.mux.HandleFunc("POST "+unsubscribe.Path, s.handleUnsubscribe)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 }
 
