@@ -24,6 +24,22 @@ var (
 	yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 
+// yamlParserProblems are the messages of yaml.v3's parser (as opposed to
+// its scanner); the parser's line numbers are 0-based.
+var yamlParserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
+}
+
 // compiler holds the state of one Compile call.
 type compiler struct {
 	file    string
@@ -150,6 +166,9 @@ func (c *compiler) parseYAML(src []byte) (*yaml.Node, bool) {
 		if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = m[2]
+			if yamlParserProblems[msg] {
+				line++ // yaml.v3 reports parser (not scanner) errors with 0-based lines
+			}
 		}
 		c.errorAt(max(line, 1), 1, "YAML syntax error: "+msg)
 		return nil, false

@@ -63,7 +63,7 @@ func suggest(word string, candidates []string) string {
 	}
 	best, bestDist := "", limit+1
 	for _, c := range candidates {
-		if d := editDistance(word, c); d < bestDist {
+		if d := editDistance(word, c); d < bestDist && d < len(word) {
 			best, bestDist = c, d
 		}
 	}

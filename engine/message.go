@@ -236,6 +236,11 @@ func shiftError(s string, start int, err error) error {
 		return &rules.Error{Line: line, Column: col, Msg: err.Error()}
 	}
 	line, col := textPos(s, start)
+	if re.Line <= 1 && re.Column <= 1 {
+		// An error about the whole rule: point at its first character.
+		lead := len(s[start:]) - len(strings.TrimLeft(s[start:], " \t"))
+		return &rules.Error{Line: line, Column: col + lead, Msg: "placeholder: " + re.Msg}
+	}
 	if re.Line <= 1 {
 		col += re.Column - 1
 	} else {

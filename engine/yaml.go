@@ -97,6 +97,7 @@ func (c *compiler) mapping(n *yaml.Node, what, table string) (map[string]field, 
 	}
 	known := mappingKeys[table]
 	out := make(map[string]field, len(n.Content)/2)
+	misspelt := map[string]bool{} // keys an unknown key was probably meant to be
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := c.deref(n.Content[i]), n.Content[i+1]
 		if k == nil {
@@ -111,13 +112,15 @@ func (c *compiler) mapping(n *yaml.Node, what, table string) (map[string]field, 
 			continue
 		}
 		if known != nil && !contains(known, k.Value) {
+			guess := suggest(k.Value, known)
+			misspelt[guess] = true
 			c.errorf(k, "unknown key %q in %s%s", k.Value, what, didYouMean(k.Value, known))
 			continue
 		}
 		out[k.Value] = field{k, v}
 	}
 	for _, req := range requiredKeys[table] {
-		if _, ok := out[req]; !ok {
+		if _, ok := out[req]; !ok && !misspelt[req] {
 			c.errorf(n, "missing required key %q in %s", req, what)
 		}
 	}
@@ -277,12 +280,18 @@ func (c *compiler) rule(f field, kind rules.Kind) (*rules.Rule, bool) {
 	return r, true
 }
 
-var expectedBoolRe = regexp.MustCompile(`^expected bool, but got (.+)$`)
+var (
+	expectedBoolRe   = regexp.MustCompile(`^expected bool, but got (.+)$`)
+	expectedNumberRe = regexp.MustCompile(`^expected float64, but got (.+)$`)
+)
 
 // ruleMessage explains a kind mismatch in marketer terms.
 func ruleMessage(msg string, kind rules.Kind) string {
 	if m := expectedBoolRe.FindStringSubmatch(msg); m != nil && kind == rules.Bool {
 		return fmt.Sprintf("the rule must be a condition (true or false), but it gives %s", m[1])
+	}
+	if m := expectedNumberRe.FindStringSubmatch(msg); m != nil && kind == rules.Number {
+		return fmt.Sprintf("the rule must give a number, but it gives %s", m[1])
 	}
 	return msg
 }

@@ -155,7 +155,7 @@ func didYouMean(word string, names []string) string {
 	}
 	best, bestDist := "", limit+1
 	for _, n := range names {
-		if d := osaDistance(word, n); d < bestDist {
+		if d := osaDistance(word, n); d < bestDist && d < len(word) {
 			best, bestDist = n, d
 		}
 	}
