@@ -1,0 +1,152 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// Plans is the set of deployed playbooks; *engine.Registry implements it.
+type Plans interface {
+	Names() []string
+	Latest(name string) (*engine.Plan, bool)
+	Get(name, version string) (*engine.Plan, bool)
+}
+
+// Journeys starts and signals journeys; the Temporal implementation is
+// TemporalJourneys. Both must be idempotent: Enroll starts nothing when
+// the customer's enrollment of the playbook is already running (started
+// false), and the journey drops a signalled event whose ID it has seen.
+type Journeys interface {
+	Enroll(ctx context.Context, plan *engine.Plan, customerID string, trigger rules.Event) (EnrollResult, error)
+	Signal(ctx context.Context, playbook, customerID string, ev rules.Event) error
+}
+
+// ActiveEnrollment is a running enrollment of a customer, as recorded in
+// the enrollments table.
+type ActiveEnrollment struct {
+	Playbook string
+	Version  string
+}
+
+// EnrollmentLister lists a customer's active enrollments.
+type EnrollmentLister interface {
+	ActiveEnrollments(ctx context.Context, customerID string) ([]ActiveEnrollment, error)
+}
+
+// EventDispatcher is the real Dispatcher and Enroller.
+type EventDispatcher struct {
+	plans       Plans
+	journeys    Journeys
+	enrollments EnrollmentLister
+	log         *slog.Logger
+}
+
+// NewEventDispatcher builds the dispatcher over the deployed plans, the
+// journey client and the enrollments table.
+func NewEventDispatcher(plans Plans, journeys Journeys, enrollments EnrollmentLister, log *slog.Logger) *EventDispatcher {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &EventDispatcher{plans: plans, journeys: journeys, enrollments: enrollments, log: log}
+}
+
+// Dispatch starts the enrollments ev triggers and signals the running
+// enrollments of the customer that may react to it.
+//
+// The running enrollments are read before anything is started, so a
+// journey started by this very event is not also signalled with it. (On a
+// retry after a partial failure it may be: the journey drops the trigger
+// event by its ID.) Trigger rules are evaluated against the customer as
+// stored now, at the event's time; the audience is the journey's business.
+func (d *EventDispatcher) Dispatch(ctx context.Context, c rules.Customer, ev rules.Event) error {
+	active, err := d.enrollments.ActiveEnrollments(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("dispatch %s: list active enrollments: %w", ev.ID, err)
+	}
+	for _, p := range d.triggered(c, ev) {
+		if _, err := d.journeys.Enroll(ctx, p, c.ID, ev); err != nil {
+			return fmt.Errorf("dispatch %s: enroll %s in %s: %w", ev.ID, c.ID, p.Name, err)
+		}
+	}
+	for _, a := range active {
+		if !d.listens(a, ev.Name) {
+			continue
+		}
+		if err := d.journeys.Signal(ctx, a.Playbook, c.ID, ev); err != nil {
+			return fmt.Errorf("dispatch %s: signal %s of %s: %w", ev.ID, a.Playbook, c.ID, err)
+		}
+	}
+	return nil
+}
+
+// triggered lists the deployed playbooks ev starts for c. A trigger rule
+// that fails to evaluate is logged and counts as false: retrying would not
+// change it, and it must not hold up the other playbooks.
+func (d *EventDispatcher) triggered(c rules.Customer, ev rules.Event) []*engine.Plan {
+	var out []*engine.Plan
+	for _, name := range d.plans.Names() {
+		p, ok := d.plans.Latest(name)
+		if !ok || p.Trigger.Kind != engine.TriggerEvent || p.Trigger.Event != ev.Name {
+			continue
+		}
+		if when := p.Trigger.When; when != nil {
+			match, err := when.Bool(rules.NewEnv(c, ev, ev.Time))
+			if err != nil {
+				d.log.Warn("trigger rule failed; not enrolling", "playbook", p.Name, "customer", c.ID, "event", ev.ID, "rule", when.Source, "err", err)
+				continue
+			}
+			if !match {
+				continue
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// listens reports whether a running enrollment may react to an event
+// named name: its goal or a wait names the event, or it has an exit_when
+// rule (checked whenever an event arrives). The plan is the version the
+// enrollment runs; when that version is unknown here, it is signalled
+// anyway, since a needless signal is cheap and a missed one is a bug.
+func (d *EventDispatcher) listens(a ActiveEnrollment, name string) bool {
+	p, ok := d.plans.Get(a.Playbook, a.Version)
+	if !ok {
+		return true
+	}
+	if p.ExitWhen != nil || (p.Goal != nil && p.Goal.Event == name) {
+		return true
+	}
+	for _, s := range p.Steps {
+		if s.Wait != nil && s.Wait.Kind == engine.WaitEvent && s.Wait.Event == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Enroll starts a manual enrollment (POST /v1/enroll).
+func (d *EventDispatcher) Enroll(ctx context.Context, playbook string, c rules.Customer, trigger rules.Event) (EnrollResult, error) {
+	p, ok := d.plans.Latest(playbook)
+	if !ok {
+		return EnrollResult{}, fmt.Errorf("%w: %s", ErrUnknownPlaybook, playbook)
+	}
+	if p.Trigger.Kind != engine.TriggerManual {
+		return EnrollResult{}, fmt.Errorf("%w: %s has a %s trigger", ErrNotManual, playbook, p.Trigger.Kind)
+	}
+	res, err := d.journeys.Enroll(ctx, p, c.ID, trigger)
+	if err != nil {
+		return EnrollResult{}, fmt.Errorf("enroll %s in %s: %w", c.ID, playbook, err)
+	}
+	return res, nil
+}
+
+var (
+	_ Dispatcher = (*EventDispatcher)(nil)
+	_ Enroller   = (*EventDispatcher)(nil)
+	_ Plans      = (*engine.Registry)(nil)
+)

@@ -1,0 +1,174 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// compile builds a one-step playbook with the given header lines (trigger,
+// goal, …) and extra steps.
+func compile(t *testing.T, name, header, steps string) *engine.Plan {
+	t.Helper()
+	src := fmt.Sprintf("playbook: %s\nstage: loyalty\n%s\nsteps:\n  - update: { add_tags: [seen] }\n%s", name, header, steps)
+	p, err := engine.Compile(name+".yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("compile %s: %v\n%s", name, err, src)
+	}
+	return p
+}
+
+// fakeJourneys records starts and signals; running says which playbooks
+// already run, so Enroll answers started false for them.
+type fakeJourneys struct {
+	running map[string]bool
+	enrolls []string
+	signals []string
+	fail    error
+}
+
+func (f *fakeJourneys) Enroll(_ context.Context, p *engine.Plan, customerID string, ev rules.Event) (EnrollResult, error) {
+	if f.fail != nil {
+		return EnrollResult{}, f.fail
+	}
+	f.enrolls = append(f.enrolls, p.Name+"/"+customerID+"/"+ev.ID)
+	started := !f.running[p.Name]
+	return EnrollResult{Started: started, WorkflowID: p.Name + "/" + customerID}, nil
+}
+
+func (f *fakeJourneys) Signal(_ context.Context, playbook, customerID string, ev rules.Event) error {
+	if f.fail != nil {
+		return f.fail
+	}
+	f.signals = append(f.signals, playbook+"/"+customerID+"/"+ev.ID)
+	return nil
+}
+
+type fakeEnrollments map[string][]ActiveEnrollment
+
+func (f fakeEnrollments) ActiveEnrollments(_ context.Context, id string) ([]ActiveEnrollment, error) {
+	return f[id], nil
+}
+
+func TestDispatcher(t *testing.T) {
+	reg := engine.NewRegistry()
+	big := compile(t, "big_spender", "trigger: { event: purchase, when: 'event.amount >= 100 && customer.tier != \"gold\"' }", "")
+	anyBuy := compile(t, "any_purchase", "trigger: { event: purchase }\ngoal: { event: purchase, within: 30d }", "")
+	signup := compile(t, "welcome", "trigger: { event: signup }", "  - wait: { event: profile_completed, timeout: 3d }\n")
+	exits := compile(t, "quiet", "trigger: { manual: true }\nexit_when: customer.attrs.stop == true", "")
+	manual := compile(t, "vip", "trigger: { manual: true }", "")
+	for _, p := range []*engine.Plan{big, anyBuy, signup, exits, manual} {
+		reg.Add(p)
+	}
+	active := fakeEnrollments{"c1": {
+		{Playbook: "any_purchase", Version: anyBuy.Version}, // goal purchase
+		{Playbook: "welcome", Version: signup.Version},      // waits for profile_completed
+		{Playbook: "quiet", Version: exits.Version},         // exit_when: every event
+		{Playbook: "vip", Version: manual.Version},          // nothing to hear
+		{Playbook: "retired", Version: "abc"},               // unknown version: signalled to be safe
+	}}
+	at := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		customer rules.Customer
+		ev       rules.Event
+		enrolls  []string
+		signals  []string
+	}{
+		{"big purchase", rules.Customer{ID: "c1"}, rules.Event{ID: "e1", Name: "purchase", Amount: 150, Time: at},
+			[]string{"any_purchase/c1/e1", "big_spender/c1/e1"},
+			[]string{"any_purchase/c1/e1", "quiet/c1/e1", "retired/c1/e1"}},
+		{"when rule sees the stored customer", rules.Customer{ID: "c1", Tier: "gold"}, rules.Event{ID: "e2", Name: "purchase", Amount: 150, Time: at},
+			[]string{"any_purchase/c1/e2"},
+			[]string{"any_purchase/c1/e2", "quiet/c1/e2", "retired/c1/e2"}},
+		{"small purchase", rules.Customer{ID: "c1"}, rules.Event{ID: "e3", Name: "purchase", Amount: 5, Time: at},
+			[]string{"any_purchase/c1/e3"},
+			[]string{"any_purchase/c1/e3", "quiet/c1/e3", "retired/c1/e3"}},
+		{"wait event", rules.Customer{ID: "c1"}, rules.Event{ID: "e4", Name: "profile_completed", Time: at},
+			nil,
+			[]string{"welcome/c1/e4", "quiet/c1/e4", "retired/c1/e4"}},
+		{"name is exact", rules.Customer{ID: "c1"}, rules.Event{ID: "e5", Name: "Purchase", Time: at},
+			nil,
+			[]string{"quiet/c1/e5", "retired/c1/e5"}},
+		{"customer without enrollments", rules.Customer{ID: "c2"}, rules.Event{ID: "e6", Name: "signup", Time: at},
+			[]string{"welcome/c2/e6"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := &fakeJourneys{}
+			d := NewEventDispatcher(reg, j, active, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err := d.Dispatch(context.Background(), tt.customer, tt.ev); err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(j.enrolls)
+			slices.Sort(j.signals)
+			want := slices.Sorted(slices.Values(tt.signals))
+			if !slices.Equal(j.enrolls, tt.enrolls) {
+				t.Errorf("enrolls %v, want %v", j.enrolls, tt.enrolls)
+			}
+			if !slices.Equal(j.signals, want) {
+				t.Errorf("signals %v, want %v", j.signals, want)
+			}
+		})
+	}
+}
+
+func TestDispatcherFailureIsReturned(t *testing.T) {
+	reg := engine.NewRegistry()
+	reg.Add(compile(t, "welcome", "trigger: { event: signup }", ""))
+	j := &fakeJourneys{fail: fmt.Errorf("start: %w", ErrUnavailable)}
+	d := NewEventDispatcher(reg, j, fakeEnrollments{}, nil)
+	err := d.Dispatch(context.Background(), rules.Customer{ID: "c1"}, rules.Event{ID: "e1", Name: "signup"})
+	if !IsUnavailable(err) || !strings.Contains(err.Error(), "enroll c1 in welcome") {
+		t.Fatalf("error %v: want an unavailable error naming the enrollment", err)
+	}
+}
+
+func TestDispatcherTriggerRuleErrorSkipsPlaybook(t *testing.T) {
+	reg := engine.NewRegistry()
+	// Indexing past the end of a list fails at run time, not compile time.
+	reg.Add(compile(t, "broken", "trigger: { event: signup, when: 'customer.tags[3] == \"vip\"' }", ""))
+	reg.Add(compile(t, "welcome", "trigger: { event: signup }", ""))
+	j := &fakeJourneys{}
+	var log strings.Builder
+	d := NewEventDispatcher(reg, j, fakeEnrollments{}, slog.New(slog.NewTextHandler(&log, nil)))
+	if err := d.Dispatch(context.Background(), rules.Customer{ID: "c1"}, rules.Event{ID: "e1", Name: "signup"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(j.enrolls, []string{"welcome/c1/e1"}) {
+		t.Errorf("enrolls %v", j.enrolls)
+	}
+	if !strings.Contains(log.String(), "trigger rule failed") || !strings.Contains(log.String(), "playbook=broken") {
+		t.Errorf("the failing rule was not logged: %s", log.String())
+	}
+}
+
+func TestManualEnroll(t *testing.T) {
+	reg := engine.NewRegistry()
+	reg.Add(compile(t, "vip", "trigger: { manual: true }", ""))
+	reg.Add(compile(t, "welcome", "trigger: { event: signup }", ""))
+	j := &fakeJourneys{}
+	d := NewEventDispatcher(reg, j, fakeEnrollments{}, nil)
+	c := rules.Customer{ID: "c1"}
+	if _, err := d.Enroll(context.Background(), "vip", c, rules.Event{Name: "manual"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Enroll(context.Background(), "welcome", c, rules.Event{}); !errors.Is(err, ErrNotManual) {
+		t.Errorf("event playbook: %v, want ErrNotManual", err)
+	}
+	if _, err := d.Enroll(context.Background(), "nope", c, rules.Event{}); !errors.Is(err, ErrUnknownPlaybook) {
+		t.Errorf("unknown playbook: %v, want ErrUnknownPlaybook", err)
+	}
+	if len(j.enrolls) != 1 {
+		t.Errorf("enrolls %v", j.enrolls)
+	}
+}
