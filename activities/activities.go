@@ -41,6 +41,9 @@ const (
 	StatusConverted Status = "converted"
 	StatusExited    Status = "exited"
 	StatusFailed    Status = "failed"
+	// StatusRejected closes an enrollment that never began its steps: the
+	// re-entry policy or the audience rule turned the customer away.
+	StatusRejected Status = "rejected"
 )
 
 // StepRecord is one step taken, for the enrollment record and the reports.

@@ -1,0 +1,405 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// Bounds that keep every run's history and memory small.
+const (
+	// MaxHistory is the history length (events) past which a journey
+	// continues as new at its next wait, so no run's history grows large
+	// however long the journey loops.
+	MaxHistory = 1000
+	// maxStepLog bounds the step log kept within one run; carriedStepLog
+	// is the tail carried into the next run.
+	maxStepLog     = 2000
+	carriedStepLog = 50
+	// maxSeenIDs bounds the set of recent event IDs used to drop duplicates.
+	maxSeenIDs = 256
+	// maxStepsWithoutWait stops a journey that loops without ever waiting
+	// (the compiler rejects such cycles; this guards the interpreter).
+	maxStepsWithoutWait = 10_000
+	// maxDefers bounds how often one send is deferred by the frequency cap.
+	maxDefers = 100
+)
+
+// Journey runs one enrollment of a customer in a playbook: it compiles the
+// pinned source, applies the entry policy, walks the plan and records the
+// outcome. See the package documentation.
+func Journey(ctx workflow.Context, in JourneyInput) (JourneyResult, error) {
+	plan, err := loadPlan(in)
+	if err != nil {
+		return JourneyResult{}, err
+	}
+	j := newJourney(ctx, in, plan)
+	if err := workflow.SetQueryHandler(ctx, StateQuery, j.state); err != nil {
+		return JourneyResult{}, fmt.Errorf("register the %s query: %w", StateQuery, err)
+	}
+	return j.run()
+}
+
+// loadPlan compiles the source the enrollment is pinned to and checks that
+// it is the version the enrollment was started on.
+func loadPlan(in JourneyInput) (*engine.Plan, error) {
+	plan, err := engine.CompileCached(in.Source)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("playbook %s version %s does not compile: %v", in.Playbook, in.Version, err), ErrTypeInvalidPlaybook, nil)
+	}
+	if plan.Name != in.Playbook || plan.Version != in.Version {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the source is playbook %s version %s, but the enrollment is for %s version %s",
+				plan.Name, plan.Version, in.Playbook, in.Version), ErrTypeInvalidPlaybook, nil)
+	}
+	return plan, nil
+}
+
+// journey is the interpreter state of one run.
+type journey struct {
+	ctx  workflow.Context
+	in   JourneyInput
+	plan *engine.Plan
+	enr  activities.Enrollment
+	eval rules.Evaluator
+
+	customer rules.Customer
+	stale    bool // customer must be reloaded before it is next used
+	event    rules.Event
+	coupon   rules.Coupon
+	holdout  bool
+
+	enrolledAt     time.Time
+	goalDeadline   time.Time
+	pc             int
+	resumeDeadline time.Time // deadline of the wait at pc when resumed mid-wait
+	visits         map[string]int
+	seen           *recentIDs
+	events         workflow.ReceiveChannel
+
+	log        []StepLog
+	seq        int
+	status     activities.Status
+	reason     string
+	waitingFor string
+	counters   Counters
+	blocks     int // blocking waits so far in this run
+	est        int // estimated history events of this run
+}
+
+// ending stops the walk with an outcome. unrecorded is set when there is no
+// enrollment to close (the re-entry policy refused it).
+type ending struct {
+	status     activities.Status
+	reason     string
+	unrecorded bool
+}
+
+func (e *ending) Error() string { return fmt.Sprintf("journey ends %s (%s)", e.status, e.reason) }
+
+func newJourney(ctx workflow.Context, in JourneyInput, plan *engine.Plan) *journey {
+	info := workflow.GetInfo(ctx)
+	j := &journey{
+		ctx: ctx, in: in, plan: plan,
+		stale:  true,
+		visits: map[string]int{},
+		seen:   newRecentIDs(maxSeenIDs),
+		events: workflow.GetSignalChannel(ctx, EventSignal),
+		status: activities.StatusActive,
+		est:    3, // started, first workflow task scheduled and started
+	}
+	enrollmentID := info.FirstRunID
+	if enrollmentID == "" {
+		enrollmentID = info.WorkflowExecution.RunID
+	}
+	if r := in.Resume; r != nil {
+		j.restore(r)
+		enrollmentID = r.EnrollmentID
+	} else {
+		j.enrolledAt = workflow.Now(ctx)
+		j.event = in.Trigger
+		j.holdout = inHoldout(plan, in.CustomerID)
+		j.counters.Runs = 1
+		if plan.Goal != nil {
+			j.goalDeadline = j.enrolledAt.Add(plan.Goal.Within)
+		}
+	}
+	j.enr = activities.Enrollment{
+		ID: enrollmentID, WorkflowID: info.WorkflowExecution.ID, Playbook: plan.Name,
+		Version: plan.Version, CustomerID: in.CustomerID, Holdout: j.holdout,
+	}
+	return j
+}
+
+// run enters (first run only), walks the plan and closes the enrollment.
+func (j *journey) run() (JourneyResult, error) {
+	var err error
+	if j.in.Resume == nil {
+		err = j.enter()
+	}
+	if err == nil {
+		err = j.walk()
+	}
+	return j.finish(err)
+}
+
+// enter applies the entry policy: the store's re-entry check, then the
+// audience rule. The holdout draw was made in newJourney.
+func (j *journey) enter() error {
+	var res activities.EntryResult
+	req := activities.EntryRequest{
+		Enrollment: j.enr, Reentry: string(j.plan.Entry.Reentry),
+		Cooldown: j.plan.Entry.Cooldown, At: workflow.Now(j.ctx),
+	}
+	if err := j.local("record start", activities.ActRecordStart, &res, req); err != nil {
+		return fmt.Errorf("record the start of the enrollment: %w", err)
+	}
+	if !res.Admitted {
+		j.logStep("entry", "enter", "refused ("+res.Reason+")")
+		return &ending{status: activities.StatusRejected, reason: res.Reason, unrecorded: true}
+	}
+	if aud := j.plan.Entry.Audience; aud != nil {
+		ok, err := j.decide(aud, "entry.audience", j.event)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			j.logStep("entry", "enter", "rejected (audience)")
+			return &ending{status: activities.StatusRejected, reason: "audience"}
+		}
+	}
+	detail := "admitted (trigger " + triggerName(j.plan, j.event) + ")"
+	if j.holdout {
+		detail += ", holdout: marketing sends are suppressed"
+	}
+	j.logStep("entry", "enter", detail)
+	return nil
+}
+
+// walk runs steps from pc until the plan ends or something ends the
+// journey. Before every step it takes in the events that arrived (goal,
+// exit_when) and checks exit_when.
+func (j *journey) walk() error {
+	sinceWait := 0
+	for j.pc != engine.End {
+		if j.pc < 0 || j.pc >= len(j.plan.Steps) {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("step index %d is outside the plan", j.pc), ErrTypeInvalidPlaybook, nil)
+		}
+		if err := j.drainEvents(); err != nil {
+			return err
+		}
+		if err := j.checkExitWhen(j.event); err != nil {
+			return err
+		}
+		step := &j.plan.Steps[j.pc]
+		if step.Kind == engine.KindWait && j.resumeDeadline.IsZero() && j.historyFull() {
+			return j.continueAsNew(time.Time{})
+		}
+		if j.resumeDeadline.IsZero() {
+			j.visits[step.ID]++
+		}
+		key := fmt.Sprintf("%s/%s/%d", j.enr.ID, step.ID, j.visits[step.ID])
+		blocks := j.blocks
+		next, err := j.exec(step, key)
+		if err != nil {
+			return err
+		}
+		j.counters.Steps++
+		j.pc = next
+		if sinceWait++; j.blocks != blocks {
+			sinceWait = 0
+		}
+		if sinceWait > maxStepsWithoutWait {
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("more than %d steps without a wait (last %s): the playbook loops", maxStepsWithoutWait, step.ID), ErrTypeRunaway, nil)
+		}
+	}
+	return &ending{status: activities.StatusCompleted}
+}
+
+// exec runs one step and returns the index of the next one.
+func (j *journey) exec(step *engine.Step, key string) (int, error) {
+	switch step.Kind {
+	case engine.KindSend:
+		return j.send(step, key)
+	case engine.KindWait:
+		return j.wait(step, key)
+	case engine.KindIf:
+		return j.branch(step, key)
+	case engine.KindSplit:
+		return j.split(step, key)
+	case engine.KindUpdate:
+		return j.update(step, key)
+	case engine.KindPoints:
+		return j.points(step, key)
+	case engine.KindCoupon:
+		return j.issueCoupon(step, key)
+	case engine.KindTask:
+		return j.task(step, key)
+	case engine.KindGoto:
+		j.logStep(step.ID, "goto", j.stepID(step.Next))
+		return step.Next, nil
+	case engine.KindExit:
+		j.logStep(step.ID, "exit", step.Exit.Reason)
+		return 0, &ending{status: activities.StatusExited, reason: step.Exit.Reason}
+	}
+	return 0, temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %s has unknown kind %q", step.ID, step.Kind), ErrTypeInvalidPlaybook, nil)
+}
+
+// finish closes the enrollment: it records the outcome and the final
+// visibility, and returns the result (or the error that failed the run).
+func (j *journey) finish(err error) (JourneyResult, error) {
+	if workflow.IsContinueAsNewError(err) {
+		return JourneyResult{}, err
+	}
+	var end *ending
+	canceled := false
+	switch {
+	case errors.As(err, &end):
+	case temporal.IsCanceledError(err):
+		canceled = true
+		end = &ending{status: activities.StatusExited, reason: "canceled"}
+		j.ctx, _ = workflow.NewDisconnectedContext(j.ctx)
+	default:
+		end = &ending{status: activities.StatusFailed, reason: err.Error()}
+	}
+	j.status, j.reason, j.waitingFor = end.status, end.reason, ""
+	j.logStep("-", "outcome", outcomeDetail(end.status, end.reason))
+	if !end.unrecorded {
+		o := activities.Outcome{Enrollment: j.enr, Status: end.status, Reason: end.reason, At: workflow.Now(j.ctx)}
+		if rerr := j.local("record outcome "+string(end.status), activities.ActRecordOutcome, nil, o); rerr != nil {
+			return JourneyResult{}, fmt.Errorf("record outcome %s: %w", end.status, rerr)
+		}
+	}
+	workflow.SetCurrentDetails(j.ctx, outcomeDetail(end.status, end.reason))
+	if uerr := j.upsertVisibility(); uerr != nil {
+		return JourneyResult{}, uerr
+	}
+	if canceled || end.status == activities.StatusFailed {
+		return JourneyResult{}, err
+	}
+	return JourneyResult{EnrollmentID: j.enr.ID, Status: end.status, Reason: end.reason, Holdout: j.holdout, Counters: j.counters}, nil
+}
+
+func outcomeDetail(s activities.Status, reason string) string {
+	if reason == "" {
+		return string(s)
+	}
+	return fmt.Sprintf("%s (%s)", s, reason)
+}
+
+// historyFull says whether this run should continue as new: the server
+// suggests it, or the history passed MaxHistory. The SDK test environment
+// reports no history length, so the journey's own estimate stands in.
+func (j *journey) historyFull() bool {
+	info := workflow.GetInfo(j.ctx)
+	if info.GetContinueAsNewSuggested() {
+		return true
+	}
+	n := info.GetCurrentHistoryLength()
+	if n == 0 {
+		n = j.est
+	}
+	return n > MaxHistory
+}
+
+// continueAsNew ends this run and starts the next with a checkpoint.
+// deadline is set when a wait is cut short: the next run resumes the wait
+// at step pc with the same deadline.
+func (j *journey) continueAsNew(deadline time.Time) error {
+	j.logStep(j.stepID(j.pc), "continue-as-new", fmt.Sprintf("run %d ends after about %d history events", j.counters.Runs, j.historyLength()))
+	in := j.in
+	in.Resume = j.checkpoint(deadline)
+	return workflow.NewContinueAsNewError(j.ctx, WorkflowName, in)
+}
+
+func (j *journey) historyLength() int {
+	if n := workflow.GetInfo(j.ctx).GetCurrentHistoryLength(); n > 0 {
+		return n
+	}
+	return j.est
+}
+
+func (j *journey) checkpoint(deadline time.Time) *Checkpoint {
+	tail := j.log
+	if len(tail) > carriedStepLog {
+		tail = tail[len(tail)-carriedStepLog:]
+	}
+	return &Checkpoint{
+		EnrollmentID: j.enr.ID, PC: j.pc, Deadline: deadline, Visits: j.visits,
+		Seen: j.seen.list(), EnrolledAt: j.enrolledAt, GoalDeadline: j.goalDeadline,
+		Holdout: j.holdout, Coupon: j.coupon, Event: j.event,
+		Steps: slices.Clone(tail), Seq: j.seq, Counters: j.counters,
+	}
+}
+
+func (j *journey) restore(r *Checkpoint) {
+	j.pc, j.resumeDeadline = r.PC, r.Deadline
+	if r.Visits != nil {
+		j.visits = r.Visits
+	}
+	for _, id := range r.Seen {
+		j.seen.add(id)
+	}
+	j.enrolledAt, j.goalDeadline = r.EnrolledAt, r.GoalDeadline
+	j.holdout, j.coupon, j.event = r.Holdout, r.Coupon, r.Event
+	j.log, j.seq, j.counters = slices.Clone(r.Steps), r.Seq, r.Counters
+	j.counters.Runs++
+}
+
+// state answers the state query.
+func (j *journey) state() (State, error) {
+	return State{
+		Playbook: j.plan.Name, Version: j.plan.Version, CustomerID: j.in.CustomerID,
+		EnrollmentID: j.enr.ID, Status: j.status, CurrentStep: j.currentStep(),
+		WaitingFor: j.waitingFor, Holdout: j.holdout, Steps: slices.Clone(j.log),
+		Outcome: j.outcome(), Reason: j.reason, Counters: j.counters, EstimatedEvents: j.est,
+	}, nil
+}
+
+func (j *journey) outcome() activities.Status {
+	if j.status == activities.StatusActive {
+		return ""
+	}
+	return j.status
+}
+
+func (j *journey) currentStep() string {
+	if j.status != activities.StatusActive || j.pc == engine.End {
+		return ""
+	}
+	return j.stepID(j.pc)
+}
+
+// stepID names step i for messages ("end" past the last step).
+func (j *journey) stepID(i int) string {
+	if i < 0 || i >= len(j.plan.Steps) {
+		return "end"
+	}
+	return j.plan.Steps[i].ID
+}
+
+// logStep appends to the step log, dropping the oldest half when it is full.
+func (j *journey) logStep(stepID, kind, detail string) {
+	j.seq++
+	if len(j.log) >= maxStepLog {
+		j.log = slices.Delete(j.log, 0, maxStepLog/2)
+	}
+	j.log = append(j.log, StepLog{Seq: j.seq, At: workflow.Now(j.ctx), StepID: stepID, Kind: kind, Detail: detail})
+}
+
+func triggerName(plan *engine.Plan, ev rules.Event) string {
+	if ev.Name != "" {
+		return ev.Name
+	}
+	return string(plan.Trigger.Kind)
+}

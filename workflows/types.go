@@ -1,0 +1,112 @@
+// Package workflows runs each enrollment of a customer in a playbook as a
+// durable Temporal workflow, Journey, that interprets the compiled
+// engine.Plan step by step, and offers the client helpers to start it
+// (Enroll), feed it events (SignalEvent) and simulate it without a server
+// (Simulate).
+//
+// The workflow carries the playbook source in its input and compiles it
+// itself (engine.CompileCached is pure and deterministic), so an enrollment
+// always finishes on the version it started with, whatever is deployed
+// later, and any worker can run any version.
+package workflows
+
+import (
+	"time"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// Names shared by the workflow, the worker and the clients.
+const (
+	// WorkflowName is the registered workflow type.
+	WorkflowName = "Journey"
+	// TaskQueue is the task queue journeys run on.
+	TaskQueue = "rapport"
+	// EventSignal is the signal channel that delivers customer events
+	// (payload rules.Event) to a running journey.
+	EventSignal = "event"
+	// StateQuery answers the journey's State.
+	StateQuery = "state"
+)
+
+// Error types of the journey's non-retryable failures.
+const (
+	ErrTypeInvalidPlaybook = "InvalidPlaybook"
+	ErrTypeRule            = "RuleError"
+	ErrTypeRunaway         = "RunawayLoop"
+)
+
+// JourneyInput starts (or, with Resume, continues) one enrollment.
+type JourneyInput struct {
+	Playbook   string      `json:"playbook"`
+	Version    string      `json:"version"`
+	Source     []byte      `json:"source"` // the playbook YAML the enrollment is pinned to
+	CustomerID string      `json:"customer_id"`
+	Trigger    rules.Event `json:"trigger"`
+	Resume     *Checkpoint `json:"resume,omitempty"` // set on continue-as-new
+}
+
+// JourneyResult is how an enrollment ended.
+type JourneyResult struct {
+	EnrollmentID string            `json:"enrollment_id"`
+	Status       activities.Status `json:"status"`
+	Reason       string            `json:"reason,omitempty"`
+	Holdout      bool              `json:"holdout,omitempty"`
+	Counters     Counters          `json:"counters"`
+}
+
+// Counters summarise an enrollment across continue-as-new.
+type Counters struct {
+	Steps  int `json:"steps"`  // steps executed
+	Sends  int `json:"sends"`  // send steps executed (sent or not)
+	Events int `json:"events"` // distinct events received
+	Runs   int `json:"runs"`   // workflow runs (1 + continue-as-new count)
+}
+
+// Checkpoint is everything a journey needs to carry on in a fresh run after
+// continue-as-new.
+type Checkpoint struct {
+	EnrollmentID string         `json:"enrollment_id"`
+	PC           int            `json:"pc"`                // step to run next
+	Deadline     time.Time      `json:"deadline,omitzero"` // pending wait of step PC, when cut mid-wait
+	Visits       map[string]int `json:"visits"`            // how often each step was reached
+	Seen         []string       `json:"seen,omitempty"`    // recent event IDs, oldest first
+	EnrolledAt   time.Time      `json:"enrolled_at"`       // start of the first run
+	GoalDeadline time.Time      `json:"goal_deadline,omitzero"`
+	Holdout      bool           `json:"holdout,omitempty"`
+	Coupon       rules.Coupon   `json:"coupon"`
+	Event        rules.Event    `json:"event"` // the event rules currently see
+	Steps        []StepLog      `json:"steps,omitempty"`
+	Seq          int            `json:"seq"`
+	Counters     Counters       `json:"counters"`
+}
+
+// StepLog is one thing the journey did, for the state query and the
+// simulator. Seq numbers entries across continue-as-new.
+type StepLog struct {
+	Seq    int       `json:"seq"`
+	At     time.Time `json:"at"`
+	StepID string    `json:"step"`
+	Kind   string    `json:"kind"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// State is the answer to the "state" query.
+type State struct {
+	Playbook     string            `json:"playbook"`
+	Version      string            `json:"version"`
+	CustomerID   string            `json:"customer_id"`
+	EnrollmentID string            `json:"enrollment_id"`
+	Status       activities.Status `json:"status"`
+	CurrentStep  string            `json:"current_step,omitempty"`
+	WaitingFor   string            `json:"waiting_for,omitempty"`
+	Holdout      bool              `json:"holdout,omitempty"`
+	Steps        []StepLog         `json:"steps"`
+	Outcome      activities.Status `json:"outcome,omitempty"`
+	Reason       string            `json:"reason,omitempty"`
+	Counters     Counters          `json:"counters"`
+	// EstimatedEvents is the journey's own count of the history events of
+	// the current run (exact on a server: see GetCurrentHistoryLength).
+	EstimatedEvents int `json:"estimated_events"`
+}
