@@ -2,11 +2,13 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -44,6 +46,8 @@ func (m *memStore) Customer(_ context.Context, id string) (rules.Customer, error
 	return c, nil
 }
 
+// UpsertCustomer merges like the PostgreSQL store: non-zero fields
+// replace, attrs merge key by key.
 func (m *memStore) UpsertCustomer(_ context.Context, c rules.Customer) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -51,20 +55,52 @@ func (m *memStore) UpsertCustomer(_ context.Context, c rules.Customer) error {
 		return m.failWith
 	}
 	m.writes++
-	m.customers[c.ID] = c
+	old := m.customers[c.ID]
+	old.ID = c.ID
+	for _, f := range []struct{ dst, src *string }{
+		{&old.Email, &c.Email}, {&old.Phone, &c.Phone}, {&old.Name, &c.Name}, {&old.Locale, &c.Locale},
+		{&old.Timezone, &c.Timezone}, {&old.Tier, &c.Tier}, {&old.Stage, &c.Stage},
+	} {
+		*f.dst = cmp.Or(*f.src, *f.dst)
+	}
+	if !c.Birthday.IsZero() {
+		old.Birthday = c.Birthday
+	}
+	if !c.SignupAt.IsZero() {
+		old.SignupAt = c.SignupAt
+	}
+	if len(c.Attrs) > 0 && old.Attrs == nil {
+		old.Attrs = map[string]any{}
+	}
+	maps.Copy(old.Attrs, c.Attrs)
+	m.customers[c.ID] = old
 	return nil
 }
 
-func (m *memStore) EnsureCustomer(_ context.Context, id string) error {
+func (m *memStore) ClearFields(_ context.Context, id string, fields []string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.failWith != nil {
-		return m.failWith
+	m.writes++
+	c := m.customers[id]
+	for _, f := range fields {
+		switch f {
+		case "email":
+			c.Email = ""
+		case "tier":
+			c.Tier = ""
+		case "birthday":
+			c.Birthday = time.Time{}
+		case "signup_at":
+			c.SignupAt = time.Time{}
+		default:
+			name, ok := strings.CutPrefix(f, "attrs.")
+			if !ok {
+				return fmt.Errorf("memStore cannot clear %q", f)
+			}
+			delete(c.Attrs, name)
+		}
 	}
-	if _, ok := m.customers[id]; !ok {
-		m.writes++
-		m.customers[id] = rules.Customer{ID: id}
-	}
+	m.customers[id] = c
 	return nil
 }
 
@@ -78,17 +114,20 @@ func (m *memStore) InsertEvent(_ context.Context, customerID string, ev rules.Ev
 		return false, nil
 	}
 	m.writes++
+	if _, ok := m.customers[customerID]; !ok {
+		m.customers[customerID] = rules.Customer{ID: customerID}
+	}
 	m.events[ev.ID] = ev
 	return true, nil
 }
 
-func (m *memStore) EventDispatched(_ context.Context, _, eventID string) (bool, error) {
+func (m *memStore) EventDispatched(_ context.Context, eventID string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.dispatched[eventID], nil
 }
 
-func (m *memStore) MarkDispatched(_ context.Context, _, eventID string) error {
+func (m *memStore) MarkDispatched(_ context.Context, eventID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.dispatched[eventID] = true

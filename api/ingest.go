@@ -141,15 +141,12 @@ func (s *Server) write(ctx context.Context, call Call) (*rules.Event, error) {
 	if call.Type == "identify" {
 		return nil, s.identify(ctx, call)
 	}
-	if err := s.opts.Store.EnsureCustomer(ctx, call.UserID); err != nil {
-		return nil, err
-	}
 	inserted, err := s.opts.Store.InsertEvent(ctx, call.UserID, call.event)
 	if err != nil {
 		return nil, err
 	}
 	if !inserted {
-		done, err := s.opts.Store.EventDispatched(ctx, call.UserID, call.event.ID)
+		done, err := s.opts.Store.EventDispatched(ctx, call.event.ID)
 		if err != nil || done {
 			return nil, err
 		}
@@ -158,20 +155,28 @@ func (s *Server) write(ctx context.Context, call Call) (*rules.Event, error) {
 	return &ev, nil
 }
 
-// identify merges the traits into the stored profile. A new customer's
-// signup time is the call's timestamp unless the traits say createdAt.
+// identify merges the traits into the stored profile. The stored record
+// is read only to fill in what it does not know yet (withDefaults); the
+// store merges the update, so concurrent changes to other fields (a
+// purchase updating the metrics) are not overwritten.
 func (s *Server) identify(ctx context.Context, call Call) error {
-	c, err := s.opts.Store.Customer(ctx, call.UserID)
+	u := call.profile
+	stored, err := s.opts.Store.Customer(ctx, call.UserID)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		c = rules.Customer{ID: call.UserID, SignupAt: call.Timestamp}
+		u.withDefaults(nil, call)
 	case err != nil:
 		return err
+	default:
+		u.withDefaults(&stored, call)
 	}
-	if err := applyIdentify(&c, call, ""); err != nil {
-		return err // cannot happen: the traits were checked when parsed
+	if err := s.opts.Store.UpsertCustomer(ctx, u.Set); err != nil {
+		return err
 	}
-	return s.opts.Store.UpsertCustomer(ctx, c)
+	if len(u.Clear) == 0 {
+		return nil
+	}
+	return s.opts.Store.ClearFields(ctx, call.UserID, u.Clear)
 }
 
 // dispatch hands a stored event to the journeys with the customer as
@@ -184,7 +189,7 @@ func (s *Server) dispatch(ctx context.Context, customerID string, ev rules.Event
 	if err := s.opts.Dispatcher.Dispatch(ctx, c, ev); err != nil {
 		return err
 	}
-	return s.opts.Store.MarkDispatched(ctx, customerID, ev.ID)
+	return s.opts.Store.MarkDispatched(ctx, ev.ID)
 }
 
 // IsUnavailable reports whether err is a dependency outage a retry may

@@ -19,19 +19,22 @@ var ErrUnavailable = errors.New("dependency unavailable")
 type Store interface {
 	// Customer returns the stored profile, or an error wrapping ErrNotFound.
 	Customer(ctx context.Context, id string) (rules.Customer, error)
-	// UpsertCustomer writes the profile fields an identify may set.
+	// UpsertCustomer creates the customer or merges c into it: non-zero
+	// fields replace the stored ones, attrs merge key by key, zero fields
+	// keep the stored value.
 	UpsertCustomer(ctx context.Context, c rules.Customer) error
-	// EnsureCustomer creates a bare record for id if there is none, so a
-	// track may arrive before the first identify. It never changes an
-	// existing record.
-	EnsureCustomer(ctx context.Context, id string) error
-	// InsertEvent stores an event, keyed by its ID; inserted is false when
-	// it was already stored (a retried call).
+	// ClearFields empties profile fields an identify sent as null: core
+	// fields by name (email, phone, name, locale, timezone, tier, stage,
+	// birthday, signup_at) and attributes as attrs.<name>.
+	ClearFields(ctx context.Context, customerID string, fields []string) error
+	// InsertEvent stores an event, keyed by its ID, creating a bare
+	// customer record when there is none (a track may come before the
+	// first identify); inserted is false when it was already stored.
 	InsertEvent(ctx context.Context, customerID string, ev rules.Event) (inserted bool, err error)
 	// EventDispatched says whether the stored event has been dispatched.
-	EventDispatched(ctx context.Context, customerID, eventID string) (bool, error)
+	EventDispatched(ctx context.Context, eventID string) (bool, error)
 	// MarkDispatched records that dispatch of the event succeeded.
-	MarkDispatched(ctx context.Context, customerID, eventID string) error
+	MarkDispatched(ctx context.Context, eventID string) error
 }
 
 // Dispatcher hands a stored event to the journeys: it starts the

@@ -31,7 +31,8 @@ type Call struct {
 	Timezone   string         // context.timezone
 	Timestamp  time.Time      // when it happened; the receive time when absent
 
-	event rules.Event // track: the event to store, built while validating
+	event   rules.Event   // track: the event to store, built while validating
+	profile profileUpdate // identify: the profile change, built while validating
 }
 
 // FieldError is bad input, named by the JSON path of the field at fault
@@ -220,9 +221,10 @@ func parseCall(raw []byte, typ, path string, lim limits) (Call, error) {
 		if c.Traits, err = objectField(obj, "traits", path); err != nil {
 			return Call{}, err
 		}
-		// Check the traits now, on a scratch record, so that applying
-		// them later cannot fail half-way through a batch.
-		return c, applyIdentify(&rules.Customer{}, c, path)
+		// Build the update now, so that bad traits are found before
+		// anything of a batch is applied.
+		c.profile, err = buildIdentify(c, path)
+		return c, err
 	}
 	if err := parseTrack(&c, obj, path); err != nil {
 		return Call{}, err

@@ -363,6 +363,18 @@ func TestIdentifyMergesTraits(t *testing.T) {
 	if !c.SignupAt.Equal(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)) {
 		t.Errorf("createdAt did not set signup_at: %v", c.SignupAt)
 	}
+	// "" counts as not sent, null clears a core field; signup_at stays.
+	third := `{"userId":"c1","timestamp":"2026-03-10T09:00:00Z","traits":{"email":null,"tier":""}}`
+	if rec := h.do("POST", "/v1/identify", third); rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	c = h.store.customers["c1"]
+	if c.Email != "" || c.Tier != "gold" {
+		t.Errorf("email %q (want cleared), tier %q (want kept)", c.Email, c.Tier)
+	}
+	if !c.SignupAt.Equal(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		t.Errorf("a later identify moved signup_at to %v", c.SignupAt)
+	}
 	if len(h.disp.dispatched()) != 0 {
 		t.Error("identify dispatched an event")
 	}

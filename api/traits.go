@@ -1,7 +1,9 @@
 package api
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"net/mail"
 	"regexp"
@@ -36,52 +38,90 @@ var typedTraits = fieldSet([]string{traitEmail, traitPhone, traitName, traitLoca
 
 var localeRe = regexp.MustCompile(`^[a-z]{2}(-[A-Z]{2})?$`)
 
-// applyIdentify merges an identify call into the stored customer c (the
-// zero Customer with ID set when there is none yet). Traits not sent keep
-// their stored value; a trait sent as null clears it.
-func applyIdentify(c *rules.Customer, call Call, path string) error {
-	p := join(path, "traits")
-	if err := applyTypedTraits(c, call.Traits, p); err != nil {
-		return err
-	}
-	if _, named := call.Traits[traitName]; !named {
-		if full := fullName(call.Traits); full != "" {
-			c.Name = full
-		}
-	}
-	for k, v := range call.Traits {
-		if typedTraits[k] {
-			continue
-		}
-		if c.Attrs == nil {
-			c.Attrs = map[string]any{}
-		}
-		if v == nil {
-			delete(c.Attrs, k)
-		} else {
-			c.Attrs[k] = v
-		}
-	}
-	// The context describes the device; it fills locale and time zone
-	// only when the traits do not say and the record does not know.
-	if _, ok := call.Traits[traitLocale]; !ok && c.Locale == "" && call.Locale != "" {
-		if l, err := normalizeLocale(call.Locale); err == nil {
-			c.Locale = l
-		}
-	}
-	if _, ok := call.Traits[traitTimezone]; !ok && c.Timezone == "" && call.Timezone != "" {
-		if validTimezone(call.Timezone) == nil {
-			c.Timezone = call.Timezone
-		}
-	}
-	return nil
+// profileUpdate is what one identify changes in the stored profile. The
+// store merges it: non-zero fields of Set replace the stored ones, Attrs
+// merge key by key, and fields not sent keep their stored value.
+type profileUpdate struct {
+	Set rules.Customer
+	// Clear names the traits sent as null, which clears them: a core
+	// field (email, birthday, signup_at, …) or attrs.<name>.
+	Clear []string
 }
 
-// applyTypedTraits copies the traits with a typed home into c.
-func applyTypedTraits(c *rules.Customer, traits map[string]any, path string) error {
-	for _, name := range []string{traitEmail, traitPhone, traitName, traitLocale, traitTimezone, traitTier, traitStage} {
-		v, ok := traits[name]
-		if !ok {
+// clearName is the field a null trait clears.
+var clearName = map[string]string{traitCreatedAt: "signup_at"}
+
+// buildIdentify validates an identify's traits and turns them into a
+// profileUpdate. A trait sent as "" counts as not sent; null clears.
+func buildIdentify(call Call, path string) (profileUpdate, error) {
+	u := profileUpdate{Set: rules.Customer{ID: call.UserID}}
+	if err := applyTypedTraits(&u, call.Traits, join(path, "traits")); err != nil {
+		return profileUpdate{}, err
+	}
+	if _, named := call.Traits[traitName]; !named {
+		u.Set.Name = fullName(call.Traits)
+	}
+	for _, k := range sortedKeys(call.Traits) {
+		v := call.Traits[k]
+		switch {
+		case typedTraits[k]:
+		case v == nil:
+			u.Clear = append(u.Clear, "attrs."+k)
+		default:
+			if u.Set.Attrs == nil {
+				u.Set.Attrs = map[string]any{}
+			}
+			u.Set.Attrs[k] = v
+		}
+	}
+	return u, nil
+}
+
+// withDefaults fills in what the stored record (nil when there is none)
+// does not know from the call: the device context's locale and time zone,
+// and, for a record without one, the signup time as the call's time. An
+// explicit trait, even null, always wins.
+func (u *profileUpdate) withDefaults(stored *rules.Customer, call Call) {
+	if stored == nil {
+		stored = &rules.Customer{}
+	}
+	if _, sent := call.Traits[traitLocale]; !sent && stored.Locale == "" && call.Locale != "" {
+		if l, err := normalizeLocale(call.Locale); err == nil {
+			u.Set.Locale = l
+		}
+	}
+	if _, sent := call.Traits[traitTimezone]; !sent && stored.Timezone == "" && call.Timezone != "" {
+		if validTimezone(call.Timezone) == nil {
+			u.Set.Timezone = call.Timezone
+		}
+	}
+	if _, sent := call.Traits[traitCreatedAt]; !sent && stored.SignupAt.IsZero() {
+		u.Set.SignupAt = call.Timestamp
+	}
+}
+
+// applyTypedTraits validates the traits with a typed home and puts them in
+// u: values into u.Set, nulls into u.Clear.
+func applyTypedTraits(u *profileUpdate, traits map[string]any, path string) error {
+	for _, name := range sortedKeys(traits) {
+		if !typedTraits[name] {
+			continue
+		}
+		v := traits[name]
+		if v == nil {
+			u.Clear = append(u.Clear, cmp.Or(clearName[name], name))
+			continue
+		}
+		if name == traitBirthday || name == traitCreatedAt {
+			t, err := traitTime(v, join(path, name))
+			if err != nil {
+				return err
+			}
+			if name == traitBirthday {
+				u.Set.Birthday = t
+			} else {
+				u.Set.SignupAt = t
+			}
 			continue
 		}
 		s, err := traitString(v, join(path, name))
@@ -91,24 +131,13 @@ func applyTypedTraits(c *rules.Customer, traits map[string]any, path string) err
 		if s, err = checkTrait(name, s); err != nil {
 			return fieldErr(join(path, name), "%v", err)
 		}
-		*stringHome(c, name) = s
-	}
-	for _, name := range []string{traitBirthday, traitCreatedAt} {
-		v, ok := traits[name]
-		if !ok {
-			continue
-		}
-		t, err := traitTime(v, join(path, name))
-		if err != nil {
-			return err
-		}
-		if name == traitBirthday {
-			c.Birthday = t
-		} else {
-			c.SignupAt = t
-		}
+		*stringHome(&u.Set, name) = s
 	}
 	return nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	return slices.Sorted(maps.Keys(m))
 }
 
 func stringHome(c *rules.Customer, name string) *string {
