@@ -1,0 +1,100 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// codeAlphabet leaves out 0, 1, I and O, which customers misread.
+const codeAlphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+// codeLength random characters give 32^10 ≈ 10^15 codes: unguessable, and
+// collisions (retried) practically never happen.
+const codeLength = 10
+
+// IssueCoupon issues one coupon with a random, unguessable code (PREFIX-
+// followed by ten characters). A retry with the same Key returns the
+// coupon the first attempt issued.
+func (s *Store) IssueCoupon(ctx context.Context, r activities.CouponRequest) (rules.Coupon, error) {
+	if err := checkCoupon(r); err != nil {
+		return rules.Coupon{}, err
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		c, err := s.insertCoupon(ctx, r, newCode(r.Prefix))
+		if isUniqueViolation(err) {
+			continue // the random code is taken; draw another
+		}
+		if isForeignKeyViolation(err) {
+			return rules.Coupon{}, errUnknownCustomer(r.CustomerID)
+		}
+		if err != nil {
+			return rules.Coupon{}, fmt.Errorf("issue coupon for customer %q (key %s): %w", r.CustomerID, r.Key, err)
+		}
+		return c, nil
+	}
+	return rules.Coupon{}, fmt.Errorf("issue coupon for customer %q (key %s): no free code after 5 draws", r.CustomerID, r.Key)
+}
+
+func checkCoupon(r activities.CouponRequest) error {
+	switch {
+	case r.Key == "":
+		return permanent("coupon for customer %q: key is required", r.CustomerID)
+	case r.Kind != "percent" && r.Kind != "amount":
+		return permanent("coupon for customer %q: kind %q is not percent or amount", r.CustomerID, r.Kind)
+	case !(r.Value > 0) || math.IsInf(r.Value, 0):
+		return permanent("coupon for customer %q: value %v must be positive", r.CustomerID, r.Value)
+	case r.Kind == "percent" && r.Value > 100:
+		return permanent("coupon for customer %q: percent value %v is over 100", r.CustomerID, r.Value)
+	case r.ExpiresAt.IsZero():
+		return permanent("coupon for customer %q: expiry is required", r.CustomerID)
+	}
+	return nil
+}
+
+// insertCoupon inserts the coupon unless the key exists, and returns
+// whichever coupon holds the key.
+func (s *Store) insertCoupon(ctx context.Context, r activities.CouponRequest, code string) (rules.Coupon, error) {
+	var c rules.Coupon
+	scan := func(row pgx.Row) error {
+		err := row.Scan(&c.Code, &c.Kind, &c.Value, &c.ExpiresAt)
+		c.ExpiresAt = c.ExpiresAt.UTC()
+		return err
+	}
+	err := scan(s.pool.QueryRow(ctx, `
+		INSERT INTO coupons (code, key, customer_id, enrollment_id, kind, value, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (key) DO NOTHING
+		RETURNING code, kind, value, expires_at`,
+		code, r.Key, r.CustomerID, r.Enrollment.ID, r.Kind, r.Value, r.ExpiresAt))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The key was taken (by an earlier attempt, possibly one that
+		// committed while this statement waited): answer with its coupon.
+		err = scan(s.pool.QueryRow(ctx, `SELECT code, kind, value, expires_at FROM coupons WHERE key = $1`, r.Key))
+	}
+	return c, err
+}
+
+func newCode(prefix string) string {
+	var b strings.Builder
+	if prefix != "" {
+		b.WriteString(strings.ToUpper(prefix))
+		b.WriteByte('-')
+	}
+	buf := make([]byte, codeLength)
+	if _, err := rand.Read(buf); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	for _, x := range buf {
+		b.WriteByte(codeAlphabet[int(x)%len(codeAlphabet)])
+	}
+	return b.String()
+}

@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rapport-crm/rapport/activities"
+)
+
+// Reasons RecordStart gives for turning a customer away.
+const (
+	RefusedActive   = "active"           // an enrollment of the playbook is still running
+	RefusedEnrolled = "already_enrolled" // reentry never, and an earlier enrollment exists
+	RefusedCooldown = "cooldown"         // reentry after, and the last start is inside the cooldown
+)
+
+// RecordStart admits or refuses an enrollment under the re-entry policy:
+//
+//   - never: refused when the customer has any earlier enrollment of the playbook;
+//   - after: refused when one started within Cooldown before At;
+//   - always: admitted;
+//
+// and under every policy refused while another enrollment of the playbook
+// is still active (a customer runs one journey of a playbook at a time).
+// Rejected enrollments (StatusRejected) never count.
+//
+// The customer row is locked, so two triggers racing for the same customer
+// cannot both be admitted. An admitted enrollment is recorded as active;
+// asking again for the same enrollment ID answers admitted again. Refusals
+// are not recorded (a segment scan would otherwise add a row per customer
+// per scan); asking again re-evaluates with the same At, which answers the
+// same unless the blocking enrollment has since ended.
+func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (activities.EntryResult, error) {
+	e := r.Enrollment
+	if e.ID == "" || e.Playbook == "" || e.CustomerID == "" {
+		return activities.EntryResult{}, permanent("record start: enrollment id, playbook and customer are required (got %+v)", e)
+	}
+	reentry := r.Reentry
+	switch reentry {
+	case "":
+		reentry = "never"
+	case "never", "always":
+	case "after":
+		if r.Cooldown <= 0 {
+			return activities.EntryResult{}, permanent("record start of %s: reentry after needs a positive cooldown", e.ID)
+		}
+	default:
+		return activities.EntryResult{}, permanent("record start of %s: unknown reentry policy %q", e.ID, r.Reentry)
+	}
+	at := orNow(r.At)
+	var res activities.EntryResult
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockCustomer(ctx, tx, e.CustomerID); err != nil {
+			return err
+		}
+		// Both reads run after the lock is held, so they see every
+		// enrollment committed by a racing trigger.
+		b := &pgx.Batch{}
+		var existing string
+		b.Queue(`SELECT status FROM enrollments WHERE id = $1`, e.ID).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&existing)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		})
+		var any, active bool
+		var last *time.Time
+		b.Queue(`
+			SELECT count(*) > 0, coalesce(bool_or(status = 'active'), false), max(started_at)
+			FROM enrollments
+			WHERE customer_id = $1 AND playbook = $2 AND status <> 'rejected' AND id <> $3`,
+			e.CustomerID, e.Playbook, e.ID).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&any, &active, &last)
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		switch {
+		case existing == string(activities.StatusRejected):
+			res = activities.EntryResult{Reason: "rejected"}
+			return nil
+		case existing != "":
+			res = activities.EntryResult{Admitted: true}
+			return nil
+		case active:
+			res = activities.EntryResult{Reason: RefusedActive}
+			return nil
+		case reentry == "never" && any:
+			res = activities.EntryResult{Reason: RefusedEnrolled}
+			return nil
+		case reentry == "after" && last != nil && at.Sub(*last) < r.Cooldown:
+			res = activities.EntryResult{Reason: RefusedCooldown}
+			return nil
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, holdout, started_at)
+			VALUES ($1, $2, $3, $4, $5, 'active', $6, $7)`,
+			e.ID, e.WorkflowID, e.Playbook, e.Version, e.CustomerID, e.Holdout, at)
+		res = activities.EntryResult{Admitted: true}
+		return err
+	})
+	if err != nil {
+		return activities.EntryResult{}, fmt.Errorf("record start of enrollment %s: %w", e.ID, err)
+	}
+	return res, nil
+}
+
+// RecordStep records one step taken, once per key, and moves the
+// enrollment's current step.
+func (s *Store) RecordStep(ctx context.Context, st activities.StepRecord) error {
+	if st.Key == "" {
+		return permanent("record step %s of enrollment %s: key is required", st.StepID, st.Enrollment.ID)
+	}
+	_, err := s.pool.Exec(ctx, `
+		WITH step AS (
+			INSERT INTO enrollment_steps (key, enrollment_id, step_id, kind, detail, branch, at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (key) DO NOTHING
+			RETURNING enrollment_id, step_id
+		)
+		UPDATE enrollments e SET current_step = step.step_id, updated_at = now()
+		FROM step WHERE e.id = step.enrollment_id`,
+		st.Key, st.Enrollment.ID, st.StepID, st.Kind, st.Detail, st.Branch, orNow(st.At))
+	if isForeignKeyViolation(err) {
+		return permanent("record step %s: enrollment %s was never started", st.StepID, st.Enrollment.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("record step %s of enrollment %s: %w", st.StepID, st.Enrollment.ID, err)
+	}
+	return nil
+}
+
+// RecordOutcome closes an enrollment with its final status. Only an
+// active enrollment changes, so a retry (or a late duplicate) keeps the
+// first outcome. An enrollment that was never recorded as started (one
+// rejected before RecordStart, e.g. by the audience rule) is inserted
+// closed.
+func (s *Store) RecordOutcome(ctx context.Context, o activities.Outcome) error {
+	e := o.Enrollment
+	switch o.Status {
+	case activities.StatusCompleted, activities.StatusConverted, activities.StatusExited,
+		activities.StatusFailed, activities.StatusRejected:
+	default:
+		return permanent("record outcome of enrollment %s: %q is not a final status", e.ID, o.Status)
+	}
+	at := orNow(o.At)
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO enrollments AS e (id, workflow_id, playbook, version, customer_id, status, holdout, reason, started_at, ended_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+		ON CONFLICT (id) DO UPDATE
+			SET status = excluded.status, reason = excluded.reason, ended_at = excluded.ended_at, updated_at = now()
+			WHERE e.status = 'active'`,
+		e.ID, e.WorkflowID, e.Playbook, e.Version, e.CustomerID, string(o.Status), e.Holdout, o.Reason, at)
+	if isForeignKeyViolation(err) {
+		return errUnknownCustomer(e.CustomerID)
+	}
+	if err != nil {
+		return fmt.Errorf("record outcome of enrollment %s: %w", e.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,49 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
+)
+
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+func mustCustomer(t testing.TB, s *store.Store, c rules.Customer) rules.Customer {
+	t.Helper()
+	if err := s.UpsertCustomer(context.Background(), c); err != nil {
+		t.Fatalf("upsert customer: %v", err)
+	}
+	got, err := s.Customer(context.Background(), c.ID)
+	if err != nil {
+		t.Fatalf("load customer: %v", err)
+	}
+	return got
+}
+
+func count(t testing.TB, s *store.Store, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func enrollment(id, playbook, customer string) activities.Enrollment {
+	return activities.Enrollment{ID: id, WorkflowID: "wf-" + id, Playbook: playbook, Version: "v1", CustomerID: customer}
+}
+
+// sendReq is a marketing email of the winback playbook.
+func sendReq(e activities.Enrollment, c rules.Customer, key string, now time.Time) activities.SendRequest {
+	return activities.SendRequest{
+		Enrollment: e, Key: key, StepID: "mail", Channel: "email", Template: "miss_you", Locale: "en",
+		Topic: "marketing", Subject: "We miss you, {{ customer.name }}",
+		Text: "Hi {{ customer.name }}, unsubscribe: {{ unsubscribe_url }}",
+		HTML: "<p>Hi {{ customer.name }}</p><a href=\"{{ unsubscribe_url }}\">unsubscribe</a>",
+		Customer: c, Now: now,
+	}
+}

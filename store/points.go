@@ -1,0 +1,70 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rapport-crm/rapport/activities"
+)
+
+// AdjustPoints appends one entry to the points ledger and moves the
+// customer's balance in the same transaction, with the customer row
+// locked, so concurrent awards to one customer never lose an update and
+// the balance always equals the ledger's sum. A deduction larger than the
+// balance takes the balance to zero (the ledger records what was actually
+// deducted): a balance never goes negative. A retry with the same Key
+// returns the balance its first attempt produced.
+func (s *Store) AdjustPoints(ctx context.Context, r activities.PointsRequest) (activities.PointsResult, error) {
+	if r.Key == "" {
+		return activities.PointsResult{}, permanent("points for customer %q: key is required", r.CustomerID)
+	}
+	var balance int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// The ledger is read after the lock is held, so a racing attempt
+		// with the same key has either committed (and is seen) or not begun.
+		b := &pgx.Batch{}
+		var current int64
+		found := true
+		b.Queue(`SELECT points FROM customers WHERE id = $1 FOR UPDATE`, r.CustomerID).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&current)
+			if errors.Is(err, pgx.ErrNoRows) {
+				found = false
+				return nil
+			}
+			return err
+		})
+		var recorded *int64
+		b.Queue(`SELECT balance_after FROM points_ledger WHERE key = $1`, r.Key).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&recorded)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if !found {
+			return errUnknownCustomer(r.CustomerID)
+		}
+		if recorded != nil {
+			balance = *recorded
+			return nil
+		}
+		balance = max(current+r.Delta, 0)
+		b = &pgx.Batch{}
+		b.Queue(`
+			INSERT INTO points_ledger (key, customer_id, enrollment_id, delta, reason, balance_after)
+			VALUES ($1, $2, $3, $4, $5, $6)`,
+			r.Key, r.CustomerID, r.Enrollment.ID, balance-current, r.Reason, balance)
+		b.Queue(`UPDATE customers SET points = $2, updated_at = now() WHERE id = $1`, r.CustomerID, balance)
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return activities.PointsResult{}, fmt.Errorf("adjust points of customer %q by %d (key %s): %w", r.CustomerID, r.Delta, r.Key, err)
+	}
+	return activities.PointsResult{Balance: balance}, nil
+}

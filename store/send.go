@@ -1,0 +1,361 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/channels"
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/unsubscribe"
+)
+
+// Message statuses in the outbox.
+const (
+	msgQueued     = "queued"
+	msgSent       = "sent"
+	msgFailed     = "failed"
+	msgSuppressed = "suppressed"
+)
+
+// Failure reasons recorded in the outbox besides the suppression reasons.
+const (
+	ReasonRenderError = "render_error"
+)
+
+// SendMessage records a message in the outbox and delivers it, exactly
+// once per Key:
+//
+//  1. In one transaction with the customer row locked: a message already
+//     recorded under Key answers with its recorded outcome (a still queued
+//     one goes on to delivery). Otherwise the checks run in order: holdout,
+//     recipient address, consent for the channel and topic, the global
+//     frequency cap (per customer and channel, all playbooks) and the
+//     playbook's cap (per customer, all channels). Transactional messages
+//     skip holdout, consent and caps. A stopped message is recorded
+//     suppressed (or failed, for a missing address); a message over a cap
+//     with CapDefer is not recorded at all and answers SendDeferred with
+//     the time the cap frees up, so the journey's later retry with the
+//     same Key is checked afresh. A message that passes is rendered and
+//     recorded queued, which counts towards the caps from then on.
+//  2. After commit, the channel delivers it; the row becomes sent with the
+//     provider's id, or failed for a permanent failure (answered as
+//     SendFailed so the journey goes on). A transient failure leaves it
+//     queued and returns an error, so the activity is retried.
+//
+// Delivery happens outside the transaction, so a crash between delivery
+// and the update to sent delivers again on retry; every channel passes
+// the Key on (Message-ID, Idempotency-Key) so the provider can drop it.
+//
+// Frequency caps count in the request's Now (workflow time), which is also
+// the message's created_at.
+func (s *Store) SendMessage(ctx context.Context, r activities.SendRequest) (activities.SendResult, error) {
+	customerID := r.Customer.ID
+	if customerID == "" {
+		customerID = r.Enrollment.CustomerID
+	}
+	if r.Key == "" || customerID == "" {
+		return activities.SendResult{}, permanent("send %s/%s: key and customer are required", r.Channel, r.Template)
+	}
+	ch := s.cfg.Channels[r.Channel]
+	if ch == nil {
+		return activities.SendResult{}, permanent("send %s: channel %q is not configured", r.Key, r.Channel)
+	}
+	if r.Topic == "" {
+		r.Topic = "marketing"
+	}
+	r.Now = orNow(r.Now)
+	d, err := s.decide(ctx, customerID, r)
+	if err != nil {
+		return activities.SendResult{}, fmt.Errorf("send %s: %w", r.Key, err)
+	}
+	if !d.deliver {
+		return d.result, nil
+	}
+	return s.deliver(ctx, ch, customerID, r, d)
+}
+
+// decision is what the transaction decided.
+type decision struct {
+	result   activities.SendResult // final answer unless deliver
+	deliver  bool                  // the message is queued: deliver it
+	rendered engine.Rendered
+	unsubURL string
+}
+
+// sendState is everything the checks read, fetched in one round trip
+// after the customer row is locked.
+type sendState struct {
+	found              bool
+	email, phone       string
+	existing           *recorded
+	consent            bool
+	globalCap, pbCap   []time.Time // created_at of counted messages, newest first
+	globalMax, pbMax   int
+	globalPer, pbPer   time.Duration
+	checkCaps, checkPB bool
+}
+
+// recorded is a message row already under the Key.
+type recorded struct {
+	status, reason, providerID, recipient string
+}
+
+func (s *Store) decide(ctx context.Context, customerID string, r activities.SendRequest) (decision, error) {
+	var d decision
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		st, err := s.readSendState(ctx, tx, customerID, r)
+		if err != nil {
+			return err
+		}
+		if !st.found {
+			return errUnknownCustomer(customerID)
+		}
+		recipient := recipientOf(r.Channel, customerID, st.email, st.phone)
+		if st.existing != nil {
+			d = fromRecorded(st.existing)
+			if st.existing.status == msgQueued {
+				d.deliver = true
+				d.rendered, d.unsubURL, err = s.render(r, customerID)
+				return err
+			}
+			return nil
+		}
+		status, reason, retryAt := s.check(st, r, recipient)
+		if status == activities.SendDeferred {
+			d.result = activities.SendResult{Status: activities.SendDeferred, Reason: reason, RetryAt: retryAt}
+			return nil // nothing recorded: the key stays free for the retry
+		}
+		row := messageRow{status: msgQueued, recipient: recipient}
+		if status != "" {
+			row.status, row.reason = string(status), reason
+		} else if d.rendered, d.unsubURL, err = s.render(r, customerID); errors.As(err, new(renderError)) {
+			row.status, row.reason = msgFailed, ReasonRenderError
+			status, reason = activities.SendFailed, ReasonRenderError
+		} else if err != nil {
+			return err
+		} else {
+			row.subject = d.rendered.Subject
+			d.deliver = true
+		}
+		if err := insertMessage(ctx, tx, customerID, r, row); err != nil {
+			return err
+		}
+		d.result = activities.SendResult{Status: status, Reason: reason, To: recipient}
+		return nil
+	})
+	return d, err
+}
+
+// readSendState locks the customer and reads the recorded message,
+// consent and the messages counted by the caps in one batch. Statements
+// after the lock see everything committed by racing sends of the same
+// customer (READ COMMITTED takes a snapshot per statement).
+func (s *Store) readSendState(ctx context.Context, tx pgx.Tx, customerID string, r activities.SendRequest) (*sendState, error) {
+	st := &sendState{consent: true}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT email, phone FROM customers WHERE id = $1 FOR UPDATE`, customerID).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&st.email, &st.phone)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		st.found = err == nil
+		return err
+	})
+	b.Queue(`SELECT status, reason, provider_id, recipient FROM messages WHERE key = $1`, r.Key).QueryRow(func(row pgx.Row) error {
+		var m recorded
+		err := row.Scan(&m.status, &m.reason, &m.providerID, &m.recipient)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		st.existing = &m
+		return err
+	})
+	if !r.Transactional {
+		b.Queue(`
+			SELECT granted FROM consents
+			WHERE customer_id = $1 AND channel = $2 AND topic IN ($3, '*')
+			ORDER BY topic = '*' LIMIT 1`, customerID, r.Channel, r.Topic).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&st.consent)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // opt-out model: no decision recorded means granted
+			}
+			return err
+		})
+		st.checkCaps = s.cfg.CapMax > 0 && s.cfg.CapPer > 0
+		if st.checkCaps {
+			st.globalMax, st.globalPer = s.cfg.CapMax, s.cfg.CapPer
+			queueCapQuery(b, &st.globalCap, `customer_id = $1 AND channel = $2`, customerID, r.Channel, r.Now.Add(-st.globalPer), st.globalMax)
+		}
+		st.checkPB = r.CapMax > 0 && r.CapPer > 0 && r.Enrollment.Playbook != ""
+		if st.checkPB {
+			st.pbMax, st.pbPer = r.CapMax, r.CapPer
+			queueCapQuery(b, &st.pbCap, `customer_id = $1 AND playbook = $2`, customerID, r.Enrollment.Playbook, r.Now.Add(-st.pbPer), st.pbMax)
+		}
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// queueCapQuery reads the created_at of the newest max messages a cap
+// counts: non-transactional, queued or sent, inside the window.
+func queueCapQuery(b *pgx.Batch, dst *[]time.Time, where string, customerID, other string, since time.Time, max int) {
+	b.Queue(`
+		SELECT created_at FROM messages
+		WHERE `+where+` AND NOT transactional AND status IN ('queued', 'sent') AND created_at > $3
+		ORDER BY created_at DESC LIMIT $4`, customerID, other, since, max).Query(func(rows pgx.Rows) error {
+		var err error
+		*dst, err = pgx.CollectRows(rows, pgx.RowTo[time.Time])
+		return err
+	})
+}
+
+// check runs the policy checks on a new message. An empty status means
+// the message may be sent.
+func (s *Store) check(st *sendState, r activities.SendRequest, recipient string) (activities.SendStatus, string, time.Time) {
+	switch {
+	case r.Enrollment.Holdout && !r.Transactional:
+		return activities.SendSuppressed, activities.ReasonHoldout, time.Time{}
+	case recipient == "":
+		return activities.SendFailed, activities.ReasonNoAddress, time.Time{}
+	case r.Transactional:
+		return "", "", time.Time{}
+	case !st.consent:
+		return activities.SendSuppressed, activities.ReasonConsent, time.Time{}
+	}
+	var retryAt time.Time
+	over := false
+	if st.checkCaps && len(st.globalCap) >= st.globalMax {
+		over, retryAt = true, st.globalCap[st.globalMax-1].Add(st.globalPer)
+	}
+	if st.checkPB && len(st.pbCap) >= st.pbMax {
+		over = true
+		if t := st.pbCap[st.pbMax-1].Add(st.pbPer); t.After(retryAt) {
+			retryAt = t
+		}
+	}
+	switch {
+	case !over:
+		return "", "", time.Time{}
+	case r.CapDefer:
+		return activities.SendDeferred, activities.ReasonFrequencyCap, retryAt.UTC()
+	default:
+		return activities.SendSuppressed, activities.ReasonFrequencyCap, time.Time{}
+	}
+}
+
+// recipientOf is the address a channel delivers to: the profile's email
+// or phone as stored now (not as the journey last saw it), and the
+// customer id for webhooks, whose receiver resolves the person itself.
+func recipientOf(channel, customerID, email, phone string) string {
+	switch channel {
+	case "email":
+		return email
+	case "sms":
+		return phone
+	default:
+		return customerID
+	}
+}
+
+func fromRecorded(m *recorded) decision {
+	res := activities.SendResult{Reason: m.reason, ProviderID: m.providerID, To: m.recipient}
+	switch m.status {
+	case msgSent:
+		res.Status = activities.SendSent
+	case msgSuppressed:
+		res.Status = activities.SendSuppressed
+	case msgFailed:
+		res.Status = activities.SendFailed
+	}
+	return decision{result: res}
+}
+
+// messageRow is the part of a new outbox row decided by the checks.
+type messageRow struct {
+	status, reason, recipient, subject string
+}
+
+func insertMessage(ctx context.Context, tx pgx.Tx, customerID string, r activities.SendRequest, m messageRow) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO messages (key, enrollment_id, customer_id, playbook, step_id, channel, template, locale,
+			topic, transactional, recipient, subject, status, reason, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		r.Key, r.Enrollment.ID, customerID, r.Enrollment.Playbook, r.StepID, r.Channel, r.Template, r.Locale,
+		r.Topic, r.Transactional, m.recipient, m.subject, m.status, m.reason, r.Now)
+	return err
+}
+
+// render fills the template's placeholders for the customer, with a signed
+// unsubscribe link for marketing messages. Rendering is deterministic in
+// the request (the link expires relative to the request's Now), so a retry
+// renders the same message.
+func (s *Store) render(r activities.SendRequest, customerID string) (engine.Rendered, string, error) {
+	var link string
+	if !r.Transactional {
+		if len(s.cfg.UnsubscribeSecret) == 0 {
+			return engine.Rendered{}, "", permanent("RAPPORT_UNSUBSCRIBE_SECRET is not set: marketing messages need a signed unsubscribe link")
+		}
+		link = unsubscribe.URL(s.cfg.PublicURL, s.cfg.UnsubscribeSecret, unsubscribe.Claims{
+			Customer: customerID, Channel: r.Channel, Topic: r.Topic, Expires: r.Now.Add(s.cfg.UnsubscribeTTL),
+		})
+	}
+	env := rules.NewEnv(r.Customer, r.Event, r.Now)
+	env.Coupon = r.Coupon
+	env.UnsubscribeURL = link
+	out, err := engine.RenderMessage(engine.Message{Subject: r.Subject, Text: r.Text, HTML: r.HTML}, &env)
+	if err != nil {
+		return engine.Rendered{}, "", renderError{err}
+	}
+	return out, link, nil
+}
+
+// renderError marks a template that cannot be rendered for this customer;
+// decide records it as a failed message instead of failing the activity.
+type renderError struct{ err error }
+
+func (e renderError) Error() string { return "render: " + e.err.Error() }
+func (e renderError) Unwrap() error { return e.err }
+
+// deliver hands a queued message to its channel and records the result.
+func (s *Store) deliver(ctx context.Context, ch channels.Channel, customerID string, r activities.SendRequest, d decision) (activities.SendResult, error) {
+	msg := channels.Message{
+		Key: r.Key, Channel: r.Channel, To: d.result.To,
+		Subject: d.rendered.Subject, Text: d.rendered.Text, HTML: d.rendered.HTML,
+		Locale: r.Locale, UnsubscribeURL: d.unsubURL, CustomerID: customerID,
+		Template: r.Template, Topic: r.Topic,
+	}
+	providerID, derr := ch.Deliver(ctx, msg)
+	switch {
+	case derr == nil:
+		_, err := s.pool.Exec(ctx, `
+			UPDATE messages SET status = 'sent', provider_id = $2, reason = '', attempts = attempts + 1,
+				sent_at = now(), updated_at = now()
+			WHERE key = $1 AND status = 'queued'`, r.Key, providerID)
+		if err != nil {
+			return activities.SendResult{}, fmt.Errorf("send %s: delivered as %s but not recorded: %w", r.Key, providerID, err)
+		}
+		return activities.SendResult{Status: activities.SendSent, ProviderID: providerID, To: msg.To}, nil
+	case channels.Permanent(derr):
+		reason := channels.Reason(derr)
+		_, err := s.pool.Exec(ctx, `
+			UPDATE messages SET status = 'failed', reason = $2, attempts = attempts + 1, updated_at = now()
+			WHERE key = $1 AND status = 'queued'`, r.Key, reason)
+		if err != nil {
+			return activities.SendResult{}, fmt.Errorf("send %s: record failure %s: %w", r.Key, reason, err)
+		}
+		return activities.SendResult{Status: activities.SendFailed, Reason: reason, To: msg.To}, nil
+	default:
+		_, err := s.pool.Exec(ctx, `
+			UPDATE messages SET reason = $2, attempts = attempts + 1, updated_at = now()
+			WHERE key = $1 AND status = 'queued'`, r.Key, channels.Reason(derr))
+		return activities.SendResult{}, errors.Join(fmt.Errorf("send %s: %w", r.Key, derr), err)
+	}
+}

@@ -1,0 +1,229 @@
+// Package store is Rapport's PostgreSQL persistence: customers and events,
+// consent, enrollments, the message outbox and contact log, points,
+// coupons and tasks. Store implements every activity interface a journey
+// uses (activities.All), plus the data API event ingestion needs.
+//
+// Every write is idempotent on the request's Key: the key is a unique
+// column, and a retried activity finds the row its first attempt wrote and
+// answers from it. Writes that two enrollments of one customer can race
+// (points balance, frequency caps, re-entry) lock the customer row first,
+// so they are serialised per customer and run in parallel across
+// customers.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/channels"
+)
+
+// DefaultDatabaseURL is used when DATABASE_URL is not set.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/rapport?sslmode=disable"
+
+// Config is how a Store sends messages.
+type Config struct {
+	// Global frequency cap: at most CapMax non-transactional messages per
+	// customer and channel within CapPer, across all playbooks. CapMax 0
+	// disables it.
+	CapMax int
+	CapPer time.Duration
+
+	// Channels deliver messages by channel name.
+	Channels channels.Set
+
+	// UnsubscribeSecret signs unsubscribe links; PublicURL is where the
+	// unsubscribe handler is reachable. UnsubscribeTTL is how long a link
+	// stays valid (default one year: people unsubscribe from old mail).
+	UnsubscribeSecret []byte
+	PublicURL         string
+	UnsubscribeTTL    time.Duration
+}
+
+// DefaultConfig is the configuration without environment: cap 3 per 7
+// days, no channels.
+func DefaultConfig() Config {
+	return Config{CapMax: 3, CapPer: 7 * 24 * time.Hour, UnsubscribeTTL: 365 * 24 * time.Hour}
+}
+
+// ConfigFromEnv reads the store's configuration:
+//
+//	RAPPORT_FREQUENCY_CAP       global cap "<max>/<duration>", e.g. 3/7d (default); "off" disables
+//	RAPPORT_UNSUBSCRIBE_SECRET  HMAC secret for unsubscribe links (required to send marketing messages)
+//	RAPPORT_PUBLIC_URL          base URL of the unsubscribe handler, e.g. https://rapport.example.com
+//
+// and the channels (see channels.FromEnv).
+func ConfigFromEnv() (Config, error) {
+	cfg := DefaultConfig()
+	if v := os.Getenv("RAPPORT_FREQUENCY_CAP"); v != "" {
+		max, per, err := ParseCap(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("RAPPORT_FREQUENCY_CAP: %w", err)
+		}
+		cfg.CapMax, cfg.CapPer = max, per
+	}
+	cfg.UnsubscribeSecret = []byte(os.Getenv("RAPPORT_UNSUBSCRIBE_SECRET"))
+	cfg.PublicURL = os.Getenv("RAPPORT_PUBLIC_URL")
+	set, err := channels.FromEnv()
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.Channels = set
+	return cfg, nil
+}
+
+// ParseCap parses a frequency cap like "3/7d" (3 messages per 7 days);
+// "off" returns 0, 0.
+func ParseCap(s string) (int, time.Duration, error) {
+	if s == "off" {
+		return 0, 0, nil
+	}
+	n, d, ok := strings.Cut(s, "/")
+	max, err := strconv.Atoi(strings.TrimSpace(n))
+	if !ok || err != nil || max < 1 {
+		return 0, 0, fmt.Errorf("%q: want <max>/<duration> like 3/7d", s)
+	}
+	per, err := parseDuration(strings.TrimSpace(d))
+	if err != nil {
+		return 0, 0, fmt.Errorf("%q: %w", s, err)
+	}
+	return max, per, nil
+}
+
+// parseDuration accepts Go durations plus a day unit ("7d", "1d12h").
+func parseDuration(s string) (time.Duration, error) {
+	var total time.Duration
+	rest := s
+	if i := strings.Index(rest, "d"); i > 0 {
+		days, err := strconv.Atoi(rest[:i])
+		if err != nil {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		total = time.Duration(days) * 24 * time.Hour
+		rest = rest[i+1:]
+	}
+	if rest != "" {
+		d, err := time.ParseDuration(rest)
+		if err != nil {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		total += d
+	}
+	if total <= 0 {
+		return 0, fmt.Errorf("bad duration %q: must be positive", s)
+	}
+	return total, nil
+}
+
+// Store is the PostgreSQL implementation of activities.All.
+type Store struct {
+	pool *pgxpool.Pool
+	cfg  Config
+}
+
+var _ activities.All = (*Store)(nil)
+
+// Open connects to databaseURL and returns a Store. It does not migrate;
+// call Migrate first (rapport migrate up).
+func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
+	pc, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: parse database URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", pc.ConnConfig.Host, err)
+	}
+	return New(pool, cfg), nil
+}
+
+// New returns a Store over an existing pool.
+func New(pool *pgxpool.Pool, cfg Config) *Store {
+	if cfg.UnsubscribeTTL <= 0 {
+		cfg.UnsubscribeTTL = DefaultConfig().UnsubscribeTTL
+	}
+	return &Store{pool: pool, cfg: cfg}
+}
+
+// Pool is the underlying connection pool, for reports and tests.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// permanent wraps a message as activities.ErrPermanent.
+func permanent(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", activities.ErrPermanent, fmt.Sprintf(format, args...))
+}
+
+// ErrNotFound is wrapped by errors about a customer that does not exist
+// (together with activities.ErrPermanent).
+var ErrNotFound = errors.New("not found")
+
+// errUnknownCustomer is the permanent failure for a missing customer row.
+func errUnknownCustomer(id string) error {
+	return fmt.Errorf("unknown customer %q (%w, %w)", id, ErrNotFound, activities.ErrPermanent)
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, fn)
+}
+
+// lockCustomer locks the customer row for the rest of tx, serialising
+// every change that two enrollments of the customer could race. It fails
+// permanently when the customer does not exist.
+func lockCustomer(ctx context.Context, tx pgx.Tx, id string) error {
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM customers WHERE id = $1 FOR UPDATE`, id).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errUnknownCustomer(id)
+	}
+	if err != nil {
+		return fmt.Errorf("lock customer %q: %w", id, err)
+	}
+	return nil
+}
+
+// isUniqueViolation reports whether err is a unique-constraint violation.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// isForeignKeyViolation reports whether err is a foreign-key violation
+// (a row naming a customer that does not exist).
+func isForeignKeyViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23503"
+}
+
+// nullTime maps the zero time to NULL.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// orNow is t, or the database's clock when t is zero.
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now()
+	}
+	return t
+}
