@@ -1,0 +1,225 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/workflows"
+)
+
+// Defaults of a scan.
+const (
+	// DefaultPageSize is how many customers one page activity reads.
+	DefaultPageSize = 500
+	// DefaultConcurrency bounds the enrollments one page starts at once.
+	DefaultConcurrency = 100
+)
+
+// Store is what a scan reads: the active playbook version, customers by
+// keyset page, and the enrollment history the re-entry pre-filter needs.
+// *store.Store implements it.
+type Store interface {
+	ActivePlaybook(ctx context.Context, name string) (store.DeployedPlaybook, bool, error)
+	CustomersAfter(ctx context.Context, afterID string, limit int) ([]rules.Customer, error)
+	EntryHistories(ctx context.Context, playbook string, ids []string) (map[string]store.EntryHistory, error)
+}
+
+// StartFunc starts the enrollment of customerID in plan; started is false
+// when one was already running.
+type StartFunc func(ctx context.Context, plan *engine.Plan, customerID string, trigger rules.Event) (started bool, err error)
+
+// TemporalStarter starts enrollments with workflows.Enroll on c.
+func TemporalStarter(c client.Client) StartFunc {
+	return func(ctx context.Context, plan *engine.Plan, customerID string, trigger rules.Event) (bool, error) {
+		_, started, err := workflows.Enroll(ctx, c, plan, customerID, trigger)
+		return started, err
+	}
+}
+
+// Activities are the scan's activities; register the value with a worker.
+type Activities struct {
+	Store       Store
+	Start       StartFunc
+	Concurrency int // concurrent starts per page; DefaultConcurrency when 0
+	// OnLag, when set, receives how late the first page of each scan ran
+	// behind its scheduled time (the worker exports it as a metric).
+	OnLag func(playbook string, lag time.Duration)
+	// OnPage, when set, receives each page's counts.
+	OnPage func(playbook string, r PageResult)
+}
+
+// PageRequest asks for one page of a scan.
+type PageRequest struct {
+	Playbook    string    `json:"playbook"`
+	Now         time.Time `json:"now"`      // the scan time rules see
+	AfterID     string    `json:"after_id"` // keyset cursor: last id of the previous page
+	Limit       int       `json:"limit"`
+	First       bool      `json:"first,omitempty"` // first page of the scan: report the lag
+	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
+}
+
+// PageResult is what one page did.
+type PageResult struct {
+	Version  string `json:"version,omitempty"`  // the playbook version scanned
+	Inactive bool   `json:"inactive,omitempty"` // the playbook is not deployed: nothing scanned
+	NextID   string `json:"next_id"`            // cursor for the next page
+	Done     bool   `json:"done"`               // no customers after this page
+	Counts
+}
+
+// Counts add up over the pages of a scan.
+type Counts struct {
+	Pages   int `json:"pages"`
+	Scanned int `json:"scanned"` // customers evaluated
+	Matched int `json:"matched"` // customers the trigger selected
+	Skipped int `json:"skipped"` // matched but refused by the re-entry policy pre-filter
+	Started int `json:"started"` // enrollments started
+	Running int `json:"running"` // matched but an enrollment was already running
+	Failed  int `json:"failed"`  // where rule errors (the page goes on)
+}
+
+// Add returns c + o.
+func (c Counts) Add(o Counts) Counts {
+	return Counts{c.Pages + o.Pages, c.Scanned + o.Scanned, c.Matched + o.Matched, c.Skipped + o.Skipped,
+		c.Started + o.Started, c.Running + o.Running, c.Failed + o.Failed}
+}
+
+// ScanPage reads one page of customers after the cursor, selects those the
+// playbook's trigger matches at r.Now, drops those the re-entry policy
+// refuses, and starts the rest, at most Concurrency at a time. It fails
+// (and is retried as a whole) only when the database or Temporal fails;
+// retrying is safe, see Admissible.
+func (a *Activities) ScanPage(ctx context.Context, r PageRequest) (PageResult, error) {
+	if r.First && !r.ScheduledAt.IsZero() && a.OnLag != nil {
+		a.OnLag(r.Playbook, time.Since(r.ScheduledAt))
+	}
+	dp, ok, err := a.Store.ActivePlaybook(ctx, r.Playbook)
+	if err != nil {
+		return PageResult{}, err
+	}
+	if !ok {
+		return PageResult{Inactive: true, Done: true}, nil
+	}
+	plan, err := engine.CompileCached(dp.Source)
+	if err != nil {
+		return PageResult{}, fmt.Errorf("deployed playbook %s@%s does not compile: %w", dp.Name, dp.Version, err)
+	}
+	customers, err := a.Store.CustomersAfter(ctx, r.AfterID, r.Limit)
+	if err != nil {
+		return PageResult{}, err
+	}
+	res := PageResult{Version: plan.Version, NextID: r.AfterID, Done: len(customers) < r.Limit}
+	res.Pages, res.Scanned = 1, len(customers)
+	if len(customers) > 0 {
+		res.NextID = customers[len(customers)-1].ID
+	}
+	matched, err := a.selectCustomers(ctx, plan, r.Now, customers, &res.Counts)
+	if err != nil {
+		return PageResult{}, err
+	}
+	if err := a.startAll(ctx, plan, r.Now, matched, &res.Counts); err != nil {
+		return PageResult{}, err
+	}
+	if a.OnPage != nil {
+		a.OnPage(r.Playbook, res)
+	}
+	return res, nil
+}
+
+// selectCustomers returns the ids of the customers that match and that
+// the re-entry policy admits.
+func (a *Activities) selectCustomers(ctx context.Context, plan *engine.Plan, now time.Time, customers []rules.Customer, n *Counts) ([]string, error) {
+	m, err := NewMatcher(plan, now)
+	if err != nil {
+		return nil, err
+	}
+	var matched []string
+	for _, c := range customers {
+		ok, err := m.Match(c)
+		if err != nil {
+			activity.GetLogger(ctx).Warn("scan: rule failed", "error", err)
+			n.Failed++
+			continue
+		}
+		if ok {
+			matched = append(matched, c.ID)
+		}
+	}
+	n.Matched = len(matched)
+	if len(matched) == 0 {
+		return nil, nil
+	}
+	hist, err := a.Store.EntryHistories(ctx, plan.Name, matched)
+	if err != nil {
+		return nil, err
+	}
+	admitted := matched[:0]
+	for _, id := range matched {
+		if Admissible(plan.Entry, hist[id], now) {
+			admitted = append(admitted, id)
+		} else {
+			n.Skipped++
+		}
+	}
+	return admitted, nil
+}
+
+// startAll starts an enrollment per id, at most Concurrency at once. The
+// first error is returned after every started call has finished.
+func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.Time, ids []string, n *Counts) error {
+	limit := a.Concurrency
+	if limit <= 0 {
+		limit = DefaultConcurrency
+	}
+	sem := make(chan struct{}, limit)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for _, id := range ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(id string) {
+			defer func() { <-sem; wg.Done() }()
+			started, err := a.Start(ctx, plan, id, TriggerEvent(plan, id, now))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil && firstErr == nil:
+				firstErr = err
+			case err != nil:
+			case started:
+				n.Started++
+			default:
+				n.Running++
+			}
+		}(id)
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// TriggerEvent is the event a scanned enrollment starts with: named after
+// the trigger (segment, birthday, signup_anniversary) at the scan time,
+// with an ID that is the same for the same playbook, customer and scan.
+func TriggerEvent(plan *engine.Plan, customerID string, now time.Time) rules.Event {
+	name := "segment"
+	if plan.Trigger.Kind == engine.TriggerDate {
+		name = plan.Trigger.Date
+	}
+	return rules.Event{
+		ID:   "scan/" + plan.Name + "/" + strconv.FormatInt(now.Unix(), 10) + "/" + customerID,
+		Name: name,
+		Time: now,
+	}
+}

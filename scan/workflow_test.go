@@ -1,0 +1,179 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
+)
+
+// fakeStore holds customers in id order and one deployed playbook.
+type fakeStore struct {
+	src       []byte
+	customers []rules.Customer
+	history   map[string]store.EntryHistory
+}
+
+func (f *fakeStore) ActivePlaybook(_ context.Context, name string) (store.DeployedPlaybook, bool, error) {
+	if f.src == nil {
+		return store.DeployedPlaybook{}, false, nil
+	}
+	return store.DeployedPlaybook{Name: name, Source: f.src, Active: true}, true, nil
+}
+
+func (f *fakeStore) CustomersAfter(_ context.Context, after string, limit int) ([]rules.Customer, error) {
+	i := sort.Search(len(f.customers), func(i int) bool { return f.customers[i].ID > after })
+	return f.customers[i:min(i+limit, len(f.customers))], nil
+}
+
+func (f *fakeStore) EntryHistories(_ context.Context, _ string, ids []string) (map[string]store.EntryHistory, error) {
+	out := map[string]store.EntryHistory{}
+	for _, id := range ids {
+		if h, ok := f.history[id]; ok {
+			out[id] = h
+		}
+	}
+	return out, nil
+}
+
+// seed makes n customers c0000…; every fifth one lapsed 120 days before now.
+func seed(n int, now time.Time) []rules.Customer {
+	cs := make([]rules.Customer, n)
+	for i := range cs {
+		last := now.AddDate(0, 0, -10)
+		if i%5 == 0 {
+			last = now.AddDate(0, 0, -120)
+		}
+		cs[i] = rules.Customer{ID: fmt.Sprintf("c%04d", i), LastPurchaseAt: last}
+	}
+	return cs
+}
+
+// recorder is a StartFunc that remembers who it started and how many
+// starts ran at once.
+type recorder struct {
+	mu             sync.Mutex
+	started        map[string]rules.Event
+	inFlight, peak atomic.Int32
+	alreadyRunning map[string]bool
+}
+
+func (r *recorder) start(_ context.Context, _ *engine.Plan, id string, ev rules.Event) (bool, error) {
+	n := r.inFlight.Add(1)
+	defer r.inFlight.Add(-1)
+	for {
+		p := r.peak.Load()
+		if n <= p || r.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	time.Sleep(time.Millisecond)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.alreadyRunning[id] {
+		return false, nil
+	}
+	r.started[id] = ev
+	return true, nil
+}
+
+func TestScanPageStartsMatchesWithinBounds(t *testing.T) {
+	now := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	fs := &fakeStore{src: []byte(segmentSrc), customers: seed(500, now), history: map[string]store.EntryHistory{
+		"c0000": {Any: true, Last: &now}, // enrolled by this scan already (retried page)
+	}}
+	rec := &recorder{started: map[string]rules.Event{}, alreadyRunning: map[string]bool{"c0005": true}}
+	a := &Activities{Store: fs, Start: rec.start, Concurrency: 7}
+	res, err := a.ScanPage(context.Background(), PageRequest{Playbook: "lapsed", Now: now, Limit: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Counts{Pages: 1, Scanned: 500, Matched: 100, Skipped: 1, Started: 98, Running: 1}
+	if res.Counts != want || !res.Done || res.NextID != "c0499" {
+		t.Fatalf("page result %+v, want counts %+v, done, next c0499", res, want)
+	}
+	if p := rec.peak.Load(); p > 7 || p < 2 {
+		t.Errorf("peak concurrent starts %d, want between 2 and the bound 7", p)
+	}
+	if ev, ok := rec.started["c0010"]; !ok || ev.Name != "segment" || !ev.Time.Equal(now) {
+		t.Errorf("c0010 trigger event %+v (started %v), want segment at scan time", ev, ok)
+	}
+}
+
+func TestScanPageInactivePlaybook(t *testing.T) {
+	a := &Activities{Store: &fakeStore{}, Start: func(context.Context, *engine.Plan, string, rules.Event) (bool, error) {
+		return false, errors.New("must not start")
+	}}
+	res, err := a.ScanPage(context.Background(), PageRequest{Playbook: "gone", Limit: 10})
+	if err != nil || !res.Inactive || !res.Done {
+		t.Fatalf("undeployed playbook: %+v, %v; want inactive and done", res, err)
+	}
+}
+
+// TestWorkflowPagesAndContinuesAsNew runs the workflow over 1,300
+// customers in pages of 50: it must stop after PagesPerRun pages with a
+// continue-as-new carrying the cursor, the counts and the pinned scan time.
+func TestWorkflowPagesAndContinuesAsNew(t *testing.T) {
+	now := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	fs := &fakeStore{src: []byte(segmentSrc), customers: seed(1300, now)}
+	rec := &recorder{started: map[string]rules.Event{}}
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(now)
+	env.RegisterWorkflowWithOptions(Workflow, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterActivity(&Activities{Store: fs, Start: rec.start})
+	env.ExecuteWorkflow(WorkflowName, Input{Playbook: "lapsed", PageSize: 50})
+	err := env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("workflow ended with %v, want continue-as-new", err)
+	}
+	var next Input
+	if err := converterFor(can, &next); err != nil {
+		t.Fatal(err)
+	}
+	if next.AfterID != "c1249" || next.Counts.Pages != PagesPerRun || next.Counts.Scanned != 1250 || next.Counts.Started != 250 {
+		t.Errorf("continued with %+v, want cursor c1249 after 25 pages, 1250 scanned, 250 started", next)
+	}
+	if !next.Now.Equal(now) {
+		t.Errorf("scan time %v not carried over (want %v)", next.Now, now)
+	}
+
+	// The next run finishes the last 50 customers.
+	env = s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(Workflow, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterActivity(&Activities{Store: fs, Start: rec.start})
+	env.ExecuteWorkflow(WorkflowName, next)
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Scanned != 1300 || res.Started != 260 || len(rec.started) != 260 {
+		t.Errorf("final %+v with %d distinct starts, want 1300 scanned and 260 started", res, len(rec.started))
+	}
+}
+
+func converterFor(can *workflow.ContinueAsNewError, into *Input) error {
+	if can.Input == nil || len(can.Input.Payloads) != 1 {
+		return fmt.Errorf("continue-as-new input: %v", can.Input)
+	}
+	return defaultConverter.FromPayload(can.Input.Payloads[0], into)
+}
+
+var defaultConverter = converter.GetDefaultDataConverter()
