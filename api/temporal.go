@@ -1,0 +1,49 @@
+package api
+
+import (
+	"context"
+	"errors"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/workflows"
+)
+
+// TemporalJourneys starts and signals journeys on a Temporal server.
+type TemporalJourneys struct {
+	Client client.Client
+}
+
+// Enroll implements Journeys with workflows.Enroll: one workflow ID per
+// customer and playbook, so a second start while one runs starts nothing.
+func (t TemporalJourneys) Enroll(ctx context.Context, plan *engine.Plan, customerID string, trigger rules.Event) (EnrollResult, error) {
+	run, started, err := workflows.Enroll(ctx, t.Client, plan, customerID, trigger)
+	if err != nil {
+		return EnrollResult{}, err
+	}
+	return EnrollResult{Started: started, WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// Signal implements Journeys with workflows.SignalEvent. An enrollment
+// that closed since the enrollments table was read is not an error: there
+// is nobody left to tell.
+func (t TemporalJourneys) Signal(ctx context.Context, playbook, customerID string, ev rules.Event) error {
+	err := workflows.SignalEvent(ctx, t.Client, playbook, customerID, ev)
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return nil
+	}
+	return err
+}
+
+// NewDispatcher is the production dispatcher: the deployed plans in
+// registry, journeys on Temporal through c, running enrollments from the
+// store.
+func NewDispatcher(c client.Client, registry *engine.Registry, st EnrollmentLister) *EventDispatcher {
+	return NewEventDispatcher(registry, TemporalJourneys{Client: c}, st, nil)
+}
+
+var _ Journeys = TemporalJourneys{}
