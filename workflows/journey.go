@@ -119,7 +119,10 @@ func newJourney(ctx workflow.Context, in JourneyInput, plan *engine.Plan) *journ
 	}
 	enrollmentID := info.FirstRunID
 	if enrollmentID == "" {
-		enrollmentID = info.WorkflowExecution.RunID
+		// Only the SDK test environment has no first run ID (and gives
+		// every run the same run ID): name the enrollment by workflow ID
+		// and start time, unique and reproducible in a simulation.
+		enrollmentID = info.WorkflowExecution.ID + "@" + workflow.Now(ctx).UTC().Format(time.RFC3339)
 	}
 	if r := in.Resume; r != nil {
 		j.restore(r)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
@@ -107,6 +108,7 @@ func simulateRun(in JourneyInput, at time.Time, res *SimResult, events []SimEven
 	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(at)
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WorkflowID(in.Playbook, in.CustomerID), TaskQueue: TaskQueue})
 	Register(env, res.Memory)
 	for _, ev := range events {
 		when := res.Start.Add(ev.At)
