@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
@@ -42,8 +44,25 @@ func sendReq(e activities.Enrollment, c rules.Customer, key string, now time.Tim
 	return activities.SendRequest{
 		Enrollment: e, Key: key, StepID: "mail", Channel: "email", Template: "miss_you", Locale: "en",
 		Topic: "marketing", Subject: "We miss you, {{ customer.name }}",
-		Text: "Hi {{ customer.name }}, unsubscribe: {{ unsubscribe_url }}",
-		HTML: "<p>Hi {{ customer.name }}</p><a href=\"{{ unsubscribe_url }}\">unsubscribe</a>",
+		Text:     "Hi {{ customer.name }}, unsubscribe: {{ unsubscribe_url }}",
+		HTML:     "<p>Hi {{ customer.name }}</p><a href=\"{{ unsubscribe_url }}\">unsubscribe</a>",
 		Customer: c, Now: now,
+	}
+}
+
+// warmPool opens n connections up front, so that racing goroutines really
+// run their transactions at the same time instead of queueing for dials.
+func warmPool(t testing.TB, s *store.Store, n int) {
+	t.Helper()
+	var conns []*pgxpool.Conn
+	for i := 0; i < n; i++ {
+		c, err := s.Pool().Acquire(context.Background())
+		if err != nil {
+			t.Fatalf("warm pool: %v", err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Release()
 	}
 }
