@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/rapport-crm/rapport/api"
+	"github.com/rapport-crm/rapport/store"
+)
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the event API (Segment-compatible identify/track/batch), manual enrollment, unsubscribe pages and /healthz",
+		Long: `Run the event API.
+
+Environment (flags override):
+  RAPPORT_LISTEN              address to listen on (default :8080)
+  DATABASE_URL                PostgreSQL (default ` + store.DefaultDatabaseURL + `)
+  TEMPORAL_ADDRESS            Temporal frontend (default localhost:7233)
+  TEMPORAL_NAMESPACE          Temporal namespace (default default)
+  RAPPORT_API_KEY             required: clients send it as "Authorization: Bearer <key>"
+                              or as the Basic auth user name (Segment's write key)
+  RAPPORT_UNSUBSCRIBE_SECRET  secret of the unsubscribe links (the same as the worker's)
+
+The server starts without Temporal and answers event calls with 503 until it
+is reachable; clients retry, and stored events are dispatched on the retry.`,
+		Args: cobra.NoArgs,
+		RunE: runServe,
+	}
+	f := cmd.Flags()
+	f.String("listen", serveEnv("RAPPORT_LISTEN", ":8080"), "address to listen on")
+	f.String("database-url", serveEnv("DATABASE_URL", store.DefaultDatabaseURL), "PostgreSQL URL")
+	f.String("temporal-address", serveEnv("TEMPORAL_ADDRESS", "localhost:7233"), "Temporal frontend host:port")
+	f.String("temporal-namespace", serveEnv("TEMPORAL_NAMESPACE", "default"), "Temporal namespace")
+	f.Duration("reload", 30*time.Second, "how often to reload the deployed playbooks")
+	rootCmd.AddCommand(cmd)
+}
+
+// serveEnv is the environment variable name, or def when it is unset.
+func serveEnv(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// serveConfig is everything `rapport serve` needs, checked up front.
+type serveConfig struct {
+	Listen, DatabaseURL, TemporalAddress, TemporalNamespace string
+	APIKey                                                  string
+	UnsubscribeSecret                                       []byte
+	Reload                                                  time.Duration
+}
+
+func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
+	f := cmd.Flags()
+	var c serveConfig
+	c.Listen, _ = f.GetString("listen")
+	c.DatabaseURL, _ = f.GetString("database-url")
+	c.TemporalAddress, _ = f.GetString("temporal-address")
+	c.TemporalNamespace, _ = f.GetString("temporal-namespace")
+	c.Reload, _ = f.GetDuration("reload")
+	c.APIKey = os.Getenv("RAPPORT_API_KEY")
+	c.UnsubscribeSecret = []byte(os.Getenv("RAPPORT_UNSUBSCRIBE_SECRET"))
+	if c.APIKey == "" {
+		return c, errors.New("RAPPORT_API_KEY is not set: the event API needs a key for its clients")
+	}
+	if c.Reload < time.Second {
+		return c, fmt.Errorf("--reload %s: must be at least 1s", c.Reload)
+	}
+	return c, nil
+}
+
+func runServe(cmd *cobra.Command, _ []string) error {
+	cfg, err := loadServeConfig(cmd)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	st, err := openServeStore(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// Lazy: the API comes up without Temporal and answers 503 meanwhile.
+	tc, err := client.NewLazyClient(client.Options{
+		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+		Logger: tlog.NewStructuredLogger(log.With("component", "temporal")),
+	})
+	if err != nil {
+		return fmt.Errorf("temporal client for %s: %w", cfg.TemporalAddress, err)
+	}
+	defer tc.Close()
+
+	plans := &api.LivePlans{}
+	if err := reloadPlans(ctx, plans, st, log); err != nil {
+		return err
+	}
+	go keepReloading(ctx, plans, st, cfg.Reload, log)
+
+	srv, err := newServeHandler(cfg, st, tc, plans, log)
+	if err != nil {
+		return err
+	}
+	return listenAndServe(ctx, cfg.Listen, srv, log)
+}
+
+// openServeStore connects and refuses to run on a schema that lacks
+// migrations (the dispatch marker, for one): `rapport migrate up` first.
+func openServeStore(ctx context.Context, databaseURL string) (*store.Store, error) {
+	states, err := store.MigrationStatus(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range states {
+		if !s.Applied {
+			return nil, fmt.Errorf("database schema is not up to date (%s is not applied): run rapport migrate up", s.File)
+		}
+	}
+	return store.Open(ctx, databaseURL, store.DefaultConfig())
+}
+
+func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *api.LivePlans, log *slog.Logger) (http.Handler, error) {
+	if len(cfg.UnsubscribeSecret) == 0 {
+		log.Warn("RAPPORT_UNSUBSCRIBE_SECRET is not set: unsubscribe links answer 503")
+	}
+	pg := api.PGStore{Store: st}
+	disp := api.NewEventDispatcher(plans, api.TemporalJourneys{Client: tc}, pg, log)
+	return api.NewServer(api.Options{
+		APIKey:       cfg.APIKey,
+		Store:        pg,
+		Dispatcher:   disp,
+		Enroller:     disp,
+		Unsubscriber: &api.TokenUnsubscriber{Secret: cfg.UnsubscribeSecret, Applier: st, Customers: pg},
+		Checks: map[string]func(context.Context) error{
+			"db": func(ctx context.Context) error { return st.Pool().Ping(ctx) },
+			"temporal": func(ctx context.Context) error {
+				_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+				return err
+			},
+		},
+		Logger: log,
+	})
+}
+
+func reloadPlans(ctx context.Context, plans *api.LivePlans, st *store.Store, log *slog.Logger) error {
+	bad, err := plans.Reload(ctx, st)
+	if err != nil {
+		return fmt.Errorf("load deployed playbooks: %w", err)
+	}
+	for _, e := range bad {
+		log.Error("deployed playbook left out", "err", e)
+	}
+	return nil
+}
+
+// keepReloading picks up deploys and undeploys every interval; a failed
+// reload keeps the plans it had.
+func keepReloading(ctx context.Context, plans *api.LivePlans, st *store.Store, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := reloadPlans(ctx, plans, st, log); err != nil && ctx.Err() == nil {
+				log.Warn("reload failed; keeping the current playbooks", "err", err)
+			}
+		}
+	}
+}
+
+// listenAndServe runs the HTTP server until ctx is cancelled (SIGINT,
+// SIGTERM), then stops accepting and lets calls in flight finish.
+func listenAndServe(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Addr: addr, Handler: h,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("rapport serve listening", "addr", addr)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing calls in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+func TestParseKeyValues(t *testing.T) {
+	got, err := parseKeyValues("--prop", []string{
+		"amount=12.5", "count=3", "neg=-1e3", "vip=true", "gone=null",
+		"zip=007", "phone=+8613800000000", `code="42"`, "note=a=b", "empty=",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"amount": 12.5, "count": 3.0, "neg": -1000.0, "vip": true, "gone": nil,
+		"zip": "007", "phone": "+8613800000000", "code": "42", "note": "a=b", "empty": "",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %#v\nwant %#v", got, want)
+	}
+	for _, bad := range [][]string{{"novalue"}, {"=x"}, {"a=1", "a=2"}, {`q="unterminated\"`}} {
+		if _, err := parseKeyValues("--prop", bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// apiStub answers every call with status and body, and keeps the last request.
+type apiStub struct {
+	status int
+	answer string
+	path   string
+	auth   string
+	body   map[string]any
+}
+
+func (s *apiStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.path, s.auth = r.URL.Path, r.Header.Get("Authorization")
+	raw, _ := io.ReadAll(r.Body)
+	_ = json.Unmarshal(raw, &s.body)
+	w.Header().Set("Retry-After", "5")
+	w.WriteHeader(s.status)
+	_, _ = io.WriteString(w, s.answer)
+}
+
+func runCmd(t *testing.T, cmd *cobra.Command, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestTrackCommand(t *testing.T) {
+	stub := &apiStub{status: 200, answer: `{"success":true}`}
+	srv := httptest.NewServer(stub)
+	defer srv.Close()
+	t.Setenv("RAPPORT_API_KEY", "k1")
+
+	out, err := runCmd(t, newTrackCmd(), "--api-url", srv.URL+"/", "--customer", "c1", "--event", "purchase",
+		"--prop", "amount=99.5", "--prop", "currency=CNY", "--message-id", "m-1", "--time", "2026-03-10T10:00:00Z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stub.path != "/v1/track" || stub.auth != "Bearer k1" {
+		t.Errorf("sent to %s with %q", stub.path, stub.auth)
+	}
+	want := map[string]any{"userId": "c1", "event": "purchase", "messageId": "m-1", "timestamp": "2026-03-10T10:00:00Z",
+		"properties": map[string]any{"amount": 99.5, "currency": "CNY"}}
+	if !reflect.DeepEqual(stub.body, want) {
+		t.Errorf("body %v\nwant %v", stub.body, want)
+	}
+	if !strings.Contains(out, "tracked purchase for c1 (message id m-1)") {
+		t.Errorf("output %q", out)
+	}
+
+	// Without --message-id one is generated.
+	if _, err := runCmd(t, newTrackCmd(), "--api-url", srv.URL, "--customer", "c1", "--event", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := stub.body["messageId"].(string); !strings.HasPrefix(id, "cli-") || len(id) != 28 {
+		t.Errorf("generated message id %q", id)
+	}
+}
+
+func TestTrackCommandErrors(t *testing.T) {
+	stub := &apiStub{}
+	srv := httptest.NewServer(stub)
+	defer srv.Close()
+	t.Setenv("RAPPORT_API_KEY", "k1")
+	tests := []struct {
+		status int
+		answer string
+		want   string
+	}{
+		{400, `{"error":"userId: customer id may only contain letters"}`, "400 Bad Request: userId: customer id may only contain letters"},
+		{401, `{"error":"invalid API key"}`, "invalid API key"},
+		{503, `{"error":"dispatch temporarily unavailable; retry the same call"}`, "retry with --message-id m-9"},
+	}
+	for _, tt := range tests {
+		stub.status, stub.answer = tt.status, tt.answer
+		_, err := runCmd(t, newTrackCmd(), "--api-url", srv.URL, "--customer", "c1", "--event", "x", "--message-id", "m-9")
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%d: error %v, want %q", tt.status, err, tt.want)
+		}
+	}
+	if _, err := runCmd(t, newTrackCmd(), "--api-url", srv.URL, "--event", "x"); err == nil || !strings.Contains(err.Error(), "--customer") {
+		t.Errorf("missing --customer: %v", err)
+	}
+	t.Setenv("RAPPORT_API_KEY", "")
+	if _, err := runCmd(t, newTrackCmd(), "--api-url", srv.URL, "--customer", "c1", "--event", "x"); err == nil || !strings.Contains(err.Error(), "RAPPORT_API_KEY") {
+		t.Errorf("missing key: %v", err)
+	}
+}
+
+func TestIdentifyCommand(t *testing.T) {
+	stub := &apiStub{status: 200, answer: `{"success":true}`}
+	srv := httptest.NewServer(stub)
+	defer srv.Close()
+	t.Setenv("RAPPORT_API_KEY", "k1")
+	out, err := runCmd(t, newIdentifyCmd(), "--api-url", srv.URL, "--customer", "c1",
+		"--trait", "email=li@example.com", "--trait", "vip=true", "--trait", "industry=null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	traits := map[string]any{"email": "li@example.com", "vip": true, "industry": nil}
+	if stub.path != "/v1/identify" || !reflect.DeepEqual(stub.body["traits"], traits) || stub.body["userId"] != "c1" {
+		t.Errorf("sent %s %v", stub.path, stub.body)
+	}
+	if !strings.Contains(out, "identified c1 (3 traits)") {
+		t.Errorf("output %q", out)
+	}
+}
+
+func TestServeConfigNeedsAPIKey(t *testing.T) {
+	t.Setenv("RAPPORT_API_KEY", "")
+	cmd := &cobra.Command{}
+	cmd.Flags().String("listen", ":0", "")
+	cmd.Flags().String("database-url", "", "")
+	cmd.Flags().String("temporal-address", "", "")
+	cmd.Flags().String("temporal-namespace", "", "")
+	cmd.Flags().Duration("reload", 0, "")
+	if err := cmd.Flags().Set("reload", "30s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadServeConfig(cmd); err == nil || !strings.Contains(err.Error(), "RAPPORT_API_KEY") {
+		t.Errorf("no key: %v", err)
+	}
+	t.Setenv("RAPPORT_API_KEY", "secret")
+	c, err := loadServeConfig(cmd)
+	if err != nil || c.APIKey != "secret" {
+		t.Errorf("with key: %+v %v", c, err)
+	}
+	_ = cmd.Flags().Set("reload", "10ms")
+	if _, err := loadServeConfig(cmd); err == nil {
+		t.Error("a 10ms reload interval was accepted")
+	}
+}
