@@ -168,11 +168,22 @@ func simTrigger(plan *engine.Plan, given *rules.Event, start time.Time) rules.Ev
 
 // SimLine is one line of simulator output.
 type SimLine struct {
-	Elapsed time.Duration `json:"elapsed"`
-	At      time.Time     `json:"at"`
-	Step    string        `json:"step"`
-	Action  string        `json:"action"`
-	Detail  string        `json:"detail,omitempty"`
+	Elapsed time.Duration
+	At      time.Time
+	Step    string
+	Action  string
+	Detail  string
+}
+
+// MarshalJSON writes the elapsed time as a duration string ("72h0m0s").
+func (l SimLine) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Elapsed string    `json:"elapsed"`
+		At      time.Time `json:"at"`
+		Step    string    `json:"step"`
+		Action  string    `json:"action"`
+		Detail  string    `json:"detail,omitempty"`
+	}{"+" + l.Elapsed.String(), l.At, l.Step, l.Action, l.Detail})
 }
 
 // Lines turns the step log into output lines, with a final summary line.
@@ -241,7 +252,7 @@ func (r *SimResult) Write(w io.Writer, asJSON bool) error {
 	}
 	if asJSON {
 		j, err := json.Marshal(map[string]any{
-			"outcome": r.Final.Status, "reason": r.Final.Reason, "elapsed": r.end().Sub(r.Start),
+			"outcome": r.Final.Status, "reason": r.Final.Reason, "elapsed": "+" + r.end().Sub(r.Start).String(),
 			"steps": r.Final.Counters.Steps, "sends": r.Final.Counters.Sends, "sent": r.sent(), "runs": r.Runs, "history_events_estimate": r.RunEvents,
 		})
 		if err != nil {
@@ -257,17 +268,17 @@ func (r *SimResult) Write(w io.Writer, asJSON bool) error {
 	return err
 }
 
-// SampleCustomer is the customer simulations use when none is given: a
-// gold-tier customer in Shanghai who reads Chinese, last bought 120 days
-// before DefaultSimStart.
-func SampleCustomer() rules.Customer {
+// SampleCustomer is the customer simulations use when none is given: Ada,
+// a gold-tier customer in Shanghai who reads Chinese and last bought 120
+// days before the simulation starts at start.
+func SampleCustomer(start time.Time) rules.Customer {
 	return rules.Customer{
 		ID: "c-42", Email: "ada@example.com", Phone: "+8613800000042", Name: "Ada",
 		Locale: "zh", Timezone: "Asia/Shanghai", Tier: "gold", Stage: "active",
 		Points: 1200, LifetimeValue: 1850, OrderCount: 9, AvgOrderValue: 205.5, PurchaseGap: 35,
-		LastPurchaseAt: DefaultSimStart.AddDate(0, 0, -120),
+		LastPurchaseAt: start.AddDate(0, 0, -120),
 		Birthday:       time.Date(1990, 1, 12, 0, 0, 0, 0, time.UTC),
-		SignupAt:       DefaultSimStart.AddDate(-3, 0, 0),
+		SignupAt:       start.AddDate(-3, 0, 0),
 		Tags:           []string{"newsletter"},
 		Attrs:          map[string]any{"industry": "retail"},
 	}
