@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/scan"
+	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/worker"
+)
+
+func init() {
+	deploy := &cobra.Command{
+		Use:   "deploy [--prune] [--trigger NAME]... PATH...",
+		Short: "Validate playbooks, store them as the active versions and schedule their scans (segment and date triggers)",
+		Long: `deploy compiles every playbook first and deploys nothing if any has an
+error (printed like rapport validate). Each version is stored in PostgreSQL
+(DATABASE_URL) by content hash, so deploying an unchanged file is a no-op,
+and becomes the active version of its playbook; running enrollments finish
+on the version they started with. Segment and date playbooks get a Temporal
+Schedule rapport-scan/<playbook> (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: runDeploy,
+	}
+	deploy.Flags().Bool("prune", false, "undeploy every deployed playbook not among PATH")
+	deploy.Flags().StringSlice("trigger", nil, "after deploying, run the scan of this playbook now (repeatable)")
+	undeploy := &cobra.Command{
+		Use:   "undeploy NAME...",
+		Short: "Mark playbooks inactive and pause their scan schedules; running enrollments finish",
+		Args:  cobra.MinimumNArgs(1),
+		RunE:  runUndeploy,
+	}
+	rootCmd.AddCommand(deploy, undeploy)
+}
+
+func runDeploy(cmd *cobra.Command, args []string) error {
+	plans, ok, err := compileAll(cmd.OutOrStdout(), cmd.ErrOrStderr(), args)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fmt.Fprintln(cmd.ErrOrStderr(), "nothing deployed")
+		return exitStatus(1)
+	}
+	ctx := cmd.Context()
+	st, c, err := connectEnv(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	defer c.Close()
+	deps, err := scan.Deploy(ctx, st, c, plans)
+	for _, d := range deps {
+		fmt.Fprintln(cmd.OutOrStdout(), d)
+	}
+	if err != nil {
+		return err
+	}
+	if prune, _ := cmd.Flags().GetBool("prune"); prune {
+		pruned, err := scan.Prune(ctx, st, c, plans)
+		for _, name := range pruned {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s undeployed (pruned); schedule paused if any\n", name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	triggers, _ := cmd.Flags().GetStringSlice("trigger")
+	for _, name := range triggers {
+		if err := scan.Trigger(ctx, c, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "scan of %s triggered\n", name)
+	}
+	return nil
+}
+
+func runUndeploy(cmd *cobra.Command, args []string) error {
+	ctx := cmd.Context()
+	st, c, err := connectEnv(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	defer c.Close()
+	for _, name := range args {
+		was, err := scan.Undeploy(ctx, st, c, name)
+		if err != nil {
+			return err
+		}
+		if was {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s undeployed; running enrollments finish on their version\n", name)
+		} else {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s was not deployed; nothing to do\n", name)
+		}
+	}
+	return nil
+}
+
+// compileAll compiles every playbook under paths and prints each error as
+// path:line:col: message. ok is false when any failed or two files define
+// the same playbook.
+func compileAll(out, errOut io.Writer, paths []string) (plans []*engine.Plan, ok bool, err error) {
+	files, err := playbookFiles(paths)
+	if err != nil {
+		return nil, false, err
+	}
+	ok = true
+	seen := map[string]string{}
+	for _, f := range files {
+		p, err := engine.CompileFile(f)
+		var ds engine.Diagnostics
+		switch {
+		case errors.As(err, &ds):
+			for _, d := range ds {
+				fmt.Fprintf(out, "%s:%d:%d: %s\n", d.File, d.Line, d.Col, d.Msg)
+			}
+			ok = false
+			continue
+		case err != nil:
+			fmt.Fprintf(out, "%s:1:1: %v\n", f, err)
+			ok = false
+			continue
+		}
+		if other, dup := seen[p.Name]; dup {
+			fmt.Fprintf(out, "%s:1:1: playbook %s is also defined in %s\n", f, p.Name, other)
+			ok = false
+			continue
+		}
+		seen[p.Name] = f
+		plans = append(plans, p)
+	}
+	return plans, ok, nil
+}
+
+// connectEnv opens the store (DATABASE_URL) and dials Temporal
+// (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE) with the worker's defaults.
+func connectEnv(ctx context.Context) (*store.Store, client.Client, error) {
+	cfg := worker.ConfigFromEnv()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.DefaultConfig())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (DATABASE_URL)", err)
+	}
+	c, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: quietSDKLogger{}})
+	if err != nil {
+		st.Close()
+		return nil, nil, fmt.Errorf("connect to Temporal at %s (TEMPORAL_ADDRESS): %w", cfg.TemporalAddress, err)
+	}
+	return st, c, nil
+}
+
+// quietSDKLogger keeps the SDK's informational logging out of command
+// output; errors still reach the user through returned errors.
+type quietSDKLogger struct{}
+
+func (quietSDKLogger) Debug(string, ...any) {}
+func (quietSDKLogger) Info(string, ...any)  {}
+func (quietSDKLogger) Warn(msg string, kv ...any) {
+	fmt.Fprintln(os.Stderr, append([]any{"temporal:", msg}, kv...)...)
+}
+func (quietSDKLogger) Error(msg string, kv ...any) {
+	fmt.Fprintln(os.Stderr, append([]any{"temporal:", msg}, kv...)...)
+}

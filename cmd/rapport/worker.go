@@ -1,0 +1,33 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rapport-crm/rapport/worker"
+)
+
+func init() {
+	rootCmd.AddCommand(&cobra.Command{
+		Use:   "worker",
+		Short: "Run journeys and scans: a Temporal worker on task queue rapport, with metrics and /healthz on RAPPORT_METRICS_ADDR",
+		Long: `worker connects to Temporal (TEMPORAL_ADDRESS, default localhost:7233;
+TEMPORAL_NAMESPACE, default default) and PostgreSQL (DATABASE_URL), and runs
+the Journey and Scan workflows and their activities. Channels come from the
+environment (RAPPORT_SMTP_ADDR, RAPPORT_SMS_URL, RAPPORT_WEBHOOK_URL, ...).
+Prometheus metrics and /healthz are served on RAPPORT_METRICS_ADDR (default
+:9090). SIGINT or SIGTERM stops polling and lets running activities finish
+(up to 30s); run as many workers as you like.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			return worker.Run(ctx, worker.ConfigFromEnv(), log)
+		},
+	})
+}

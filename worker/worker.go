@@ -1,0 +1,220 @@
+// Package worker runs Rapport's Temporal worker: the Journey workflow,
+// the Scan workflow and every activity (backed by PostgreSQL, delivering
+// through the channels configured in the environment), with Prometheus
+// metrics and a health check. Any number of workers may share the task
+// queue: journeys and scans are plain Temporal workflows and every
+// activity is idempotent.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/scan"
+	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/workflows"
+)
+
+// Config is the worker's configuration, normally from the environment.
+type Config struct {
+	TemporalAddress string // TEMPORAL_ADDRESS, default localhost:7233
+	Namespace       string // TEMPORAL_NAMESPACE, default "default"
+	DatabaseURL     string // DATABASE_URL, default store.DefaultDatabaseURL
+	MetricsAddr     string // RAPPORT_METRICS_ADDR, default :9090; "off" disables
+	// StopTimeout is how long Stop waits for running activities before
+	// abandoning them to be retried by another worker.
+	StopTimeout time.Duration
+}
+
+// ConfigFromEnv reads Config from the environment, with defaults.
+func ConfigFromEnv() Config {
+	return Config{
+		TemporalAddress: envOr("TEMPORAL_ADDRESS", "localhost:7233"),
+		Namespace:       envOr("TEMPORAL_NAMESPACE", "default"),
+		DatabaseURL:     envOr("DATABASE_URL", store.DefaultDatabaseURL),
+		MetricsAddr:     envOr("RAPPORT_METRICS_ADDR", ":9090"),
+		StopTimeout:     30 * time.Second,
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// Options assemble a Worker from parts the caller owns (rapport dev and
+// the end-to-end tests run it in-process next to the API).
+type Options struct {
+	Client client.Client
+	Store  *store.Store
+	// Activities implement the journeys' activities; default Store. They
+	// are wrapped with metrics either way.
+	Activities activities.All
+	Metrics    *Metrics // default NewMetrics()
+	// StopTimeout: see Config. Default 30s.
+	StopTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Worker is a started-or-ready Temporal worker with its deployed plans.
+type Worker struct {
+	opts    Options
+	w       sdkworker.Worker
+	plans   *engine.Registry
+	Metrics *Metrics
+}
+
+// New registers the workflows and activities on a new worker for
+// workflows.TaskQueue. It does not start polling.
+func New(opts Options) *Worker {
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Activities == nil {
+		opts.Activities = opts.Store
+	}
+	if opts.StopTimeout <= 0 {
+		opts.StopTimeout = 30 * time.Second
+	}
+	w := sdkworker.New(opts.Client, workflows.TaskQueue, sdkworker.Options{WorkerStopTimeout: opts.StopTimeout})
+	workflows.Register(w, Instrument(opts.Activities, opts.Metrics))
+	sa := &scan.Activities{Store: opts.Store, Start: scan.TemporalStarter(opts.Client)}
+	opts.Metrics.ScanHooks(sa)
+	scan.Register(w, sa)
+	return &Worker{opts: opts, w: w, plans: engine.NewRegistry(), Metrics: opts.Metrics}
+}
+
+// LoadPlans reads the deployed playbook versions, so the worker reports
+// what it serves; journeys carry their own source and scans read the
+// active version per page, so a stale list never changes behaviour.
+func (w *Worker) LoadPlans(ctx context.Context) error {
+	deployed, err := w.opts.Store.DeployedPlaybooks(ctx)
+	if err != nil {
+		return err
+	}
+	reg := engine.NewRegistry()
+	for _, d := range deployed {
+		p, err := engine.CompileCached(d.Source)
+		if err != nil {
+			w.opts.Logger.Warn("deployed playbook no longer compiles", "playbook", d.Name, "version", d.Version, "error", err)
+			continue
+		}
+		reg.Add(p)
+		w.opts.Logger.Info("deployed playbook", "playbook", p.Name, "version", p.Version, "trigger", p.Trigger.Kind)
+	}
+	w.plans = reg
+	return nil
+}
+
+// Plans are the deployed plans LoadPlans read.
+func (w *Worker) Plans() *engine.Registry { return w.plans }
+
+// Start begins polling the task queue.
+func (w *Worker) Start() error {
+	if err := w.w.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %s: %w", workflows.TaskQueue, err)
+	}
+	return nil
+}
+
+// Stop stops polling and waits up to StopTimeout for running activities;
+// those still running are abandoned and retried by another worker after
+// their timeout.
+func (w *Worker) Stop() { w.w.Stop() }
+
+// Run is `rapport worker`: it connects to Temporal and PostgreSQL, serves
+// metrics, runs the worker until ctx is cancelled (SIGINT/SIGTERM), and
+// then stops gracefully.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	cfgStore, err := store.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfgStore)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if len(cfgStore.Channels) == 0 {
+		log.Warn("no delivery channel configured: every send will fail permanently (set RAPPORT_SMTP_ADDR, or RAPPORT_DEV_CHANNELS=log)")
+	}
+	m := NewMetrics()
+	defer m.Close()
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace,
+		MetricsHandler: m.TemporalHandler(), Logger: sdklog.NewStructuredLogger(log),
+	})
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s (TEMPORAL_ADDRESS): %w", cfg.TemporalAddress, err)
+	}
+	defer c.Close()
+	w := New(Options{Client: c, Store: st, Metrics: m, StopTimeout: cfg.StopTimeout, Logger: log})
+	if err := w.LoadPlans(ctx); err != nil {
+		return err
+	}
+	stopHTTP, err := serveMetrics(cfg.MetricsAddr, m, c, st, log)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
+	if err := w.Start(); err != nil {
+		return err
+	}
+	log.Info("worker running", "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace, "task_queue", workflows.TaskQueue, "metrics", cfg.MetricsAddr)
+	<-ctx.Done()
+	log.Info("stopping worker: waiting for running activities", "timeout", cfg.StopTimeout)
+	w.Stop()
+	log.Info("worker stopped")
+	return nil
+}
+
+// serveMetrics serves /metrics and /healthz on addr ("off" serves
+// nothing) and returns a function that shuts the server down.
+func serveMetrics(addr string, m *Metrics, c client.Client, st *store.Store, log *slog.Logger) (func(), error) {
+	if addr == "off" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s (RAPPORT_METRICS_ADDR): %w", addr, err)
+	}
+	srv := &http.Server{Handler: m.Handler(HealthChecks(c, st)), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "error", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// HealthChecks are the worker's dependencies: Temporal and PostgreSQL.
+func HealthChecks(c client.Client, st *store.Store) map[string]Check {
+	return map[string]Check{
+		"temporal": func(ctx context.Context) error {
+			_, err := c.CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		},
+		"db": func(ctx context.Context) error { return st.Pool().Ping(ctx) },
+	}
+}
