@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
@@ -54,33 +56,60 @@ func NewEventDispatcher(plans Plans, journeys Journeys, enrollments EnrollmentLi
 	return &EventDispatcher{plans: plans, journeys: journeys, enrollments: enrollments, log: log}
 }
 
-// Dispatch starts the enrollments ev triggers and signals the running
-// enrollments of the customer that may react to it.
+// Dispatch starts the enrollments ev triggers and signals the enrollments
+// of the customer that may react to it.
 //
-// The running enrollments are read before anything is started, so a
-// journey started by this very event is not also signalled with it. (On a
-// retry after a partial failure it may be: the journey drops the trigger
-// event by its ID.) Trigger rules are evaluated against the customer as
-// stored now, at the event's time; the audience is the journey's business.
+// Signalled are: every deployed playbook that listens for the event (its
+// journey may have started so recently that its enrollment is not
+// recorded yet; a playbook without a running journey answers "not found",
+// which Journeys.Signal ignores), and every enrollment the enrollments
+// table has as active (it may run an older version that listens when the
+// deployed one does not). A journey this very event just started is not
+// signalled with its own trigger. (On a retry after a partial failure it
+// may be: the journey drops the trigger event by its ID.)
+//
+// Trigger rules are evaluated against the customer as stored now, at the
+// event's time; the audience is the journey's business.
 func (d *EventDispatcher) Dispatch(ctx context.Context, c rules.Customer, ev rules.Event) error {
 	active, err := d.enrollments.ActiveEnrollments(ctx, c.ID)
 	if err != nil {
 		return fmt.Errorf("dispatch %s: list active enrollments: %w", ev.ID, err)
 	}
+	started := map[string]bool{}
 	for _, p := range d.triggered(c, ev) {
-		if _, err := d.journeys.Enroll(ctx, p, c.ID, ev); err != nil {
+		res, err := d.journeys.Enroll(ctx, p, c.ID, ev)
+		if err != nil {
 			return fmt.Errorf("dispatch %s: enroll %s in %s: %w", ev.ID, c.ID, p.Name, err)
 		}
+		started[p.Name] = res.Started
 	}
-	for _, a := range active {
-		if !d.listens(a, ev.Name) {
+	for _, name := range d.listeners(active, ev.Name) {
+		if started[name] {
 			continue
 		}
-		if err := d.journeys.Signal(ctx, a.Playbook, c.ID, ev); err != nil {
-			return fmt.Errorf("dispatch %s: signal %s of %s: %w", ev.ID, a.Playbook, c.ID, err)
+		if err := d.journeys.Signal(ctx, name, c.ID, ev); err != nil {
+			return fmt.Errorf("dispatch %s: signal %s of %s: %w", ev.ID, name, c.ID, err)
 		}
 	}
 	return nil
+}
+
+// listeners are the playbooks to signal with an event named name, sorted:
+// the deployed ones that listen, and the active enrollments that do.
+func (d *EventDispatcher) listeners(active []ActiveEnrollment, name string) []string {
+	set := map[string]bool{}
+	for _, pb := range d.plans.Names() {
+		if p, ok := d.plans.Latest(pb); ok && listens(p, name) {
+			set[pb] = true
+		}
+	}
+	for _, a := range active {
+		p, ok := d.plans.Get(a.Playbook, a.Version)
+		if !ok || listens(p, name) {
+			set[a.Playbook] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 // triggered lists the deployed playbooks ev starts for c. A trigger rule
@@ -108,16 +137,12 @@ func (d *EventDispatcher) triggered(c rules.Customer, ev rules.Event) []*engine.
 	return out
 }
 
-// listens reports whether a running enrollment may react to an event
-// named name: its goal or a wait names the event, or it has an exit_when
-// rule (checked whenever an event arrives). The plan is the version the
-// enrollment runs; when that version is unknown here, it is signalled
-// anyway, since a needless signal is cheap and a missed one is a bug.
-func (d *EventDispatcher) listens(a ActiveEnrollment, name string) bool {
-	p, ok := d.plans.Get(a.Playbook, a.Version)
-	if !ok {
-		return true
-	}
+// listens reports whether a journey of plan may react to an event named
+// name: its goal or a wait names the event, or it has an exit_when rule
+// (checked whenever an event arrives). An enrollment whose version is not
+// deployed here is signalled whatever it listens to (see listeners): a
+// needless signal is cheap, a missed one is a bug.
+func listens(p *engine.Plan, name string) bool {
 	if p.ExitWhen != nil || (p.Goal != nil && p.Goal.Event == name) {
 		return true
 	}

@@ -27,8 +27,9 @@ func compile(t *testing.T, name, header, steps string) *engine.Plan {
 	return p
 }
 
-// fakeJourneys records starts and signals; running says which playbooks
-// already run, so Enroll answers started false for them.
+// fakeJourneys records starts and signals; running says which
+// playbook/customer journeys already run, so Enroll answers started false
+// for them.
 type fakeJourneys struct {
 	running map[string]bool
 	enrolls []string
@@ -41,7 +42,7 @@ func (f *fakeJourneys) Enroll(_ context.Context, p *engine.Plan, customerID stri
 		return EnrollResult{}, f.fail
 	}
 	f.enrolls = append(f.enrolls, p.Name+"/"+customerID+"/"+ev.ID)
-	started := !f.running[p.Name]
+	started := !f.running[p.Name+"/"+customerID]
 	return EnrollResult{Started: started, WorkflowID: p.Name + "/" + customerID}, nil
 }
 
@@ -77,6 +78,8 @@ func TestDispatcher(t *testing.T) {
 		{Playbook: "retired", Version: "abc"},               // unknown version: signalled to be safe
 	}}
 	at := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	// c1 runs any_purchase already; c2 runs nothing.
+	running := map[string]bool{"any_purchase/c1": true, "welcome/c1": true}
 	tests := []struct {
 		name     string
 		customer rules.Customer
@@ -84,7 +87,7 @@ func TestDispatcher(t *testing.T) {
 		enrolls  []string
 		signals  []string
 	}{
-		{"big purchase", rules.Customer{ID: "c1"}, rules.Event{ID: "e1", Name: "purchase", Amount: 150, Time: at},
+		{"purchase reaches the running goal", rules.Customer{ID: "c1"}, rules.Event{ID: "e1", Name: "purchase", Amount: 150, Time: at},
 			[]string{"any_purchase/c1/e1", "big_spender/c1/e1"},
 			[]string{"any_purchase/c1/e1", "quiet/c1/e1", "retired/c1/e1"}},
 		{"when rule sees the stored customer", rules.Customer{ID: "c1", Tier: "gold"}, rules.Event{ID: "e2", Name: "purchase", Amount: 150, Time: at},
@@ -93,18 +96,24 @@ func TestDispatcher(t *testing.T) {
 		{"small purchase", rules.Customer{ID: "c1"}, rules.Event{ID: "e3", Name: "purchase", Amount: 5, Time: at},
 			[]string{"any_purchase/c1/e3"},
 			[]string{"any_purchase/c1/e3", "quiet/c1/e3", "retired/c1/e3"}},
-		{"wait event", rules.Customer{ID: "c1"}, rules.Event{ID: "e4", Name: "profile_completed", Time: at},
+		{"a fresh journey is not signalled its own trigger", rules.Customer{ID: "c2"}, rules.Event{ID: "e4", Name: "purchase", Amount: 150, Time: at},
+			[]string{"any_purchase/c2/e4", "big_spender/c2/e4"},
+			[]string{"quiet/c2/e4"}},
+		{"wait event", rules.Customer{ID: "c1"}, rules.Event{ID: "e5", Name: "profile_completed", Time: at},
 			nil,
-			[]string{"welcome/c1/e4", "quiet/c1/e4", "retired/c1/e4"}},
-		{"name is exact", rules.Customer{ID: "c1"}, rules.Event{ID: "e5", Name: "Purchase", Time: at},
+			[]string{"quiet/c1/e5", "retired/c1/e5", "welcome/c1/e5"}},
+		{"wait event before the enrollment is recorded", rules.Customer{ID: "c2"}, rules.Event{ID: "e6", Name: "profile_completed", Time: at},
 			nil,
-			[]string{"quiet/c1/e5", "retired/c1/e5"}},
-		{"customer without enrollments", rules.Customer{ID: "c2"}, rules.Event{ID: "e6", Name: "signup", Time: at},
-			[]string{"welcome/c2/e6"}, nil},
+			[]string{"quiet/c2/e6", "welcome/c2/e6"}},
+		{"name is exact", rules.Customer{ID: "c1"}, rules.Event{ID: "e7", Name: "Purchase", Time: at},
+			nil,
+			[]string{"quiet/c1/e7", "retired/c1/e7"}},
+		{"signup starts welcome", rules.Customer{ID: "c2"}, rules.Event{ID: "e8", Name: "signup", Time: at},
+			[]string{"welcome/c2/e8"}, []string{"quiet/c2/e8"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			j := &fakeJourneys{}
+			j := &fakeJourneys{running: running}
 			d := NewEventDispatcher(reg, j, active, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err := d.Dispatch(context.Background(), tt.customer, tt.ev); err != nil {
 				t.Fatal(err)
