@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -397,4 +399,27 @@ func (c *compiler) policies(f field) {
 			c.plan.Policies.FrequencyCap = cp
 		}
 	}
+}
+
+// CompileAll compiles many playbooks on all CPUs; plans[i] and errs[i]
+// belong to srcs[i] (files[i] names it in diagnostics).
+func CompileAll(files []string, srcs [][]byte) (plans []*Plan, errs []error) {
+	plans, errs = make([]*Plan, len(srcs)), make([]error, len(srcs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(len(srcs), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				plans[i], errs[i] = Compile(files[i], srcs[i])
+			}
+		}()
+	}
+	for i := range srcs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return plans, errs
 }

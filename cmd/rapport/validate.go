@@ -41,8 +41,14 @@ func runValidate(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	diags := []jsonDiagnostic{}
-	for _, f := range files {
-		_, err := engine.CompileFile(f)
+	srcs := make([][]byte, len(files))
+	for i, f := range files {
+		if srcs[i], err = os.ReadFile(f); err != nil {
+			return fmt.Errorf("read playbook: %w", err)
+		}
+	}
+	_, errs := engine.CompileAll(files, srcs)
+	for i, err := range errs {
 		var ds engine.Diagnostics
 		switch {
 		case err == nil:
@@ -51,7 +57,7 @@ func runValidate(cmd *cobra.Command, args []string) error {
 				diags = append(diags, jsonDiagnostic{d.File, d.Line, d.Col, d.Msg})
 			}
 		default:
-			diags = append(diags, jsonDiagnostic{File: f, Line: 1, Col: 1, Message: err.Error()})
+			diags = append(diags, jsonDiagnostic{File: files[i], Line: 1, Col: 1, Message: err.Error()})
 		}
 	}
 	out := cmd.OutOrStdout()

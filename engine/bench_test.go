@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"testing"
+)
+
+func readSamples(b *testing.B) [][]byte {
+	var srcs [][]byte
+	for _, path := range samplePaths(b) {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		srcs = append(srcs, src)
+	}
+	return srcs
+}
+
+// BenchmarkCompileSamples compiles every sample playbook once per op.
+func BenchmarkCompileSamples(b *testing.B) {
+	srcs := readSamples(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		resetTextCache()
+		for _, src := range srcs {
+			if _, err := Compile("sample.yaml", src); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkValidate1000 validates 1,000 distinct playbooks per op (the
+// samples repeated under distinct names, so no cache can help): the
+// figure is the time `rapport validate` needs for 1,000 playbooks.
+func BenchmarkValidate1000(b *testing.B) {
+	samples := readSamples(b)
+	srcs := make([][]byte, 1000)
+	for i := range srcs {
+		src := samples[i%len(samples)]
+		nameEnd := bytes.IndexByte(src[bytes.Index(src, []byte("playbook:")):], '\n') + bytes.Index(src, []byte("playbook:"))
+		srcs[i] = append([]byte(fmt.Sprintf("playbook: p%04d", i)), src[nameEnd:]...)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		resetTextCache() // template texts of real playbooks differ
+		for _, src := range srcs {
+			if _, err := Compile("p.yaml", src); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// resetTextCache empties the compiled-text cache so a benchmark measures
+// template compilation too.
+func resetTextCache() {
+	textCache.Clear()
+	htmlCache.Clear()
+	cacheCount.Store(0)
+}
+
+// BenchmarkValidate1000Parallel is BenchmarkValidate1000 through
+// CompileAll, as `rapport validate` runs it: all CPUs.
+func BenchmarkValidate1000Parallel(b *testing.B) {
+	samples := readSamples(b)
+	srcs, files := make([][]byte, 1000), make([]string, 1000)
+	for i := range srcs {
+		src := samples[i%len(samples)]
+		start := bytes.Index(src, []byte("playbook:"))
+		nameEnd := start + bytes.IndexByte(src[start:], '\n')
+		srcs[i] = append([]byte(fmt.Sprintf("playbook: p%04d", i)), src[nameEnd:]...)
+		files[i] = fmt.Sprintf("p%04d.yaml", i)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		resetTextCache()
+		_, errs := CompileAll(files, srcs)
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
