@@ -66,3 +66,6 @@ func warmPool(t testing.TB, s *store.Store, n int) {
 		c.Release()
 	}
 }
+
+// t0Now is a clock stopped at t0.
+func t0Now() time.Time { return t0 }
