@@ -25,6 +25,32 @@ var brokenCases = []struct {
 	want []string
 }{
 	{
+		name: "escapes in a double-quoted rule",
+		src: `playbook: t
+stage: nurture
+trigger: { event: purchase, when: "customer.tier == \"gold\" && customer.teir == \"x\"" }
+steps:
+  - exit: done
+`,
+		want: []string{
+			`3:74: when: customer has no field "teir" (did you mean "tier"?)`,
+		},
+	},
+	{
+		name: "columns count characters, not bytes",
+		src: `playbook: t
+stage: nurture
+trigger: { event: purchase, when: "event.category == '鞋' && event.amont > 1" }
+entry: { audience: "customer.name == '张三'", holdout: 1x }
+steps:
+  - exit: done
+`,
+		want: []string{
+			`3:67: when: event has no field "amont" (did you mean "amount"?)`,
+			`4:54: holdout: expected a number, got "1x"`,
+		},
+	},
+	{
 		name: "yaml syntax error",
 		src: `playbook: t
 stage: nurture

@@ -307,7 +307,7 @@ func (c *compiler) scalarPos(n *yaml.Node, line, col int) (int, int) {
 		return c.blockPos(n, line, col)
 	case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
 		if line == 1 {
-			return n.Line, n.Column + col
+			return n.Line, n.Column + 1 + c.quotedOffset(n, col-1)
 		}
 	default:
 		if line == 1 {
@@ -343,4 +343,44 @@ func (c *compiler) blockPos(n *yaml.Node, line, col int) (int, int) {
 		}
 	}
 	return first + line, indent + col
+}
+
+// quotedOffset converts an offset of runes in the value of a quoted scalar
+// into an offset of runes in its source line, where escapes (\" \n \u00e9
+// in double quotes, '' in single quotes) take more than one character.
+func (c *compiler) quotedOffset(n *yaml.Node, runes int) int {
+	if n.Line < 1 || n.Line > len(c.lines) {
+		return runes
+	}
+	src := []rune(c.lines[n.Line-1])
+	i := n.Column // index of the first rune after the opening quote
+	if i > len(src) {
+		return runes
+	}
+	double := n.Style&yaml.DoubleQuotedStyle != 0
+	for k := 0; k < runes && i < len(src); k++ {
+		switch {
+		case double && src[i] == '\\' && i+1 < len(src):
+			i += escapeLen(src[i+1])
+		case !double && src[i] == '\'' && i+1 < len(src) && src[i+1] == '\'':
+			i += 2
+		default:
+			i++
+		}
+	}
+	return i - n.Column
+}
+
+// escapeLen is the source length of a double-quoted escape whose letter
+// follows the backslash.
+func escapeLen(letter rune) int {
+	switch letter {
+	case 'x':
+		return 4
+	case 'u':
+		return 6
+	case 'U':
+		return 10
+	}
+	return 2
 }
