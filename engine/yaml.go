@@ -347,7 +347,8 @@ func (c *compiler) blockPos(n *yaml.Node, line, col int) (int, int) {
 
 // quotedOffset converts an offset of runes in the value of a quoted scalar
 // into an offset of runes in its source line, where escapes (\" \n \u00e9
-// in double quotes, '' in single quotes) take more than one character.
+// in double quotes, a doubled quote in single quotes) take more than one
+// character.
 func (c *compiler) quotedOffset(n *yaml.Node, runes int) int {
 	if n.Line < 1 || n.Line > len(c.lines) {
 		return runes
