@@ -42,7 +42,7 @@ func (s *Server) handleCall(w http.ResponseWriter, r *http.Request, typ string) 
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	s.apply(w, r, []Call{call})
+	s.apply(w, r, []Call{call}, false)
 }
 
 // handleBatch serves /v1/batch: every item is validated before any is
@@ -57,7 +57,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	s.apply(w, r, calls)
+	s.apply(w, r, calls, true)
 }
 
 // readBody reads a size-limited body, answering 413 when it is too big.
@@ -90,7 +90,7 @@ func (s *Server) limits() limits {
 // answers. Once one dispatch fails the remaining calls are still written
 // (an accepted event is never lost) but not dispatched; the answer is 503
 // and the client's retry dispatches them.
-func (s *Server) apply(w http.ResponseWriter, r *http.Request, calls []Call) {
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, calls []Call, batch bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), applyTimeout)
 	defer cancel()
 	var dispatchErr error
@@ -113,14 +113,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, calls []Call) {
 		s.fail(w, "dispatch", -1, len(calls), dispatchErr)
 		return
 	}
-	writeJSON(w, http.StatusOK, success{Success: true, Calls: batchCount(calls)})
-}
-
-func batchCount(calls []Call) int {
-	if len(calls) == 1 {
-		return 0
+	answer := success{Success: true}
+	if batch {
+		answer.Calls = len(calls)
 	}
-	return len(calls)
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // fail answers a server-side failure: 503 with Retry-After when a retry

@@ -231,3 +231,32 @@ func TestPGActiveEnrollmentsAndRegistry(t *testing.T) {
 		t.Errorf("undeployed playbook still live: %v", names)
 	}
 }
+
+func TestPGRedispatchSweepsEventsClientsGaveUpOn(t *testing.T) {
+	h, st := pgHarness(t)
+	ctx := context.Background()
+	h.disp.failures = []error{serviceerror.NewUnavailable("down"), serviceerror.NewUnavailable("down"), serviceerror.NewUnavailable("down")}
+	for _, id := range []string{"fresh", "given-up", "ancient"} {
+		body := `{"userId":"c1","event":"signup","messageId":"` + id + `","properties":{"plan":"pro"}}`
+		if rec := h.do("POST", "/v1/track", body); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("%s: status %d, want 503", id, rec.Code)
+		}
+	}
+	// received_at is the database's clock; place the events around the test clock.
+	for id, age := range map[string]time.Duration{"fresh": 10 * time.Second, "given-up": 5 * time.Minute, "ancient": 48 * time.Hour} {
+		if _, err := st.Pool().Exec(ctx, `UPDATE events SET received_at = $2 WHERE id = $1`, id, testNow.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := h.srv.Redispatch(ctx, PGStore{st}, time.Minute, 24*time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("redispatched %d, err %v; want 1", n, err)
+	}
+	d := h.disp.dispatched()
+	if len(d) != 1 || d[0].Event.ID != "given-up" || d[0].Event.Name != "signup" || d[0].Event.Props["plan"] != "pro" || d[0].Customer.ID != "c1" {
+		t.Fatalf("dispatched %+v", d)
+	}
+	if n, _ = h.srv.Redispatch(ctx, PGStore{st}, time.Minute, 24*time.Hour); n != 0 {
+		t.Errorf("second pass redispatched %d, want 0", n)
+	}
+}

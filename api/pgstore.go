@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -126,3 +127,28 @@ var (
 	_ Store            = PGStore{}
 	_ EnrollmentLister = PGStore{}
 )
+
+// UndispatchedEvents implements PendingLister: stored events whose
+// dispatch never succeeded, received between after and before, oldest
+// first.
+func (p PGStore) UndispatchedEvents(ctx context.Context, after, before time.Time, limit int) ([]PendingEvent, error) {
+	rows, err := p.Pool().Query(ctx, `SELECT customer_id, id, name, time, amount::float8, currency, order_id, category, score, props
+		FROM events WHERE dispatched_at IS NULL AND received_at > $1 AND received_at < $2
+		ORDER BY received_at, id LIMIT $3`, after, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list undispatched events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PendingEvent, error) {
+		var e PendingEvent
+		err := r.Scan(&e.CustomerID, &e.Event.ID, &e.Event.Name, &e.Event.Time, &e.Event.Amount, &e.Event.Currency,
+			&e.Event.OrderID, &e.Event.Category, &e.Event.Score, &e.Event.Props)
+		e.Event.Time = e.Event.Time.UTC()
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list undispatched events: %w", err)
+	}
+	return out, nil
+}
+
+var _ PendingLister = PGStore{}

@@ -11,7 +11,33 @@
 // Temporal or the database is unreachable the answer is 503 with
 // Retry-After; the client retries, the retry finds the event already stored
 // (by messageId) and dispatches it again. A fully dispatched event that is
-// retried is a no-op.
+// retried is a no-op. Events whose client never retried are dispatched
+// later by Redispatch (rapport serve runs it every minute).
+//
+// # Segment compatibility
+//
+// POST /v1/identify, /v1/track and /v1/batch (alias /v1/import) accept
+// Segment's tracking spec, authenticated by "Authorization: Bearer <key>"
+// or Basic auth with the key as user name. Limits are Segment's: 32 KiB a
+// call, 500 KiB a batch. Unknown top-level fields are rejected (400 naming
+// the field); the fields Segment libraries add (anonymousId, context,
+// integrations, sentAt, channel, version, …) are accepted. Anonymous calls
+// (no userId) are refused. messageId is required on track: it is the
+// event's ID and makes a retried call count once.
+//
+// Event names are kept exactly as sent, with no case folding or
+// snake-casing: a playbook names an event the way its source sends it
+// (`trigger: { event: purchase }`, or `event: "Order Completed"` for a
+// Segment e-commerce source).
+//
+// Track properties amount (else revenue, total, value), currency,
+// order_id (or orderId), category and score fill the event's typed fields;
+// all properties are kept in event.props. Identify traits email, phone,
+// name (else firstName + lastName), locale, timezone, birthday, createdAt
+// (signup_at), tier and stage fill the customer's typed fields; all other
+// traits go to customer.attrs. A trait not sent keeps its stored value, ""
+// counts as not sent, null clears. context.locale and context.timezone
+// fill locale and time zone when the profile has none.
 package api
 
 import (

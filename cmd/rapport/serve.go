@@ -45,6 +45,8 @@ is reachable; clients retry, and stored events are dispatched on the retry.`,
 	f.String("temporal-address", serveEnv("TEMPORAL_ADDRESS", "localhost:7233"), "Temporal frontend host:port")
 	f.String("temporal-namespace", serveEnv("TEMPORAL_NAMESPACE", "default"), "Temporal namespace")
 	f.Duration("reload", 30*time.Second, "how often to reload the deployed playbooks")
+	f.Duration("redispatch-after", time.Minute, "dispatch stored events whose client did not retry a failed call after this long")
+	f.Duration("redispatch-window", 24*time.Hour, "never redispatch events received longer ago than this")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -61,7 +63,7 @@ type serveConfig struct {
 	Listen, DatabaseURL, TemporalAddress, TemporalNamespace string
 	APIKey                                                  string
 	UnsubscribeSecret                                       []byte
-	Reload                                                  time.Duration
+	Reload, RedispatchAfter, RedispatchWindow               time.Duration
 }
 
 func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
@@ -72,6 +74,8 @@ func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
 	c.TemporalAddress, _ = f.GetString("temporal-address")
 	c.TemporalNamespace, _ = f.GetString("temporal-namespace")
 	c.Reload, _ = f.GetDuration("reload")
+	c.RedispatchAfter, _ = f.GetDuration("redispatch-after")
+	c.RedispatchWindow, _ = f.GetDuration("redispatch-window")
 	c.APIKey = os.Getenv("RAPPORT_API_KEY")
 	c.UnsubscribeSecret = []byte(os.Getenv("RAPPORT_UNSUBSCRIBE_SECRET"))
 	if c.APIKey == "" {
@@ -79,6 +83,9 @@ func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
 	}
 	if c.Reload < time.Second {
 		return c, fmt.Errorf("--reload %s: must be at least 1s", c.Reload)
+	}
+	if c.RedispatchAfter < time.Second || c.RedispatchWindow <= c.RedispatchAfter {
+		return c, fmt.Errorf("--redispatch-after %s must be at least 1s and shorter than --redispatch-window %s", c.RedispatchAfter, c.RedispatchWindow)
 	}
 	return c, nil
 }
@@ -117,6 +124,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	go keepRedispatching(ctx, srv, api.PGStore{Store: st}, cfg, log)
 	return listenAndServe(ctx, cfg.Listen, srv, log)
 }
 
@@ -135,7 +143,7 @@ func openServeStore(ctx context.Context, databaseURL string) (*store.Store, erro
 	return store.Open(ctx, databaseURL, store.DefaultConfig())
 }
 
-func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *api.LivePlans, log *slog.Logger) (http.Handler, error) {
+func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *api.LivePlans, log *slog.Logger) (*api.Server, error) {
 	if len(cfg.UnsubscribeSecret) == 0 {
 		log.Warn("RAPPORT_UNSUBSCRIBE_SECRET is not set: unsubscribe links answer 503")
 	}
@@ -181,6 +189,23 @@ func keepReloading(ctx context.Context, plans *api.LivePlans, st *store.Store, e
 		case <-t.C:
 			if err := reloadPlans(ctx, plans, st, log); err != nil && ctx.Err() == nil {
 				log.Warn("reload failed; keeping the current playbooks", "err", err)
+			}
+		}
+	}
+}
+
+// keepRedispatching dispatches, every RedispatchAfter, the stored events
+// whose failed call the client never retried.
+func keepRedispatching(ctx context.Context, srv *api.Server, pending api.PendingLister, cfg serveConfig, log *slog.Logger) {
+	t := time.NewTicker(cfg.RedispatchAfter)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := srv.Redispatch(ctx, pending, cfg.RedispatchAfter, cfg.RedispatchWindow); err != nil && ctx.Err() == nil {
+				log.Warn("redispatch pass stopped; the next pass retries", "err", err)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -152,6 +153,8 @@ func TestServeConfigNeedsAPIKey(t *testing.T) {
 	cmd.Flags().String("temporal-address", "", "")
 	cmd.Flags().String("temporal-namespace", "", "")
 	cmd.Flags().Duration("reload", 0, "")
+	cmd.Flags().Duration("redispatch-after", time.Minute, "")
+	cmd.Flags().Duration("redispatch-window", 24*time.Hour, "")
 	if err := cmd.Flags().Set("reload", "30s"); err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +166,11 @@ func TestServeConfigNeedsAPIKey(t *testing.T) {
 	if err != nil || c.APIKey != "secret" {
 		t.Errorf("with key: %+v %v", c, err)
 	}
+	_ = cmd.Flags().Set("redispatch-window", "30s")
+	if _, err := loadServeConfig(cmd); err == nil || !strings.Contains(err.Error(), "--redispatch-after") {
+		t.Errorf("a redispatch window shorter than its delay: %v", err)
+	}
+	_ = cmd.Flags().Set("redispatch-window", "24h")
 	_ = cmd.Flags().Set("reload", "10ms")
 	if _, err := loadServeConfig(cmd); err == nil {
 		t.Error("a 10ms reload interval was accepted")

@@ -7,6 +7,9 @@
 
 -- +goose Up
 ALTER TABLE events ADD COLUMN dispatched_at timestamptz;
+-- Events stored before this migration were handled by whatever stored
+-- them; the redispatch sweeper must not replay them.
+UPDATE events SET dispatched_at = received_at;
 CREATE INDEX events_undispatched ON events (received_at) WHERE dispatched_at IS NULL;
 
 -- +goose Down
