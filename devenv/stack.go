@@ -1,0 +1,103 @@
+package devenv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/rapport-crm/rapport/api"
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/scan"
+	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/worker"
+)
+
+// StackOptions configure an in-process Rapport: worker and event API over
+// one Temporal client and one store.
+type StackOptions struct {
+	Client            client.Client
+	Store             *store.Store // with the channels to deliver through
+	APIKey            string
+	UnsubscribeSecret []byte
+	Metrics           *worker.Metrics // default: a fresh registry
+	Logger            *slog.Logger    // default: discard
+}
+
+// Stack is the worker and the event API running in this process, what
+// `rapport worker` and `rapport serve` run as two processes in production.
+type Stack struct {
+	opts   StackOptions
+	Worker *worker.Worker
+	Plans  *api.LivePlans
+	// API is the event API handler (mount on an http.Server or httptest).
+	API        http.Handler
+	Dispatcher *api.EventDispatcher
+}
+
+// StartStack starts the worker and builds the API over the deployed plans.
+func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Metrics == nil {
+		o.Metrics = worker.NewMetrics()
+	}
+	s := &Stack{opts: o, Plans: &api.LivePlans{}}
+	if err := s.Reload(ctx); err != nil {
+		return nil, err
+	}
+	pg := api.PGStore{Store: o.Store}
+	s.Dispatcher = api.NewEventDispatcher(s.Plans, api.TemporalJourneys{Client: o.Client}, pg, o.Logger)
+	srv, err := api.NewServer(api.Options{
+		APIKey: o.APIKey, Store: pg, Dispatcher: s.Dispatcher, Enroller: s.Dispatcher,
+		Unsubscriber: &api.TokenUnsubscriber{Secret: o.UnsubscribeSecret, Applier: o.Store, Customers: pg},
+		Checks:       healthChecks(o.Client, o.Store),
+		Logger:       o.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.API = srv
+	s.Worker = worker.New(worker.Options{Client: o.Client, Store: o.Store, Metrics: o.Metrics, Logger: o.Logger})
+	if err := s.Worker.Start(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func healthChecks(c client.Client, st *store.Store) map[string]func(context.Context) error {
+	out := map[string]func(context.Context) error{}
+	for name, check := range worker.HealthChecks(c, st) {
+		out[name] = check
+	}
+	return out
+}
+
+// Reload refreshes the API's plans from the deployed versions.
+func (s *Stack) Reload(ctx context.Context) error {
+	bad, err := s.Plans.Reload(ctx, s.opts.Store)
+	if err != nil {
+		return fmt.Errorf("load deployed playbooks: %w", err)
+	}
+	for _, e := range bad {
+		s.opts.Logger.Warn("deployed playbook left out", "error", e)
+	}
+	return nil
+}
+
+// Deploy deploys plans (versions, schedules) and reloads the API's plans,
+// as `rapport deploy` followed by the server's periodic reload.
+func (s *Stack) Deploy(ctx context.Context, plans ...*engine.Plan) ([]scan.Deployment, error) {
+	deps, err := scan.Deploy(ctx, s.opts.Store, s.opts.Client, plans)
+	if err != nil {
+		return deps, err
+	}
+	return deps, s.Reload(ctx)
+}
+
+// Stop stops the worker (running activities finish).
+func (s *Stack) Stop() { s.Worker.Stop() }
