@@ -69,8 +69,12 @@ type Registry interface {
 // Register registers the Journey workflow and all's activities (through
 // the activities.Temporal adapter, under the names the journey calls).
 func Register(r Registry, all activities.All) {
-	r.RegisterWorkflowWithOptions(Journey, workflow.RegisterOptions{Name: WorkflowName})
+	r.RegisterWorkflowWithOptions(Journey, workflowRegisterOptions())
 	r.RegisterActivity(activities.NewTemporal(all))
+}
+
+func workflowRegisterOptions() workflow.RegisterOptions {
+	return workflow.RegisterOptions{Name: WorkflowName}
 }
 
 // StartOptions are the options Enroll starts a journey with. A second start

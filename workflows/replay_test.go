@@ -1,0 +1,236 @@
+package workflows
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+)
+
+var record = flag.Bool("record", false, "record workflow histories against a Temporal dev server into testdata/histories")
+
+const historiesDir = "testdata/histories"
+
+func quietLogger() log.Logger {
+	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// TestReplayHistories replays every recorded history with the current
+// workflow code: a change that is not deterministic for in-flight
+// enrollments fails here. Record them with
+// go test ./workflows -run TestRecordHistories -record.
+func TestReplayHistories(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(historiesDir, "*.json"))
+	if len(files) == 0 {
+		t.Fatal("no recorded histories in " + historiesDir + " (go test ./workflows -run TestRecordHistories -record)")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflowWithOptions(Journey, workflowRegisterOptions())
+			if err := r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f); err != nil {
+				t.Fatalf("replay %s: %v", f, err)
+			}
+		})
+	}
+}
+
+// recording is one sample run against the dev server.
+type recording struct {
+	name     string
+	playbook string
+	customer rules.Customer
+	// drive sends the run its events while it runs.
+	drive func(ctx context.Context, c client.Client, wfID string) error
+}
+
+func signalAfter(d time.Duration, events ...rules.Event) func(context.Context, client.Client, string) error {
+	return func(ctx context.Context, c client.Client, wfID string) error {
+		time.Sleep(d)
+		for _, ev := range events {
+			if err := c.SignalWorkflow(ctx, wfID, "", EventSignal, ev); err != nil {
+				return err
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		return nil
+	}
+}
+
+// storm sends n distinct events (and one duplicate), then stop.
+func storm(n int) func(context.Context, client.Client, string) error {
+	return func(ctx context.Context, c client.Client, wfID string) error {
+		for i := range n {
+			ev := rules.Event{ID: fmt.Sprintf("v%d", i), Name: "visit"}
+			if err := c.SignalWorkflow(ctx, wfID, "", EventSignal, ev); err != nil {
+				return err
+			}
+		}
+		dup := rules.Event{ID: fmt.Sprintf("v%d", n-1), Name: "visit"}
+		if err := c.SignalWorkflow(ctx, wfID, "", EventSignal, dup); err != nil {
+			return err
+		}
+		time.Sleep(time.Second)
+		return c.SignalWorkflow(ctx, wfID, "", EventSignal, rules.Event{ID: "stop-1", Name: "stop"})
+	}
+}
+
+func recordings() []recording {
+	ada := SampleCustomer(time.Now())
+	bo := rules.Customer{ID: "c-7", Name: "Bo", Email: "bo@example.com", Phone: "+4915100000007", Locale: "en", Timezone: "Europe/Berlin", Tier: "standard"}
+	cy := rules.Customer{ID: "c-9", Name: "Cy", Phone: "+100", Locale: "en"}
+	return []recording{
+		{name: "fast_journey-timeout", playbook: "testdata/replay/fast_journey.yaml", customer: ada},
+		{name: "fast_journey-event-goal", playbook: "testdata/replay/fast_journey.yaml", customer: bo, drive: signalAfter(2500*time.Millisecond,
+			rules.Event{ID: "p-1", Name: "purchase", Amount: 80},
+			rules.Event{ID: "p-1", Name: "purchase", Amount: 80},
+			rules.Event{ID: "pay-1", Name: "order_paid", Amount: 80})},
+		{name: "drip-five-sends", playbook: "testdata/replay/drip.yaml", customer: bo},
+		{name: "storm-continue-as-new", playbook: "testdata/replay/storm.yaml", customer: cy, drive: storm(700)},
+	}
+}
+
+// TestRecordHistories runs the samples on a real dev server (the Temporal
+// CLI at $TEMPORAL_CLI or ~/go/bin/temporal) with the memory activities on
+// a real worker, and stores every run's history as JSON. It also writes the
+// history sizes to testdata/histories/measurements.txt.
+func TestRecordHistories(t *testing.T) {
+	if !*record {
+		t.Skip("records histories only with -record (needs the Temporal CLI)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:  temporalCLI(t),
+		ClientOptions: &client.Options{Logger: quietLogger()},
+		ExtraArgs:     SearchAttributeFlags(),
+		LogLevel:      "error",
+	})
+	if err != nil {
+		t.Fatalf("start dev server: %v", err)
+	}
+	defer srv.Stop()
+	c := srv.Client()
+	mem := activities.NewMemory()
+	w := worker.New(c, TaskQueue, worker.Options{})
+	Register(w, mem)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	old, _ := filepath.Glob(filepath.Join(historiesDir, "*.json"))
+	for _, f := range old {
+		os.Remove(f)
+	}
+	var report strings.Builder
+	report.WriteString("# History events per enrollment, recorded against a Temporal dev server\n# sample: runs, events per run, send steps, events per send step\n")
+	for _, rec := range recordings() {
+		line := recordOne(ctx, t, c, mem, rec)
+		report.WriteString(line + "\n")
+		t.Log(line)
+	}
+	if err := os.WriteFile(filepath.Join(historiesDir, "measurements.txt"), []byte(report.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func temporalCLI(t *testing.T) string {
+	if p := os.Getenv("TEMPORAL_CLI"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("temporal"); err == nil {
+		return p
+	}
+	home, _ := os.UserHomeDir()
+	p := filepath.Join(home, "go", "bin", "temporal")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("no Temporal CLI (set TEMPORAL_CLI): %v", err)
+	}
+	return p
+}
+
+// recordOne runs one sample to its end and saves the history of each run.
+func recordOne(ctx context.Context, t *testing.T, c client.Client, mem *activities.Memory, rec recording) string {
+	plan, err := engine.CompileFile(rec.playbook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem.Put(rec.customer)
+	run, started, err := Enroll(ctx, c, plan, rec.customer.ID, rules.Event{ID: "t-" + rec.name, Name: plan.Trigger.Event})
+	if err != nil || !started {
+		t.Fatalf("%s: enroll: started=%v %v", rec.name, started, err)
+	}
+	if _, again, err := Enroll(ctx, c, plan, rec.customer.ID, rules.Event{Name: plan.Trigger.Event}); err != nil || again {
+		t.Fatalf("%s: a second enrollment started while one runs (started=%v, %v)", rec.name, again, err)
+	}
+	firstRunID := run.GetRunID() // Get follows continue-as-new and moves it on
+	if rec.drive != nil {
+		if err := rec.drive(ctx, c, run.GetID()); err != nil {
+			t.Fatalf("%s: %v", rec.name, err)
+		}
+	}
+	var res JourneyResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("%s: %v", rec.name, err)
+	}
+	sizes := saveHistories(ctx, t, c, rec.name, run.GetID(), firstRunID)
+	total := 0
+	for _, n := range sizes {
+		total += n
+	}
+	perSend := "n/a"
+	if res.Counters.Sends > 0 {
+		perSend = fmt.Sprintf("%.1f", float64(total)/float64(res.Counters.Sends))
+	}
+	return fmt.Sprintf("%s: outcome %s (%s), %d run(s), events per run %v (total %d), %d steps, %d send step(s), %s events per send step (whole history / sends)",
+		rec.name, res.Status, res.Reason, len(sizes), sizes, total, res.Counters.Steps, res.Counters.Sends, perSend)
+}
+
+// saveHistories writes the history of the run and of every run it
+// continued as, and returns their lengths.
+func saveHistories(ctx context.Context, t *testing.T, c client.Client, name, wfID, runID string) []int {
+	var sizes []int
+	for i := 1; runID != ""; i++ {
+		var h historypb.History
+		it := c.GetWorkflowHistory(ctx, wfID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Events = append(h.Events, e)
+		}
+		data, err := protojson.Marshal(&h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(historiesDir, fmt.Sprintf("%s-run%d.json", name, i)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(h.Events))
+		runID = ""
+		if last := h.Events[len(h.Events)-1]; last.GetWorkflowExecutionContinuedAsNewEventAttributes() != nil {
+			runID = last.GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()
+		}
+	}
+	return sizes
+}
