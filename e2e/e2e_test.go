@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.temporal.io/sdk/client"
 
 	"github.com/rapport-crm/rapport/activities"
@@ -71,6 +73,15 @@ func TestSignupMailThenPurchaseConverts(t *testing.T) {
 	s := e.state("e2e_welcome", "li")
 	if s.Status != activities.StatusConverted && s.Outcome != activities.StatusConverted {
 		t.Errorf("state query: status %q outcome %q, want converted", s.Status, s.Outcome)
+	}
+	m2 := e.stack.Worker.Metrics
+	if n := counterValue(m2.Messages.WithLabelValues("email", "sent")); n != 1 {
+		t.Errorf("rapport_messages_total{email,sent} = %v, want 1", n)
+	}
+	for _, ev := range []string{"started", "converted"} {
+		if n := counterValue(m2.Enrollments.WithLabelValues("e2e_welcome", ev)); n != 1 {
+			t.Errorf("rapport_enrollments_total{e2e_welcome,%s} = %v, want 1", ev, n)
+		}
 	}
 	if len(e.mail.Mails()) != 1 {
 		t.Errorf("%d mails sent, want only the welcome (the nudge is after the conversion)", len(e.mail.Mails()))
@@ -206,4 +217,13 @@ func TestRedeployKeepsInFlightOnOldVersion(t *testing.T) {
 	if contains(e.customerTags("early"), "v2") {
 		t.Error("early ran a v2 step")
 	}
+}
+
+// counterValue reads a Prometheus counter.
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
 }
