@@ -22,9 +22,9 @@ func readSamples(b *testing.B) [][]byte {
 // BenchmarkCompileSamples compiles every sample playbook once per op.
 func BenchmarkCompileSamples(b *testing.B) {
 	srcs := readSamples(b)
+	noTextCache(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		resetTextCache()
 		for _, src := range srcs {
 			if _, err := Compile("sample.yaml", src); err != nil {
 				b.Fatal(err)
@@ -44,9 +44,9 @@ func BenchmarkValidate1000(b *testing.B) {
 		nameEnd := bytes.IndexByte(src[bytes.Index(src, []byte("playbook:")):], '\n') + bytes.Index(src, []byte("playbook:"))
 		srcs[i] = append([]byte(fmt.Sprintf("playbook: p%04d", i)), src[nameEnd:]...)
 	}
+	noTextCache(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		resetTextCache() // template texts of real playbooks differ
 		for _, src := range srcs {
 			if _, err := Compile("p.yaml", src); err != nil {
 				b.Fatal(err)
@@ -55,16 +55,48 @@ func BenchmarkValidate1000(b *testing.B) {
 	}
 }
 
-// resetTextCache empties the compiled-text cache so a benchmark measures
-// template compilation too.
-func resetTextCache() {
+// noTextCache makes a benchmark compile every template text and rule, as
+// for 1,000 playbooks that share nothing (the samples repeat the same
+// texts and rules, which the caches would otherwise serve).
+func noTextCache(b *testing.B) {
+	clearCaches()
+	cacheTexts, cacheRules = false, false
+	b.Cleanup(func() { cacheTexts, cacheRules = true, true })
+}
+
+func clearCaches() {
 	textCache.Clear()
 	htmlCache.Clear()
 	cacheCount.Store(0)
+	ruleCache.Clear()
+	ruleCount.Store(0)
 }
 
-// BenchmarkValidate1000Parallel is BenchmarkValidate1000 through
-// CompileAll, as `rapport validate` runs it: all CPUs.
+// BenchmarkValidate1000Cached is BenchmarkValidate1000 with the rule and
+// text caches on but emptied before each 1,000: the samples' repeated
+// rules and placeholders are compiled once per 1,000.
+func BenchmarkValidate1000Cached(b *testing.B) {
+	samples := readSamples(b)
+	srcs := make([][]byte, 1000)
+	for i := range srcs {
+		src := samples[i%len(samples)]
+		start := bytes.Index(src, []byte("playbook:"))
+		nameEnd := start + bytes.IndexByte(src[start:], '\n')
+		srcs[i] = append([]byte(fmt.Sprintf("playbook: p%04d", i)), src[nameEnd:]...)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		clearCaches()
+		for _, src := range srcs {
+			if _, err := Compile("p.yaml", src); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkValidate1000Parallel is the cold BenchmarkValidate1000 through
+// CompileAll, as `rapport validate` runs it: on all CPUs.
 func BenchmarkValidate1000Parallel(b *testing.B) {
 	samples := readSamples(b)
 	srcs, files := make([][]byte, 1000), make([]string, 1000)
@@ -75,9 +107,9 @@ func BenchmarkValidate1000Parallel(b *testing.B) {
 		srcs[i] = append([]byte(fmt.Sprintf("playbook: p%04d", i)), src[nameEnd:]...)
 		files[i] = fmt.Sprintf("p%04d.yaml", i)
 	}
+	noTextCache(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		resetTextCache()
 		_, errs := CompileAll(files, srcs)
 		for _, err := range errs {
 			if err != nil {

@@ -181,8 +181,12 @@ func compileHTML(s string) (*textTemplate, error) {
 	return t, nil
 }
 
+// cacheTexts switches the text cache; benchmarks turn it off to measure
+// compilation of texts that differ between playbooks.
+var cacheTexts = true
+
 func store(m *sync.Map, key string, t *textTemplate) {
-	if cacheCount.Load() >= maxCachedTexts {
+	if !cacheTexts || cacheCount.Load() >= maxCachedTexts {
 		return
 	}
 	if _, loaded := m.LoadOrStore(key, t); !loaded {
@@ -217,7 +221,7 @@ func parseText(s string) (*textTemplate, error) {
 			line, col := textPos(s, off+open)
 			return nil, &rules.Error{Line: line, Column: col, Msg: "empty placeholder {{ }}"}
 		}
-		r, err := rules.Compile(src, rules.Text)
+		r, err := compileRule(src, rules.Text)
 		if err != nil {
 			return nil, shiftError(s, exprStart, err)
 		}

@@ -267,7 +267,7 @@ func (c *compiler) rule(f field, kind rules.Kind) (*rules.Rule, bool) {
 	if !ok {
 		return nil, false
 	}
-	r, err := rules.Compile(n.Value, kind)
+	r, err := compileRule(n.Value, kind)
 	if err != nil {
 		re, _ := err.(*rules.Error)
 		if re == nil {
