@@ -1,0 +1,238 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rapport-crm/rapport/report"
+)
+
+// ReportQuery selects the enrollments a report covers.
+type ReportQuery struct {
+	Playbook string        // "": every playbook
+	Since    time.Duration // 0: all time; else enrollments started within Since before Now
+	Now      time.Time     // zero: the wall clock
+}
+
+// ComplaintEvents are the event names that count as a complaint for a
+// playbook's complaint rate.
+var ComplaintEvents = []string{"complaint", "complaint_filed"}
+
+// reportScope is the CTE every report query starts from: the admitted
+// enrollments in scope ($1 a playbook name or empty for all, $2 the earliest start).
+// Rejected enrollments never began their steps and are left out.
+const reportScope = `WITH e AS (
+	SELECT id, playbook, version, customer_id, status, holdout, started_at, ended_at
+	FROM enrollments
+	WHERE status <> 'rejected' AND ($1 = '' OR playbook = $1) AND started_at >= $2
+)
+`
+
+// ReportInput reads the counts of a report (see package report for what
+// each means). Every query is over the same enrollments: those admitted
+// into the playbook (all, or q.Playbook) that started within q.Since.
+func (s *Store) ReportInput(ctx context.Context, q ReportQuery) (report.Input, error) {
+	now := q.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	from := time.Time{}.UTC() // year 1: all time
+	if q.Since > 0 {
+		from = now.Add(-q.Since)
+	}
+	in := report.Input{GeneratedAt: now.UTC(), Since: q.Since, Playbook: q.Playbook}
+	for _, read := range []struct {
+		what string
+		fn   func(context.Context, *report.Input, string, time.Time) error
+	}{
+		{"outcomes", s.reportOutcomes}, {"steps", s.reportSteps},
+		{"split variants", s.reportVariants}, {"engagement", s.reportEngagement},
+	} {
+		if err := read.fn(ctx, &in, q.Playbook, from); err != nil {
+			return report.Input{}, fmt.Errorf("report %s: %w", read.what, err)
+		}
+	}
+	return in, nil
+}
+
+func (s *Store) reportOutcomes(ctx context.Context, in *report.Input, playbook string, from time.Time) error {
+	rows, err := s.pool.Query(ctx, reportScope+`
+		SELECT playbook, version, holdout, status, count(*)::int,
+			coalesce(array_agg(extract(epoch FROM ended_at - started_at)::float8 ORDER BY ended_at)
+				FILTER (WHERE status = 'converted' AND ended_at IS NOT NULL), '{}')
+		FROM e GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`, playbook, from)
+	if err != nil {
+		return err
+	}
+	in.Outcomes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (report.OutcomeRow, error) {
+		var o report.OutcomeRow
+		err := r.Scan(&o.Playbook, &o.Version, &o.Holdout, &o.Status, &o.Count, &o.ConvertSeconds)
+		return o, err
+	})
+	return err
+}
+
+// stepTouches lists (enrollment, step, time) for every record a step
+// left: decisions and deferrals in enrollment_steps, messages, and the
+// points, coupons and tasks whose key is "<enrollment>/<step>/<visit>".
+// Steps that leave no record (plain waits, updates, goto, exit) are not
+// in it.
+const stepTouches = `, touch AS (
+	SELECT enrollment_id, step_id, at FROM enrollment_steps
+	UNION ALL SELECT enrollment_id, step_id, created_at FROM messages WHERE step_id <> ''
+	UNION ALL SELECT enrollment_id, split_part(substr(key, length(enrollment_id) + 2), '/', 1), at
+		FROM points_ledger WHERE enrollment_id <> '' AND starts_with(key, enrollment_id || '/')
+	UNION ALL SELECT enrollment_id, split_part(substr(key, length(enrollment_id) + 2), '/', 1), created_at
+		FROM coupons WHERE enrollment_id <> '' AND starts_with(key, enrollment_id || '/')
+	UNION ALL SELECT enrollment_id, split_part(substr(key, length(enrollment_id) + 2), '/', 1), created_at
+		FROM tasks WHERE enrollment_id <> '' AND starts_with(key, enrollment_id || '/')
+)
+`
+
+func (s *Store) reportSteps(ctx context.Context, in *report.Input, playbook string, from time.Time) error {
+	steps := map[[2]string]*report.StepRow{}
+	get := func(pb, step string) *report.StepRow {
+		k := [2]string{pb, step}
+		if steps[k] == nil {
+			steps[k] = &report.StepRow{Playbook: pb, Step: step, Suppressed: map[string]int{}, Deferred: map[string]int{}}
+		}
+		return steps[k]
+	}
+	var order [][2]string
+	// Reached: distinct enrollments per step, and the step's first record.
+	rows, err := s.pool.Query(ctx, reportScope+stepTouches+`
+		SELECT e.playbook, t.step_id, count(DISTINCT e.id)::int, min(t.at)
+		FROM touch t JOIN e ON e.id = t.enrollment_id
+		GROUP BY 1, 2 ORDER BY 4, 2`, playbook, from)
+	if err != nil {
+		return err
+	}
+	var pb, step string
+	var n int
+	var first time.Time
+	_, err = pgx.ForEachRow(rows, []any{&pb, &step, &n, &first}, func() error {
+		r := get(pb, step)
+		r.Reached, r.First = n, first
+		order = append(order, [2]string{pb, step})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.reportMessages(ctx, get, playbook, from); err != nil {
+		return err
+	}
+	if err := s.reportDeferrals(ctx, get, playbook, from); err != nil {
+		return err
+	}
+	for _, k := range order {
+		in.Steps = append(in.Steps, *steps[k])
+	}
+	return nil
+}
+
+// reportMessages counts each step's messages by status and reason.
+func (s *Store) reportMessages(ctx context.Context, get func(string, string) *report.StepRow, playbook string, from time.Time) error {
+	rows, err := s.pool.Query(ctx, reportScope+`
+		SELECT e.playbook, m.step_id, m.status, m.reason, count(*)::int
+		FROM messages m JOIN e ON e.id = m.enrollment_id
+		WHERE m.step_id <> ''
+		GROUP BY 1, 2, 3, 4`, playbook, from)
+	if err != nil {
+		return err
+	}
+	var pb, step, status, reason string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&pb, &step, &status, &reason, &n}, func() error {
+		r := get(pb, step)
+		switch status {
+		case msgSent:
+			r.Sent += n
+		case msgFailed:
+			r.Failed += n
+		case msgQueued:
+			r.Queued += n
+		case msgSuppressed:
+			r.Suppressed[reason] += n
+		}
+		return nil
+	})
+	return err
+}
+
+// reportDeferrals counts send deferrals. The journey records them as
+// send-step records keyed "<send key>/quiet_hours" and
+// "<send key>/frequency_cap/<attempt>" (workflows/steps.go); a deferred
+// message is not in the outbox until it is finally tried.
+func (s *Store) reportDeferrals(ctx context.Context, get func(string, string) *report.StepRow, playbook string, from time.Time) error {
+	rows, err := s.pool.Query(ctx, reportScope+`
+		SELECT e.playbook, st.step_id,
+			CASE WHEN st.key LIKE '%/quiet_hours' THEN 'quiet_hours' ELSE 'frequency_cap' END, count(*)::int
+		FROM enrollment_steps st JOIN e ON e.id = st.enrollment_id
+		WHERE st.kind = 'send' AND (st.key LIKE '%/quiet_hours' OR st.key ~ '/frequency_cap/[0-9]+$')
+		GROUP BY 1, 2, 3`, playbook, from)
+	if err != nil {
+		return err
+	}
+	var pb, step, reason string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&pb, &step, &reason, &n}, func() error {
+		get(pb, step).Deferred[reason] += n
+		return nil
+	})
+	return err
+}
+
+// reportVariants counts treated enrollments per split branch and their
+// conversions. Held-out enrollments walk the splits too, but receive no
+// marketing, so they would blur the comparison of variants.
+func (s *Store) reportVariants(ctx context.Context, in *report.Input, playbook string, from time.Time) error {
+	rows, err := s.pool.Query(ctx, reportScope+`
+		SELECT e.playbook, st.step_id, st.branch, count(DISTINCT e.id)::int,
+			count(DISTINCT e.id) FILTER (WHERE e.status = 'converted')::int
+		FROM enrollment_steps st JOIN e ON e.id = st.enrollment_id
+		WHERE st.kind = 'split' AND NOT e.holdout
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, playbook, from)
+	if err != nil {
+		return err
+	}
+	in.Variants, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (report.VariantRow, error) {
+		var v report.VariantRow
+		err := r.Scan(&v.Playbook, &v.Step, &v.Variant, &v.Enrolled, &v.Converted)
+		return v, err
+	})
+	return err
+}
+
+// reportEngagement counts, per playbook, enrollments that sent a message,
+// those in which the customer did anything afterwards (an event after the
+// first sent message and before the enrollment ended), and those during
+// which the customer complained (a ComplaintEvents event between start and
+// end).
+func (s *Store) reportEngagement(ctx context.Context, in *report.Input, playbook string, from time.Time) error {
+	rows, err := s.pool.Query(ctx, reportScope+`, f AS (
+		SELECT e.*, (SELECT min(m.created_at) FROM messages m WHERE m.enrollment_id = e.id AND m.status = 'sent') AS first_sent
+		FROM e
+	)
+	SELECT playbook, count(*)::int,
+		count(*) FILTER (WHERE first_sent IS NOT NULL)::int,
+		count(*) FILTER (WHERE first_sent IS NOT NULL AND EXISTS (
+			SELECT 1 FROM events ev WHERE ev.customer_id = f.customer_id
+			AND ev.time > f.first_sent AND ev.time <= coalesce(f.ended_at, 'infinity')))::int,
+		count(*) FILTER (WHERE EXISTS (
+			SELECT 1 FROM events ev WHERE ev.customer_id = f.customer_id AND ev.name = ANY($3)
+			AND ev.time >= f.started_at AND ev.time <= coalesce(f.ended_at, 'infinity')))::int
+	FROM f GROUP BY 1 ORDER BY 1`, playbook, from, ComplaintEvents)
+	if err != nil {
+		return err
+	}
+	in.Engagement, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (report.EngagementRow, error) {
+		var g report.EngagementRow
+		err := r.Scan(&g.Playbook, &g.Enrolled, &g.Messaged, &g.Responded, &g.Complained)
+		return g, err
+	})
+	return err
+}
