@@ -26,4 +26,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 60s ./engine
 
 demo: build
-	./bin/rapport demo playbooks
+	./bin/rapport dev

@@ -30,6 +30,7 @@ const (
 	nsAPI     = "e2e-api"
 	nsScan    = "e2e-scan"
 	nsVersion = "e2e-version"
+	nsDev     = "e2e-dev"
 )
 
 var (
@@ -79,7 +80,7 @@ func startDevServer() (*testsuite.DevServer, error) {
 		}
 	}
 	args := append(workflows.SearchAttributeFlags(),
-		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion,
+		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev,
 		"--http-port", fmt.Sprint(ports[1]), "--metrics-port", fmt.Sprint(ports[2]))
 	return testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  bin,

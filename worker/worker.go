@@ -123,6 +123,9 @@ func (w *Worker) LoadPlans(ctx context.Context) error {
 	return nil
 }
 
+// Store is the store the worker's activities use.
+func (w *Worker) Store() *store.Store { return w.opts.Store }
+
 // Plans are the deployed plans LoadPlans read.
 func (w *Worker) Plans() *engine.Registry { return w.plans }
 

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rapport-crm/rapport/devenv"
+)
+
+func init() {
+	d := devenv.DefaultDevOptions()
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole product on this machine: Temporal dev server, PostgreSQL, mail catcher, worker, API, sample playbooks and demo data",
+		Long: `dev uses the Temporal server at TEMPORAL_ADDRESS when one answers, and
+otherwise starts "temporal server start-dev" there (installing the CLI with
+go install when it is missing) with the Web UI and Rapport's search
+attributes. It creates and migrates the database at DATABASE_URL (default:
+the local PostgreSQL), catches all mail in process (listed over HTTP),
+deploys the sample playbooks, runs the worker and the event API in process,
+seeds demo customers and events, and prints what to open. Ctrl-C stops
+everything it started. Development only: the API key defaults to dev-key.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			d.Out = cmd.OutOrStdout()
+			dev, err := devenv.StartDev(ctx, d)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				fmt.Fprintln(cmd.OutOrStdout(), "stopping: worker, API, mail catcher, and the Temporal dev server if rapport dev started it")
+				dev.Close()
+			}()
+			dev.PrintWhatToOpen()
+			devenv.Wait(ctx, d.ExitAfter)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&d.TemporalAddress, "temporal-address", d.TemporalAddress, "Temporal frontend to use, or to start a dev server on")
+	f.IntVar(&d.UIPort, "ui-port", d.UIPort, "Web UI port of the dev server rapport dev starts")
+	f.StringVar(&d.StateDir, "state-dir", d.StateDir, "where the dev server keeps its database and log")
+	f.StringVar(&d.DatabaseURL, "database-url", d.DatabaseURL, "PostgreSQL URL (the database is created if missing)")
+	f.StringVar(&d.PlaybookDir, "playbooks", d.PlaybookDir, `directory of playbooks to deploy ("" deploys none)`)
+	f.StringVar(&d.APIAddr, "listen", d.APIAddr, "event API address")
+	f.StringVar(&d.SMTPAddr, "smtp", d.SMTPAddr, "mail catcher SMTP address")
+	f.StringVar(&d.MailAddr, "mail", d.MailAddr, "mail catcher web address")
+	f.StringVar(&d.MetricsAddr, "metrics", d.MetricsAddr, `metrics and /healthz address ("off" disables)`)
+	f.BoolVar(&d.Seed, "seed", d.Seed, "seed demo customers and send demo events")
+	f.DurationVar(&d.ExitAfter, "exit-after", 0, "stop after this long (smoke tests); 0 runs until Ctrl-C")
+	rootCmd.AddCommand(cmd)
+}
