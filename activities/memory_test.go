@@ -258,3 +258,25 @@ func TestTemporalAdapterMarksPermanentErrors(t *testing.T) {
 		t.Fatalf("err %T is not a non-retryable application error", err)
 	}
 }
+
+func TestMemoryConcurrentRetriesApplyOnce(t *testing.T) {
+	m, ctx := newMem(), context.Background()
+	done := make(chan struct{})
+	for i := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			_, _ = m.SendMessage(ctx, sendReq("same-key", t0))
+			_, _ = m.AdjustPoints(ctx, PointsRequest{Key: "p", CustomerID: "c1", Delta: 5})
+			_, _ = m.SendMessage(ctx, sendReq(string(rune('a'+i)), t0))
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	if n := len(m.Messages()); n != 9 {
+		t.Errorf("%d messages, want 9 (one per key)", n)
+	}
+	if c, _ := m.Customer("c1"); c.Points != 105 {
+		t.Errorf("points %d, want 105 (one award)", c.Points)
+	}
+}
