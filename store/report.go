@@ -17,10 +17,6 @@ type ReportQuery struct {
 	Now      time.Time     // zero: the wall clock
 }
 
-// ComplaintEvents are the event names that count as a complaint for a
-// playbook's complaint rate.
-var ComplaintEvents = []string{"complaint", "complaint_filed"}
-
 // reportScope is the CTE every report query starts from: the admitted
 // enrollments in scope ($1 a playbook name or empty for all, $2 the earliest start).
 // Rejected enrollments never began their steps and are left out.
@@ -208,24 +204,16 @@ func (s *Store) reportVariants(ctx context.Context, in *report.Input, playbook s
 }
 
 // reportEngagement counts, per playbook, enrollments that sent a message,
-// those in which the customer did anything afterwards (an event after the
-// first sent message and before the enrollment ended), and those during
-// which the customer complained (a ComplaintEvents event between start and
-// end).
+// those in which the customer did anything afterwards, and those during
+// which the customer complained (view enrollment_engagement, migration
+// 00003).
 func (s *Store) reportEngagement(ctx context.Context, in *report.Input, playbook string, from time.Time) error {
-	rows, err := s.pool.Query(ctx, reportScope+`, f AS (
-		SELECT e.*, (SELECT min(m.created_at) FROM messages m WHERE m.enrollment_id = e.id AND m.status = 'sent') AS first_sent
-		FROM e
-	)
-	SELECT playbook, count(*)::int,
-		count(*) FILTER (WHERE first_sent IS NOT NULL)::int,
-		count(*) FILTER (WHERE first_sent IS NOT NULL AND EXISTS (
-			SELECT 1 FROM events ev WHERE ev.customer_id = f.customer_id
-			AND ev.time > f.first_sent AND ev.time <= coalesce(f.ended_at, 'infinity')))::int,
-		count(*) FILTER (WHERE EXISTS (
-			SELECT 1 FROM events ev WHERE ev.customer_id = f.customer_id AND ev.name = ANY($3)
-			AND ev.time >= f.started_at AND ev.time <= coalesce(f.ended_at, 'infinity')))::int
-	FROM f GROUP BY 1 ORDER BY 1`, playbook, from, ComplaintEvents)
+	rows, err := s.pool.Query(ctx, `
+		SELECT playbook, count(*)::int, count(*) FILTER (WHERE messaged)::int,
+			count(*) FILTER (WHERE responded)::int, count(*) FILTER (WHERE complained)::int
+		FROM enrollment_engagement
+		WHERE ($1 = '' OR playbook = $1) AND started_at >= $2
+		GROUP BY 1 ORDER BY 1`, playbook, from)
 	if err != nil {
 		return err
 	}
