@@ -31,6 +31,7 @@ const (
 	nsScan    = "e2e-scan"
 	nsVersion = "e2e-version"
 	nsDev     = "e2e-dev"
+	nsDeploy  = "e2e-deploy"
 )
 
 var (
@@ -80,7 +81,7 @@ func startDevServer() (*testsuite.DevServer, error) {
 		}
 	}
 	args := append(workflows.SearchAttributeFlags(),
-		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev,
+		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev, "--namespace", nsDeploy,
 		"--http-port", fmt.Sprint(ports[1]), "--metrics-port", fmt.Sprint(ports[2]))
 	return testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  bin,
