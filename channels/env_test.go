@@ -1,6 +1,8 @@
 package channels
 
 import (
+	"context"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -63,6 +65,20 @@ func TestFromEnv(t *testing.T) {
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("%s=%q: error %q leaks a secret", k, v, err)
 			}
+		}
+	}
+}
+
+func TestLogChannel(t *testing.T) {
+	var buf strings.Builder
+	l := &Log{Name: "sms", Logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	id, err := l.Deliver(context.Background(), Message{Key: "k1", To: "+4915112345678", Text: "hello"})
+	if err != nil || id != "log-"+keyHash("k1") {
+		t.Fatalf("deliver: %q %v", id, err)
+	}
+	for _, want := range []string{"channel=sms", "key=k1", "text=hello"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log %q lacks %q", buf.String(), want)
 		}
 	}
 }
