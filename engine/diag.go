@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"github.com/rapport-crm/rapport/rules"
+
 	"fmt"
 	"sort"
 	"strings"
@@ -53,57 +55,8 @@ func sortDiagnostics(ds Diagnostics) Diagnostics {
 	return out
 }
 
-// suggest returns the candidate closest to word when it is close enough to
-// be a plausible typo (one edit for short words, two for longer ones; a
-// swap of neighbours counts as one), or "" when nothing is.
-func suggest(word string, candidates []string) string {
-	limit := 1
-	if len(word) >= 4 {
-		limit = 2
-	}
-	best, bestDist := "", limit+1
-	for _, c := range candidates {
-		if d := editDistance(word, c); d < bestDist && d < len(word) {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
+// suggest and didYouMean share the rule language's typo suggestions, so a
+// misspelt key and a misspelt field get the same kind of hint.
+func suggest(word string, candidates []string) string { return rules.Suggest(word, candidates) }
 
-// didYouMean formats a suggestion suffix, empty when there is none.
-func didYouMean(word string, candidates []string) string {
-	if s := suggest(word, candidates); s != "" {
-		return fmt.Sprintf(" (did you mean %q?)", s)
-	}
-	return ""
-}
-
-// editDistance is the optimal-string-alignment distance between a and b
-// (Levenshtein plus transpositions), counting bytes; keys and field names
-// are ASCII.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
-}
+func didYouMean(word string, candidates []string) string { return rules.DidYouMean(word, candidates) }

@@ -106,11 +106,11 @@ var (
 func humanize(msg string) string {
 	if m := noFieldRe.FindStringSubmatch(msg); m != nil {
 		if name, ok := goTypeNames[m[1]]; ok {
-			return fmt.Sprintf("%s has no field %q%s", name, m[2], didYouMean(m[2], exprFields(m[1])))
+			return fmt.Sprintf("%s has no field %q%s", name, m[2], DidYouMean(m[2], exprFields(m[1])))
 		}
 	}
 	if m := unknownNameRe.FindStringSubmatch(msg); m != nil {
-		return fmt.Sprintf("unknown name %q%s", m[1], didYouMean(m[1], exprFields("rules.Env")))
+		return fmt.Sprintf("unknown name %q%s", m[1], DidYouMean(m[1], exprFields("rules.Env")))
 	}
 	for goName, name := range goTypeNames {
 		msg = strings.ReplaceAll(msg, goName, name)
@@ -144,53 +144,6 @@ func exprFields(goName string) []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-// didYouMean suggests the closest name when it is a plausible typo of word
-// (one edit for short words, two for longer; swapping neighbours is one).
-func didYouMean(word string, names []string) string {
-	limit := 1
-	if len(word) >= 4 {
-		limit = 2
-	}
-	best, bestDist := "", limit+1
-	for _, n := range names {
-		if d := osaDistance(word, n); d < bestDist && d < len(word) {
-			best, bestDist = n, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// osaDistance is the Levenshtein distance with transpositions.
-func osaDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // Evaluator runs rules. It reuses one VM so that evaluation does not
