@@ -1,11 +1,11 @@
 package engine
 
 import (
-	"github.com/rapport-crm/rapport/rules"
-
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/rapport-crm/rapport/rules"
 )
 
 // Diagnostic is one problem in a playbook, located at a 1-based line and
