@@ -130,6 +130,12 @@ func newJourney(ctx workflow.Context, in JourneyInput, plan *engine.Plan) *journ
 	} else {
 		j.enrolledAt = workflow.Now(ctx)
 		j.event = in.Trigger
+		// The trigger is already applied: if a retried dispatch signals
+		// it again, it must not count as a new event (a purchase-triggered
+		// playbook with a purchase goal would convert on its own trigger).
+		if in.Trigger.ID != "" {
+			j.seen.add(in.Trigger.ID)
+		}
 		j.holdout = inHoldout(plan, in.CustomerID)
 		j.counters.Runs = 1
 		if plan.Goal != nil {

@@ -136,6 +136,16 @@ func TestGoalMidWaitConverts(t *testing.T) {
 	}
 }
 
+func TestTriggerSignalledAgainIsNotAConversion(t *testing.T) {
+	plan := playbook(t, "goal: { event: purchase, within: 30d }", "  - wait: 2d\n  - send: { channel: email, template: hi }\n")
+	trigger := rules.Event{ID: "order-1", Name: "purchase", Amount: 50}
+	r := simulate(t, plan, SimOptions{Trigger: &trigger, Events: []SimEvent{{At: time.Hour, Event: trigger}}})
+	wantOutcome(t, r, activities.StatusCompleted, "")
+	if n := len(r.Memory.Messages()); n != 1 {
+		t.Errorf("%d messages, want 1: the journey must go on after its own trigger is redelivered", n)
+	}
+}
+
 func TestGoalOutsideWindowDoesNotConvert(t *testing.T) {
 	head := "goal: { event: purchase, within: 2d }"
 	r := simulate(t, playbook(t, head, "  - wait: 5d\n"), SimOptions{Events: []SimEvent{ev(3*day, "purchase", "p1")}})
