@@ -66,19 +66,23 @@ func Compile(src string, kind Kind) (*Rule, error) {
 		return nil, &Error{Line: 1, Column: 1, Msg: fmt.Sprintf("rule is %d bytes long; the limit is %d", len(src), MaxSourceLen)}
 	}
 	opts := append(builtinOptions(), expr.MaxNodes(MaxNodes))
+	opts = append(opts, safetyOptions()...)
 	switch kind {
 	case Bool:
 		opts = append(opts, expr.AsBool())
 	case Number:
 		opts = append(opts, expr.AsFloat64())
 	}
+	if err := rootEnvError(src); err != nil {
+		return nil, err
+	}
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, toError(err)
 	}
 	if kind == Text {
-		if t := prog.Node().Type(); t != nil && (t.Kind() == reflect.Map || t.Kind() == reflect.Slice || t.Kind() == reflect.Func) && t != reflect.TypeOf([]byte(nil)) {
-			return nil, &Error{Line: 1, Column: 1, Msg: fmt.Sprintf("cannot print a value of type %s in a message", t)}
+		if msg := printable(prog.Node().Type()); msg != "" {
+			return nil, &Error{Line: 1, Column: 1, Msg: msg}
 		}
 	}
 	return &Rule{Source: src, Kind: kind, program: prog}, nil
@@ -155,31 +159,31 @@ type Evaluator struct {
 
 // Bool evaluates a Bool rule.
 func (ev *Evaluator) Bool(r *Rule, env *Env) (bool, error) {
-	out, err := ev.vm.Run(r.program, env)
+	out, err := ev.run(r.program, env)
 	if err != nil {
-		return false, toError(err)
+		return false, err
 	}
 	b, _ := out.(bool)
 	return b, nil
 }
 
-// Number evaluates a Number rule.
+// Number evaluates a Number rule. NaN and ±Inf are errors: they would
+// corrupt a points balance or a coupon value.
 func (ev *Evaluator) Number(r *Rule, env *Env) (float64, error) {
-	out, err := ev.vm.Run(r.program, env)
+	out, err := ev.run(r.program, env)
 	if err != nil {
-		return 0, toError(err)
+		return 0, err
 	}
 	f, _ := out.(float64)
+	if err := checkFinite(f); err != nil {
+		return 0, err
+	}
 	return f, nil
 }
 
 // Value evaluates any rule and returns its raw result.
 func (ev *Evaluator) Value(r *Rule, env *Env) (any, error) {
-	out, err := ev.vm.Run(r.program, env)
-	if err != nil {
-		return nil, toError(err)
-	}
-	return out, nil
+	return ev.run(r.program, env)
 }
 
 // Bool evaluates r with a fresh evaluator; convenient outside hot paths.
