@@ -1,0 +1,206 @@
+// Package faults proves that journeys keep their promises when the
+// processes around them fail: the worker is SIGKILLed mid-journey, the
+// Temporal dev server and PostgreSQL restart, channels drop connections or
+// answer errors. Every assertion reads PostgreSQL, the system of record:
+// each customer must have exactly the messages, points and coupons the
+// playbook prescribes — nothing lost, nothing twice.
+//
+// `go test ./faults` runs a bounded subset that fits CI (200 customers,
+// worker kills and one Temporal restart). The full run (1,000 customers,
+// plus a PostgreSQL restart) runs with RAPPORT_FAULTS=full or -tags faults
+// (make test-faults); it restarts the machine's PostgreSQL cluster, so it
+// must not run next to other database tests.
+package faults
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/rapport-crm/rapport/devenv"
+	"github.com/rapport-crm/rapport/workflows"
+)
+
+// requireIntegration skips under -short, and when the Temporal CLI is
+// missing (failing under CI=true, which must run everything).
+func requireIntegration(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("fault tests start processes; skipped with -short")
+	}
+	bin, err := devenv.TemporalBinary(context.Background(), false, io.Discard)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true needs the Temporal CLI: %v", err)
+		}
+		t.Skipf("fault tests need the Temporal CLI: %v", err)
+	}
+	return bin
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// rapportBinary builds cmd/rapport once per test binary.
+func rapportBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rapport-faults-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "rapport")
+		_, file, _, _ := runtime.Caller(0)
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/rapport")
+		cmd.Dir = filepath.Dir(filepath.Dir(file))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/rapport: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// proc is a child process in its own process group, so a kill reaches
+// everything it spawned.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startProc(t *testing.T, name string, env []string, logPath string, bin string, args ...string) *proc {
+	t.Helper()
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
+	return p
+}
+
+// kill sends SIGKILL to the process group and waits for the exit.
+func (p *proc) kill() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// temporal is a dev server on a fixed port and SQLite file, restartable.
+type temporal struct {
+	t        *testing.T
+	bin      string
+	hostPort string
+	dbFile   string
+	logPath  string
+	ns       string
+	p        *proc
+}
+
+func newTemporal(t *testing.T, bin, ns string) *temporal {
+	t.Helper()
+	dir := t.TempDir()
+	port, err := devenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := &temporal{t: t, bin: bin, hostPort: fmt.Sprintf("127.0.0.1:%d", port), dbFile: filepath.Join(dir, "temporal.db"), logPath: filepath.Join(dir, "temporal.log"), ns: ns}
+	tp.start()
+	t.Cleanup(func() {
+		if tp.p != nil {
+			tp.p.kill()
+		}
+	})
+	return tp
+}
+
+func (tp *temporal) start() {
+	tp.t.Helper()
+	_, port, _ := splitHostPort(tp.hostPort)
+	args := append([]string{"server", "start-dev", "--ip", "127.0.0.1", "--port", port, "--headless",
+		"--namespace", tp.ns, "--db-filename", tp.dbFile, "--log-level", "error",
+		"--dynamic-config-value", "frontend.enableServerVersionCheck=false"}, workflows.SearchAttributeFlags()...)
+	if free, err := devenv.FreePort(); err == nil {
+		args = append(args, "--http-port", fmt.Sprint(free))
+	}
+	if free, err := devenv.FreePort(); err == nil {
+		args = append(args, "--metrics-port", fmt.Sprint(free))
+	}
+	tp.p = startProc(tp.t, "temporal", nil, tp.logPath, tp.bin, args...)
+	deadline := time.Now().Add(90 * time.Second)
+	for !devenv.TemporalReachable(context.Background(), tp.hostPort, tp.ns, 2*time.Second) {
+		select {
+		case <-tp.p.done:
+			tp.t.Fatalf("temporal dev server exited during start-up; see %s", tp.logPath)
+		default:
+		}
+		if time.Now().After(deadline) {
+			tp.t.Fatalf("temporal dev server did not answer within 90s; see %s", tp.logPath)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// restart SIGKILLs the server and starts it again on the same file.
+func (tp *temporal) restart() {
+	tp.p.kill()
+	tp.start()
+}
+
+func (tp *temporal) dial() client.Client {
+	tp.t.Helper()
+	c, err := client.Dial(client.Options{HostPort: tp.hostPort, Namespace: tp.ns, Logger: quiet{}})
+	if err != nil {
+		tp.t.Fatalf("dial temporal: %v", err)
+	}
+	tp.t.Cleanup(c.Close)
+	return c
+}
+
+func splitHostPort(hp string) (string, string, error) {
+	for i := len(hp) - 1; i >= 0; i-- {
+		if hp[i] == ':' {
+			return hp[:i], hp[i+1:], nil
+		}
+	}
+	return hp, "", fmt.Errorf("no port in %q", hp)
+}
+
+// jitter is a random duration in [min, max).
+func jitter(rng *rand.Rand, min, max time.Duration) time.Duration {
+	return min + time.Duration(rng.Int64N(int64(max-min)))
+}
+
+// quiet drops SDK logging; failures reach the tests as errors.
+type quiet struct{}
+
+func (quiet) Debug(string, ...any) {}
+func (quiet) Info(string, ...any)  {}
+func (quiet) Warn(string, ...any)  {}
+func (quiet) Error(string, ...any) {}
