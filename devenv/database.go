@@ -23,6 +23,14 @@ func EnsureDatabase(ctx context.Context, databaseURL string) (bool, error) {
 	}
 	admin := *u
 	admin.Path = "/postgres"
+	// pgxpool settings (pool_max_conns, …) are not server parameters.
+	q := admin.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "pool_") {
+			q.Del(k)
+		}
+	}
+	admin.RawQuery = q.Encode()
 	conn, err := pgx.Connect(ctx, admin.String())
 	if err != nil {
 		return false, fmt.Errorf("connect to PostgreSQL at %s: %w (is it running? set DATABASE_URL)", u.Host, err)

@@ -24,12 +24,12 @@ const (
 	DefaultConcurrency = 100
 )
 
-// Store is what a scan reads: the active playbook version, customers by
-// keyset page, and the enrollment history the re-entry pre-filter needs.
+// Store is what a scan reads: the active playbook version, customers in
+// id order after a cursor, and the enrollment history the re-entry pre-filter needs.
 // *store.Store implements it.
 type Store interface {
 	ActivePlaybook(ctx context.Context, name string) (store.DeployedPlaybook, bool, error)
-	CustomersAfter(ctx context.Context, afterID string, limit int) ([]rules.Customer, error)
+	EachCustomerAfter(ctx context.Context, afterID string, limit int, fn func(rules.Customer) error) error
 	EntryHistories(ctx context.Context, playbook string, ids []string) (map[string]store.EntryHistory, error)
 }
 
@@ -57,24 +57,34 @@ type Activities struct {
 	OnPage func(playbook string, r PageResult)
 }
 
-// PageRequest asks for one page of a scan.
+// PageRequest asks for the next pages of a scan.
 type PageRequest struct {
-	Playbook    string    `json:"playbook"`
-	Now         time.Time `json:"now"`      // the scan time rules see
-	AfterID     string    `json:"after_id"` // keyset cursor: last id of the previous page
-	Limit       int       `json:"limit"`
-	First       bool      `json:"first,omitempty"` // first page of the scan: report the lag
+	Playbook string    `json:"playbook"`
+	Now      time.Time `json:"now"`      // the scan time rules see
+	AfterID  string    `json:"after_id"` // keyset cursor: last id already scanned
+	Limit    int       `json:"limit"`    // customers per keyset page (query)
+	// Pages is how many keyset pages this call reads at most (default
+	// 1): reading several per activity spreads Temporal's per-activity
+	// cost over thousands of customers, while memory stays one page.
+	Pages       int       `json:"pages,omitempty"`
+	First       bool      `json:"first,omitempty"` // first call of the scan: report the lag
 	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
 }
 
-// PageResult is what one page did.
+// PageResult is what one call did.
 type PageResult struct {
 	Version  string `json:"version,omitempty"`  // the playbook version scanned
 	Inactive bool   `json:"inactive,omitempty"` // the playbook is not deployed: nothing scanned
-	NextID   string `json:"next_id"`            // cursor for the next page
-	Done     bool   `json:"done"`               // no customers after this page
+	NextID   string `json:"next_id"`            // cursor for the next call
+	Done     bool   `json:"done"`               // no customers after NextID
 	Counts
 }
+
+// flushAt bounds how many admitted matches wait before they are started
+// (and the progress is recorded in a heartbeat); the rest are started at
+// the end of the call. Batching starts across pages means a sparse segment
+// pays one round of concurrent starts per call, not one start per page.
+const flushAt = 500
 
 // Counts add up over the pages of a scan.
 type Counts struct {
@@ -93,11 +103,14 @@ func (c Counts) Add(o Counts) Counts {
 		c.Started + o.Started, c.Running + o.Running, c.Failed + o.Failed}
 }
 
-// ScanPage reads one page of customers after the cursor, selects those the
-// playbook's trigger matches at r.Now, drops those the re-entry policy
-// refuses, and starts the rest, at most Concurrency at a time. It fails
-// (and is retried as a whole) only when the database or Temporal fails;
-// retrying is safe, see Admissible.
+// ScanPage reads up to r.Pages keyset pages of customers after the
+// cursor, selects those the playbook's trigger matches at r.Now, drops
+// those the re-entry policy refuses, and starts the rest, at most
+// Concurrency at a time. Progress (cursor and counts) is recorded in a
+// heartbeat each time the pending starts are done, so a retried call
+// resumes there; customers read after it are read again, and starting
+// them again is harmless (see Admissible). It fails only when the
+// database or Temporal fails.
 func (a *Activities) ScanPage(ctx context.Context, r PageRequest) (PageResult, error) {
 	if r.First && !r.ScheduledAt.IsZero() && a.OnLag != nil {
 		a.OnLag(r.Playbook, time.Since(r.ScheduledAt))
@@ -107,32 +120,84 @@ func (a *Activities) ScanPage(ctx context.Context, r PageRequest) (PageResult, e
 		return PageResult{}, err
 	}
 	if !ok {
-		return PageResult{Inactive: true, Done: true}, nil
+		return PageResult{Inactive: true, Done: true, NextID: r.AfterID}, nil
 	}
 	plan, err := engine.CompileCached(dp.Source)
 	if err != nil {
 		return PageResult{}, fmt.Errorf("deployed playbook %s@%s does not compile: %w", dp.Name, dp.Version, err)
 	}
-	customers, err := a.Store.CustomersAfter(ctx, r.AfterID, r.Limit)
-	if err != nil {
-		return PageResult{}, err
+	res := PageResult{Version: plan.Version, NextID: r.AfterID}
+	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
+		var resumed PageResult
+		if err := activity.GetHeartbeatDetails(ctx, &resumed); err == nil && resumed.NextID >= r.AfterID {
+			res = resumed
+		}
 	}
-	res := PageResult{Version: plan.Version, NextID: r.AfterID, Done: len(customers) < r.Limit}
-	res.Pages, res.Scanned = 1, len(customers)
-	if len(customers) > 0 {
-		res.NextID = customers[len(customers)-1].ID
-	}
-	matched, err := a.selectCustomers(ctx, plan, r.Now, customers, &res.Counts)
-	if err != nil {
-		return PageResult{}, err
-	}
-	if err := a.startAll(ctx, plan, r.Now, matched, &res.Counts); err != nil {
+	if err := a.scanPages(ctx, plan, r, &res); err != nil {
 		return PageResult{}, err
 	}
 	if a.OnPage != nil {
 		a.OnPage(r.Playbook, res)
 	}
 	return res, nil
+}
+
+// scanPages does the work of ScanPage from res.NextID on, adding to res.
+// It streams up to Pages×Limit customers in one query (one round trip per
+// call rather than per page) and evaluates them a page at a time.
+func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageRequest, res *PageResult) error {
+	var (
+		pending []string // admitted, not yet started
+		counts  Counts   // of the pages read since the last flush
+		cursor  = res.NextID
+		page    = make([]rules.Customer, 0, r.Limit)
+	)
+	flush := func() error {
+		if err := a.startAll(ctx, plan, r.Now, pending, &counts); err != nil {
+			return err
+		}
+		res.Counts, res.NextID = res.Counts.Add(counts), cursor
+		pending, counts = nil, Counts{}
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(ctx, *res)
+		}
+		return nil
+	}
+	endPage := func() error {
+		counts.Pages++
+		counts.Scanned += len(page)
+		cursor = page[len(page)-1].ID
+		ids, err := a.selectCustomers(ctx, plan, r.Now, page, &counts)
+		if err != nil {
+			return err
+		}
+		pending, page = append(pending, ids...), page[:0]
+		if len(pending) >= flushAt {
+			return flush()
+		}
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(ctx, *res) // alive; progress as of the last flush
+		}
+		return nil
+	}
+	want, read := max(r.Pages, 1)*r.Limit, 0
+	err := a.Store.EachCustomerAfter(ctx, res.NextID, want, func(c rules.Customer) error {
+		page = append(page, c)
+		if read++; len(page) == r.Limit {
+			return endPage()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(page) > 0 {
+		if err := endPage(); err != nil {
+			return err
+		}
+	}
+	res.Done = read < want
+	return flush()
 }
 
 // selectCustomers returns the ids of the customers that match and that
@@ -154,7 +219,7 @@ func (a *Activities) selectCustomers(ctx context.Context, plan *engine.Plan, now
 			matched = append(matched, c.ID)
 		}
 	}
-	n.Matched = len(matched)
+	n.Matched += len(matched)
 	if len(matched) == 0 {
 		return nil, nil
 	}

@@ -36,9 +36,14 @@ func (f *fakeStore) ActivePlaybook(_ context.Context, name string) (store.Deploy
 	return store.DeployedPlaybook{Name: name, Source: f.src, Active: true}, true, nil
 }
 
-func (f *fakeStore) CustomersAfter(_ context.Context, after string, limit int) ([]rules.Customer, error) {
+func (f *fakeStore) EachCustomerAfter(_ context.Context, after string, limit int, fn func(rules.Customer) error) error {
 	i := sort.Search(len(f.customers), func(i int) bool { return f.customers[i].ID > after })
-	return f.customers[i:min(i+limit, len(f.customers))], nil
+	for _, c := range f.customers[i:min(i+limit, len(f.customers))] {
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *fakeStore) EntryHistories(_ context.Context, _ string, ids []string) (map[string]store.EntryHistory, error) {
@@ -59,7 +64,7 @@ func seed(n int, now time.Time) []rules.Customer {
 		if i%5 == 0 {
 			last = now.AddDate(0, 0, -120)
 		}
-		cs[i] = rules.Customer{ID: fmt.Sprintf("c%04d", i), LastPurchaseAt: last}
+		cs[i] = rules.Customer{ID: fmt.Sprintf("c%05d", i), LastPurchaseAt: last}
 	}
 	return cs
 }
@@ -95,23 +100,43 @@ func (r *recorder) start(_ context.Context, _ *engine.Plan, id string, ev rules.
 func TestScanPageStartsMatchesWithinBounds(t *testing.T) {
 	now := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
 	fs := &fakeStore{src: []byte(segmentSrc), customers: seed(500, now), history: map[string]store.EntryHistory{
-		"c0000": {Any: true, Last: &now}, // enrolled by this scan already (retried page)
+		"c00000": {Any: true, Last: &now}, // enrolled by this scan already (retried page)
 	}}
-	rec := &recorder{started: map[string]rules.Event{}, alreadyRunning: map[string]bool{"c0005": true}}
+	rec := &recorder{started: map[string]rules.Event{}, alreadyRunning: map[string]bool{"c00005": true}}
 	a := &Activities{Store: fs, Start: rec.start, Concurrency: 7}
 	res, err := a.ScanPage(context.Background(), PageRequest{Playbook: "lapsed", Now: now, Limit: 600})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Counts{Pages: 1, Scanned: 500, Matched: 100, Skipped: 1, Started: 98, Running: 1}
-	if res.Counts != want || !res.Done || res.NextID != "c0499" {
-		t.Fatalf("page result %+v, want counts %+v, done, next c0499", res, want)
+	if res.Counts != want || !res.Done || res.NextID != "c00499" {
+		t.Fatalf("page result %+v, want counts %+v, done, next c00499", res, want)
 	}
 	if p := rec.peak.Load(); p > 7 || p < 2 {
 		t.Errorf("peak concurrent starts %d, want between 2 and the bound 7", p)
 	}
-	if ev, ok := rec.started["c0010"]; !ok || ev.Name != "segment" || !ev.Time.Equal(now) {
-		t.Errorf("c0010 trigger event %+v (started %v), want segment at scan time", ev, ok)
+	if ev, ok := rec.started["c00010"]; !ok || ev.Name != "segment" || !ev.Time.Equal(now) {
+		t.Errorf("c00010 trigger event %+v (started %v), want segment at scan time", ev, ok)
+	}
+}
+
+// TestScanPageReadsSeveralPagesPerCall: one call reads Pages keyset pages
+// and stops there, not done, with the cursor after the last one.
+func TestScanPageReadsSeveralPagesPerCall(t *testing.T) {
+	now := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	fs := &fakeStore{src: []byte(segmentSrc), customers: seed(500, now)}
+	rec := &recorder{started: map[string]rules.Event{}}
+	a := &Activities{Store: fs, Start: rec.start}
+	res, err := a.ScanPage(context.Background(), PageRequest{Playbook: "lapsed", Now: now, AfterID: "c00099", Limit: 100, Pages: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Counts{Pages: 3, Scanned: 300, Matched: 60, Started: 60}
+	if res.Counts != want || res.Done || res.NextID != "c00399" || len(rec.started) != 60 {
+		t.Fatalf("result %+v with %d starts, want counts %+v, not done, next c00399", res, len(rec.started), want)
+	}
+	if _, ok := rec.started["c00095"]; ok {
+		t.Error("started a customer before the cursor")
 	}
 }
 
@@ -125,12 +150,13 @@ func TestScanPageInactivePlaybook(t *testing.T) {
 	}
 }
 
-// TestWorkflowPagesAndContinuesAsNew runs the workflow over 1,300
-// customers in pages of 50: it must stop after PagesPerRun pages with a
-// continue-as-new carrying the cursor, the counts and the pinned scan time.
+// TestWorkflowPagesAndContinuesAsNew runs the workflow over 27,345
+// customers in pages of 50: it must stop after CallsPerRun calls of
+// PagesPerCall pages (25,000 customers) with a continue-as-new carrying the
+// cursor, the counts and the pinned scan time.
 func TestWorkflowPagesAndContinuesAsNew(t *testing.T) {
 	now := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
-	fs := &fakeStore{src: []byte(segmentSrc), customers: seed(1300, now)}
+	fs := &fakeStore{src: []byte(segmentSrc), customers: seed(27345, now)}
 	rec := &recorder{started: map[string]rules.Event{}}
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
@@ -148,14 +174,14 @@ func TestWorkflowPagesAndContinuesAsNew(t *testing.T) {
 	if err := converterFor(can, &next); err != nil {
 		t.Fatal(err)
 	}
-	if next.AfterID != "c1249" || next.Counts.Pages != PagesPerRun || next.Counts.Scanned != 1250 || next.Counts.Started != 250 {
-		t.Errorf("continued with %+v, want cursor c1249 after 25 pages, 1250 scanned, 250 started", next)
+	if next.AfterID != "c24999" || next.Counts.Pages != CallsPerRun*PagesPerCall || next.Counts.Scanned != 25000 || next.Counts.Started != 5000 {
+		t.Errorf("continued with %+v, want cursor c24999 after 500 pages, 25000 scanned, 5000 started", next)
 	}
 	if !next.Now.Equal(now) {
 		t.Errorf("scan time %v not carried over (want %v)", next.Now, now)
 	}
 
-	// The next run finishes the last 50 customers.
+	// The next run finishes the last 2,345 customers.
 	env = s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(Workflow, workflow.RegisterOptions{Name: WorkflowName})
 	env.RegisterActivity(&Activities{Store: fs, Start: rec.start})
@@ -164,8 +190,8 @@ func TestWorkflowPagesAndContinuesAsNew(t *testing.T) {
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Scanned != 1300 || res.Started != 260 || len(rec.started) != 260 {
-		t.Errorf("final %+v with %d distinct starts, want 1300 scanned and 260 started", res, len(rec.started))
+	if res.Scanned != 27345 || res.Started != 5469 || len(rec.started) != 5469 {
+		t.Errorf("final %+v with %d distinct starts, want 27345 scanned and 5469 started", res, len(rec.started))
 	}
 }
 

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/rapport-crm/rapport/devenv"
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
+)
+
+const benchAPIKey = "bench-key"
+
+// welcomeSrc: a signup enrolls the customer, who gets one email at once.
+const welcomeSrc = `playbook: bench_welcome
+stage: onboard
+trigger: { event: signup }
+entry: { reentry: always }
+templates:
+  welcome:
+    en: { subject: "Welcome {{ customer.name }}", text: "Hello {{ customer.name }}. Unsubscribe: {{ unsubscribe_url }}" }
+    zh: { subject: "欢迎 {{ customer.name }}", text: "您好 {{ customer.name }}。退订：{{ unsubscribe_url }}" }
+steps:
+  - send: { channel: email, template: welcome }
+`
+
+// benchEnrollments is part a.
+func benchEnrollments(ctx context.Context, c config) error {
+	fmt.Printf("\n== a: enrollments/s, tracked event → first message recorded (%d events, concurrency %d)\n", c.enrollments, c.concurrency)
+	st, cleanup, err := freshStore(ctx, c, "a")
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	tc, err := dial(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, UnsubscribeSecret: []byte("bench")})
+	if err != nil {
+		return err
+	}
+	defer stack.Stop()
+	plan, err := engine.Compile("bench_welcome.yaml", []byte(welcomeSrc))
+	if err != nil {
+		return err
+	}
+	if _, err := stack.Deploy(ctx, plan); err != nil {
+		return err
+	}
+	ids := make([]string, c.enrollments)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-a%06d", runTag, i)
+		if err := st.UpsertCustomer(ctx, rules.Customer{ID: ids[i], Email: ids[i] + "@example.com", Name: "Bench " + ids[i], Locale: []string{"en", "zh"}[i%2]}); err != nil {
+			return err
+		}
+	}
+
+	start := time.Now()
+	if err := parallel(c.concurrency, ids, func(id string) error {
+		return track(stack.API, fmt.Sprintf(`{"userId":%q,"event":"signup","messageId":"signup-%s"}`, id, id))
+	}); err != nil {
+		return err
+	}
+	accepted := time.Since(start)
+	if err := waitCount(ctx, st, `SELECT count(*) FROM messages`, c.enrollments, 10*time.Minute); err != nil {
+		return err
+	}
+	rapport := time.Since(start)
+	var sent int
+	_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM messages WHERE status = 'sent'`).Scan(&sent)
+
+	bare, err := benchBare(ctx, tc, c)
+	if err != nil {
+		return err
+	}
+	rRate, bRate := float64(c.enrollments)/rapport.Seconds(), float64(c.enrollments)/bare.Seconds()
+	fmt.Printf("rapport: %d events accepted by the API in %s; %d first messages recorded (%d sent) after %s → %.0f enrollments/s\n",
+		c.enrollments, accepted.Round(time.Millisecond), c.enrollments, sent, rapport.Round(time.Millisecond), rRate)
+	fmt.Printf("bare:    %d workflows started, each one no-op activity run, in %s → %.0f workflows/s\n", c.enrollments, bare.Round(time.Millisecond), bRate)
+	fmt.Printf("ratio:   %.2f (target ≥ 0.5)\n", rRate/bRate)
+	return nil
+}
+
+func track(h http.Handler, body string) error {
+	req := httptest.NewRequest(http.MethodPost, "/v1/track", bytes.NewBufferString(body))
+	req.Header.Set("Authorization", "Bearer "+benchAPIKey)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		return fmt.Errorf("track: %d %s", rec.Code, rec.Body)
+	}
+	return nil
+}
+
+// parallel runs fn over items with n goroutines; the first error wins.
+func parallel(n int, items []string, fn func(string) error) error {
+	ch := make(chan string)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range ch {
+				if err := fn(it); err != nil {
+					once.Do(func() { first = err })
+				}
+			}
+		}()
+	}
+	for _, it := range items {
+		ch <- it
+	}
+	close(ch)
+	wg.Wait()
+	return first
+}
+
+// waitCount polls query until it counts want rows.
+func waitCount(ctx context.Context, st *store.Store, query string, want int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var n int
+		if err := st.Pool().QueryRow(ctx, query).Scan(&n); err != nil {
+			return err
+		}
+		if n >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%q: %d of %d after %s", query, n, want, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+const bareQueue = "rapport-bench-bare"
+
+// BareWorkflow is the baseline: one no-op activity.
+func BareWorkflow(ctx workflow.Context, id string) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	return workflow.ExecuteActivity(ctx, Noop, id).Get(ctx, nil)
+}
+
+// noopCount counts Noop executions: the bare run ends when every
+// workflow's activity has run, as the Rapport run ends when every
+// enrollment's first message is recorded (also inside an activity).
+var noopCount atomic.Int64
+
+// Noop does nothing but count.
+func Noop(context.Context, string) error {
+	noopCount.Add(1)
+	return nil
+}
+
+// benchBare starts c.enrollments bare workflows with the same concurrency
+// on their own worker and waits for all to complete.
+func benchBare(ctx context.Context, tc client.Client, c config) (time.Duration, error) {
+	w := worker.New(tc, bareQueue, worker.Options{})
+	w.RegisterWorkflow(BareWorkflow)
+	w.RegisterActivity(Noop)
+	if err := w.Start(); err != nil {
+		return 0, err
+	}
+	defer w.Stop()
+	ids := make([]string, c.enrollments)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bare-%d-%06d", time.Now().UnixNano(), i)
+	}
+	noopCount.Store(0)
+	start := time.Now()
+	err := parallel(c.concurrency, ids, func(id string) error {
+		_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: bareQueue}, BareWorkflow, id)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for noopCount.Load() < int64(c.enrollments) {
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("bare: %d of %d activities ran", noopCount.Load(), c.enrollments)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start), nil
+}

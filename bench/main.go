@@ -1,0 +1,221 @@
+// Command bench measures Rapport against a bare Temporal baseline on one
+// machine (local Temporal dev server, local PostgreSQL, loopback only):
+//
+//	a  enrollments per second, from tracked events through the API
+//	   dispatcher to the first message recorded, beside bare workflows
+//	   (start + one no-op activity) run by the same server in the same run
+//	b  segment scan: customers evaluated per second over N seeded
+//	   customers, beside a raw SELECT of the same table
+//	c  worker memory (RSS, Go heap) with N enrollments waiting on timers
+//
+// Each part runs in its own fresh database (dropped afterwards) and the
+// namespace rapport-bench. See README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/rapport-crm/rapport/channels"
+	"github.com/rapport-crm/rapport/devenv"
+	"github.com/rapport-crm/rapport/store"
+)
+
+// runTag prefixes every customer id of this run: journeys of an earlier
+// run may still wait in the namespace, and a workflow ID that is running
+// would refuse the new enrollment.
+var runTag = strconv.FormatInt(time.Now().Unix(), 36)
+
+type config struct {
+	temporal    string
+	namespace   string
+	dbBase      string // server URL without database
+	parts       string
+	enrollments int
+	customers   int
+	timers      int
+	matchEvery  int
+	concurrency int
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.temporal, "temporal", envOr("TEMPORAL_ADDRESS", ""), `Temporal frontend; "" starts a dev server for the run`)
+	flag.StringVar(&c.namespace, "namespace", "rapport-bench", "namespace (registered if missing)")
+	flag.StringVar(&c.dbBase, "db", envOr("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432"), "PostgreSQL server URL (no database: each part creates its own)")
+	flag.StringVar(&c.parts, "parts", "a,b,c", "which measurements to run")
+	flag.IntVar(&c.enrollments, "enrollments", 2000, "part a: tracked events (and bare workflows)")
+	flag.IntVar(&c.customers, "customers", 100000, "part b: customers seeded and scanned")
+	flag.IntVar(&c.matchEvery, "match-every", 500, "part b: one customer in this many matches the segment (0: none)")
+	flag.IntVar(&c.timers, "timers", 10000, "part c: enrollments left waiting on timers")
+	flag.IntVar(&c.concurrency, "concurrency", 32, "concurrent API calls / workflow starts")
+	flag.Parse()
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(c config) error {
+	ctx := context.Background()
+	printMachine()
+	if c.temporal == "" {
+		port, err := devenv.FreePort()
+		if err != nil {
+			return err
+		}
+		bin, err := devenv.TemporalBinary(ctx, false, io.Discard)
+		if err != nil {
+			return err
+		}
+		srv, err := devenv.StartTemporal(ctx, devenv.TemporalOptions{Binary: bin, HostPort: fmt.Sprintf("127.0.0.1:%d", port), Namespace: "default"})
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		c.temporal = srv.HostPort
+		fmt.Printf("temporal: started a dev server (in-memory) at %s\n", c.temporal)
+	}
+	if err := ensureNamespace(ctx, c); err != nil {
+		return err
+	}
+	for _, part := range strings.Split(c.parts, ",") {
+		var err error
+		switch strings.TrimSpace(part) {
+		case "a":
+			err = benchEnrollments(ctx, c)
+		case "b":
+			err = benchScan(ctx, c)
+		case "c":
+			err = benchTimers(ctx, c)
+		default:
+			err = fmt.Errorf("unknown part %q (a, b, c)", part)
+		}
+		if err != nil {
+			return fmt.Errorf("part %s: %w", part, err)
+		}
+	}
+	return nil
+}
+
+func printMachine() {
+	model := "?"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				model = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+				break
+			}
+		}
+	}
+	fmt.Printf("machine: %s, %d CPUs (GOMAXPROCS %d), %s %s/%s\n", model, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// ensureNamespace registers the bench namespace and Rapport's search
+// attributes in it.
+func ensureNamespace(ctx context.Context, c config) error {
+	nc, err := client.NewNamespaceClient(client.Options{HostPort: c.temporal, Logger: quiet{}})
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if _, err := nc.Describe(ctx, c.namespace); err != nil {
+		err := nc.Register(ctx, &workflowservice.RegisterNamespaceRequest{Namespace: c.namespace, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)})
+		if err != nil {
+			return fmt.Errorf("register namespace %s: %w", c.namespace, err)
+		}
+		// A new namespace takes a moment to be usable.
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, err := nc.Describe(ctx, c.namespace); err == nil {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	tc, err := dial(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	// A new namespace reaches every frontend cache within ~10s.
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		err := devenv.EnsureSearchAttributes(ctx, tc, c.namespace)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func dial(ctx context.Context, c config) (client.Client, error) {
+	return client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: quiet{}})
+}
+
+// freshStore creates a migrated database for one part and returns a store
+// over it whose channels deliver nowhere (a log channel writing to
+// io.Discard): the figures are Rapport's, not an SMTP server's.
+func freshStore(ctx context.Context, c config, part string) (*store.Store, func(), error) {
+	name := fmt.Sprintf("rapport_bench_%s_%d", part, time.Now().UnixNano())
+	// A pool of 20: the default (4 on two cores) would make the pool, not
+	// Rapport, the bottleneck.
+	dbURL := c.dbBase + "/" + name + "?sslmode=disable"
+	poolURL := dbURL + "&pool_max_conns=20"
+	if _, err := devenv.EnsureDatabase(ctx, dbURL); err != nil {
+		return nil, nil, err
+	}
+	drop := func() {
+		conn, err := pgx.Connect(context.Background(), c.dbBase+"/postgres?sslmode=disable")
+		if err == nil {
+			_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			_ = conn.Close(context.Background())
+		}
+	}
+	if err := store.Migrate(ctx, dbURL); err != nil {
+		drop()
+		return nil, nil, err
+	}
+	cfg := store.DefaultConfig()
+	cfg.CapMax = 0
+	cfg.UnsubscribeSecret = []byte("bench")
+	cfg.PublicURL = "http://localhost"
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Channels = channels.Set{}
+	for _, ch := range []string{"email", "sms", "webhook"} {
+		cfg.Channels[ch] = &channels.Log{Name: ch, Logger: discard}
+	}
+	st, err := store.Open(ctx, poolURL, cfg)
+	if err != nil {
+		drop()
+		return nil, nil, err
+	}
+	return st, func() { st.Close(); drop() }, nil
+}
+
+type quiet struct{}
+
+func (quiet) Debug(string, ...any) {}
+func (quiet) Info(string, ...any)  {}
+func (quiet) Warn(string, ...any)  {}
+func (quiet) Error(string, ...any) {}

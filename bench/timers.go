@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/rapport-crm/rapport/devenv"
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/workflows"
+)
+
+// waitSrc enrolls and then waits two hours: the journeys sit on timers.
+const waitSrc = `playbook: bench_wait
+stage: nurture
+trigger: { event: signup }
+steps:
+  - update: { add_tags: [bench] }
+  - wait: 2h
+`
+
+// benchTimers is part c: memory of the process running the worker (and,
+// here, the driver) with c.timers enrollments waiting on timers.
+func benchTimers(ctx context.Context, c config) error {
+	fmt.Printf("\n== c: worker memory with %d enrollments waiting on timers\n", c.timers)
+	st, cleanup, err := freshStore(ctx, c, "c")
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	tc, err := dial(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey})
+	if err != nil {
+		return err
+	}
+	defer stack.Stop()
+	plan, err := engine.Compile("bench_wait.yaml", []byte(waitSrc))
+	if err != nil {
+		return err
+	}
+	if _, err := stack.Deploy(ctx, plan); err != nil {
+		return err
+	}
+	ids := make([]string, c.timers)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-c%06d", runTag, i)
+		if err := st.UpsertCustomer(ctx, rules.Customer{ID: ids[i], Email: ids[i] + "@example.com"}); err != nil {
+			return err
+		}
+	}
+	before := memory()
+	start := time.Now()
+	err = parallel(c.concurrency, ids, func(id string) error {
+		_, _, err := workflows.Enroll(ctx, tc, plan, id, rules.Event{ID: "signup-" + id, Name: "signup", Time: time.Now()})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// Every journey has run its update step (the tag) and is on its timer.
+	if err := waitCount(ctx, st, `SELECT count(*) FROM enrollment_steps WHERE kind = 'update'`, c.timers, 20*time.Minute); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	time.Sleep(2 * time.Second) // last workflow tasks complete
+	after := memory()
+	fmt.Printf("started: %d enrollments, all waiting, in %s (%.0f/s)\n", c.timers, took.Round(time.Millisecond), float64(c.timers)/took.Seconds())
+	fmt.Printf("memory:  before RSS %s, Go heap in use %s; with %d waiting: RSS %s, heap in use %s (%.1f KiB heap per cached journey)\n",
+		mib(before.rss), mib(before.heap), c.timers, mib(after.rss), mib(after.heap), float64(after.heap-before.heap)/1024/float64(c.timers))
+	fmt.Printf("note:    the SDK keeps up to %d workflows in its sticky cache (worker.SetStickyWorkflowCacheSize); evicted journeys cost no worker memory while they wait\n", 10000)
+	return nil
+}
+
+type mem struct{ rss, heap uint64 }
+
+// memory reads the process's RSS and, after a GC, the Go heap in use.
+func memory() mem {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return mem{rss: rss(), heap: ms.HeapInuse}
+}
+
+func rss() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			var kb uint64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d", &kb)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
