@@ -142,6 +142,20 @@ func newTemporal(t *testing.T, bin, ns string) *temporal {
 
 func (tp *temporal) start() {
 	tp.t.Helper()
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if err = tp.startOnce(); err == nil {
+			return
+		}
+		tp.t.Logf("temporal dev server start, attempt %d: %v", attempt, err)
+	}
+	tp.t.Fatal(err)
+}
+
+// startOnce starts the server and waits for its frontend. A server that
+// exits at once (usually a port taken between FreePort and its bind) is
+// an error the caller retries with fresh side ports.
+func (tp *temporal) startOnce() error {
 	_, port, _ := splitHostPort(tp.hostPort)
 	args := append([]string{"server", "start-dev", "--ip", "127.0.0.1", "--port", port, "--headless",
 		"--namespace", tp.ns, "--db-filename", tp.dbFile, "--log-level", "error",
@@ -157,14 +171,17 @@ func (tp *temporal) start() {
 	for !devenv.TemporalReachable(context.Background(), tp.hostPort, tp.ns, 2*time.Second) {
 		select {
 		case <-tp.p.done:
-			tp.t.Fatalf("temporal dev server exited during start-up; see %s", tp.logPath)
+			out, _ := os.ReadFile(tp.logPath)
+			return fmt.Errorf("temporal dev server exited during start-up:\n%s", tail(string(out), 2000))
 		default:
 		}
 		if time.Now().After(deadline) {
-			tp.t.Fatalf("temporal dev server did not answer within 90s; see %s", tp.logPath)
+			tp.p.kill()
+			return fmt.Errorf("temporal dev server did not answer within 90s")
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+	return nil
 }
 
 // restart SIGKILLs the server and starts it again on the same file.
@@ -204,3 +221,11 @@ func (quiet) Debug(string, ...any) {}
 func (quiet) Info(string, ...any)  {}
 func (quiet) Warn(string, ...any)  {}
 func (quiet) Error(string, ...any) {}
+
+// tail is the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
