@@ -32,6 +32,7 @@ const (
 	nsVersion = "e2e-version"
 	nsDev     = "e2e-dev"
 	nsDeploy  = "e2e-deploy"
+	nsDate    = "e2e-date"
 )
 
 var (
@@ -81,7 +82,7 @@ func startDevServer() (*testsuite.DevServer, error) {
 		}
 	}
 	args := append(workflows.SearchAttributeFlags(),
-		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev, "--namespace", nsDeploy,
+		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev, "--namespace", nsDeploy, "--namespace", nsDate,
 		"--http-port", fmt.Sprint(ports[1]), "--metrics-port", fmt.Sprint(ports[2]))
 	return testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  bin,
