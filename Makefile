@@ -27,3 +27,15 @@ fuzz:
 
 demo: build
 	./bin/rapport dev
+
+.PHONY: test-faults soak
+
+# Fault injection (faults/): worker SIGKILLs, Temporal and PostgreSQL
+# restarts with 1,000 customers. Restarts the machine's PostgreSQL cluster:
+# do not run next to other database tests.
+test-faults:
+	RAPPORT_FAULTS=full $(GO) test -count=1 -timeout 60m -v -run 'Crash|Channel' ./faults
+
+# Ten minutes of event load through the API on loopback (soak/).
+soak:
+	$(GO) run ./soak -duration 10m
