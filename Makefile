@@ -39,3 +39,11 @@ test-faults:
 # Ten minutes of event load through the API on loopback (soak/).
 soak:
 	$(GO) run ./soak -duration 10m
+
+# What operators see in the Temporal Web UI, checked in headless Chromium
+# against a real dev server and PostgreSQL; refreshes the screenshots in
+# docs/. Needs the temporal CLI, chromium and PostgreSQL. Not part of
+# `go test ./...` (build tag uitest) nor of CI.
+.PHONY: test-ui
+test-ui:
+	$(GO) test -tags uitest -count=1 -timeout 10m -v ./uitest/
