@@ -162,5 +162,15 @@ func (s *Store) RecordOutcome(ctx context.Context, o activities.Outcome) error {
 	if err != nil {
 		return fmt.Errorf("record outcome of enrollment %s: %w", e.ID, err)
 	}
+	// A message still queued when its enrollment ends will never be
+	// delivered (its send's retries ran out, failing the journey): close
+	// it as failed with its last failure, so the outbox holds no message
+	// queued forever and the caps stop counting it.
+	_, err = s.pool.Exec(ctx, `
+		UPDATE messages SET status = 'failed', reason = CASE WHEN reason = '' THEN 'undelivered' ELSE reason END, updated_at = now()
+		WHERE enrollment_id = $1 AND status = 'queued'`, e.ID)
+	if err != nil {
+		return fmt.Errorf("record outcome of enrollment %s: close undelivered messages: %w", e.ID, err)
+	}
 	return nil
 }
