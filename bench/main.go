@@ -19,9 +19,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,7 +79,10 @@ func envOr(name, def string) string {
 }
 
 func run(c config) error {
-	ctx := context.Background()
+	// Ctrl-C cancels the parts, whose deferred clean-ups (databases, the
+	// dev server) then run.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	printMachine()
 	if c.temporal == "" {
 		port, err := devenv.FreePort()
