@@ -68,6 +68,18 @@ func TestMetricEdgeCases(t *testing.T) {
 				tc.id, m, tc.orders, tc.repeat, tc.days, tc.revenue, tc.aov, tc.gap, tc.usual, tc.ltv, tc.churn)
 		}
 	}
+	// Rules see the computed definitions: the journey's LoadCustomer and
+	// the scans read the same view as the metrics.
+	for _, id := range []string{"one-old", "regular", "regular-active"} {
+		c, err := s.LoadCustomer(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := s.Metrics(ctx, id)
+		if c.ChurnRisk != m.ChurnRisk || c.LifetimeValue != m.LifetimeValue {
+			t.Errorf("%s: LoadCustomer churn %v ltv %v, metrics churn %v ltv %v", id, c.ChurnRisk, c.LifetimeValue, m.ChurnRisk, m.LifetimeValue)
+		}
+	}
 	if _, err := s.Metrics(ctx, "nobody"); err == nil || !strings.Contains(err.Error(), `unknown customer "nobody"`) {
 		t.Errorf("metrics of a missing customer: err = %v", err)
 	}

@@ -43,7 +43,7 @@ func scanCustomer(row pgx.Row) (rules.Customer, error) {
 // Customer reads one customer profile. A missing customer is a permanent
 // error (wrapping activities.ErrPermanent).
 func (s *Store) Customer(ctx context.Context, id string) (rules.Customer, error) {
-	c, err := scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = $1`, id))
+	c, err := scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerColumns+` FROM customer_profiles WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return rules.Customer{}, errUnknownCustomer(id)
 	}

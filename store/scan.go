@@ -15,7 +15,7 @@ import (
 // scan of any size reads one bounded page at a time and never skips or
 // repeats a customer when rows are inserted meanwhile.
 func (s *Store) CustomersAfter(ctx context.Context, afterID string, limit int) ([]rules.Customer, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customers WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+	rows, err := s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customer_profiles WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("scan customers after %q: %w", afterID, err)
 	}
@@ -70,7 +70,7 @@ func (s *Store) EntryHistories(ctx context.Context, playbook string, ids []strin
 // batch of pages in one query without holding the batch in memory.
 // fn's error stops the scan and is returned.
 func (s *Store) EachCustomerAfter(ctx context.Context, afterID string, limit int, fn func(rules.Customer) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customers WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+	rows, err := s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customer_profiles WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
 	if err != nil {
 		return fmt.Errorf("scan customers after %q: %w", afterID, err)
 	}
