@@ -138,10 +138,11 @@ func (j *journey) send(step *engine.Step, key string) (int, error) {
 			return 0, err
 		}
 		var res activities.SendResult
-		summary := fmt.Sprintf("send %s %s → %s", s.Channel, s.Template, req.Locale)
+		summary := fmt.Sprintf("send %s %s → %s (%s)", s.Channel, s.Template, recipient(s.Channel, req.Customer), req.Locale)
 		if err := j.local(summary, activities.ActSendMessage, &res, req); err != nil {
 			if !isPermanent(err) {
-				return 0, fmt.Errorf("step %s: %s: %w", step.ID, summary, err)
+				// The error names no recipient: errors reach logs.
+				return 0, fmt.Errorf("step %s: send %s %s: %w", step.ID, s.Channel, s.Template, err)
 			}
 			res = activities.SendResult{Status: activities.SendFailed, Reason: err.Error()}
 		}
@@ -393,4 +394,19 @@ func (j *journey) localTime(t time.Time) string {
 		tz = "UTC"
 	}
 	return t.In(rules.Location(tz)).Format("2006-01-02 15:04") + " " + tz
+}
+
+// recipient names whom a send goes to in its activity summary, so an
+// operator reading a run in the Temporal UI sees "send email offer →
+// ada@example.com (zh)". The address is already in the run's history (the
+// customer snapshot); it is never put in a search attribute.
+func recipient(ch engine.Channel, c rules.Customer) string {
+	switch ch {
+	case engine.ChannelEmail:
+		return c.Email
+	case engine.ChannelSMS:
+		return c.Phone
+	default:
+		return "customer " + c.ID
+	}
 }
