@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,20 +110,10 @@ func runCrash(t *testing.T, sc scenario) {
 	t.Cleanup(w.stop)
 
 	start := time.Now()
-	chaosCtx, stopChaos := context.WithCancel(ctx)
-	var chaos sync.WaitGroup
-	chaos.Add(1)
-	var done atomic.Bool
-	go func() {
-		defer chaos.Done()
-		injectFaults(chaosCtx, t, sc, w, tp, &done)
-	}()
-
-	enrollAll(t, c, plan, ids)
+	injectFaults(t, sc, w, tp, func(batch int, of int) {
+		enrollAll(t, c, plan, ids[batch*len(ids)/of:(batch+1)*len(ids)/of])
+	})
 	waitFinished(t, st, sc.customers, 10*time.Minute)
-	done.Store(true)
-	stopChaos()
-	chaos.Wait()
 
 	f := figures{scenario: sc, duration: time.Since(start)}
 	f.missing, f.duplicated = checkOutcomes(t, st, ids)
@@ -136,30 +125,28 @@ func runCrash(t *testing.T, sc scenario) {
 	recordFigures(t, f)
 }
 
-// injectFaults kills the worker workerKills times at random moments,
-// restarting it each time, and interleaves the Temporal and PostgreSQL
-// restarts, until all faults are spent. Faults still pending when the
-// journeys finish are reported as an error: a run that ends before its
-// faults proves nothing.
-func injectFaults(ctx context.Context, t *testing.T, sc scenario, w *workerProc, tp *temporal, done *atomic.Bool) {
+// injectFaults enrolls the customers in batches and injects one fault
+// after each batch, at a random moment while that batch's journeys run:
+// the worker is SIGKILLed (and restarted) workerKills times, with the
+// Temporal and PostgreSQL restarts interleaved. Enrolling in batches
+// guarantees every fault lands mid-run however fast the machine is.
+func injectFaults(t *testing.T, sc scenario, w *workerProc, tp *temporal, enroll func(batch, of int)) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	var plan []string
 	for range sc.workerKills {
 		plan = append(plan, "worker")
 	}
 	for i := range sc.temporalRestarts {
-		plan = append(plan[:min(2+3*i, len(plan))], append([]string{"temporal"}, plan[min(2+3*i, len(plan)):]...)...)
+		at := min(2+3*i, len(plan))
+		plan = append(plan[:at], append([]string{"temporal"}, plan[at:]...)...)
 	}
 	for i := range sc.pgRestarts {
-		plan = append(plan[:min(1+3*i, len(plan))], append([]string{"postgres"}, plan[min(1+3*i, len(plan)):]...)...)
+		at := min(1+3*i, len(plan))
+		plan = append(plan[:at], append([]string{"postgres"}, plan[at:]...)...)
 	}
 	for i, fault := range plan {
-		select {
-		case <-ctx.Done():
-			t.Errorf("journeys finished with %d of %d faults still to inject: make the run longer", len(plan)-i, len(plan))
-			return
-		case <-time.After(jitter(rng, 1500*time.Millisecond, 4*time.Second)):
-		}
+		enroll(i, len(plan)+1)
+		time.Sleep(jitter(rng, 500*time.Millisecond, 3*time.Second))
 		switch fault {
 		case "worker":
 			w.kill()
@@ -172,6 +159,7 @@ func injectFaults(ctx context.Context, t *testing.T, sc scenario, w *workerProc,
 		}
 		t.Logf("%s: injected %s fault %d/%d", time.Now().Format("15:04:05.000"), fault, i+1, len(plan))
 	}
+	enroll(len(plan), len(plan)+1)
 }
 
 // restartPostgres restarts the machine's cluster (the full run only).
