@@ -98,7 +98,7 @@ func StartOptions(plan *engine.Plan, customerID string, trigger rules.Event) cli
 
 // Input is the workflow input of an enrollment in plan.
 func Input(plan *engine.Plan, customerID string, trigger rules.Event) JourneyInput {
-	return JourneyInput{Playbook: plan.Name, Version: plan.Version, Source: plan.Source, CustomerID: customerID, Trigger: trigger}
+	return JourneyInput{Playbook: plan.Name, Version: plan.Version, Source: string(plan.Source), CustomerID: customerID, Trigger: trigger}
 }
 
 // Enroll starts the journey of customerID in plan. When an enrollment of

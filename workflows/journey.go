@@ -51,7 +51,7 @@ func Journey(ctx workflow.Context, in JourneyInput) (JourneyResult, error) {
 // loadPlan compiles the source the enrollment is pinned to and checks that
 // it is the version the enrollment was started on.
 func loadPlan(in JourneyInput) (*engine.Plan, error) {
-	plan, err := engine.CompileCached(in.Source)
+	plan, err := engine.CompileCached([]byte(in.Source))
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("playbook %s version %s does not compile: %v", in.Playbook, in.Version, err), ErrTypeInvalidPlaybook, nil)

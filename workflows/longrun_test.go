@@ -127,7 +127,7 @@ func TestVersionPinning(t *testing.T) {
 	mem.Put(customer("c1"))
 	Register(env, mem)
 	in := Input(v1, "c1", rules.Event{Name: "signup"})
-	in.Source = []byte(v2src) // "deployed" v2 under v1's name and version
+	in.Source = v2src // "deployed" v2 under v1's name and version
 	env.ExecuteWorkflow(WorkflowName, in)
 	err = env.GetWorkflowError()
 	if err == nil || !strings.Contains(err.Error(), "but the enrollment is for test version "+v1.Version) {

@@ -41,7 +41,7 @@ const (
 type JourneyInput struct {
 	Playbook   string      `json:"playbook"`
 	Version    string      `json:"version"`
-	Source     []byte      `json:"source"` // the playbook YAML the enrollment is pinned to
+	Source     string      `json:"source"` // the playbook YAML the enrollment is pinned to; a string so the Temporal UI shows it as text
 	CustomerID string      `json:"customer_id"`
 	Trigger    rules.Event `json:"trigger"`
 	Resume     *Checkpoint `json:"resume,omitempty"` // set on continue-as-new
