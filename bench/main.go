@@ -29,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/rapport-crm/rapport/channels"
@@ -50,6 +51,7 @@ type config struct {
 	customers   int
 	timers      int
 	matchEvery  int
+	cache       int
 	concurrency int
 }
 
@@ -62,6 +64,7 @@ func main() {
 	flag.IntVar(&c.enrollments, "enrollments", 2000, "part a: tracked events (and bare workflows)")
 	flag.IntVar(&c.customers, "customers", 100000, "part b: customers seeded and scanned")
 	flag.IntVar(&c.matchEvery, "match-every", 500, "part b: one customer in this many matches the segment (0: none)")
+	flag.IntVar(&c.cache, "cache", 0, "SDK sticky workflow cache size (0: the SDK default, 10,000)")
 	flag.IntVar(&c.timers, "timers", 10000, "part c: enrollments left waiting on timers")
 	flag.IntVar(&c.concurrency, "concurrency", 32, "concurrent API calls / workflow starts")
 	flag.Parse()
@@ -83,6 +86,9 @@ func run(c config) error {
 	// dev server) then run.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if c.cache > 0 {
+		worker.SetStickyWorkflowCacheSize(c.cache)
+	}
 	printMachine()
 	if c.temporal == "" {
 		port, err := devenv.FreePort()

@@ -75,7 +75,7 @@ func benchTimers(ctx context.Context, c config) error {
 	fmt.Printf("started: %d enrollments, all waiting, in %s (%.0f/s)\n", c.timers, took.Round(time.Millisecond), float64(c.timers)/took.Seconds())
 	fmt.Printf("memory:  before RSS %s, Go heap in use %s; with %d waiting: RSS %s, heap in use %s (%.1f KiB heap per cached journey)\n",
 		mib(before.rss), mib(before.heap), c.timers, mib(after.rss), mib(after.heap), float64(after.heap-before.heap)/1024/float64(c.timers))
-	fmt.Printf("note:    the SDK keeps up to %d workflows in its sticky cache (worker.SetStickyWorkflowCacheSize); evicted journeys cost no worker memory while they wait\n", 10000)
+	fmt.Printf("note:    sticky cache %s (RAPPORT_WORKFLOW_CACHE for rapport worker); evicted journeys cost no worker memory while they wait\n", cacheNote(c.cache))
 	return nil
 }
 
@@ -105,3 +105,10 @@ func rss() uint64 {
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func cacheNote(n int) string {
+	if n <= 0 {
+		return "at the SDK default of 10,000 workflows"
+	}
+	return fmt.Sprintf("set to %d workflows", n)
+}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -33,6 +34,11 @@ type Config struct {
 	Namespace       string // TEMPORAL_NAMESPACE, default "default"
 	DatabaseURL     string // DATABASE_URL, default store.DefaultDatabaseURL
 	MetricsAddr     string // RAPPORT_METRICS_ADDR, default :9090; "off" disables
+	// CacheSize is the SDK's sticky workflow cache (RAPPORT_WORKFLOW_CACHE,
+	// default the SDK's 10,000). Each cached journey costs about 30 KiB;
+	// a journey evicted while it waits costs nothing until its timer or
+	// event, when it is replayed from history.
+	CacheSize int
 	// StopTimeout is how long Stop waits for running activities before
 	// abandoning them to be retried by another worker.
 	StopTimeout time.Duration
@@ -46,7 +52,15 @@ func ConfigFromEnv() Config {
 		DatabaseURL:     envOr("DATABASE_URL", store.DefaultDatabaseURL),
 		MetricsAddr:     envOr("RAPPORT_METRICS_ADDR", ":9090"),
 		StopTimeout:     30 * time.Second,
+		CacheSize:       envInt("RAPPORT_WORKFLOW_CACHE"),
 	}
+}
+
+// envInt is the integer value of an environment variable, 0 when unset
+// or not a number.
+func envInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
 }
 
 func envOr(name, def string) string {
@@ -157,6 +171,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer st.Close()
 	if len(cfgStore.Channels) == 0 {
 		log.Warn("no delivery channel configured: every send will fail permanently (set RAPPORT_SMTP_ADDR, or RAPPORT_DEV_CHANNELS=log)")
+	}
+	if cfg.CacheSize > 0 {
+		sdkworker.SetStickyWorkflowCacheSize(cfg.CacheSize) // before any worker exists
 	}
 	m := NewMetrics()
 	defer m.Close()

@@ -20,8 +20,10 @@ TEMPORAL_NAMESPACE, default default) and PostgreSQL (DATABASE_URL), and runs
 the Journey and Scan workflows and their activities. Channels come from the
 environment (RAPPORT_SMTP_ADDR, RAPPORT_SMS_URL, RAPPORT_WEBHOOK_URL, ...).
 Prometheus metrics and /healthz are served on RAPPORT_METRICS_ADDR (default
-:9090). SIGINT or SIGTERM stops polling and lets running activities finish
-(up to 30s); run as many workers as you like.`,
+:9090). RAPPORT_WORKFLOW_CACHE bounds the journeys kept in memory (SDK
+sticky cache, default 10,000, about 30 KiB each); evicted journeys are
+replayed from history when they wake. SIGINT or SIGTERM stops polling and
+lets running activities finish (up to 30s); run as many workers as you like.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
