@@ -47,3 +47,12 @@ soak:
 .PHONY: test-ui
 test-ui:
 	$(GO) test -tags uitest -count=1 -timeout 10m -v ./uitest/
+
+.PHONY: fuzz-input
+
+# The bad-input fuzzers beside FuzzCompile: template rendering and the
+# event API's JSON bodies (found inputs go to GOCACHE; copy new ones to
+# testdata/fuzz to keep them).
+fuzz-input:
+	$(GO) test -run '^$$' -fuzz FuzzRenderMessage -fuzztime 60s ./engine
+	$(GO) test -run '^$$' -fuzz FuzzAPIBodies -fuzztime 60s ./api
