@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // post sends one request and classifies the outcome the way HTTP APIs
@@ -65,4 +66,20 @@ func providerID(body []byte, fallback string) string {
 		}
 	}
 	return fallback
+}
+
+// defaultHTTPTimeout bounds one provider call when the configuration sets
+// none: a hung provider must fail the attempt, so the activity retries.
+const defaultHTTPTimeout = 10 * time.Second
+
+// httpClient is the configured client, or one with the given timeout
+// (defaultHTTPTimeout when unset).
+func httpClient(c *http.Client, timeout time.Duration) *http.Client {
+	if c != nil {
+		return c
+	}
+	if timeout <= 0 {
+		timeout = defaultHTTPTimeout
+	}
+	return &http.Client{Timeout: timeout}
 }

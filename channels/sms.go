@@ -35,14 +35,7 @@ func NewSMS(cfg SMSConfig) (*SMS, error) {
 	if cfg.From == "" {
 		return nil, fmt.Errorf("sms: RAPPORT_SMS_FROM is required")
 	}
-	client := cfg.Client
-	if client == nil {
-		timeout := cfg.Timeout
-		if timeout <= 0 {
-			timeout = 10 * time.Second
-		}
-		client = &http.Client{Timeout: timeout}
-	}
+	client := httpClient(cfg.Client, cfg.Timeout)
 	return &SMS{cfg: cfg, client: client}, nil
 }
 

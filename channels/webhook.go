@@ -61,14 +61,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	if len(cfg.Secret) == 0 {
 		return nil, fmt.Errorf("webhook: RAPPORT_WEBHOOK_SECRET is required")
 	}
-	client := cfg.Client
-	if client == nil {
-		timeout := cfg.Timeout
-		if timeout <= 0 {
-			timeout = 10 * time.Second
-		}
-		client = &http.Client{Timeout: timeout}
-	}
+	client := httpClient(cfg.Client, cfg.Timeout)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
