@@ -73,7 +73,7 @@ func benchTimers(ctx context.Context, c config) error {
 	time.Sleep(2 * time.Second) // last workflow tasks complete
 	after := memory()
 	fmt.Printf("started: %d enrollments, all waiting, in %s (%.0f/s)\n", c.timers, took.Round(time.Millisecond), float64(c.timers)/took.Seconds())
-	fmt.Printf("memory:  before RSS %s, Go heap in use %s; with %d waiting: RSS %s, heap in use %s (%.1f KiB heap per cached journey)\n",
+	fmt.Printf("memory:  before RSS %s, Go heap in use %s; with %d waiting: RSS %s, heap in use %s (%.1f KiB heap per waiting journey)\n",
 		mib(before.rss), mib(before.heap), c.timers, mib(after.rss), mib(after.heap), float64(after.heap-before.heap)/1024/float64(c.timers))
 	fmt.Printf("note:    sticky cache %s (RAPPORT_WORKFLOW_CACHE for rapport worker); evicted journeys cost no worker memory while they wait\n", cacheNote(c.cache))
 	return nil
