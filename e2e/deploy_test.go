@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/scan"
@@ -49,13 +50,14 @@ func TestDeployIsContentAddressedAndUndeployPauses(t *testing.T) {
 	if _, ok, _ := e.st.ActivePlaybook(ctx, "e2e_lapsed"); ok {
 		t.Error("e2e_lapsed still active after prune")
 	}
-	d, err := e.c.ScheduleClient().GetHandle(ctx, scan.ScheduleID("e2e_lapsed")).Describe(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !d.Schedule.State.Paused {
-		t.Error("schedule of the pruned playbook is not paused")
-	}
+	// Pause and update reach the schedule as signals: Describe sees them
+	// a moment later.
+	e.eventually(10*time.Second, func() string {
+		if !e.schedulePaused("e2e_lapsed") {
+			return "schedule of the pruned playbook is not paused"
+		}
+		return ""
+	})
 
 	// Deploying it again reactivates the same stored version and resumes
 	// the schedule.
@@ -66,11 +68,19 @@ func TestDeployIsContentAddressedAndUndeployPauses(t *testing.T) {
 	if back[0].Result.Stored || !back[0].Result.Activated {
 		t.Errorf("redeploy after prune: %+v, want reactivated without storing", back[0].Result)
 	}
-	d, err = e.c.ScheduleClient().GetHandle(ctx, scan.ScheduleID("e2e_lapsed")).Describe(ctx)
+	e.eventually(10*time.Second, func() string {
+		if e.schedulePaused("e2e_lapsed") {
+			return "schedule still paused after redeploy"
+		}
+		return ""
+	})
+}
+
+func (e *env) schedulePaused(playbook string) bool {
+	e.t.Helper()
+	d, err := e.c.ScheduleClient().GetHandle(context.Background(), scan.ScheduleID(playbook)).Describe(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	if d.Schedule.State.Paused {
-		t.Error("schedule still paused after redeploy")
-	}
+	return d.Schedule.State.Paused
 }

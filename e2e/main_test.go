@@ -88,8 +88,11 @@ func startDevServer() (*testsuite.DevServer, error) {
 		ExistingPath:  bin,
 		ClientOptions: &client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", ports[0]), Logger: quiet{}},
 		LogLevel:      "error",
-		Stdout:        io.Discard, // its banner; errors still go to stderr
-		ExtraArgs:     args,
+		// Its banner, and the errors it logs while the tests stop it;
+		// a server that does not come up fails StartDevServer itself.
+		Stdout:    io.Discard,
+		Stderr:    io.Discard,
+		ExtraArgs: args,
 	})
 }
 
