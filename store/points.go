@@ -21,13 +21,14 @@ func (s *Store) AdjustPoints(ctx context.Context, r activities.PointsRequest) (a
 	if r.Key == "" {
 		return activities.PointsResult{}, permanent("points for customer %q: key is required", r.CustomerID)
 	}
-	var balance int64
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// The ledger is read after the lock is held, so a racing attempt
-		// with the same key has either committed (and is seen) or not begun.
-		b := &pgx.Batch{}
-		var current int64
-		found := true
+	var current, balance int64
+	var recorded *int64
+	found := true
+	// Two round trips: BEGIN with the lock and the ledger read, then the
+	// ledger entry and balance update with COMMIT. The ledger is read
+	// after the lock is held, so a racing attempt with the same key has
+	// either committed (and is seen) or not begun.
+	err := s.inPipelinedTx(ctx, func(b *pgx.Batch) {
 		b.Queue(`SELECT points FROM customers WHERE id = $1 FOR UPDATE`, r.CustomerID).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(&current)
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -36,7 +37,6 @@ func (s *Store) AdjustPoints(ctx context.Context, r activities.PointsRequest) (a
 			}
 			return err
 		})
-		var recorded *int64
 		b.Queue(`SELECT balance_after FROM points_ledger WHERE key = $1`, r.Key).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(&recorded)
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -44,24 +44,22 @@ func (s *Store) AdjustPoints(ctx context.Context, r activities.PointsRequest) (a
 			}
 			return err
 		})
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
-		}
+	}, func() (*pgx.Batch, error) {
 		if !found {
-			return errUnknownCustomer(r.CustomerID)
+			return nil, errUnknownCustomer(r.CustomerID)
 		}
 		if recorded != nil {
 			balance = *recorded
-			return nil
+			return nil, nil
 		}
 		balance = max(current+r.Delta, 0)
-		b = &pgx.Batch{}
+		b := &pgx.Batch{}
 		b.Queue(`
 			INSERT INTO points_ledger (key, customer_id, enrollment_id, delta, reason, balance_after)
 			VALUES ($1, $2, $3, $4, $5, $6)`,
 			r.Key, r.CustomerID, r.Enrollment.ID, balance-current, r.Reason, balance)
 		b.Queue(`UPDATE customers SET points = $2, updated_at = now() WHERE id = $1`, r.CustomerID, balance)
-		return tx.SendBatch(ctx, b).Close()
+		return b, nil
 	})
 	if err != nil {
 		return activities.PointsResult{}, fmt.Errorf("adjust points of customer %q by %d (key %s): %w", r.CustomerID, r.Delta, r.Key, err)

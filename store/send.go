@@ -86,6 +86,7 @@ type decision struct {
 	deliver  bool                  // the message is queued: deliver it
 	rendered engine.Rendered
 	unsubURL string
+	insert   *messageRow // the new outbox row to record, if any
 }
 
 // sendState is everything the checks read, fetched in one round trip
@@ -106,59 +107,75 @@ type recorded struct {
 	status, reason, providerID, recipient string
 }
 
+// decide runs step 1 of SendMessage in two round trips: BEGIN with the
+// reads (customer lock first), then the new outbox row, if any, with
+// COMMIT.
 func (s *Store) decide(ctx context.Context, customerID string, r activities.SendRequest) (decision, error) {
+	var st *sendState
 	var d decision
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		st, err := s.readSendState(ctx, tx, customerID, r)
-		if err != nil {
-			return err
-		}
-		if !st.found {
-			return errUnknownCustomer(customerID)
-		}
-		recipient := recipientOf(r.Channel, customerID, st.email, st.phone)
-		if st.existing != nil {
-			d = fromRecorded(st.existing)
-			if st.existing.status == msgQueued {
-				d.deliver = true
-				d.rendered, d.unsubURL, err = s.render(r, customerID)
-				return err
+	err := s.inPipelinedTx(ctx,
+		func(b *pgx.Batch) { st = s.queueSendState(b, customerID, r) },
+		func() (*pgx.Batch, error) {
+			var err error
+			d, err = s.settle(st, customerID, r)
+			if err != nil || d.insert == nil {
+				return nil, err
 			}
-			return nil
-		}
-		status, reason, retryAt := s.check(st, r, recipient)
-		if status == activities.SendDeferred {
-			d.result = activities.SendResult{Status: activities.SendDeferred, Reason: reason, RetryAt: retryAt}
-			return nil // nothing recorded: the key stays free for the retry
-		}
-		row := messageRow{status: msgQueued, recipient: recipient}
-		if status != "" {
-			row.status, row.reason = string(status), reason
-		} else if d.rendered, d.unsubURL, err = s.render(r, customerID); errors.As(err, new(renderError)) {
-			row.status, row.reason = msgFailed, ReasonRenderError
-			status, reason = activities.SendFailed, ReasonRenderError
-		} else if err != nil {
-			return err
-		} else {
-			row.subject = d.rendered.Subject
-			d.deliver = true
-		}
-		if err := insertMessage(ctx, tx, customerID, r, row, d.deliver); err != nil {
-			return err
-		}
-		d.result = activities.SendResult{Status: status, Reason: reason, To: recipient}
-		return nil
-	})
+			b := &pgx.Batch{}
+			queueInsertMessage(b, customerID, r, *d.insert, d.deliver)
+			return b, nil
+		})
 	return d, err
 }
 
-// readSendState locks the customer and reads the recorded message,
-// consent and the messages counted by the caps in one batch. Statements
-// after the lock see everything committed by racing sends of the same
-// customer (READ COMMITTED takes a snapshot per statement).
-func (s *Store) readSendState(ctx context.Context, tx pgx.Tx, customerID string, r activities.SendRequest) (*sendState, error) {
+// settle decides from the state read under the lock: the recorded
+// outcome of the Key, a deferral, or the new row to record.
+func (s *Store) settle(st *sendState, customerID string, r activities.SendRequest) (decision, error) {
+	var d decision
+	if !st.found {
+		return d, errUnknownCustomer(customerID)
+	}
+	recipient := recipientOf(r.Channel, customerID, st.email, st.phone)
+	if st.existing != nil {
+		d = fromRecorded(st.existing)
+		if st.existing.status == msgQueued {
+			var err error
+			d.deliver = true
+			d.rendered, d.unsubURL, err = s.render(r, customerID)
+			return d, err
+		}
+		return d, nil
+	}
+	status, reason, retryAt := s.check(st, r, recipient)
+	if status == activities.SendDeferred {
+		d.result = activities.SendResult{Status: activities.SendDeferred, Reason: reason, RetryAt: retryAt}
+		return d, nil // nothing recorded: the key stays free for the retry
+	}
+	row := messageRow{status: msgQueued, recipient: recipient}
+	var err error
+	if status != "" {
+		row.status, row.reason = string(status), reason
+	} else if d.rendered, d.unsubURL, err = s.render(r, customerID); errors.As(err, new(renderError)) {
+		row.status, row.reason = msgFailed, ReasonRenderError
+		status, reason = activities.SendFailed, ReasonRenderError
+	} else if err != nil {
+		return d, err
+	} else {
+		row.subject = d.rendered.Subject
+		d.deliver = true
+	}
+	d.insert = &row
+	d.result = activities.SendResult{Status: status, Reason: reason, To: recipient}
+	return d, nil
+}
+
+// queueSendState queues, behind BEGIN, the customer lock and the reads of
+// the recorded message, consent and the messages counted by the caps; the
+// returned state is filled in when the batch runs. Statements after the
+// lock see everything committed by racing sends of the same customer
+// (READ COMMITTED takes a snapshot per statement).
+func (s *Store) queueSendState(b *pgx.Batch, customerID string, r activities.SendRequest) *sendState {
 	st := &sendState{consent: true}
-	b := &pgx.Batch{}
 	b.Queue(`SELECT email, phone FROM customers WHERE id = $1 FOR UPDATE`, customerID).QueryRow(func(row pgx.Row) error {
 		err := row.Scan(&st.email, &st.phone)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -198,10 +215,7 @@ func (s *Store) readSendState(ctx context.Context, tx pgx.Tx, customerID string,
 			queueCapQuery(b, &st.pbCap, `customer_id = $1 AND playbook = $2`, customerID, r.Enrollment.Playbook, r.Now.Add(-st.pbPer), st.pbMax)
 		}
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, err
-	}
-	return st, nil
+	return st
 }
 
 // queueCapQuery reads the created_at of the newest max messages a cap
@@ -283,7 +297,8 @@ type messageRow struct {
 	status, reason, recipient, subject string
 }
 
-// insertMessage records the new outbox row. A row that is about to be
+// queueInsertMessage queues the new outbox row, ahead of the COMMIT that
+// inPipelinedTx sends in the same batch. A row that is about to be
 // delivered is committed without waiting for the WAL flush (asynchronous
 // commit): it is visible to racing sends at once, as caps need, and its
 // durability comes with the synchronous update to sent or failed that
@@ -293,8 +308,7 @@ type messageRow struct {
 // delivery and that update, after which the retry delivers again with the
 // same key. This saves one disk flush per message. Final rows
 // (suppressed, failed) commit synchronously: nothing follows them.
-func insertMessage(ctx context.Context, tx pgx.Tx, customerID string, r activities.SendRequest, m messageRow, async bool) error {
-	b := &pgx.Batch{}
+func queueInsertMessage(b *pgx.Batch, customerID string, r activities.SendRequest, m messageRow, async bool) {
 	if async {
 		b.Queue(`SET LOCAL synchronous_commit = off`)
 	}
@@ -304,7 +318,6 @@ func insertMessage(ctx context.Context, tx pgx.Tx, customerID string, r activiti
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		r.Key, r.Enrollment.ID, customerID, r.Enrollment.Playbook, r.StepID, r.Channel, r.Template, r.Locale,
 		r.Topic, r.Transactional, m.recipient, m.subject, m.status, m.reason, r.Now)
-	return tx.SendBatch(ctx, b).Close()
 }
 
 // render fills the template's placeholders for the customer, with a signed

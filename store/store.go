@@ -184,6 +184,63 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.pool, fn)
 }
 
+// inPipelinedTx runs a read-then-write transaction in two round trips
+// instead of inTx's four: BEGIN travels in one batch with the statements
+// read queues, and COMMIT in one batch behind the statements write
+// returns (nil: nothing to write, commit the reads alone). write runs in
+// between and decides from what the reads found; an error from it, or
+// from either batch, rolls the transaction back.
+//
+// The statements of a batch run one after another in the order queued,
+// each with its own snapshot under READ COMMITTED, exactly as if sent one
+// at a time: a row lock taken by an earlier statement holds for the later
+// ones and until COMMIT. A failed statement aborts the transaction, so
+// the statements behind it in its batch, COMMIT included, change nothing.
+func (s *Store) inPipelinedTx(ctx context.Context, read func(*pgx.Batch), write func() (*pgx.Batch, error)) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			rollback(ctx, conn.Conn())
+		}
+		conn.Release() // the pool drops a connection still inside a transaction
+	}()
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	read(b)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	w, err := write()
+	if err != nil {
+		return err
+	}
+	if w == nil {
+		w = &pgx.Batch{}
+	}
+	w.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, w).Close(); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+// rollback ends the open transaction on c, if any, and closes c when it
+// cannot, so that a pooled connection never carries a transaction (or its
+// locks) over to its next user.
+func rollback(ctx context.Context, c *pgx.Conn) {
+	if c.IsClosed() || c.PgConn().TxStatus() == 'I' {
+		return
+	}
+	if _, err := c.Exec(ctx, `ROLLBACK`); err != nil {
+		_ = c.Close(ctx)
+	}
+}
+
 // lockCustomer locks the customer row for the rest of tx, serialising
 // every change that two enrollments of the customer could race. It fails
 // permanently when the customer does not exist.
