@@ -121,6 +121,34 @@ func (m *Memory) Put(c rules.Customer) {
 	m.customers[c.ID] = cloneCustomer(c)
 }
 
+// RecordEvent applies a customer event to the profile the way the event API
+// and store.InsertEvent do before a journey hears of it: a purchase raises
+// the order count, lifetime value and average order value and moves the
+// last purchase time. The simulator calls it so that rules judging an event
+// see the profile as it will be in production.
+func (m *Memory) RecordEvent(customerID string, ev rules.Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.customers[customerID]
+	if !ok || ev.Name != "purchase" {
+		return
+	}
+	first := c.LastPurchaseAt
+	if c.OrderCount > 1 && c.PurchaseGap > 0 {
+		first = c.LastPurchaseAt.Add(-time.Duration(c.PurchaseGap * float64(c.OrderCount-1) * float64(24*time.Hour)))
+	}
+	c.OrderCount++
+	c.LifetimeValue += ev.Amount
+	c.AvgOrderValue = c.LifetimeValue / float64(c.OrderCount)
+	if ev.Time.After(c.LastPurchaseAt) {
+		c.LastPurchaseAt = ev.Time
+	}
+	if c.OrderCount > 1 && !first.IsZero() {
+		c.PurchaseGap = c.LastPurchaseAt.Sub(first).Hours() / 24 / float64(c.OrderCount-1)
+	}
+	m.customers[customerID] = c
+}
+
 // Customer returns the stored profile of id.
 func (m *Memory) Customer(id string) (rules.Customer, bool) {
 	m.mu.Lock()

@@ -146,6 +146,20 @@ func TestTriggerSignalledAgainIsNotAConversion(t *testing.T) {
 	}
 }
 
+// The goal's rule judges the profile as the event left it: the purchase
+// that makes the second order converts, although the journey loaded the
+// profile (one order) before it began to wait.
+func TestGoalRuleSeesTheProfileTheEventChanged(t *testing.T) {
+	plan := playbook(t, `goal: { event: purchase, within: 30d, when: "customer.order_count >= 2" }`, "  - send: { channel: email, template: hi }\n  - wait: 10d\n")
+	c := customer("c1")
+	c.OrderCount, c.LifetimeValue = 1, 30
+	r := simulate(t, plan, SimOptions{Customer: c, Events: []SimEvent{{At: 2 * day, Event: rules.Event{ID: "o2", Name: "purchase", Amount: 20}}}})
+	wantOutcome(t, r, activities.StatusConverted, "goal purchase")
+	if got, _ := r.Memory.Customer("c1"); got.OrderCount != 2 || got.LifetimeValue != 50 {
+		t.Errorf("simulated profile after the purchase: %d orders, value %v; want 2, 50", got.OrderCount, got.LifetimeValue)
+	}
+}
+
 func TestGoalOutsideWindowDoesNotConvert(t *testing.T) {
 	head := "goal: { event: purchase, within: 2d }"
 	r := simulate(t, playbook(t, head, "  - wait: 5d\n"), SimOptions{Events: []SimEvent{ev(3*day, "purchase", "p1")}})

@@ -119,7 +119,12 @@ func simulateRun(in JourneyInput, at time.Time, res *SimResult, events []SimEven
 		if ev.Time.IsZero() {
 			ev.Time = when
 		}
-		env.RegisterDelayedCallback(func() { env.SignalWorkflow(EventSignal, ev) }, when.Sub(at))
+		env.RegisterDelayedCallback(func() {
+			// As the event API does: store the event (updating the
+			// profile), then signal the journey.
+			res.Memory.RecordEvent(in.CustomerID, ev)
+			env.SignalWorkflow(EventSignal, ev)
+		}, when.Sub(at))
 	}
 	env.ExecuteWorkflow(WorkflowName, in)
 	var state State

@@ -131,6 +131,10 @@ func (j *journey) drainEvents() error {
 	}
 }
 
+// changeFreshProfileOnEvent names the workflow change that reloads the
+// profile before judging an event (see onEvent).
+const changeFreshProfileOnEvent = "fresh-profile-on-event"
+
 // onEvent handles one delivered event: duplicates (by ID) are dropped; the
 // goal may convert, exit_when may exit (with the profile read again, since
 // the event may have changed it), and m decides whether a wait is over.
@@ -142,11 +146,22 @@ func (j *journey) onEvent(ev rules.Event, m *matcher) (bool, error) {
 	}
 	j.counters.Events++
 	j.logStep(here, "event", eventDetail(ev))
+	// The event was stored before it was signalled and may have changed the
+	// profile (a purchase raises order_count), so every rule that judges it
+	// — goal, exit_when, the wait's own when — reads the profile again.
+	// Versioned: runs recorded before this change judged the goal against
+	// the profile of the wait, and must replay the same way.
+	fresh := workflow.GetVersion(j.ctx, changeFreshProfileOnEvent, workflow.DefaultVersion, 1) >= 1
+	if fresh {
+		j.stale = true
+	}
 	if err := j.checkGoal(ev); err != nil {
 		return false, err
 	}
 	if j.plan.ExitWhen != nil {
-		j.stale = true
+		if !fresh {
+			j.stale = true
+		}
 		if err := j.checkExitWhen(ev); err != nil {
 			return false, err
 		}
