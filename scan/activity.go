@@ -27,9 +27,14 @@ const (
 // Store is what a scan reads: the active playbook version, customers in
 // id order after a cursor, and the enrollment history the re-entry pre-filter needs.
 // *store.Store implements it.
+//
+// CustomersAfter must return with its rows closed (its connection back in
+// the pool): a scan then asks for EntryHistories, and holding one pooled
+// connection while waiting for another deadlocks as soon as as many scans
+// run at once as the pool has connections.
 type Store interface {
 	ActivePlaybook(ctx context.Context, name string) (store.DeployedPlaybook, bool, error)
-	EachCustomerAfter(ctx context.Context, afterID string, limit int, fn func(rules.Customer) error) error
+	CustomersAfter(ctx context.Context, afterID string, limit int) ([]rules.Customer, error)
 	EntryHistories(ctx context.Context, playbook string, ids []string) (map[string]store.EntryHistory, error)
 }
 
@@ -143,14 +148,15 @@ func (a *Activities) ScanPage(ctx context.Context, r PageRequest) (PageResult, e
 }
 
 // scanPages does the work of ScanPage from res.NextID on, adding to res.
-// It streams up to Pages×Limit customers in one query (one round trip per
-// call rather than per page) and evaluates them a page at a time.
+// It reads up to Pages keyset pages, one query each, and evaluates each
+// page once its query is over: no connection is held while the re-entry
+// pre-filter acquires another (see Store), and memory stays one page plus
+// the admitted ids not yet started.
 func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageRequest, res *PageResult) error {
 	var (
 		pending []string // admitted, not yet started
 		counts  Counts   // of the pages read since the last flush
 		cursor  = res.NextID
-		page    = make([]rules.Customer, 0, r.Limit)
 	)
 	flush := func() error {
 		if err := a.startAll(ctx, plan, r.Now, pending, &counts); err != nil {
@@ -163,40 +169,33 @@ func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageReq
 		}
 		return nil
 	}
-	endPage := func() error {
-		counts.Pages++
-		counts.Scanned += len(page)
-		cursor = page[len(page)-1].ID
-		ids, err := a.selectCustomers(ctx, plan, r.Now, page, &counts)
+	for range max(r.Pages, 1) {
+		page, err := a.Store.CustomersAfter(ctx, cursor, r.Limit)
 		if err != nil {
 			return err
 		}
-		pending, page = append(pending, ids...), page[:0]
-		if len(pending) >= flushAt {
-			return flush()
+		if len(page) > 0 {
+			counts.Pages++
+			counts.Scanned += len(page)
+			cursor = page[len(page)-1].ID
+			ids, err := a.selectCustomers(ctx, plan, r.Now, page, &counts)
+			if err != nil {
+				return err
+			}
+			pending = append(pending, ids...)
 		}
-		if activity.IsActivity(ctx) {
+		if len(page) < r.Limit {
+			res.Done = true // a short page: no customers after cursor
+			break
+		}
+		if len(pending) >= flushAt {
+			if err := flush(); err != nil {
+				return err
+			}
+		} else if activity.IsActivity(ctx) {
 			activity.RecordHeartbeat(ctx, *res) // alive; progress as of the last flush
 		}
-		return nil
 	}
-	want, read := max(r.Pages, 1)*r.Limit, 0
-	err := a.Store.EachCustomerAfter(ctx, res.NextID, want, func(c rules.Customer) error {
-		page = append(page, c)
-		if read++; len(page) == r.Limit {
-			return endPage()
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if len(page) > 0 {
-		if err := endPage(); err != nil {
-			return err
-		}
-	}
-	res.Done = read < want
 	return flush()
 }
 

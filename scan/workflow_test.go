@@ -36,14 +36,9 @@ func (f *fakeStore) ActivePlaybook(_ context.Context, name string) (store.Deploy
 	return store.DeployedPlaybook{Name: name, Source: f.src, Active: true}, true, nil
 }
 
-func (f *fakeStore) EachCustomerAfter(_ context.Context, after string, limit int, fn func(rules.Customer) error) error {
+func (f *fakeStore) CustomersAfter(_ context.Context, after string, limit int) ([]rules.Customer, error) {
 	i := sort.Search(len(f.customers), func(i int) bool { return f.customers[i].ID > after })
-	for _, c := range f.customers[i:min(i+limit, len(f.customers))] {
-		if err := fn(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return f.customers[i:min(i+limit, len(f.customers))], nil
 }
 
 func (f *fakeStore) EntryHistories(_ context.Context, _ string, ids []string) (map[string]store.EntryHistory, error) {

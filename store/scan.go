@@ -64,28 +64,3 @@ func (s *Store) EntryHistories(ctx context.Context, playbook string, ids []strin
 	}
 	return out, nil
 }
-
-// EachCustomerAfter streams up to limit customers whose id sorts after
-// afterID, in id order, to fn, one row at a time: a scan reads a whole
-// batch of pages in one query without holding the batch in memory.
-// fn's error stops the scan and is returned.
-func (s *Store) EachCustomerAfter(ctx context.Context, afterID string, limit int, fn func(rules.Customer) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customer_profiles WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
-	if err != nil {
-		return fmt.Errorf("scan customers after %q: %w", afterID, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		c, err := scanCustomer(rows)
-		if err != nil {
-			return fmt.Errorf("scan customers after %q: %w", afterID, err)
-		}
-		if err := fn(c); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("scan customers after %q: %w", afterID, err)
-	}
-	return nil
-}
