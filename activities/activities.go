@@ -71,7 +71,16 @@ type EntryRequest struct {
 	Reentry    string        `json:"reentry"` // never, always, after
 	Cooldown   time.Duration `json:"cooldown,omitempty"`
 	At         time.Time     `json:"at"`
+	// TriggerID is the event (or scan tick) that started the enrollment.
+	// One trigger admits at most one enrollment of a playbook per
+	// customer, whatever the re-entry policy: a dispatch retried after
+	// the first enrollment already ended must not start a second one.
+	TriggerID string `json:"trigger_id,omitempty"`
 }
+
+// ReasonDuplicateTrigger is the refusal of a second enrollment by the same
+// trigger event.
+const ReasonDuplicateTrigger = "duplicate_trigger"
 
 // EntryResult says whether the customer may enter. A customer is refused
 // when the re-entry policy forbids it (an earlier enrollment of the same

@@ -95,6 +95,7 @@ type EnrollmentRecord struct {
 	Reason     string     `json:"reason,omitempty"`
 	StartedAt  time.Time  `json:"started_at"`
 	EndedAt    time.Time  `json:"ended_at,omitzero"`
+	TriggerID  string     `json:"trigger_id,omitempty"`
 }
 
 // NewMemory returns an empty store. Every customer has given consent on
@@ -190,7 +191,7 @@ func (m *Memory) RecordStart(_ context.Context, r EntryRequest) (EntryResult, er
 	res := m.admit(r)
 	m.entries[r.Enrollment.ID] = res
 	if res.Admitted {
-		rec := &EnrollmentRecord{Enrollment: r.Enrollment, Status: StatusActive, StartedAt: r.At}
+		rec := &EnrollmentRecord{Enrollment: r.Enrollment, Status: StatusActive, StartedAt: r.At, TriggerID: r.TriggerID}
 		m.enrollments = append(m.enrollments, rec)
 		m.byID[r.Enrollment.ID] = rec
 	}
@@ -204,6 +205,9 @@ func (m *Memory) admit(r EntryRequest) EntryResult {
 	for _, e := range m.enrollments {
 		if e.Enrollment.Playbook != r.Enrollment.Playbook || e.Enrollment.CustomerID != r.Enrollment.CustomerID || e.Status == StatusRejected {
 			continue
+		}
+		if r.TriggerID != "" && e.TriggerID == r.TriggerID {
+			return EntryResult{Reason: ReasonDuplicateTrigger}
 		}
 		if e.Status == StatusActive {
 			return EntryResult{Reason: "already_active"}

@@ -173,6 +173,25 @@ func TestMemoryReentry(t *testing.T) {
 	if n := len(m.Enrollments()); n != 3 {
 		t.Errorf("%d enrollments recorded, want 3 admitted", n)
 	}
+
+	// One trigger event starts one enrollment, even under always.
+	m = newMem()
+	byEvent := func(id, trigger string) EntryResult {
+		t.Helper()
+		res, err := m.RecordStart(ctx, EntryRequest{Enrollment: enr(id), Reentry: "always", At: t0, TriggerID: trigger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	byEvent("t1", "order-9")
+	end(m, "t1", StatusCompleted)
+	if res := byEvent("t2", "order-9"); res.Admitted || res.Reason != ReasonDuplicateTrigger {
+		t.Errorf("second enrollment by the same event = %+v, want duplicate_trigger", res)
+	}
+	if res := byEvent("t3", "order-10"); !res.Admitted {
+		t.Errorf("a new event under always = %+v", res)
+	}
 }
 
 func TestMemoryAudienceRejectionDoesNotCountForReentry(t *testing.T) {

@@ -248,6 +248,32 @@ func TestReentryPolicies(t *testing.T) {
 		t.Errorf("always after completion: %+v, want admitted", r)
 	}
 
+	// One trigger event starts one enrollment, even under always: a
+	// dispatch retried after the first enrollment ended is refused.
+	byEvent := func(id, trigger string) activities.EntryResult {
+		t.Helper()
+		res, err := s.RecordStart(ctx, activities.EntryRequest{Enrollment: enrollment(id, "pb-receipt", "c1"), Reentry: "always", At: t0, TriggerID: trigger})
+		if err != nil {
+			t.Fatalf("start %s: %v", id, err)
+		}
+		return res
+	}
+	if r := byEvent("t1", "order-9"); !r.Admitted {
+		t.Fatalf("first enrollment by order-9 refused: %+v", r)
+	}
+	if err := s.RecordOutcome(ctx, activities.Outcome{Enrollment: enrollment("t1", "pb-receipt", "c1"), Status: activities.StatusCompleted, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if r := byEvent("t2", "order-9"); r.Admitted || r.Reason != activities.ReasonDuplicateTrigger {
+		t.Errorf("second enrollment by the same event: %+v, want refused duplicate_trigger", r)
+	}
+	if r := byEvent("t1", "order-9"); !r.Admitted {
+		t.Errorf("asking again for the admitted enrollment: %+v", r)
+	}
+	if r := byEvent("t3", "order-10"); !r.Admitted {
+		t.Errorf("a new event under always: %+v, want admitted", r)
+	}
+
 	// A rejected enrollment does not count against the customer.
 	rej := enrollment("r1", "pb-rej", "c1")
 	if err := s.RecordOutcome(ctx, activities.Outcome{Enrollment: rej, Status: activities.StatusRejected, Reason: "audience", At: t0}); err != nil {

@@ -25,7 +25,9 @@ const (
 //   - always: admitted;
 //
 // and under every policy refused while another enrollment of the playbook
-// is still active (a customer runs one journey of a playbook at a time).
+// is still active (a customer runs one journey of a playbook at a time),
+// and when the same trigger (TriggerID) already started one (a retried
+// dispatch of one event never enrolls twice).
 // Rejected enrollments (StatusRejected) never count.
 //
 // The customer row is locked, so two triggers racing for the same customer
@@ -77,6 +79,15 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 			e.CustomerID, e.Playbook, e.ID).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&any, &active, &last)
 		})
+		var sameTrigger bool
+		if r.TriggerID != "" {
+			b.Queue(`
+				SELECT EXISTS (SELECT 1 FROM enrollments
+				WHERE customer_id = $1 AND playbook = $2 AND trigger_id = $3 AND id <> $4)`,
+				e.CustomerID, e.Playbook, r.TriggerID, e.ID).QueryRow(func(row pgx.Row) error {
+				return row.Scan(&sameTrigger)
+			})
+		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
@@ -86,6 +97,9 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 			return nil
 		case existing != "":
 			res = activities.EntryResult{Admitted: true}
+			return nil
+		case sameTrigger:
+			res = activities.EntryResult{Reason: activities.ReasonDuplicateTrigger}
 			return nil
 		case active:
 			res = activities.EntryResult{Reason: RefusedActive}
@@ -98,9 +112,9 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 			return nil
 		}
 		_, err := tx.Exec(ctx, `
-			INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, holdout, started_at)
-			VALUES ($1, $2, $3, $4, $5, 'active', $6, $7)`,
-			e.ID, e.WorkflowID, e.Playbook, e.Version, e.CustomerID, e.Holdout, at)
+			INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, holdout, started_at, trigger_id)
+			VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8)`,
+			e.ID, e.WorkflowID, e.Playbook, e.Version, e.CustomerID, e.Holdout, at, r.TriggerID)
 		res = activities.EntryResult{Admitted: true}
 		return err
 	})

@@ -167,7 +167,7 @@ func (j *journey) enter() error {
 	var res activities.EntryResult
 	req := activities.EntryRequest{
 		Enrollment: j.enr, Reentry: string(j.plan.Entry.Reentry),
-		Cooldown: j.plan.Entry.Cooldown, At: workflow.Now(j.ctx),
+		Cooldown: j.plan.Entry.Cooldown, At: workflow.Now(j.ctx), TriggerID: j.in.Trigger.ID,
 	}
 	if err := j.local("record start", activities.ActRecordStart, &res, req); err != nil {
 		return fmt.Errorf("record the start of the enrollment: %w", err)

@@ -156,7 +156,8 @@ func simulateRun(in JourneyInput, at time.Time, res *SimResult, events []SimEven
 }
 
 // simTrigger is the trigger event of a simulation: the given one, or for
-// an event trigger an event of that name at the start.
+// an event trigger an event of that name at the start, whose ID names the
+// start so that simulations sharing one Memory are distinct triggers.
 func simTrigger(plan *engine.Plan, given *rules.Event, start time.Time) rules.Event {
 	if given != nil {
 		ev := *given
@@ -166,7 +167,7 @@ func simTrigger(plan *engine.Plan, given *rules.Event, start time.Time) rules.Ev
 		return ev
 	}
 	if plan.Trigger.Kind == engine.TriggerEvent {
-		return rules.Event{ID: "sim-trigger", Name: plan.Trigger.Event, Time: start}
+		return rules.Event{ID: "sim-" + start.UTC().Format(time.RFC3339), Name: plan.Trigger.Event, Time: start}
 	}
 	return rules.Event{}
 }
