@@ -190,15 +190,18 @@ func (s *Server) dispatch(ctx context.Context, customerID string, ev rules.Event
 }
 
 // IsUnavailable reports whether err is a dependency outage a retry may
-// fix: ErrUnavailable, Temporal's Unavailable or DeadlineExceeded, a
-// timeout, or a network error.
+// fix: ErrUnavailable, Temporal's Unavailable, DeadlineExceeded or
+// ResourceExhausted (the namespace's rate limit, which a burst of scan
+// starts can hit), a timeout, or a network error.
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
 	}
 	var unavailable *serviceerror.Unavailable
 	var deadline *serviceerror.DeadlineExceeded
+	var exhausted *serviceerror.ResourceExhausted
 	var netErr net.Error
 	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &netErr)
+		errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &exhausted) ||
+		errors.As(err, &netErr)
 }
