@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/rapport-crm/rapport/devenv"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
@@ -43,23 +42,15 @@ func benchEnrollments(ctx context.Context, c config) error {
 		return err
 	}
 	defer cleanup()
-	tc, err := dial(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, UnsubscribeSecret: []byte("bench")})
-	if err != nil {
-		return err
-	}
-	defer stack.Stop()
 	plan, err := engine.Compile("bench_welcome.yaml", []byte(welcomeSrc))
 	if err != nil {
 		return err
 	}
-	if _, err := stack.Deploy(ctx, plan); err != nil {
+	tc, stack, stop, err := startStack(ctx, c, st, plan, []byte("bench"))
+	if err != nil {
 		return err
 	}
+	defer stop()
 	ids := make([]string, c.enrollments)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%s-a%06d", runTag, i)

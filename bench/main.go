@@ -34,6 +34,7 @@ import (
 
 	"github.com/rapport-crm/rapport/channels"
 	"github.com/rapport-crm/rapport/devenv"
+	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/store"
 )
 
@@ -178,6 +179,27 @@ func ensureNamespace(ctx context.Context, c config) error {
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// startStack dials Temporal and starts the in-process worker and event API
+// over st with one playbook deployed: the world parts a and c measure.
+// stop shuts both down.
+func startStack(ctx context.Context, c config, st *store.Store, plan *engine.Plan, unsubscribeSecret []byte) (client.Client, *devenv.Stack, func(), error) {
+	tc, err := dial(ctx, c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, UnsubscribeSecret: unsubscribeSecret})
+	if err != nil {
+		tc.Close()
+		return nil, nil, nil, err
+	}
+	stop := func() { stack.Stop(); tc.Close() }
+	if _, err := stack.Deploy(ctx, plan); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return tc, stack, stop, nil
 }
 
 func dial(ctx context.Context, c config) (client.Client, error) {

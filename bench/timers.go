@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rapport-crm/rapport/devenv"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/workflows"
@@ -32,23 +31,15 @@ func benchTimers(ctx context.Context, c config) error {
 		return err
 	}
 	defer cleanup()
-	tc, err := dial(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey})
-	if err != nil {
-		return err
-	}
-	defer stack.Stop()
 	plan, err := engine.Compile("bench_wait.yaml", []byte(waitSrc))
 	if err != nil {
 		return err
 	}
-	if _, err := stack.Deploy(ctx, plan); err != nil {
+	tc, _, stop, err := startStack(ctx, c, st, plan, nil)
+	if err != nil {
 		return err
 	}
+	defer stop()
 	ids := make([]string, c.timers)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%s-c%06d", runTag, i)
