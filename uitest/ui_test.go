@@ -152,8 +152,8 @@ func TestTemporalUI(t *testing.T) {
 	dom = page(t, browser, runURL, filepath.Join(docs, "temporal-ui-run.png"), 2100)
 	text := visibleText(dom)
 	for _, want := range []string{
-		"Summary winback v" + e.plan.Version + " · customer ada · trigger manual", // StaticSummary of the start
-		"Activity Type SendMessage Summary send email winback_offer → ada@example.com (zh)",         // local activity (marker) summaries
+		"Summary winback v" + e.plan.Version + " · customer ada · trigger manual",           // StaticSummary of the start
+		"Activity Type SendMessage Summary send email winback_offer → ada@example.com (zh)", // local activity (marker) summaries
 		"Activity Type IssueCoupon Summary coupon percent 15",
 		"Activity Type LoadCustomer Summary load customer ada",
 		"Summary wait_purchase: waiting for purchase until", // timer summary
