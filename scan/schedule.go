@@ -102,19 +102,42 @@ func Ensure(ctx context.Context, c client.Client, plan *engine.Plan) (created bo
 	return false, nil
 }
 
+// pauseConfirm bounds how long Pause waits for the pause to show.
+const pauseConfirm = time.Minute
+
 // Pause pauses the schedule of playbook, if there is one; it reports
 // whether one was found. Scans already running finish.
+//
+// A pause and an update reach the server's scheduler as signals, and when
+// both arrive before it runs it applies them in an order of its own: a
+// deploy's update (which unpauses) sent just before an undeploy's pause
+// can win, leaving the schedule running. So Pause reads the schedule back
+// and pauses again until the pause shows (seen in the e2e test on a loaded
+// two-core machine: the pause never showed without this).
 func Pause(ctx context.Context, c client.Client, playbook, note string) (bool, error) {
 	h := c.ScheduleClient().GetHandle(ctx, ScheduleID(playbook))
-	err := h.Pause(ctx, client.SchedulePauseOptions{Note: note})
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return false, nil
+	deadline := time.Now().Add(pauseConfirm)
+	for {
+		err := h.Pause(ctx, client.SchedulePauseOptions{Note: note})
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("pause schedule %s: %w", ScheduleID(playbook), err)
+		}
+		if d, err := h.Describe(ctx); err == nil && d.Schedule.State != nil && d.Schedule.State.Paused {
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			return true, fmt.Errorf("pause schedule %s: still running after %s", ScheduleID(playbook), pauseConfirm)
+		}
+		select {
+		case <-ctx.Done():
+			return true, fmt.Errorf("pause schedule %s: %w", ScheduleID(playbook), ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	if err != nil {
-		return false, fmt.Errorf("pause schedule %s: %w", ScheduleID(playbook), err)
-	}
-	return true, nil
 }
 
 // Trigger runs the schedule of playbook now (a scan outside its spec), for
