@@ -139,22 +139,27 @@ func (t *textTemplate) values(env *rules.Env) ([]string, error) {
 	return vals, nil
 }
 
-func compileText(s string) (*textTemplate, error) {
-	if t, ok := textCache.Load(s); ok {
+func compileText(s string) (*textTemplate, error) { return cached(&textCache, s, parseText) }
+
+func compileHTML(s string) (*textTemplate, error) { return cached(&htmlCache, s, parseHTML) }
+
+// cached returns the compiled form of s from cache, compiling it with
+// compile (and keeping it, within the cache's bound) on a miss.
+func cached(cache *sync.Map, s string, compile func(string) (*textTemplate, error)) (*textTemplate, error) {
+	if t, ok := cache.Load(s); ok {
 		return t.(*textTemplate), nil
 	}
-	t, err := parseText(s)
+	t, err := compile(s)
 	if err != nil {
 		return nil, err
 	}
-	store(&textCache, s, t)
+	store(cache, s, t)
 	return t, nil
 }
 
-func compileHTML(s string) (*textTemplate, error) {
-	if t, ok := htmlCache.Load(s); ok {
-		return t.(*textTemplate), nil
-	}
+// parseHTML parses s like parseText and builds the html/template that
+// escapes each placeholder's value for its HTML context.
+func parseHTML(s string) (*textTemplate, error) {
 	t, err := parseText(s)
 	if err != nil {
 		return nil, err
@@ -177,7 +182,6 @@ func compileHTML(s string) (*textTemplate, error) {
 		return nil, &rules.Error{Line: 1, Column: 1, Msg: "html is not a valid HTML template: " + strings.TrimPrefix(err.Error(), "html/template:")}
 	}
 	t.html = h
-	store(&htmlCache, s, t)
 	return t, nil
 }
 
