@@ -17,9 +17,7 @@ import (
 
 	"github.com/rapport-crm/rapport/channels"
 	"github.com/rapport-crm/rapport/devenv"
-	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/store"
-	"github.com/rapport-crm/rapport/store/storetest"
 	"github.com/rapport-crm/rapport/workflows"
 )
 
@@ -40,19 +38,7 @@ var secrets = map[string]string{
 // with a reason, none queued; a permanent failure must not stop the rest of
 // the journey. The same run checks that no configured secret leaks.
 func TestChannelFaults(t *testing.T) {
-	tbin := requireIntegration(t)
-	rbin := rapportBinary(t)
-	dbURL := storetest.NewDB(t)
-	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL, storetest.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	plan, err := engine.CompileFile("testdata/channels.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbin, rbin, dbURL, st, plan := setUp(t, "testdata/channels.yaml")
 	modes := []mode{modeOK, modeDrop, modeTemp, modeSlow, modePerm}
 	const perMode = 4
 	ids := seedCustomers(t, st, len(modes)*perMode)

@@ -18,7 +18,6 @@ import (
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
-	"github.com/rapport-crm/rapport/store/storetest"
 	"github.com/rapport-crm/rapport/workflows"
 )
 
@@ -76,19 +75,7 @@ func TestCrashPostgresRestart(t *testing.T) {
 }
 
 func runCrash(t *testing.T, sc scenario) {
-	tbin := requireIntegration(t)
-	rbin := rapportBinary(t)
-	dbURL := storetest.NewDB(t)
-	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL, storetest.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	plan, err := engine.CompileFile("testdata/crash.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbin, rbin, dbURL, st, plan := setUp(t, "testdata/crash.yaml")
 	ids := seedCustomers(t, st, sc.customers)
 
 	mail, err := devenv.StartMailCatcher("127.0.0.1:0")

@@ -29,6 +29,9 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/rapport-crm/rapport/devenv"
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/store/storetest"
 	"github.com/rapport-crm/rapport/workflows"
 )
 
@@ -228,4 +231,24 @@ func tail(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// setUp is where every fault test starts: the temporal and rapport
+// binaries, a fresh migrated database with a store over it, and the
+// compiled playbook the test runs.
+func setUp(t *testing.T, playbook string) (tbin, rbin, dbURL string, st *store.Store, plan *engine.Plan) {
+	t.Helper()
+	tbin = requireIntegration(t)
+	rbin = rapportBinary(t)
+	dbURL = storetest.NewDB(t)
+	st, err := store.Open(context.Background(), dbURL, storetest.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	plan, err = engine.CompileFile(playbook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbin, rbin, dbURL, st, plan
 }
