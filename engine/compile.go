@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"regexp"
@@ -115,9 +113,8 @@ func (c *compiler) compile(src []byte) *Plan {
 		c.errorAt(1, 1, fmt.Sprintf("playbook is %d bytes; the limit is %d", len(src), MaxSourceSize))
 		return nil
 	}
-	sum := sha256.Sum256(src)
 	c.plan = &Plan{
-		Version:   hex.EncodeToString(sum[:])[:12],
+		Version:   VersionOf(src),
 		Source:    append([]byte(nil), src...),
 		File:      c.file,
 		Topic:     "marketing",

@@ -30,27 +30,27 @@ var Stages = []Stage{StageOnboard, StageNurture, StageLoyalty, StageReactivate, 
 // file always compiles to the same version and an in-flight enrollment can
 // pin the exact plan it started on.
 type Plan struct {
-	Name        string
-	Version     string // hex sha256 of the source, first 12 characters
-	Description string
-	Stage       Stage
-	Owner       string
-	Topic       string // consent topic of the marketing messages; default "marketing"
-	Source      []byte // the YAML the plan was compiled from
-	File        string // path the source was read from, for messages
+	Name        string `json:"name,omitempty"`
+	Version     string `json:"version,omitempty"` // hex sha256 of the source, first 12 characters
+	Description string `json:"description,omitempty"`
+	Stage       Stage  `json:"stage,omitempty"`
+	Owner       string `json:"owner,omitempty"`
+	Topic       string `json:"topic,omitempty"` // consent topic of the marketing messages; default "marketing"
+	Source      []byte `json:"-"`               // the YAML the plan was compiled from
+	File        string `json:"-"`               // path the source was read from, for messages
 
-	Trigger   Trigger
-	Entry     Entry
-	Goal      *Goal
-	ExitWhen  *rules.Rule
-	Policies  Policies
-	Templates map[string]*Template
+	Trigger   Trigger              `json:"trigger,omitempty"`
+	Entry     Entry                `json:"entry,omitempty"`
+	Goal      *Goal                `json:"goal,omitempty"`
+	ExitWhen  *rules.Rule          `json:"exit_when,omitempty"`
+	Policies  Policies             `json:"policies,omitempty"`
+	Templates map[string]*Template `json:"templates,omitempty"`
 
 	// Steps is the flattened program: Steps[0] runs first; each step names
 	// its successor(s) by index, and End (-1) finishes the journey.
-	Steps []Step
+	Steps []Step `json:"steps,omitempty"`
 	// StepIndex maps step IDs to indexes.
-	StepIndex map[string]int
+	StepIndex map[string]int `json:"step_index,omitempty"`
 }
 
 // End is the Next index that finishes the journey as "completed".
@@ -68,18 +68,20 @@ const (
 
 // Trigger describes how customers enter the playbook.
 type Trigger struct {
-	Kind  TriggerKind
-	Event string        // TriggerEvent: event name
-	When  *rules.Rule   // TriggerEvent: optional rule over customer and event
-	Every time.Duration // TriggerSegment: scan interval (or Cron)
-	Cron  string        // TriggerSegment: cron spec, UTC
-	Where *rules.Rule   // TriggerSegment and TriggerDate: optional rule over the customer
-	Date  string        // TriggerDate: "birthday" or "signup_anniversary"
-	At    TimeOfDay     // TriggerDate: local time of day the journey starts
+	Kind  TriggerKind   `json:"kind,omitempty"`
+	Event string        `json:"event,omitempty"` // TriggerEvent: event name
+	When  *rules.Rule   `json:"when,omitempty"`  // TriggerEvent: optional rule over customer and event
+	Every time.Duration `json:"every,omitempty"` // TriggerSegment: scan interval (or Cron)
+	Cron  string        `json:"cron,omitempty"`  // TriggerSegment: cron spec, UTC
+	Where *rules.Rule   `json:"where,omitempty"` // TriggerSegment and TriggerDate: optional rule over the customer
+	Date  string        `json:"date,omitempty"`  // TriggerDate: "birthday" or "signup_anniversary"
+	At    TimeOfDay     `json:"at,omitempty"`    // TriggerDate: local time of day the journey starts
 }
 
 // TimeOfDay is a wall-clock time in the customer's zone, minutes after midnight.
-type TimeOfDay struct{ Minutes int }
+type TimeOfDay struct {
+	Minutes int `json:"minutes"`
+}
 
 func (t TimeOfDay) Hour() int   { return t.Minutes / 60 }
 func (t TimeOfDay) Minute() int { return t.Minutes % 60 }
@@ -95,28 +97,31 @@ const (
 
 // Entry is the entry policy.
 type Entry struct {
-	Reentry  Reentry
-	Cooldown time.Duration
-	Audience *rules.Rule // optional: who may enter at all
-	Holdout  float64     // percent (0–50) kept as control group
+	Reentry  Reentry       `json:"reentry,omitempty"`
+	Cooldown time.Duration `json:"cooldown,omitempty"`
+	Audience *rules.Rule   `json:"audience,omitempty"` // optional: who may enter at all
+	Holdout  float64       `json:"holdout,omitempty"`  // percent (0–50) kept as control group
 }
 
 // Goal is the conversion the playbook works towards.
 type Goal struct {
-	Event  string
-	When   *rules.Rule // optional rule over customer and event
-	Within time.Duration
+	Event  string        `json:"event,omitempty"`
+	When   *rules.Rule   `json:"when,omitempty"` // optional rule over customer and event
+	Within time.Duration `json:"within,omitempty"`
 }
 
 // Policies are constraints on the whole journey.
 type Policies struct {
-	QuietHours   *QuietHours
-	FrequencyCap *FrequencyCap
+	QuietHours   *QuietHours   `json:"quiet_hours,omitempty"`
+	FrequencyCap *FrequencyCap `json:"frequency_cap,omitempty"`
 }
 
 // QuietHours: no send between Start and End in the customer's local time
 // (the window may wrap midnight, e.g. 21:00–08:00).
-type QuietHours struct{ Start, End TimeOfDay }
+type QuietHours struct {
+	Start TimeOfDay `json:"start"`
+	End   TimeOfDay `json:"end"`
+}
 
 // CapAction is what happens to a send over the frequency cap.
 type CapAction string
@@ -128,26 +133,26 @@ const (
 
 // FrequencyCap limits sends of this playbook to one customer.
 type FrequencyCap struct {
-	Max    int
-	Per    time.Duration
-	Action CapAction
+	Max    int           `json:"max,omitempty"`
+	Per    time.Duration `json:"per,omitempty"`
+	Action CapAction     `json:"action,omitempty"`
 }
 
 // Template is a message with locale variants; Default is the locale used
 // when the customer's locale has no variant (the first one declared).
 type Template struct {
-	Name     string
-	Default  string
-	Variants map[string]*Variant
+	Name     string              `json:"name,omitempty"`
+	Default  string              `json:"default,omitempty"`
+	Variants map[string]*Variant `json:"variants,omitempty"`
 }
 
 // Variant is one locale of a template. Each text field is a sequence of
 // literal text and {{ rule }} placeholders, type-checked at compile time.
 type Variant struct {
-	Locale  string
-	Subject string
-	Text    string
-	HTML    string
+	Locale  string `json:"locale,omitempty"`
+	Subject string `json:"subject,omitempty"`
+	Text    string `json:"text,omitempty"`
+	HTML    string `json:"html,omitempty"`
 }
 
 // StepKind names what a step does.
@@ -169,21 +174,21 @@ const (
 // Step is one instruction of the flattened plan. Exactly one of the kind
 // specific fields is set, matching Kind.
 type Step struct {
-	ID   string
-	Kind StepKind
-	Line int // position in the playbook, for messages and the simulator
-	Col  int
-	Next int // index of the following step, or End
+	ID   string   `json:"id,omitempty"`
+	Kind StepKind `json:"kind,omitempty"`
+	Line int      `json:"line,omitempty"` // position in the playbook, for messages and the simulator
+	Col  int      `json:"col,omitempty"`
+	Next int      `json:"next,omitempty"` // index of the following step, or End
 
-	Send   *SendStep
-	Wait   *WaitStep
-	If     *IfStep
-	Split  *SplitStep
-	Update *UpdateStep
-	Points *PointsStep
-	Coupon *CouponStep
-	Task   *TaskStep
-	Exit   *ExitStep
+	Send   *SendStep   `json:"send,omitempty"`
+	Wait   *WaitStep   `json:"wait,omitempty"`
+	If     *IfStep     `json:"if,omitempty"`
+	Split  *SplitStep  `json:"split,omitempty"`
+	Update *UpdateStep `json:"update,omitempty"`
+	Points *PointsStep `json:"points,omitempty"`
+	Coupon *CouponStep `json:"coupon,omitempty"`
+	Task   *TaskStep   `json:"task,omitempty"`
+	Exit   *ExitStep   `json:"exit,omitempty"`
 	// KindGoto jumps to Next, which is the target.
 }
 
@@ -199,9 +204,9 @@ const (
 // SendStep sends a template on a channel. Transactional sends (receipts,
 // complaint acknowledgements) ignore marketing consent, holdout and caps.
 type SendStep struct {
-	Channel       Channel
-	Template      string
-	Transactional bool
+	Channel       Channel `json:"channel,omitempty"`
+	Template      string  `json:"template,omitempty"`
+	Transactional bool    `json:"transactional,omitempty"`
 }
 
 // WaitKind is the flavour of a wait.
@@ -215,43 +220,43 @@ const (
 
 // WaitStep pauses the journey.
 type WaitStep struct {
-	Kind      WaitKind
-	Duration  time.Duration // WaitFor
-	Until     TimeOfDay     // WaitUntil
-	Event     string        // WaitEvent: event name
-	When      *rules.Rule   // WaitEvent: optional rule over customer and event
-	Timeout   time.Duration // WaitEvent
-	OnEvent   int           // WaitEvent: index when the event happened (often Next)
-	OnTimeout int           // WaitEvent: index when the timeout fired
+	Kind      WaitKind      `json:"kind,omitempty"`
+	Duration  time.Duration `json:"duration,omitempty"`   // WaitFor
+	Until     TimeOfDay     `json:"until,omitempty"`      // WaitUntil
+	Event     string        `json:"event,omitempty"`      // WaitEvent: event name
+	When      *rules.Rule   `json:"when,omitempty"`       // WaitEvent: optional rule over customer and event
+	Timeout   time.Duration `json:"timeout,omitempty"`    // WaitEvent
+	OnEvent   int           `json:"on_event,omitempty"`   // WaitEvent: index when the event happened (often Next)
+	OnTimeout int           `json:"on_timeout,omitempty"` // WaitEvent: index when the timeout fired
 }
 
 // IfStep branches on a rule.
 type IfStep struct {
-	Cond *rules.Rule
-	Then int
-	Else int
+	Cond *rules.Rule `json:"cond,omitempty"`
+	Then int         `json:"then,omitempty"`
+	Else int         `json:"else,omitempty"`
 }
 
 // SplitStep sends each customer down one weighted branch, chosen by a
 // deterministic hash of playbook, step and customer.
 type SplitStep struct {
-	Branches []SplitBranch
+	Branches []SplitBranch `json:"branches,omitempty"`
 }
 
 // SplitBranch is one variant of a split; weights of a split add up to 100.
 type SplitBranch struct {
-	Name   string
-	Weight float64
-	Start  int
+	Name   string  `json:"name,omitempty"`
+	Weight float64 `json:"weight,omitempty"`
+	Start  int     `json:"start,omitempty"`
 }
 
 // UpdateStep changes the customer record.
 type UpdateStep struct {
-	Set        map[string]*rules.Rule // attribute name → value rule (Text kind); core fields or attrs.<name>
-	AddTags    []string
-	RemoveTags []string
-	Tier       string
-	Stage      string // a customer lifecycle stage, one of CustomerStages
+	Set        map[string]*rules.Rule `json:"set,omitempty"` // attribute name → value rule (Text kind); core fields or attrs.<name>
+	AddTags    []string               `json:"add_tags,omitempty"`
+	RemoveTags []string               `json:"remove_tags,omitempty"`
+	Tier       string                 `json:"tier,omitempty"`
+	Stage      string                 `json:"stage,omitempty"` // a customer lifecycle stage, one of CustomerStages
 }
 
 // CustomerStages are the lifecycle stages a customer record can be in
@@ -260,28 +265,28 @@ var CustomerStages = []string{"prospect", "new", "active", "loyal", "at_risk", "
 
 // PointsStep awards (positive) or deducts (negative) loyalty points.
 type PointsStep struct {
-	Amount *rules.Rule // Number; rounded to whole points
-	Deduct bool
-	Reason string
+	Amount *rules.Rule `json:"amount,omitempty"` // Number; rounded to whole points
+	Deduct bool        `json:"deduct,omitempty"`
+	Reason string      `json:"reason,omitempty"`
 }
 
 // CouponStep issues a unique coupon code.
 type CouponStep struct {
-	Kind    string      // "percent" or "amount"
-	Value   *rules.Rule // Number
-	Expires time.Duration
-	Prefix  string
+	Kind    string        `json:"kind,omitempty"`  // "percent" or "amount"
+	Value   *rules.Rule   `json:"value,omitempty"` // Number
+	Expires time.Duration `json:"expires,omitempty"`
+	Prefix  string        `json:"prefix,omitempty"`
 }
 
 // TaskStep hands work to a person.
 type TaskStep struct {
-	Assignee string // a role or queue, e.g. relationship_manager, service_desk
-	Title    string // may contain {{ placeholders }}
-	Due      time.Duration
-	Priority string // low, normal, high
+	Assignee string        `json:"assignee,omitempty"` // a role or queue, e.g. relationship_manager, service_desk
+	Title    string        `json:"title,omitempty"`    // may contain {{ placeholders }}
+	Due      time.Duration `json:"due,omitempty"`
+	Priority string        `json:"priority,omitempty"` // low, normal, high
 }
 
 // ExitStep ends the journey with a reason.
 type ExitStep struct {
-	Reason string
+	Reason string `json:"reason,omitempty"`
 }
