@@ -96,9 +96,17 @@ func StartOptions(plan *engine.Plan, customerID string, trigger rules.Event) cli
 	}
 }
 
-// Input is the workflow input of an enrollment in plan.
-func Input(plan *engine.Plan, customerID string, trigger rules.Event) JourneyInput {
-	return JourneyInput{Playbook: plan.Name, Version: plan.Version, Source: string(plan.Source), CustomerID: customerID, Trigger: trigger}
+// Input is the workflow input of an enrollment in plan, with the plan
+// pinned.
+func Input(plan *engine.Plan, customerID string, trigger rules.Event) (JourneyInput, error) {
+	pinned, err := engine.Pin(plan)
+	if err != nil {
+		return JourneyInput{}, err
+	}
+	return JourneyInput{
+		Playbook: plan.Name, Version: plan.Version, Source: string(plan.Source), Plan: pinned,
+		CustomerID: customerID, Trigger: trigger,
+	}, nil
 }
 
 // Enroll starts the journey of customerID in plan. When an enrollment of
@@ -106,7 +114,11 @@ func Input(plan *engine.Plan, customerID string, trigger rules.Event) JourneyInp
 // returns the running one with started=false.
 func Enroll(ctx context.Context, c client.Client, plan *engine.Plan, customerID string, trigger rules.Event) (run client.WorkflowRun, started bool, err error) {
 	opts := StartOptions(plan, customerID, trigger)
-	run, err = c.ExecuteWorkflow(ctx, opts, WorkflowName, Input(plan, customerID, trigger))
+	in, err := Input(plan, customerID, trigger)
+	if err != nil {
+		return nil, false, err
+	}
+	run, err = c.ExecuteWorkflow(ctx, opts, WorkflowName, in)
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		return c.GetWorkflow(ctx, opts.ID, ""), false, nil
 	}

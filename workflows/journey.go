@@ -48,10 +48,17 @@ func Journey(ctx workflow.Context, in JourneyInput) (JourneyResult, error) {
 	return j.run()
 }
 
-// loadPlan compiles the source the enrollment is pinned to and checks that
-// it is the version the enrollment was started on.
+// loadPlan decodes the plan the enrollment is pinned to (or, for a journey
+// started before plans were pinned, compiles its source) and checks that it
+// is the version the enrollment was started on.
 func loadPlan(in JourneyInput) (*engine.Plan, error) {
-	plan, err := engine.CompileCached([]byte(in.Source))
+	var plan *engine.Plan
+	var err error
+	if len(in.Plan) > 0 {
+		plan, err = engine.DecodePlan(in.Plan)
+	} else {
+		plan, err = engine.CompileCached(in.sourceBytes())
+	}
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("playbook %s version %s does not compile: %v", in.Playbook, in.Version, err), ErrTypeInvalidPlaybook, nil)
@@ -328,6 +335,15 @@ func (j *journey) continueAsNew(deadline time.Time) error {
 	j.logStep(j.stepID(j.pc), "continue-as-new", fmt.Sprintf("run %d ends after about %d history events", j.counters.Runs, j.historyLength()))
 	in := j.in
 	in.Resume = j.checkpoint(deadline)
+	if len(in.Plan) == 0 {
+		// A journey started before plans were pinned pins the plan it
+		// has been running from its next run on.
+		pinned, err := engine.Pin(j.plan)
+		if err != nil {
+			return err
+		}
+		in.Source, in.Plan = string(in.sourceBytes()), pinned
+	}
 	return workflow.NewContinueAsNewError(j.ctx, WorkflowName, in)
 }
 

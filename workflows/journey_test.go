@@ -37,6 +37,16 @@ func playbook(t *testing.T, head, steps string) *engine.Plan {
 	return plan
 }
 
+// input is the workflow input of an enrollment in plan.
+func input(t *testing.T, plan *engine.Plan, customerID string, trigger rules.Event) JourneyInput {
+	t.Helper()
+	in, err := Input(plan, customerID, trigger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
 func customer(id string) rules.Customer {
 	return rules.Customer{ID: id, Name: "Ada", Email: id + "@example.com", Phone: "+100", Locale: "en", Timezone: "UTC", Tier: "gold", SignupAt: DefaultSimStart}
 }
@@ -476,7 +486,7 @@ func TestStateQueryMidWait(t *testing.T) {
 			t.Error(err)
 		}
 	}, 3*day)
-	env.ExecuteWorkflow(WorkflowName, Input(plan, "c1", rules.Event{Name: "signup"}))
+	env.ExecuteWorkflow(WorkflowName, input(t, plan, "c1", rules.Event{Name: "signup"}))
 	if mid.Status != activities.StatusActive || mid.CurrentStep != "pause" || !strings.Contains(mid.WaitingFor, "waiting for purchase until 2026-01-15 09:00 UTC") ||
 		mid.Playbook != "test" || mid.Version != plan.Version || mid.CustomerID != "c1" || mid.EnrollmentID == "" || len(mid.Steps) != 2 {
 		t.Fatalf("state mid-wait: %+v", mid)

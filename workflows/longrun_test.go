@@ -126,7 +126,8 @@ func TestVersionPinning(t *testing.T) {
 	mem := activities.NewMemory()
 	mem.Put(customer("c1"))
 	Register(env, mem)
-	in := Input(v1, "c1", rules.Event{Name: "signup"})
+	in := input(t, v1, "c1", rules.Event{Name: "signup"})
+	in.Plan = nil     // a journey started before plans were pinned compiles its source
 	in.Source = v2src // "deployed" v2 under v1's name and version
 	env.ExecuteWorkflow(WorkflowName, in)
 	err = env.GetWorkflowError()

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -26,7 +27,10 @@ import (
 	"github.com/rapport-crm/rapport/rules"
 )
 
-var record = flag.Bool("record", false, "record workflow histories against a Temporal dev server into testdata/histories")
+var (
+	record    = flag.Bool("record", false, "record workflow histories against a Temporal dev server into testdata/histories/<release>")
+	recordDir = flag.String("release", time.Now().UTC().Format("2006-01-02"), "the folder under testdata/histories that -record writes (a new one: recordings are never overwritten)")
+)
 
 const historiesDir = "testdata/histories"
 
@@ -39,12 +43,14 @@ func quietLogger() log.Logger {
 // enrollments fails here. Record them with
 // go test ./workflows -run TestRecordHistories -record.
 func TestReplayHistories(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(historiesDir, "*.json"))
+	files := historyFiles(t)
 	if len(files) == 0 {
 		t.Fatal("no recorded histories in " + historiesDir + " (go test ./workflows -run TestRecordHistories -record)")
 	}
 	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+		name, _ := filepath.Rel(historiesDir, f)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(Journey, workflowRegisterOptions())
 			if err := r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f); err != nil {
@@ -111,8 +117,10 @@ func recordings() []recording {
 
 // TestRecordHistories runs the samples on a real dev server (the Temporal
 // CLI at $TEMPORAL_CLI or ~/go/bin/temporal) with the memory activities on
-// a real worker, and stores every run's history as JSON. It also writes the
-// history sizes to testdata/histories/measurements.txt.
+// a real worker, and stores every run's history as JSON in a new release
+// folder, testdata/histories/<release>/, with the history sizes in
+// measurements.txt there, and adds every file to the manifest. It refuses
+// to write into a folder that exists: recorded histories are only added.
 func TestRecordHistories(t *testing.T) {
 	if !*record {
 		t.Skip("records histories only with -record (needs the Temporal CLI)")
@@ -137,19 +145,29 @@ func TestRecordHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	old, _ := filepath.Glob(filepath.Join(historiesDir, "*.json"))
-	for _, f := range old {
-		os.Remove(f)
+	dir := filepath.Join(historiesDir, *recordDir)
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatalf("%s exists: recordings are never overwritten; record into a new folder with -release NAME", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	var report strings.Builder
 	report.WriteString("# History events per enrollment, recorded against a Temporal dev server\n# sample: runs, events per run, send steps, events per send step\n")
+	var written []string
 	for _, rec := range recordings() {
-		line := recordOne(ctx, t, c, mem, rec)
+		line, files := recordOne(ctx, t, c, mem, dir, rec)
 		report.WriteString(line + "\n")
+		written = append(written, files...)
 		t.Log(line)
 	}
-	if err := os.WriteFile(filepath.Join(historiesDir, "measurements.txt"), []byte(report.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "measurements.txt"), []byte(report.String()), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range append(written, "measurements.txt") {
+		if err := appendManifest(historiesDir, filepath.Join(*recordDir, f)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -168,8 +186,9 @@ func temporalCLI(t *testing.T) string {
 	return p
 }
 
-// recordOne runs one sample to its end and saves the history of each run.
-func recordOne(ctx context.Context, t *testing.T, c client.Client, mem *activities.Memory, rec recording) string {
+// recordOne runs one sample to its end and saves the history of each run
+// in dir; it returns the measurement line and the files written.
+func recordOne(ctx context.Context, t *testing.T, c client.Client, mem *activities.Memory, dir string, rec recording) (string, []string) {
 	plan, err := engine.CompileFile(rec.playbook)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +211,7 @@ func recordOne(ctx context.Context, t *testing.T, c client.Client, mem *activiti
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("%s: %v", rec.name, err)
 	}
-	sizes := saveHistories(ctx, t, c, rec.name, run.GetID(), firstRunID)
+	sizes, files := saveHistories(ctx, t, c, dir, rec.name, run.GetID(), firstRunID)
 	total := 0
 	for _, n := range sizes {
 		total += n
@@ -202,13 +221,14 @@ func recordOne(ctx context.Context, t *testing.T, c client.Client, mem *activiti
 		perSend = fmt.Sprintf("%.1f", float64(total)/float64(res.Counters.Sends))
 	}
 	return fmt.Sprintf("%s: outcome %s (%s), %d run(s), events per run %v (total %d), %d steps, %d send step(s), %s events per send step (whole history / sends)",
-		rec.name, res.Status, res.Reason, len(sizes), sizes, total, res.Counters.Steps, res.Counters.Sends, perSend)
+		rec.name, res.Status, res.Reason, len(sizes), sizes, total, res.Counters.Steps, res.Counters.Sends, perSend), files
 }
 
 // saveHistories writes the history of the run and of every run it
-// continued as, and returns their lengths.
-func saveHistories(ctx context.Context, t *testing.T, c client.Client, name, wfID, runID string) []int {
+// continued as into dir, and returns their lengths and file names.
+func saveHistories(ctx context.Context, t *testing.T, c client.Client, dir, name, wfID, runID string) ([]int, []string) {
 	var sizes []int
+	var files []string
 	for i := 1; runID != ""; i++ {
 		var h historypb.History
 		it := c.GetWorkflowHistory(ctx, wfID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
@@ -223,14 +243,32 @@ func saveHistories(ctx context.Context, t *testing.T, c client.Client, name, wfI
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(historiesDir, fmt.Sprintf("%s-run%d.json", name, i)), data, 0o644); err != nil {
+		file := fmt.Sprintf("%s-run%d.json", name, i)
+		if err := os.WriteFile(filepath.Join(dir, file), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		sizes = append(sizes, len(h.Events))
+		sizes, files = append(sizes, len(h.Events)), append(files, file)
 		runID = ""
 		if last := h.Events[len(h.Events)-1]; last.GetWorkflowExecutionContinuedAsNewEventAttributes() != nil {
 			runID = last.GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()
 		}
 	}
-	return sizes
+	return sizes, files
+}
+
+// historyFiles lists every recorded history under historiesDir, in the
+// release folders and at the top level (the first recordings).
+func historyFiles(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(historiesDir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".json") {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }

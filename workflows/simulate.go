@@ -76,7 +76,10 @@ func Simulate(plan *engine.Plan, opts SimOptions) (*SimResult, error) {
 		opts.MaxRuns = 1000
 	}
 	res.Memory.Put(opts.Customer)
-	in := Input(plan, opts.Customer.ID, simTrigger(plan, opts.Trigger, res.Start))
+	in, err := Input(plan, opts.Customer.ID, simTrigger(plan, opts.Trigger, res.Start))
+	if err != nil {
+		return nil, err
+	}
 	at, lastSeq := res.Start, 0
 	for res.Runs < opts.MaxRuns {
 		res.Runs++

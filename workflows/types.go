@@ -4,13 +4,14 @@
 // (Enroll), feed it events (SignalEvent) and simulate it without a server
 // (Simulate).
 //
-// The workflow carries the playbook source in its input and compiles it
-// itself (engine.CompileCached is pure and deterministic), so an enrollment
-// always finishes on the version it started with, whatever is deployed
-// later, and any worker can run any version.
+// The workflow carries the compiled plan (engine.Pin) and the playbook
+// source in its input, so an enrollment always finishes on the version and
+// the very program it started with, whatever is deployed or whichever
+// compiler the worker has later, and any worker can run any version.
 package workflows
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/rapport-crm/rapport/activities"
@@ -38,13 +39,22 @@ const (
 )
 
 // JourneyInput starts (or, with Resume, continues) one enrollment.
+//
+// Every field is part of the contract with journeys in flight: fields are
+// added, never renamed, removed or re-typed (changing Source from []byte to
+// string once broke every running journey; see sourceBytes).
 type JourneyInput struct {
-	Playbook   string      `json:"playbook"`
-	Version    string      `json:"version"`
-	Source     string      `json:"source"` // the playbook YAML the enrollment is pinned to; a string so the Temporal UI shows it as text
-	CustomerID string      `json:"customer_id"`
-	Trigger    rules.Event `json:"trigger"`
-	Resume     *Checkpoint `json:"resume,omitempty"` // set on continue-as-new
+	Playbook string `json:"playbook"`
+	Version  string `json:"version"`
+	// Source is the playbook YAML the enrollment is pinned to; a string so
+	// the Temporal UI shows it as text.
+	Source string `json:"source"`
+	// Plan is the compiled plan (engine.Pin) the journey runs. Journeys
+	// started before plans were pinned have none and compile Source.
+	Plan       json.RawMessage `json:"plan,omitempty"`
+	CustomerID string          `json:"customer_id"`
+	Trigger    rules.Event     `json:"trigger"`
+	Resume     *Checkpoint     `json:"resume,omitempty"` // set on continue-as-new
 }
 
 // JourneyResult is how an enrollment ended.

@@ -1,0 +1,96 @@
+package workflows
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// TestJourneyRunsThePinnedPlan stands in for a compiler change between
+// releases: the plan a journey carries names its send step and words its
+// subject differently from what today's compiler makes of the source. The
+// journey must run the pinned program (its step id in the idempotency key,
+// its subject), not the one a recompile would give.
+func TestJourneyRunsThePinnedPlan(t *testing.T) {
+	plan := playbook(t, "", "  - send: { channel: email, template: hi }\n")
+	compiledID := plan.Steps[0].ID
+	in := input(t, plan, "c1", rules.Event{ID: "t1", Name: "signup"})
+
+	var pin map[string]any
+	if err := json.Unmarshal(in.Plan, &pin); err != nil {
+		t.Fatal(err)
+	}
+	p := pin["plan"].(map[string]any)
+	step := p["steps"].([]any)[0].(map[string]any)
+	step["id"] = "send_from_an_older_compiler"
+	p["step_index"] = map[string]any{"send_from_an_older_compiler": 0}
+	en := p["templates"].(map[string]any)["hi"].(map[string]any)["variants"].(map[string]any)["en"].(map[string]any)
+	en["subject"] = "Pinned subject for {{ customer.name }}"
+	in.Plan, _ = json.Marshal(pin)
+
+	env := newTestEnv(t)
+	mem := activities.NewMemory()
+	mem.Put(customer("c1"))
+	Register(env, mem)
+	env.ExecuteWorkflow(WorkflowName, in)
+	var res JourneyResult
+	if err := env.GetWorkflowResult(&res); err != nil || res.Status != activities.StatusCompleted {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	msgs := mem.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages, want 1: %+v", len(msgs), msgs)
+	}
+	m := msgs[0]
+	if !strings.Contains(m.Key, "/send_from_an_older_compiler/1") || strings.Contains(m.Key, compiledID) {
+		t.Errorf("idempotency key %q: want the pinned step id, not today's %q", m.Key, compiledID)
+	}
+	if m.Subject != "Pinned subject for Ada" {
+		t.Errorf("subject %q, want the pinned template's", m.Subject)
+	}
+}
+
+// TestJourneyRefusesABrokenPinnedPlan: a pinned plan that does not decode
+// fails the enrollment with a non-retryable InvalidPlaybook error naming
+// the problem (rather than a workflow task that panics forever).
+func TestJourneyRefusesABrokenPinnedPlan(t *testing.T) {
+	plan := playbook(t, "", "  - send: { channel: email, template: hi }\n")
+	in := input(t, plan, "c1", rules.Event{Name: "signup"})
+	in.Plan = json.RawMessage(strings.Replace(string(in.Plan), `"next":-1`, `"next":7`, 1))
+	env := newTestEnv(t)
+	mem := activities.NewMemory()
+	mem.Put(customer("c1"))
+	Register(env, mem)
+	env.ExecuteWorkflow(WorkflowName, in)
+	err := env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "next jumps to 7, outside 0..0") || !strings.Contains(err.Error(), ErrTypeInvalidPlaybook) {
+		t.Fatalf("err %v, want an InvalidPlaybook error about the jump", err)
+	}
+	if n := len(mem.Messages()); n != 0 {
+		t.Fatalf("%d messages sent by a journey whose plan did not load", n)
+	}
+}
+
+// TestLegacyInputRuns: a journey started before plans were pinned, with
+// its source as base64 as before 8656a6c, compiles that source and runs.
+func TestLegacyInputRuns(t *testing.T) {
+	plan := playbook(t, "", "  - send: { channel: email, template: hi }\n")
+	in := input(t, plan, "c1", rules.Event{Name: "signup"})
+	in.Plan = nil
+	in.Source = base64Of(plan.Source)
+	env := newTestEnv(t)
+	mem := activities.NewMemory()
+	mem.Put(customer("c1"))
+	Register(env, mem)
+	env.ExecuteWorkflow(WorkflowName, in)
+	var res JourneyResult
+	if err := env.GetWorkflowResult(&res); err != nil || res.Status != activities.StatusCompleted || len(mem.Messages()) != 1 {
+		t.Fatalf("result %+v, %v, %d messages", res, err, len(mem.Messages()))
+	}
+}
+
+func base64Of(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
