@@ -71,7 +71,9 @@ func TestDecodePlanRejectsBrokenPrograms(t *testing.T) {
 		{"unknown kind", func(m map[string]any) { step(m, 0)["kind"] = "teleport" }, `unknown kind "teleport"`},
 		{"index mismatch", func(m map[string]any) { step(m, 0)["id"] = "renamed" }, "step 0 (renamed): not in the step index"},
 		{"index off by one", func(m map[string]any) { plan(m)["step_index"].(map[string]any)[first] = 1.0 }, "step 0 (" + first + "): the step index names step 1"},
-		{"bad rule", func(m map[string]any) { plan(m)["exit_when"] = map[string]any{"source": "customer.nope", "kind": "bool"} }, `customer has no field "nope"`},
+		{"bad rule", func(m map[string]any) {
+			plan(m)["exit_when"] = map[string]any{"source": "customer.nope", "kind": "bool"}
+		}, `customer has no field "nope"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var m map[string]any
