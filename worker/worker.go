@@ -42,6 +42,9 @@ type Config struct {
 	// StopTimeout is how long Stop waits for running activities before
 	// abandoning them to be retried by another worker.
 	StopTimeout time.Duration
+	// Backoff spaces Run's attempts to reach PostgreSQL and Temporal at
+	// start; zero is DefaultBackoff.
+	Backoff Backoff
 }
 
 // ConfigFromEnv reads Config from the environment, with defaults.
@@ -156,17 +159,19 @@ func (w *Worker) Start() error {
 // their timeout.
 func (w *Worker) Stop() { w.w.Stop() }
 
-// Run is `rapport worker`: it connects to Temporal and PostgreSQL, serves
-// metrics, runs the worker until ctx is cancelled (SIGINT/SIGTERM), and
-// then stops gracefully.
+// Run is `rapport worker`: it connects to PostgreSQL and Temporal,
+// retrying with cfg.Backoff while either is unreachable (see Retry),
+// serves metrics, runs the worker until ctx is cancelled (SIGINT/SIGTERM),
+// and then stops gracefully. Cancelled before it connected, it returns
+// nil: the operator stopped it.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cfgStore, err := store.ConfigFromEnv()
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfgStore)
+	st, err := openStore(ctx, log, cfg.Backoff, cfg.DatabaseURL, cfgStore)
 	if err != nil {
-		return err
+		return stoppedWhileConnecting(ctx, err, log)
 	}
 	defer st.Close()
 	if len(cfgStore.Channels) == 0 {
@@ -177,12 +182,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	m := NewMetrics()
 	defer m.Close()
-	c, err := client.DialContext(ctx, client.Options{
+	c, err := dialTemporal(ctx, log, cfg.Backoff, client.Options{
 		HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace,
 		MetricsHandler: m.TemporalHandler(), Logger: sdklog.NewStructuredLogger(log),
 	})
 	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s (TEMPORAL_ADDRESS): %w", cfg.TemporalAddress, err)
+		return stoppedWhileConnecting(ctx, err, log)
 	}
 	defer c.Close()
 	w := New(Options{Client: c, Store: st, Metrics: m, StopTimeout: cfg.StopTimeout, Logger: log})

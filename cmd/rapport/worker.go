@@ -23,7 +23,14 @@ Prometheus metrics and /healthz are served on RAPPORT_METRICS_ADDR (default
 :9090). RAPPORT_WORKFLOW_CACHE bounds the journeys kept in memory (SDK
 sticky cache, default 10,000, about 30 KiB each); evicted journeys are
 replayed from history when they wake. SIGINT or SIGTERM stops polling and
-lets running activities finish (up to 30s); run as many workers as you like.`,
+lets running activities finish (up to 30s); run as many workers as you like.
+
+At start it waits for PostgreSQL, then for Temporal (and the namespace):
+while either is unreachable it retries after 1s, 2s, 4s, ... up to 30s
+between attempts (each up to 20% shorter at random), logging every attempt.
+SIGINT or SIGTERM while it waits stops it with exit status 0. It exits 1 on
+a configuration error (an unparseable DATABASE_URL, RAPPORT_METRICS_ADDR
+in use, ...). See docs/operators.md, "Supervising the worker".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
