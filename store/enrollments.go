@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rapport-crm/rapport/activities"
 )
@@ -156,10 +157,7 @@ func (s *Store) RecordStep(ctx context.Context, st activities.StepRecord) error 
 // closed.
 func (s *Store) RecordOutcome(ctx context.Context, o activities.Outcome) error {
 	e := o.Enrollment
-	switch o.Status {
-	case activities.StatusCompleted, activities.StatusConverted, activities.StatusExited,
-		activities.StatusFailed, activities.StatusRejected:
-	default:
+	if !finalStatus(o.Status) {
 		return permanent("record outcome of enrollment %s: %q is not a final status", e.ID, o.Status)
 	}
 	at := orNow(o.At)
@@ -176,15 +174,38 @@ func (s *Store) RecordOutcome(ctx context.Context, o activities.Outcome) error {
 	if err != nil {
 		return fmt.Errorf("record outcome of enrollment %s: %w", e.ID, err)
 	}
-	// A message still queued when its enrollment ends will never be
-	// delivered (its send's retries ran out, failing the journey): close
-	// it as failed with its last failure, so the outbox holds no message
-	// queued forever and the caps stop counting it.
-	_, err = s.pool.Exec(ctx, `
+	if err := closeUndelivered(ctx, s.pool, e.ID); err != nil {
+		return fmt.Errorf("record outcome of enrollment %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// finalStatus reports whether an enrollment may end with status.
+func finalStatus(status activities.Status) bool {
+	switch status {
+	case activities.StatusCompleted, activities.StatusConverted, activities.StatusExited,
+		activities.StatusFailed, activities.StatusRejected:
+		return true
+	}
+	return false
+}
+
+// execer is a pool or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// closeUndelivered closes the messages of an ended enrollment. A message
+// still queued when its enrollment ends will never be delivered (its
+// send's retries ran out, failing the journey, or the workflow was
+// terminated): close it as failed with its last failure, so the outbox
+// holds no message queued forever and the caps stop counting it.
+func closeUndelivered(ctx context.Context, db execer, enrollmentID string) error {
+	_, err := db.Exec(ctx, `
 		UPDATE messages SET status = 'failed', reason = CASE WHEN reason = '' THEN 'undelivered' ELSE reason END, updated_at = now()
-		WHERE enrollment_id = $1 AND status = 'queued'`, e.ID)
+		WHERE enrollment_id = $1 AND status = 'queued'`, enrollmentID)
 	if err != nil {
-		return fmt.Errorf("record outcome of enrollment %s: close undelivered messages: %w", e.ID, err)
+		return fmt.Errorf("close undelivered messages: %w", err)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdktally "go.temporal.io/sdk/contrib/tally"
 
+	"github.com/rapport-crm/rapport/reconcile"
 	"github.com/rapport-crm/rapport/scan"
 )
 
@@ -44,6 +45,9 @@ type Metrics struct {
 	ScheduleLag *prometheus.HistogramVec
 	// ScanCustomers counts customers scanned, matched and started.
 	ScanCustomers *prometheus.CounterVec
+	// Reconciled counts the enrollments the reconciler closed, by how
+	// their workflow ended (reconcile.Ended*).
+	Reconciled *prometheus.CounterVec
 
 	tallyCloser io.Closer
 }
@@ -69,8 +73,12 @@ func NewMetrics() *Metrics {
 		ScanCustomers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rapport_scan_customers_total", Help: "Customers seen by segment and date scans: scanned, matched, started.",
 		}, []string{"playbook", "result"}),
+		Reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rapport_reconciled_enrollments_total",
+			Help: "Active enrollments closed by the reconciler because their workflow had ended, by how it ended (terminated, timed_out, failed, canceled, completed, not_found).",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.Messages, m.Enrollments, m.ActivityFailures, m.ScheduleLag, m.ScanCustomers,
+	reg.MustRegister(m.Messages, m.Enrollments, m.ActivityFailures, m.ScheduleLag, m.ScanCustomers, m.Reconciled,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -113,6 +121,15 @@ func (m *Metrics) ScanHooks(a *scan.Activities) {
 		m.ScanCustomers.WithLabelValues(playbook, "scanned").Add(float64(r.Scanned))
 		m.ScanCustomers.WithLabelValues(playbook, "matched").Add(float64(r.Matched))
 		m.ScanCustomers.WithLabelValues(playbook, "started").Add(float64(r.Started))
+	}
+}
+
+// ReconcileHooks counts the enrollments the reconciler closes.
+func (m *Metrics) ReconcileHooks(a *reconcile.Activities) {
+	a.OnClosed = func(c reconcile.Closed) {
+		if !c.DryRun {
+			m.Reconciled.WithLabelValues(c.Ended).Inc()
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/reconcile"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/workflows"
@@ -115,6 +116,9 @@ func New(opts Options) *Worker {
 	sa := &scan.Activities{Store: opts.Store, Start: scan.TemporalStarter(opts.Client)}
 	opts.Metrics.ScanHooks(sa)
 	scan.Register(w, sa)
+	ra := &reconcile.Activities{Store: opts.Store, Workflows: reconcile.Temporal{Client: opts.Client}, Logger: opts.Logger}
+	opts.Metrics.ReconcileHooks(ra)
+	reconcile.Register(w, ra)
 	return &Worker{opts: opts, w: w, plans: engine.NewRegistry(), Metrics: opts.Metrics}
 }
 
@@ -146,8 +150,14 @@ func (w *Worker) Store() *store.Store { return w.opts.Store }
 // Plans are the deployed plans LoadPlans read.
 func (w *Worker) Plans() *engine.Registry { return w.plans }
 
-// Start begins polling the task queue.
+// Start creates or updates the reconcile schedule (reconcile.EnsureFromEnv)
+// and begins polling the task queue.
 func (w *Worker) Start() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := reconcile.EnsureFromEnv(ctx, w.opts.Client); err != nil {
+		return err
+	}
 	if err := w.w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", workflows.TaskQueue, err)
 	}

@@ -42,7 +42,7 @@ func TestDashboardMetricsExist(t *testing.T) {
 	m := worker.NewMetrics()
 	descs := make(chan *prometheus.Desc, 100)
 	go func() {
-		for _, c := range []prometheus.Collector{m.Messages, m.Enrollments, m.ActivityFailures, m.ScheduleLag, m.ScanCustomers} {
+		for _, c := range []prometheus.Collector{m.Messages, m.Enrollments, m.ActivityFailures, m.ScheduleLag, m.ScanCustomers, m.Reconciled} {
 			c.Describe(descs)
 		}
 		close(descs)

@@ -1,0 +1,244 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/workflows"
+)
+
+// How an enrollment's workflow ended (Fate.Ended, and the reason label of
+// rapport_reconciled_enrollments_total).
+const (
+	EndedCompleted  = "completed"
+	EndedFailed     = "failed"
+	EndedTimedOut   = "timed_out"
+	EndedCanceled   = "canceled"
+	EndedTerminated = "terminated"
+	EndedNotFound   = "not_found"
+)
+
+// Fate is what became of an enrollment's workflow: still open, or how the
+// last run of its chain ended.
+type Fate struct {
+	// Open: a run of the enrollment's chain is still running (or the
+	// chain continued as new into one), so the journey will record its
+	// outcome itself.
+	Open bool
+	// Ended says how the chain's last run closed (EndedCompleted, ...),
+	// or EndedNotFound when Temporal has no such workflow (removed after
+	// the namespace's retention).
+	Ended string
+	// Detail is what Temporal says about it: the termination reason, the
+	// failure message.
+	Detail string
+	// ClosedAt is when the last run closed; zero when unknown.
+	ClosedAt time.Time
+	// Result is the journey's result when the run completed (the journey
+	// decided its outcome, but the outcome never reached the database).
+	Result *workflows.JourneyResult
+}
+
+// maxDetail bounds the Temporal text kept in an enrollment's reason.
+const maxDetail = 300
+
+// Outcome is the status and reason an enrollment of this fate is closed
+// with: the journey's own outcome when it completed with one; exited for
+// a canceled workflow, as the journey itself records a cancellation;
+// failed otherwise, with the reason saying what happened to the workflow.
+func (f Fate) Outcome() (activities.Status, string) {
+	detail := f.Detail
+	if len(detail) > maxDetail {
+		detail = detail[:maxDetail] + "…"
+	}
+	with := func(s string) string {
+		if detail == "" {
+			return s
+		}
+		return s + ": " + detail
+	}
+	switch f.Ended {
+	case EndedCompleted:
+		if r := f.Result; r != nil && r.Status != activities.StatusActive && r.Status != "" {
+			return r.Status, r.Reason
+		}
+		return activities.StatusCompleted, "workflow completed"
+	case EndedCanceled:
+		return activities.StatusExited, "workflow canceled"
+	case EndedTerminated:
+		return activities.StatusFailed, with("workflow terminated")
+	case EndedTimedOut:
+		return activities.StatusFailed, "workflow timed out"
+	case EndedNotFound:
+		return activities.StatusFailed, "workflow not found"
+	default:
+		return activities.StatusFailed, with("workflow failed")
+	}
+}
+
+// maxRuns bounds how many runs of one chain Fate follows. A journey
+// continues as new every 1,000 history events, so a chain this long has
+// been running for years.
+const maxRuns = 1000
+
+// Temporal finds the fates of enrollments' workflows with a Temporal client.
+type Temporal struct {
+	Client client.Client
+	// Namespace is the client's namespace, for Retention; inside an
+	// activity it defaults to the activity's namespace.
+	Namespace string
+	// DataConverter decodes a completed journey's result; default the
+	// SDK's default converter, which the worker uses.
+	DataConverter converter.DataConverter
+}
+
+// Fate describes the enrollment's workflow. The workflow ID may since
+// have been reused by a later enrollment of the same customer (a new
+// chain, with a new first run ID), and the enrollment's own chain may
+// have continued as new any number of times, so:
+//
+//  1. DescribeWorkflowExecution of the workflow ID gives its current run.
+//     When that run belongs to the enrollment (its first run ID is the
+//     enrollment ID) and is running, the enrollment is open.
+//  2. Otherwise the chain is followed from the enrollment's first run (or
+//     from the current run, when that is the enrollment's) by each run's
+//     close event, until a run that did not continue as new: no close
+//     event means still running (open); its close event says how the
+//     chain ended.
+//
+// Temporal answering NotFound (the workflow ID, or the enrollment's run)
+// means the workflow was removed after the namespace's retention: closed,
+// EndedNotFound.
+func (t Temporal) Fate(ctx context.Context, workflowID, enrollmentID string) (Fate, error) {
+	d, err := t.Client.DescribeWorkflowExecution(ctx, workflowID, "")
+	if isNotFound(err) {
+		return Fate{Ended: EndedNotFound}, nil
+	}
+	if err != nil {
+		return Fate{}, fmt.Errorf("describe workflow %s: %w", workflowID, err)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	run := enrollmentID
+	if info.GetFirstRunId() == enrollmentID || info.GetExecution().GetRunId() == enrollmentID {
+		if info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			return Fate{Open: true}, nil
+		}
+		run = info.GetExecution().GetRunId()
+	}
+	for range maxRuns {
+		ev, err := t.closeEvent(ctx, workflowID, run)
+		if isNotFound(err) {
+			return Fate{Ended: EndedNotFound}, nil
+		}
+		if err != nil {
+			return Fate{}, err
+		}
+		if ev == nil {
+			return Fate{Open: true}, nil
+		}
+		f, next := t.ended(ev)
+		if next == "" {
+			return f, nil
+		}
+		run = next
+	}
+	return Fate{}, fmt.Errorf("workflow %s: enrollment %s has more than %d runs", workflowID, enrollmentID, maxRuns)
+}
+
+// closeEvent is the close event of one run, nil while it runs.
+func (t Temporal) closeEvent(ctx context.Context, workflowID, runID string) (*historypb.HistoryEvent, error) {
+	it := t.Client.GetWorkflowHistory(ctx, workflowID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	var last *historypb.HistoryEvent
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			if isNotFound(err) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("close event of workflow %s run %s: %w", workflowID, runID, err)
+		}
+		last = ev
+	}
+	return last, nil
+}
+
+// ended reads a close event: the fate, or the next run of the chain.
+// Completed, failed and timed-out runs also name a next run when a retry
+// policy or cron schedule started one (journeys have neither).
+func (t Temporal) ended(ev *historypb.HistoryEvent) (f Fate, nextRun string) {
+	f.ClosedAt = ev.GetEventTime().AsTime()
+	switch ev.GetEventType() {
+	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+		return f, ev.GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()
+	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+		a := ev.GetWorkflowExecutionCompletedEventAttributes()
+		if a.GetNewExecutionRunId() != "" {
+			return f, a.GetNewExecutionRunId()
+		}
+		f.Ended = EndedCompleted
+		dc := t.DataConverter
+		if dc == nil {
+			dc = converter.GetDefaultDataConverter()
+		}
+		var r workflows.JourneyResult
+		if a.GetResult() != nil && dc.FromPayloads(a.GetResult(), &r) == nil {
+			f.Result = &r
+		}
+	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+		a := ev.GetWorkflowExecutionFailedEventAttributes()
+		if a.GetNewExecutionRunId() != "" {
+			return f, a.GetNewExecutionRunId()
+		}
+		f.Ended, f.Detail = EndedFailed, a.GetFailure().GetMessage()
+	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
+		a := ev.GetWorkflowExecutionTimedOutEventAttributes()
+		if a.GetNewExecutionRunId() != "" {
+			return f, a.GetNewExecutionRunId()
+		}
+		f.Ended = EndedTimedOut
+	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
+		f.Ended = EndedCanceled
+	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+		f.Ended, f.Detail = EndedTerminated, ev.GetWorkflowExecutionTerminatedEventAttributes().GetReason()
+	default:
+		f.Ended, f.Detail = EndedFailed, "closed by "+ev.GetEventType().String()
+	}
+	return f, ""
+}
+
+// Retention is the namespace's retention: how long Temporal keeps a
+// closed workflow.
+func (t Temporal) Retention(ctx context.Context) (time.Duration, error) {
+	namespace := t.Namespace
+	if namespace == "" && activity.IsActivity(ctx) {
+		namespace = activity.GetInfo(ctx).WorkflowNamespace
+	}
+	ns, err := t.Client.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
+	if err != nil {
+		return 0, fmt.Errorf("describe namespace %s: %w", namespace, err)
+	}
+	return ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration(), nil
+}
+
+func isNotFound(err error) bool {
+	var nf *serviceerror.NotFound
+	return errors.As(err, &nf)
+}
+
+// isInvalid reports whether Temporal rejected the request itself (a
+// workflow or run ID that cannot exist), which no retry mends.
+func isInvalid(err error) bool {
+	var ia *serviceerror.InvalidArgument
+	return errors.As(err, &ia)
+}
