@@ -33,6 +33,12 @@ const (
 	maxDefers = 100
 )
 
+// changeBoundedDeferrals names the workflow change that lets a deferred
+// send continue as new mid-deferral, and takes in pending events just
+// before every continue-as-new. Runs recorded before it waited out
+// deferrals in one run.
+const changeBoundedDeferrals = "bounded-deferrals"
+
 // Journey runs one enrollment of a customer in a playbook: it compiles the
 // pinned source, applies the entry policy, walks the plan and records the
 // outcome. See the package documentation.
@@ -89,6 +95,8 @@ type journey struct {
 	goalDeadline   time.Time
 	pc             int
 	resumeDeadline time.Time // deadline of the wait at pc when resumed mid-wait
+	resumeDeferral *Deferral // the deferral of the send at pc when resumed mid-deferral
+	deferral       *Deferral // the deferral being waited out now
 	visits         map[string]int
 	seen           *recentIDs
 	events         workflow.ReceiveChannel
@@ -332,6 +340,14 @@ func (j *journey) historyFull() bool {
 // deadline is set when a wait is cut short: the next run resumes the wait
 // at step pc with the same deadline.
 func (j *journey) continueAsNew(deadline time.Time) error {
+	// Events that arrived since they were last taken in would be lost with
+	// this run: take them in now, with nothing that yields between the
+	// last receive and the continue-as-new.
+	if workflow.GetVersion(j.ctx, changeBoundedDeferrals, workflow.DefaultVersion, 1) >= 1 && j.events.Len() > 0 {
+		if err := j.drainEvents(); err != nil {
+			return err
+		}
+	}
 	j.logStep(j.stepID(j.pc), "continue-as-new", fmt.Sprintf("run %d ends after about %d history events", j.counters.Runs, j.historyLength()))
 	in := j.in
 	in.Resume = j.checkpoint(deadline)
@@ -360,7 +376,7 @@ func (j *journey) checkpoint(deadline time.Time) *Checkpoint {
 		tail = tail[len(tail)-carriedStepLog:]
 	}
 	return &Checkpoint{
-		EnrollmentID: j.enr.ID, PC: j.pc, Deadline: deadline, Visits: j.visits,
+		EnrollmentID: j.enr.ID, PC: j.pc, Deadline: deadline, Deferral: j.deferral, Visits: j.visits,
 		Seen: j.seen.list(), EnrolledAt: j.enrolledAt, GoalDeadline: j.goalDeadline,
 		Holdout: j.holdout, Coupon: j.coupon, Event: j.event,
 		Steps: slices.Clone(tail), Seq: j.seq, Counters: j.counters,
@@ -368,7 +384,7 @@ func (j *journey) checkpoint(deadline time.Time) *Checkpoint {
 }
 
 func (j *journey) restore(r *Checkpoint) {
-	j.pc, j.resumeDeadline = r.PC, r.Deadline
+	j.pc, j.resumeDeadline, j.resumeDeferral = r.PC, r.Deadline, r.Deferral
 	if r.Visits != nil {
 		j.visits = r.Visits
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
@@ -113,22 +114,7 @@ func simulateRun(in JourneyInput, at time.Time, res *SimResult, events []SimEven
 	env.SetStartTime(at)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WorkflowID(in.Playbook, in.CustomerID), TaskQueue: TaskQueue})
 	Register(env, res.Memory)
-	for _, ev := range events {
-		when := res.Start.Add(ev.At)
-		if when.Before(at) || (when.Equal(at) && at != res.Start) {
-			continue // delivered in an earlier run
-		}
-		ev := ev.Event
-		if ev.Time.IsZero() {
-			ev.Time = when
-		}
-		env.RegisterDelayedCallback(func() {
-			// As the event API does: store the event (updating the
-			// profile), then signal the journey.
-			res.Memory.RecordEvent(in.CustomerID, ev)
-			env.SignalWorkflow(EventSignal, ev)
-		}, when.Sub(at))
-	}
+	deliverEvents(env, in.CustomerID, at, res, events)
 	env.ExecuteWorkflow(WorkflowName, in)
 	var state State
 	if v, err := env.QueryWorkflow(StateQuery); err != nil {
@@ -156,6 +142,46 @@ func simulateRun(in JourneyInput, at time.Time, res *SimResult, events []SimEven
 		return nil, env.Now(), state, fmt.Errorf("simulate: decode result: %w", err)
 	}
 	return nil, env.Now(), state, nil
+}
+
+// deliverEvents signals the events due in a run that starts at at, in
+// time order, as the event API does: store the event (updating the
+// profile), then signal the journey. Events are scheduled one time at a
+// time, each delivery scheduling the next, because the SDK's test
+// environment queues at most 1,000 callbacks registered ahead of the run.
+func deliverEvents(env *testsuite.TestWorkflowEnvironment, customerID string, at time.Time, res *SimResult, events []SimEvent) {
+	type due struct {
+		when time.Time
+		ev   rules.Event
+	}
+	var pending []due
+	for _, ev := range events {
+		when := res.Start.Add(ev.At)
+		if when.Before(at) || (when.Equal(at) && at != res.Start) {
+			continue // delivered in an earlier run
+		}
+		e := ev.Event
+		if e.Time.IsZero() {
+			e.Time = when
+		}
+		pending = append(pending, due{when, e})
+	}
+	sort.SliceStable(pending, func(a, b int) bool { return pending[a].when.Before(pending[b].when) })
+	var schedule func(i int, now time.Time)
+	schedule = func(i int, now time.Time) {
+		if i >= len(pending) {
+			return
+		}
+		env.RegisterDelayedCallback(func() {
+			k := i
+			for ; k < len(pending) && pending[k].when.Equal(pending[i].when); k++ {
+				res.Memory.RecordEvent(customerID, pending[k].ev)
+				env.SignalWorkflow(EventSignal, pending[k].ev)
+			}
+			schedule(k, pending[i].when)
+		}, pending[i].when.Sub(now))
+	}
+	schedule(0, at)
 }
 
 // simTrigger is the trigger event of a simulation: the given one, or for

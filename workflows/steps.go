@@ -125,12 +125,24 @@ func (j *journey) record(step *engine.Step, key, branch, detail string) error {
 // hours; a send deferred by the frequency cap waits until the store says it
 // may try again. Transactional sends ignore quiet hours as well as consent,
 // holdout and caps: a receipt or a complaint acknowledgement must not wait
-// for the morning.
+// for the morning. A deferral can outlast a run: the run continues as new
+// mid-deferral and the next one resumes it here (see resumeDeferral).
 func (j *journey) send(step *engine.Step, key string) (int, error) {
 	s := step.Send
-	j.counters.Sends++
-	for attempt := 1; ; attempt++ {
-		if err := j.quietHours(step, key); err != nil {
+	attempt := 1
+	if d, until := j.takeDeferral(); d != nil {
+		if err := j.waitDeferral(step, *d, until); err != nil {
+			return 0, err
+		}
+		attempt = d.Attempt
+		if d.Reason == activities.ReasonFrequencyCap {
+			attempt++
+		}
+	} else {
+		j.counters.Sends++
+	}
+	for ; ; attempt++ {
+		if err := j.quietHours(step, key, attempt); err != nil {
 			return 0, err
 		}
 		req, err := j.sendRequest(step, key)
@@ -167,13 +179,12 @@ func (j *journey) deferSend(step *engine.Step, key string, attempt int, retryAt 
 	if err := j.record(step, fmt.Sprintf("%s/%s/%d", key, activities.ReasonFrequencyCap, attempt), "", detail); err != nil {
 		return err
 	}
-	_, err := j.block(retryAt, fmt.Sprintf("%s: send %s deferred by the frequency cap until %s", step.ID, step.Send.Template, j.localTime(retryAt)), nil, false)
-	return err
+	return j.waitDeferral(step, Deferral{Reason: activities.ReasonFrequencyCap, Attempt: attempt}, retryAt)
 }
 
 // quietHours waits, before a marketing send, until the customer's local
 // quiet window is over, and records the deferral.
-func (j *journey) quietHours(step *engine.Step, key string) error {
+func (j *journey) quietHours(step *engine.Step, key string, attempt int) error {
 	q := j.plan.Policies.QuietHours
 	if q == nil || step.Send.Transactional {
 		return nil
@@ -191,8 +202,37 @@ func (j *journey) quietHours(step *engine.Step, key string) error {
 	if err := j.record(step, key+"/"+activities.ReasonQuietHours, "", detail); err != nil {
 		return err
 	}
-	_, err = j.block(end, fmt.Sprintf("%s: send %s deferred by quiet hours until %s", step.ID, step.Send.Template, j.localTime(end)), nil, false)
+	return j.waitDeferral(step, Deferral{Reason: activities.ReasonQuietHours, Attempt: attempt}, end)
+}
+
+// waitDeferral blocks until a deferred send's time. Events are taken in
+// meanwhile, and a run whose history fills up continues as new with the
+// deferral in its checkpoint, so a long deferral under a stream of events
+// keeps every run's history bounded.
+func (j *journey) waitDeferral(step *engine.Step, d Deferral, until time.Time) error {
+	why := fmt.Sprintf("%s: send %s deferred by quiet hours until %s", step.ID, step.Send.Template, j.localTime(until))
+	if d.Reason == activities.ReasonFrequencyCap {
+		why = fmt.Sprintf("%s: send %s deferred by the frequency cap until %s", step.ID, step.Send.Template, j.localTime(until))
+	}
+	j.deferral = &d
+	defer func() { j.deferral = nil }()
+	cut := workflow.GetVersion(j.ctx, changeBoundedDeferrals, workflow.DefaultVersion, 1) >= 1
+	if cut && j.historyFull() {
+		return j.continueAsNew(until)
+	}
+	_, err := j.block(until, why, nil, cut)
 	return err
+}
+
+// takeDeferral returns the deferral this run resumes, with its deadline,
+// once: the first send step of a run continued mid-deferral.
+func (j *journey) takeDeferral() (*Deferral, time.Time) {
+	d, until := j.resumeDeferral, j.resumeDeadline
+	if d == nil {
+		return nil, time.Time{}
+	}
+	j.resumeDeferral, j.resumeDeadline = nil, time.Time{}
+	return d, until
 }
 
 // sendRequest builds the request with the variant for the customer's locale.

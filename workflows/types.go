@@ -80,6 +80,7 @@ type Checkpoint struct {
 	EnrollmentID string         `json:"enrollment_id"`
 	PC           int            `json:"pc"`                // step to run next
 	Deadline     time.Time      `json:"deadline,omitzero"` // pending wait of step PC, when cut mid-wait
+	Deferral     *Deferral      `json:"deferral,omitempty"` // set when cut mid-deferral of the send at PC
 	Visits       map[string]int `json:"visits"`            // how often each step was reached
 	Seen         []string       `json:"seen,omitempty"`    // recent event IDs, oldest first
 	EnrolledAt   time.Time      `json:"enrolled_at"`       // start of the first run
@@ -90,6 +91,14 @@ type Checkpoint struct {
 	Steps        []StepLog      `json:"steps,omitempty"`
 	Seq          int            `json:"seq"`
 	Counters     Counters       `json:"counters"`
+}
+
+// Deferral is a send step waiting to be tried again: Attempt is the try
+// that was deferred, Reason why (activities.ReasonQuietHours or
+// activities.ReasonFrequencyCap).
+type Deferral struct {
+	Reason  string `json:"reason"`
+	Attempt int    `json:"attempt"`
 }
 
 // StepLog is one thing the journey did, for the state query and the
