@@ -78,12 +78,12 @@ type Counters struct {
 // continue-as-new.
 type Checkpoint struct {
 	EnrollmentID string         `json:"enrollment_id"`
-	PC           int            `json:"pc"`                // step to run next
-	Deadline     time.Time      `json:"deadline,omitzero"` // pending wait of step PC, when cut mid-wait
+	PC           int            `json:"pc"`                 // step to run next
+	Deadline     time.Time      `json:"deadline,omitzero"`  // pending wait of step PC, when cut mid-wait
 	Deferral     *Deferral      `json:"deferral,omitempty"` // set when cut mid-deferral of the send at PC
-	Visits       map[string]int `json:"visits"`            // how often each step was reached
-	Seen         []string       `json:"seen,omitempty"`    // recent event IDs, oldest first
-	EnrolledAt   time.Time      `json:"enrolled_at"`       // start of the first run
+	Visits       map[string]int `json:"visits"`             // how often each step was reached
+	Seen         []string       `json:"seen,omitempty"`     // recent event IDs, oldest first
+	EnrolledAt   time.Time      `json:"enrolled_at"`        // start of the first run
 	GoalDeadline time.Time      `json:"goal_deadline,omitzero"`
 	Holdout      bool           `json:"holdout,omitempty"`
 	Coupon       rules.Coupon   `json:"coupon"`
