@@ -67,13 +67,15 @@ func Compile(src string, kind Kind) (*Rule, error) {
 	}
 	opts := append(builtinOptions(), expr.MaxNodes(MaxNodes))
 	opts = append(opts, safetyOptions()...)
+	opts = append(opts, sortedMapOptions()...)
+	opts = append(opts, disabledOptions()...)
 	switch kind {
 	case Bool:
 		opts = append(opts, expr.AsBool())
 	case Number:
 		opts = append(opts, expr.AsFloat64())
 	}
-	if err := rootEnvError(src); err != nil {
+	if err := sourceError(src); err != nil {
 		return nil, err
 	}
 	prog, err := expr.Compile(src, opts...)
@@ -103,7 +105,18 @@ var goTypeNames = map[string]string{"rules.Customer": "customer", "rules.Event":
 var (
 	noFieldRe     = regexp.MustCompile(`^type (rules\.\w+) has no field (\w+)$`)
 	unknownNameRe = regexp.MustCompile(`^unknown name (\w+)$`)
+	// expr refuses a map given to a list built-in at compile time when the
+	// types show it, and fails at run time when the map was hidden in an
+	// attribute; both point the marketer at the key-ordered functions.
+	listOfMapRe = regexp.MustCompile(`^builtin (\w+) takes only array \(got map\[`)
 )
+
+// mapAsListMsg is the run-time error of a list built-in reading an element
+// of a map (a map hidden in an attribute, e.g. customer.attrs.prefs).
+const mapAsListMsg = "reflect: call of reflect.Value.Index on map Value"
+
+// useSortedMapFunctions is the advice for a map given to a list built-in.
+const useSortedMapFunctions = "use keys(…), values(…) or toPairs(…), which list a map's entries in key order"
 
 // humanize rewrites expr's messages in the marketer's terms: the rule
 // variables instead of Go type names, and a "did you mean" for typos.
@@ -115,6 +128,12 @@ func humanize(msg string) string {
 	}
 	if m := unknownNameRe.FindStringSubmatch(msg); m != nil {
 		return fmt.Sprintf("unknown name %q%s", m[1], DidYouMean(m[1], exprFields("rules.Env")))
+	}
+	if m := listOfMapRe.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%s() goes through a list, not a map: %s", m[1], useSortedMapFunctions)
+	}
+	if msg == mapAsListMsg {
+		return "a list function was given a map: " + useSortedMapFunctions
 	}
 	for goName, name := range goTypeNames {
 		msg = strings.ReplaceAll(msg, goName, name)

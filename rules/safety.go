@@ -39,13 +39,12 @@ const (
 var errTextTooLong = fmt.Errorf("text longer than %d bytes", MaxTextLen)
 
 // safetyOptions replace the expr built-ins that can multiply a string's size
-// with bounded versions, make `+` on two strings a bounded concatenation,
-// and remove built-ins that turn a whole list into one string or accumulate
-// without a typed bound (toJSON, reduce).
+// with bounded versions and make `+` on two strings a bounded
+// concatenation. The built-ins that turn a whole list into one string or
+// accumulate without a typed bound (toJSON, reduce) are refused with the
+// other disabled ones (disabledBuiltins in determinism.go).
 func safetyOptions() []expr.Option {
 	return []expr.Option{
-		expr.DisableBuiltin("reduce"),
-		expr.DisableBuiltin("toJSON"),
 		expr.Function("repeat", func(p ...any) (any, error) {
 			return boundedRepeat(p[0].(string), p[1].(int))
 		}, new(func(string, int) string)),
@@ -191,16 +190,25 @@ func friendlyType(t reflect.Type) string {
 	return t.String()
 }
 
+// sourceError refuses, before compiling, what a rule may not name: `$env`
+// (rootEnvError) and calls to disabled built-ins (forbiddenCallError).
+func sourceError(src string) *Error {
+	tokens, err := lexer.Lex(file.NewSource(src))
+	if err != nil {
+		return nil // the compiler reports it
+	}
+	if err := rootEnvError(src, tokens); err != nil {
+		return err
+	}
+	return forbiddenCallError(src, tokens)
+}
+
 // rootEnvError refuses `$env`, expr's name for the whole environment: it
 // would let a rule print or hand around every record at once (the
 // customer's email and phone included), which no rule needs. The source is
 // checked, not the compiled tree, because the compiler's own patches pass
 // the environment to the time built-ins.
-func rootEnvError(src string) *Error {
-	tokens, err := lexer.Lex(file.NewSource(src))
-	if err != nil {
-		return nil // the compiler reports it
-	}
+func rootEnvError(src string, tokens []lexer.Token) *Error {
 	for _, tok := range tokens {
 		if tok.Kind == lexer.Identifier && tok.Value == "$env" {
 			fe := &file.Error{Location: tok.Location, Message: "$env is not available in rules: name the field you need, e.g. customer.name"}
