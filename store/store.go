@@ -48,7 +48,17 @@ type Config struct {
 	UnsubscribeSecret []byte
 	PublicURL         string
 	UnsubscribeTTL    time.Duration
+
+	// MaxConns sizes the connection pool (RAPPORT_DB_MAX_CONNS). Zero
+	// keeps pool_max_conns from the database URL, or DefaultMaxConns when
+	// the URL has none (pgx's own default, max(4, CPUs), is too small for
+	// a worker).
+	MaxConns int
 }
+
+// DefaultMaxConns is the pool size when neither RAPPORT_DB_MAX_CONNS nor
+// the URL's pool_max_conns sets one.
+const DefaultMaxConns = 20
 
 // DefaultConfig is the configuration without environment: cap 3 per 7
 // days, no channels.
@@ -61,6 +71,7 @@ func DefaultConfig() Config {
 //	RAPPORT_FREQUENCY_CAP       global cap "<max>/<duration>", e.g. 3/7d (default); "off" disables
 //	RAPPORT_UNSUBSCRIBE_SECRET  HMAC secret for unsubscribe links (required to send marketing messages)
 //	RAPPORT_PUBLIC_URL          base URL of the unsubscribe handler, e.g. https://rapport.example.com
+//	RAPPORT_DB_MAX_CONNS        connection pool size (default: the URL's pool_max_conns, else DefaultMaxConns)
 //
 // and the channels (see channels.FromEnv).
 func ConfigFromEnv() (Config, error) {
@@ -74,6 +85,13 @@ func ConfigFromEnv() (Config, error) {
 	}
 	cfg.UnsubscribeSecret = []byte(os.Getenv("RAPPORT_UNSUBSCRIBE_SECRET"))
 	cfg.PublicURL = os.Getenv("RAPPORT_PUBLIC_URL")
+	if v := os.Getenv("RAPPORT_DB_MAX_CONNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return Config{}, fmt.Errorf("RAPPORT_DB_MAX_CONNS: %q is not a positive number", v)
+		}
+		cfg.MaxConns = n
+	}
 	set, err := channels.FromEnv()
 	if err != nil {
 		return Config{}, err
@@ -139,6 +157,12 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 	pc, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("store: parse database URL: %w", err)
+	}
+	switch {
+	case cfg.MaxConns > 0:
+		pc.MaxConns = int32(cfg.MaxConns)
+	case !strings.Contains(databaseURL, "pool_max_conns"):
+		pc.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {

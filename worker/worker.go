@@ -46,6 +46,9 @@ type Config struct {
 	// Backoff spaces Run's attempts to reach PostgreSQL and Temporal at
 	// start; zero is DefaultBackoff.
 	Backoff Backoff
+	// Slots bound the activities run at once, sized against the database
+	// pool (see Slots); zero values take the defaults.
+	Slots Slots
 }
 
 // ConfigFromEnv reads Config from the environment, with defaults.
@@ -57,6 +60,7 @@ func ConfigFromEnv() Config {
 		MetricsAddr:     envOr("RAPPORT_METRICS_ADDR", ":9090"),
 		StopTimeout:     30 * time.Second,
 		CacheSize:       envInt("RAPPORT_WORKFLOW_CACHE"),
+		Slots:           Slots{Local: envInt("RAPPORT_LOCAL_ACTIVITY_SLOTS"), Activity: envInt("RAPPORT_ACTIVITY_SLOTS")},
 	}
 }
 
@@ -86,6 +90,8 @@ type Options struct {
 	// StopTimeout: see Config. Default 30s.
 	StopTimeout time.Duration
 	Logger      *slog.Logger
+	// Slots: see Config. Default sized against Store's pool.
+	Slots Slots
 }
 
 // Worker is a started-or-ready Temporal worker with its deployed plans.
@@ -111,7 +117,14 @@ func New(opts Options) *Worker {
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = 30 * time.Second
 	}
-	w := sdkworker.New(opts.Client, workflows.TaskQueue, sdkworker.Options{WorkerStopTimeout: opts.StopTimeout})
+	if opts.Slots == (Slots{}) && opts.Store != nil {
+		opts.Slots, _ = sizeSlots(int(opts.Store.Pool().Config().MaxConns), Slots{}) // on a 1-connection pool, the SDK's defaults
+	}
+	w := sdkworker.New(opts.Client, workflows.TaskQueue, sdkworker.Options{
+		WorkerStopTimeout:                       opts.StopTimeout,
+		MaxConcurrentLocalActivityExecutionSize: opts.Slots.Local,
+		MaxConcurrentActivityExecutionSize:      opts.Slots.Activity,
+	})
 	workflows.Register(w, Instrument(opts.Activities, opts.Metrics))
 	sa := &scan.Activities{Store: opts.Store, Start: scan.TemporalStarter(opts.Client)}
 	opts.Metrics.ScanHooks(sa)
@@ -184,6 +197,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return stoppedWhileConnecting(ctx, err, log)
 	}
 	defer st.Close()
+	slots, err := sizeSlots(int(st.Pool().Config().MaxConns), cfg.Slots)
+	if err != nil {
+		return err
+	}
 	if len(cfgStore.Channels) == 0 {
 		log.Warn("no delivery channel configured: every send will fail permanently (set RAPPORT_SMTP_ADDR, or RAPPORT_DEV_CHANNELS=log)")
 	}
@@ -200,7 +217,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return stoppedWhileConnecting(ctx, err, log)
 	}
 	defer c.Close()
-	w := New(Options{Client: c, Store: st, Metrics: m, StopTimeout: cfg.StopTimeout, Logger: log})
+	w := New(Options{Client: c, Store: st, Metrics: m, StopTimeout: cfg.StopTimeout, Logger: log, Slots: slots})
 	if err := w.LoadPlans(ctx); err != nil {
 		return err
 	}
@@ -212,7 +229,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := w.Start(); err != nil {
 		return err
 	}
-	log.Info("worker running", "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace, "task_queue", workflows.TaskQueue, "metrics", cfg.MetricsAddr)
+	log.Info("worker running", "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace, "task_queue", workflows.TaskQueue, "metrics", cfg.MetricsAddr,
+		"db_pool", st.Pool().Config().MaxConns, "local_activity_slots", slots.Local, "activity_slots", slots.Activity)
 	<-ctx.Done()
 	log.Info("stopping worker: waiting for running activities", "timeout", cfg.StopTimeout)
 	w.Stop()

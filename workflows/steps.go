@@ -19,19 +19,31 @@ import (
 // Local activity options. Journey activities run as local activities: each
 // is one marker event in the history instead of the ~6 events of a regular
 // activity, which keeps the history of an enrollment small. They are short
-// database calls (and one provider call for sends), so a per-attempt bound
-// of 30s is generous; retries back off to 2 minutes and give up after an
-// hour, which fails the enrollment rather than blocking it forever.
+// database calls (and one provider call for sends), so 30 seconds bounds an
+// attempt.
+//
+// An outage waits, it does not fail: a failing activity is retried for up
+// to OutageBudget, backing off to one try every MaxOutageBackoff. Retries
+// further apart than the workflow task timeout wait on a durable timer (the
+// SDK records the backoff in the marker), so a journey rides out a
+// PostgreSQL or provider outage across worker restarts, and every retry
+// reuses the step's idempotency key: nothing is sent twice. A six-hour
+// outage costs about 30 retries, some 180 history events.
+const (
+	OutageBudget     = 7 * 24 * time.Hour
+	MaxOutageBackoff = 15 * time.Minute
+)
+
 var (
 	localRetry = &temporal.RetryPolicy{
 		InitialInterval:        time.Second,
 		BackoffCoefficient:     2,
-		MaximumInterval:        2 * time.Minute,
+		MaximumInterval:        MaxOutageBackoff,
 		NonRetryableErrorTypes: []string{activities.ErrTypePermanent},
 	}
 	localTimeouts = workflow.LocalActivityOptions{
 		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: time.Hour,
+		ScheduleToCloseTimeout: OutageBudget,
 		RetryPolicy:            localRetry,
 	}
 )
