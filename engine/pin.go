@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -14,6 +15,11 @@ import (
 // another meaning. A change that cannot be made that way takes a new
 // format number, and DecodePlan keeps reading every older one.
 const PlanFormat = 1
+
+// ErrNewerFormat is what DecodePlan answers for a plan pinned by a newer
+// Rapport than this one: nothing is wrong with the journey, this worker is
+// too old to run it.
+var ErrNewerFormat = errors.New("the plan was pinned by a newer Rapport")
 
 // pinned is the JSON form of a plan: the format number and the plan, its
 // rules as source text (compiled again on decoding).
@@ -66,7 +72,10 @@ func decodePlan(data []byte) (*Plan, error) {
 	if err := json.Unmarshal(data, &pin); err != nil {
 		return nil, fmt.Errorf("decode pinned plan: %w", err)
 	}
-	if pin.Format < 1 || pin.Format > PlanFormat {
+	if pin.Format > PlanFormat {
+		return nil, fmt.Errorf("decode pinned plan: format %d; this engine reads formats 1 to %d: %w", pin.Format, PlanFormat, ErrNewerFormat)
+	}
+	if pin.Format < 1 {
 		return nil, fmt.Errorf("decode pinned plan: format %d; this engine reads formats 1 to %d", pin.Format, PlanFormat)
 	}
 	if pin.Plan == nil {

@@ -62,6 +62,13 @@ func loadPlan(in JourneyInput) (*engine.Plan, error) {
 	var err error
 	if len(in.Plan) > 0 {
 		plan, err = engine.DecodePlan(in.Plan)
+		if errors.Is(err, engine.ErrNewerFormat) {
+			// A worker older than the journey (a rollback, or a rolling
+			// upgrade half done) must not fail it: panicking fails this
+			// workflow task only, which Temporal retries until a worker
+			// that reads the format takes it.
+			panic(fmt.Sprintf("journey %s: %v", in.CustomerID, err))
+		}
 	} else {
 		plan, err = engine.CompileCached(in.sourceBytes())
 	}

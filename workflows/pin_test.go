@@ -3,10 +3,15 @@ package workflows
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 )
 
@@ -94,3 +99,25 @@ func TestLegacyInputRuns(t *testing.T) {
 }
 
 func base64Of(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestNewerPlanFormatBlocksInsteadOfFailing: a journey pinned by a newer
+// Rapport (format PlanFormat+1) on an older worker fails its workflow task,
+// to be retried by a newer worker, and is not failed for good.
+func TestNewerPlanFormatBlocksInsteadOfFailing(t *testing.T) {
+	plan := playbook(t, "", "  - send: { channel: email, template: hi }\n")
+	in := input(t, plan, "c1", rules.Event{Name: "signup"})
+	in.Plan = json.RawMessage(strings.Replace(string(in.Plan), fmt.Sprintf(`"format":%d`, engine.PlanFormat), fmt.Sprintf(`"format":%d`, engine.PlanFormat+1), 1))
+	env := newTestEnv(t)
+	mem := activities.NewMemory()
+	mem.Put(customer("c1"))
+	Register(env, mem)
+	env.ExecuteWorkflow(WorkflowName, in)
+	err := env.GetWorkflowError()
+	var panicErr *temporal.PanicError
+	if !errors.As(err, &panicErr) || !strings.Contains(err.Error(), "pinned by a newer Rapport") {
+		t.Fatalf("err %v, want a workflow task panic (retried by Temporal), not a failed journey", err)
+	}
+	if len(mem.Messages()) != 0 || len(mem.Enrollments()) != 0 {
+		t.Fatalf("a journey this worker cannot read did something: %+v %+v", mem.Messages(), mem.Enrollments())
+	}
+}
