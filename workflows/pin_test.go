@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
@@ -37,10 +38,7 @@ func TestJourneyRunsThePinnedPlan(t *testing.T) {
 	en["subject"] = "Pinned subject for {{ customer.name }}"
 	in.Plan, _ = json.Marshal(pin)
 
-	env := newTestEnv(t)
-	mem := activities.NewMemory()
-	mem.Put(customer("c1"))
-	Register(env, mem)
+	env, mem := memoryEnv(t)
 	env.ExecuteWorkflow(WorkflowName, in)
 	var res JourneyResult
 	if err := env.GetWorkflowResult(&res); err != nil || res.Status != activities.StatusCompleted {
@@ -66,10 +64,7 @@ func TestJourneyRefusesABrokenPinnedPlan(t *testing.T) {
 	plan := playbook(t, "", "  - send: { channel: email, template: hi }\n")
 	in := input(t, plan, "c1", rules.Event{Name: "signup"})
 	in.Plan = json.RawMessage(strings.Replace(string(in.Plan), `"next":-1`, `"next":7`, 1))
-	env := newTestEnv(t)
-	mem := activities.NewMemory()
-	mem.Put(customer("c1"))
-	Register(env, mem)
+	env, mem := memoryEnv(t)
 	env.ExecuteWorkflow(WorkflowName, in)
 	err := env.GetWorkflowError()
 	if err == nil || !strings.Contains(err.Error(), "next jumps to 7, outside 0..0") || !strings.Contains(err.Error(), ErrTypeInvalidPlaybook) {
@@ -87,10 +82,7 @@ func TestLegacyInputRuns(t *testing.T) {
 	in := input(t, plan, "c1", rules.Event{Name: "signup"})
 	in.Plan = nil
 	in.Source = base64Of(plan.Source)
-	env := newTestEnv(t)
-	mem := activities.NewMemory()
-	mem.Put(customer("c1"))
-	Register(env, mem)
+	env, mem := memoryEnv(t)
 	env.ExecuteWorkflow(WorkflowName, in)
 	var res JourneyResult
 	if err := env.GetWorkflowResult(&res); err != nil || res.Status != activities.StatusCompleted || len(mem.Messages()) != 1 {
@@ -107,10 +99,7 @@ func TestNewerPlanFormatBlocksInsteadOfFailing(t *testing.T) {
 	plan := playbook(t, "", "  - send: { channel: email, template: hi }\n")
 	in := input(t, plan, "c1", rules.Event{Name: "signup"})
 	in.Plan = json.RawMessage(strings.Replace(string(in.Plan), fmt.Sprintf(`"format":%d`, engine.PlanFormat), fmt.Sprintf(`"format":%d`, engine.PlanFormat+1), 1))
-	env := newTestEnv(t)
-	mem := activities.NewMemory()
-	mem.Put(customer("c1"))
-	Register(env, mem)
+	env, mem := memoryEnv(t)
 	env.ExecuteWorkflow(WorkflowName, in)
 	err := env.GetWorkflowError()
 	var panicErr *temporal.PanicError
@@ -120,4 +109,14 @@ func TestNewerPlanFormatBlocksInsteadOfFailing(t *testing.T) {
 	if len(mem.Messages()) != 0 || len(mem.Enrollments()) != 0 {
 		t.Fatalf("a journey this worker cannot read did something: %+v %+v", mem.Messages(), mem.Enrollments())
 	}
+}
+
+// memoryEnv is a test environment whose journeys' activities are a fresh
+// Memory holding customer c1.
+func memoryEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *activities.Memory) {
+	env := newTestEnv(t)
+	mem := activities.NewMemory()
+	mem.Put(customer("c1"))
+	Register(env, mem)
+	return env, mem
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +24,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/rapport-crm/rapport/activities"
-	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 )
 
@@ -63,14 +63,32 @@ func TestReplayHistories(t *testing.T) {
 // recording is one sample run against the dev server.
 type recording struct {
 	name     string
-	playbook string
+	playbook string // a playbook file, or
+	source   string // the playbook itself
 	customer rules.Customer
+	trigger  *rules.Event // default: the playbook's trigger event
 	// drive sends the run its events while it runs.
-	drive func(ctx context.Context, c client.Client, wfID string) error
+	drive func(ctx context.Context, c client.Client, wfID string, w recorderWorld) error
+	// alone: recorded after the others, with nothing else running (it
+	// makes the activities fail).
+	alone bool
 }
 
-func signalAfter(d time.Duration, events ...rules.Event) func(context.Context, client.Client, string) error {
-	return func(ctx context.Context, c client.Client, wfID string) error {
+// recorderWorld is what a recording's driver may change: the memory
+// activities behind the worker.
+type recorderWorld struct {
+	acts       *outage
+	customerID string
+}
+
+// record stores an event as the event API does before signalling it.
+func (w recorderWorld) record(ev rules.Event) { w.acts.RecordEvent(w.customerID, ev) }
+
+// outage makes every activity fail (down) or work again.
+func (w recorderWorld) outage(down bool) { w.acts.down.Store(down) }
+
+func signalAfter(d time.Duration, events ...rules.Event) func(context.Context, client.Client, string, recorderWorld) error {
+	return func(ctx context.Context, c client.Client, wfID string, _ recorderWorld) error {
 		time.Sleep(d)
 		for _, ev := range events {
 			if err := c.SignalWorkflow(ctx, wfID, "", EventSignal, ev); err != nil {
@@ -83,8 +101,8 @@ func signalAfter(d time.Duration, events ...rules.Event) func(context.Context, c
 }
 
 // storm sends n distinct events (and one duplicate), then stop.
-func storm(n int) func(context.Context, client.Client, string) error {
-	return func(ctx context.Context, c client.Client, wfID string) error {
+func storm(n int) func(context.Context, client.Client, string, recorderWorld) error {
+	return func(ctx context.Context, c client.Client, wfID string, _ recorderWorld) error {
 		for i := range n {
 			ev := rules.Event{ID: fmt.Sprintf("v%d", i), Name: "visit"}
 			if err := c.SignalWorkflow(ctx, wfID, "", EventSignal, ev); err != nil {
@@ -100,11 +118,13 @@ func storm(n int) func(context.Context, client.Client, string) error {
 	}
 }
 
-func recordings() []recording {
-	ada := SampleCustomer(time.Now())
+// recordings are the runs a release records: the first four of
+// 2026-11-23, every sample playbook's main path and the scenarios.
+func recordings(now time.Time) ([]recording, error) {
+	ada := SampleCustomer(now)
 	bo := rules.Customer{ID: "c-7", Name: "Bo", Email: "bo@example.com", Phone: "+4915100000007", Locale: "en", Timezone: "Europe/Berlin", Tier: "standard"}
 	cy := rules.Customer{ID: "c-9", Name: "Cy", Phone: "+100", Locale: "en"}
-	return []recording{
+	recs := []recording{
 		{name: "fast_journey-timeout", playbook: "testdata/replay/fast_journey.yaml", customer: ada},
 		{name: "fast_journey-event-goal", playbook: "testdata/replay/fast_journey.yaml", customer: bo, drive: signalAfter(2500*time.Millisecond,
 			rules.Event{ID: "p-1", Name: "purchase", Amount: 80},
@@ -113,6 +133,11 @@ func recordings() []recording {
 		{name: "drip-five-sends", playbook: "testdata/replay/drip.yaml", customer: bo},
 		{name: "storm-continue-as-new", playbook: "testdata/replay/storm.yaml", customer: cy, drive: storm(700)},
 	}
+	samples, err := sampleRecordings(now)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(recs, samples...), scenarioRecordings(now)...), nil
 }
 
 // TestRecordHistories runs the samples on a real dev server (the Temporal
@@ -125,7 +150,7 @@ func TestRecordHistories(t *testing.T) {
 	if !*record {
 		t.Skip("records histories only with -record (needs the Temporal CLI)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  temporalCLI(t),
@@ -138,13 +163,6 @@ func TestRecordHistories(t *testing.T) {
 	}
 	defer srv.Stop()
 	c := srv.Client()
-	mem := activities.NewMemory()
-	w := worker.New(c, TaskQueue, worker.Options{})
-	Register(w, mem)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
 	dir := filepath.Join(historiesDir, *recordDir)
 	if _, err := os.Stat(dir); err == nil {
 		t.Fatalf("%s exists: recordings are never overwritten; record into a new folder with -release NAME", dir)
@@ -154,12 +172,46 @@ func TestRecordHistories(t *testing.T) {
 	}
 	var report strings.Builder
 	report.WriteString("# History events per enrollment, recorded against a Temporal dev server\n# sample: runs, events per run, send steps, events per send step\n")
+	recs, err := recordings(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts := &outage{Memory: activities.NewMemory()}
+	w := worker.New(c, TaskQueue, worker.Options{})
+	Register(w, acts)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	// Together, then those that must run alone; each keeps its place in
+	// the report.
+	results := make([]recorded, len(recs))
+	for _, alone := range []bool{false, true} {
+		var wg sync.WaitGroup
+		for i, rec := range recs {
+			if rec.alone != alone {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = recordOne(ctx, c, acts, dir, rec)
+			}()
+			if alone {
+				wg.Wait()
+			}
+		}
+		wg.Wait()
+	}
 	var written []string
-	for _, rec := range recordings() {
-		line, files := recordOne(ctx, t, c, mem, dir, rec)
-		report.WriteString(line + "\n")
-		written = append(written, files...)
-		t.Log(line)
+	for _, r := range results {
+		if r.err != nil {
+			t.Error(r.err)
+			continue
+		}
+		report.WriteString(r.line + "\n")
+		written = append(written, r.files...)
+		t.Log(r.line)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "measurements.txt"), []byte(report.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -186,32 +238,50 @@ func temporalCLI(t *testing.T) string {
 	return p
 }
 
-// recordOne runs one sample to its end and saves the history of each run
-// in dir; it returns the measurement line and the files written.
-func recordOne(ctx context.Context, t *testing.T, c client.Client, mem *activities.Memory, dir string, rec recording) (string, []string) {
-	plan, err := engine.CompileFile(rec.playbook)
-	if err != nil {
-		t.Fatal(err)
+// recorded is what recordOne made of one recording.
+type recorded struct {
+	line  string   // the measurement line
+	files []string // the history files written
+	err   error
+}
+
+// recordOne runs one recording to its end and saves the history of each
+// run in dir.
+func recordOne(ctx context.Context, c client.Client, acts *outage, dir string, rec recording) recorded {
+	fail := func(format string, args ...any) recorded {
+		return recorded{err: fmt.Errorf(rec.name+": "+format, args...)}
 	}
-	mem.Put(rec.customer)
-	run, started, err := Enroll(ctx, c, plan, rec.customer.ID, rules.Event{ID: "t-" + rec.name, Name: plan.Trigger.Event})
+	plan, err := rec.compile()
+	if err != nil {
+		return fail("%v", err)
+	}
+	acts.Put(rec.customer)
+	trigger := rules.Event{ID: "t-" + rec.name, Name: plan.Trigger.Event}
+	if rec.trigger != nil {
+		trigger = *rec.trigger
+		trigger.ID = "t-" + rec.name
+	}
+	run, started, err := Enroll(ctx, c, plan, rec.customer.ID, trigger)
 	if err != nil || !started {
-		t.Fatalf("%s: enroll: started=%v %v", rec.name, started, err)
+		return fail("enroll: started=%v %v", started, err)
 	}
 	if _, again, err := Enroll(ctx, c, plan, rec.customer.ID, rules.Event{Name: plan.Trigger.Event}); err != nil || again {
-		t.Fatalf("%s: a second enrollment started while one runs (started=%v, %v)", rec.name, again, err)
+		return fail("a second enrollment started while one runs (started=%v, %v)", again, err)
 	}
 	firstRunID := run.GetRunID() // Get follows continue-as-new and moves it on
 	if rec.drive != nil {
-		if err := rec.drive(ctx, c, run.GetID()); err != nil {
-			t.Fatalf("%s: %v", rec.name, err)
+		if err := rec.drive(ctx, c, run.GetID(), recorderWorld{acts: acts, customerID: rec.customer.ID}); err != nil {
+			return fail("%v", err)
 		}
 	}
 	var res JourneyResult
 	if err := run.Get(ctx, &res); err != nil {
-		t.Fatalf("%s: %v", rec.name, err)
+		return fail("%v", err)
 	}
-	sizes, files := saveHistories(ctx, t, c, dir, rec.name, run.GetID(), firstRunID)
+	sizes, files, err := saveHistories(ctx, c, dir, rec.name, run.GetID(), firstRunID)
+	if err != nil {
+		return fail("%v", err)
+	}
 	total := 0
 	for _, n := range sizes {
 		total += n
@@ -220,13 +290,14 @@ func recordOne(ctx context.Context, t *testing.T, c client.Client, mem *activiti
 	if res.Counters.Sends > 0 {
 		perSend = fmt.Sprintf("%.1f", float64(total)/float64(res.Counters.Sends))
 	}
-	return fmt.Sprintf("%s: outcome %s (%s), %d run(s), events per run %v (total %d), %d steps, %d send step(s), %s events per send step (whole history / sends)",
-		rec.name, res.Status, res.Reason, len(sizes), sizes, total, res.Counters.Steps, res.Counters.Sends, perSend), files
+	line := fmt.Sprintf("%s: outcome %s (%s), %d run(s), events per run %v (total %d), %d steps, %d send step(s), %s events per send step (whole history / sends)",
+		rec.name, res.Status, res.Reason, len(sizes), sizes, total, res.Counters.Steps, res.Counters.Sends, perSend)
+	return recorded{line: line, files: files}
 }
 
 // saveHistories writes the history of the run and of every run it
 // continued as into dir, and returns their lengths and file names.
-func saveHistories(ctx context.Context, t *testing.T, c client.Client, dir, name, wfID, runID string) ([]int, []string) {
+func saveHistories(ctx context.Context, c client.Client, dir, name, wfID, runID string) ([]int, []string, error) {
 	var sizes []int
 	var files []string
 	for i := 1; runID != ""; i++ {
@@ -235,17 +306,17 @@ func saveHistories(ctx context.Context, t *testing.T, c client.Client, dir, name
 		for it.HasNext() {
 			e, err := it.Next()
 			if err != nil {
-				t.Fatal(err)
+				return nil, nil, err
 			}
 			h.Events = append(h.Events, e)
 		}
 		data, err := protojson.Marshal(&h)
 		if err != nil {
-			t.Fatal(err)
+			return nil, nil, err
 		}
 		file := fmt.Sprintf("%s-run%d.json", name, i)
 		if err := os.WriteFile(filepath.Join(dir, file), data, 0o644); err != nil {
-			t.Fatal(err)
+			return nil, nil, err
 		}
 		sizes, files = append(sizes, len(h.Events)), append(files, file)
 		runID = ""
@@ -253,7 +324,7 @@ func saveHistories(ctx context.Context, t *testing.T, c client.Client, dir, name
 			runID = last.GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()
 		}
 	}
-	return sizes, files
+	return sizes, files, nil
 }
 
 // historyFiles lists every recorded history under historiesDir, in the
