@@ -62,19 +62,18 @@ func loadPlan(in JourneyInput) (*engine.Plan, error) {
 	var err error
 	if len(in.Plan) > 0 {
 		plan, err = engine.DecodePlan(in.Plan)
-		if errors.Is(err, engine.ErrNewerFormat) {
-			// A worker older than the journey (a rollback, or a rolling
-			// upgrade half done) must not fail it: panicking fails this
-			// workflow task only, which Temporal retries until a worker
-			// that reads the format takes it.
-			panic(fmt.Sprintf("journey %s: %v", in.CustomerID, err))
-		}
 	} else {
 		plan, err = engine.CompileCached(in.sourceBytes())
 	}
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("playbook %s version %s does not compile: %v", in.Playbook, in.Version, err), ErrTypeInvalidPlaybook, nil)
+		// The plan loaded when the journey started, so a worker that
+		// cannot load it disagrees with the release that started it: a
+		// plan format newer than this worker (a rollback, a rolling
+		// upgrade half done), or a rule or compiler made stricter since.
+		// Failing the journey would end it for good; panicking fails this
+		// workflow task only, which Temporal retries until a worker that
+		// can load the plan takes it.
+		panic(fmt.Sprintf("journey of %s in playbook %s version %s: cannot load its plan on this worker: %v", in.CustomerID, in.Playbook, in.Version, err))
 	}
 	if plan.Name != in.Playbook || plan.Version != in.Version {
 		return nil, temporal.NewNonRetryableApplicationError(

@@ -57,18 +57,20 @@ func TestJourneyRunsThePinnedPlan(t *testing.T) {
 	}
 }
 
-// TestJourneyRefusesABrokenPinnedPlan: a pinned plan that does not decode
-// fails the enrollment with a non-retryable InvalidPlaybook error naming
-// the problem (rather than a workflow task that panics forever).
-func TestJourneyRefusesABrokenPinnedPlan(t *testing.T) {
+// TestJourneyBlocksOnAPlanItCannotLoad: a pinned plan that this worker
+// cannot load fails the workflow task, naming the problem, to be retried
+// by a worker that can (rather than failing the journey for good), and
+// does nothing meanwhile.
+func TestJourneyBlocksOnAPlanItCannotLoad(t *testing.T) {
 	plan := playbook(t, "", "  - send: { channel: email, template: hi }\n")
 	in := input(t, plan, "c1", rules.Event{Name: "signup"})
 	in.Plan = json.RawMessage(strings.Replace(string(in.Plan), `"next":-1`, `"next":7`, 1))
 	env, mem := memoryEnv(t)
 	env.ExecuteWorkflow(WorkflowName, in)
 	err := env.GetWorkflowError()
-	if err == nil || !strings.Contains(err.Error(), "next jumps to 7, outside 0..0") || !strings.Contains(err.Error(), ErrTypeInvalidPlaybook) {
-		t.Fatalf("err %v, want an InvalidPlaybook error about the jump", err)
+	var panicErr *temporal.PanicError
+	if !errors.As(err, &panicErr) || !strings.Contains(err.Error(), "cannot load its plan on this worker") || !strings.Contains(err.Error(), "next jumps to 7, outside 0..0") {
+		t.Fatalf("err %v, want a workflow task panic about the jump", err)
 	}
 	if n := len(mem.Messages()); n != 0 {
 		t.Fatalf("%d messages sent by a journey whose plan did not load", n)
@@ -103,7 +105,7 @@ func TestNewerPlanFormatBlocksInsteadOfFailing(t *testing.T) {
 	env.ExecuteWorkflow(WorkflowName, in)
 	err := env.GetWorkflowError()
 	var panicErr *temporal.PanicError
-	if !errors.As(err, &panicErr) || !strings.Contains(err.Error(), "pinned by a newer Rapport") {
+	if !errors.As(err, &panicErr) || !strings.Contains(err.Error(), "the plan was pinned by a newer Rapport") {
 		t.Fatalf("err %v, want a workflow task panic (retried by Temporal), not a failed journey", err)
 	}
 	if len(mem.Messages()) != 0 || len(mem.Enrollments()) != 0 {
