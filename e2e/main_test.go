@@ -34,6 +34,7 @@ const (
 	nsDeploy  = "e2e-deploy"
 	nsDate    = "e2e-date"
 	nsRecon   = "e2e-reconcile"
+	nsTrigger = "e2e-trigger"
 )
 
 var (
@@ -83,7 +84,7 @@ func startDevServer() (*testsuite.DevServer, error) {
 		}
 	}
 	args := append(workflows.SearchAttributeFlags(),
-		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev, "--namespace", nsDeploy, "--namespace", nsDate, "--namespace", nsRecon,
+		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev, "--namespace", nsDeploy, "--namespace", nsDate, "--namespace", nsRecon, "--namespace", nsTrigger,
 		"--http-port", fmt.Sprint(ports[1]), "--metrics-port", fmt.Sprint(ports[2]))
 	return testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  bin,

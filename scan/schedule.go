@@ -141,11 +141,14 @@ func Pause(ctx context.Context, c client.Client, playbook, note string) (bool, e
 }
 
 // Trigger runs the schedule of playbook now (a scan outside its spec), for
-// tests, demos and `rapport deploy --trigger`. The overlap policy still
-// applies: a scan already running is not doubled.
+// tests, demos and `rapport deploy --trigger`. A scan already running is
+// not doubled, but neither is the trigger dropped: it runs once more after
+// the running scan (overlap policy buffer-one). With skip, a trigger that
+// met the scheduled scan at the top of the hour was lost, and customers
+// stored just before it waited an hour (rapport dev showed no win-back).
 func Trigger(ctx context.Context, c client.Client, playbook string) error {
 	h := c.ScheduleClient().GetHandle(ctx, ScheduleID(playbook))
-	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enums.SCHEDULE_OVERLAP_POLICY_SKIP}); err != nil {
+	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enums.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE}); err != nil {
 		return fmt.Errorf("trigger schedule %s: %w", ScheduleID(playbook), err)
 	}
 	return nil
