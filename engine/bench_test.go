@@ -118,3 +118,34 @@ func BenchmarkValidate1000Parallel(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodePinnedSamples decodes the pinned plan of every sample
+// once per op, without the decode cache: what a worker pays when it loads
+// a journey whose plan no cached journey shares (rules compiled again from
+// their source). It reports the pinned plans' size beside the sources'.
+func BenchmarkDecodePinnedSamples(b *testing.B) {
+	var pins [][]byte
+	var srcBytes, pinBytes int
+	for _, src := range readSamples(b) {
+		p, err := Compile("sample.yaml", src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pin, err := Pin(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pins = append(pins, pin)
+		srcBytes, pinBytes = srcBytes+len(src), pinBytes+len(pin)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, pin := range pins {
+			if _, err := decodePlan(pin); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(srcBytes)/float64(len(pins)), "source-B/plan")
+	b.ReportMetric(float64(pinBytes)/float64(len(pins)), "pinned-B/plan")
+}
