@@ -56,3 +56,10 @@ test-ui:
 fuzz-input:
 	$(GO) test -run '^$$' -fuzz FuzzRenderMessage -fuzztime 60s ./engine
 	$(GO) test -run '^$$' -fuzz FuzzAPIBodies -fuzztime 60s ./api
+
+.PHONY: peers
+
+# The npm peers the tests check Rapport against (peers/: ajv for the JSON
+# Schema), installed from the lockfile; CI runs the same in .ci/run.
+peers:
+	npm ci --prefix peers --no-audit --no-fund
