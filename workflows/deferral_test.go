@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +52,11 @@ policies:
 	if sms.Channel != "sms" || sms.Status != activities.SendSent {
 		t.Fatalf("second message %+v, want the deferred sms sent", sms)
 	}
+	// Resumed in later runs, the deferred send keeps its first visit's
+	// idempotency key.
+	if want := "/" + plan.Steps[1].ID + "/1"; !strings.HasSuffix(sms.Key, want) {
+		t.Fatalf("deferred sms key %s, want the first visit's (…%s)", sms.Key, want)
+	}
 	if got, want := sms.At.Sub(msgs[0].At), 30*day; got < want || got > want+time.Hour {
 		t.Fatalf("deferred sms sent %v after the email, want 30 days (the cap's window)", got)
 	}
@@ -87,6 +93,9 @@ func TestQuietHoursDeferralResumesAfterContinueAsNew(t *testing.T) {
 	msgs := r.Memory.Messages()
 	if len(msgs) != 1 || msgs[0].Status != activities.SendSent {
 		t.Fatalf("messages %+v, want one sent", msgs)
+	}
+	if want := "/" + plan.Steps[0].ID + "/1"; !strings.HasSuffix(msgs[0].Key, want) {
+		t.Fatalf("key %s, want the first visit's (…%s)", msgs[0].Key, want)
 	}
 	if want := time.Date(2026, 3, 11, 8, 0, 0, 0, time.UTC); !msgs[0].At.Equal(want) {
 		t.Fatalf("sent at %v, want the end of quiet hours %v", msgs[0].At, want)

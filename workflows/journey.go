@@ -234,8 +234,8 @@ func (j *journey) walk() error {
 		if step.Kind == engine.KindWait && j.resumeDeadline.IsZero() && j.historyFull() {
 			return j.continueAsNew(time.Time{})
 		}
-		if j.resumeDeadline.IsZero() {
-			j.visits[step.ID]++
+		if j.resumeDeadline.IsZero() && j.resumeDeferral == nil {
+			j.visits[step.ID]++ // not when resuming the step mid-wait or mid-deferral
 		}
 		key := fmt.Sprintf("%s/%s/%d", j.enr.ID, step.ID, j.visits[step.ID])
 		blocks := j.blocks
@@ -381,8 +381,19 @@ func (j *journey) checkpoint(deadline time.Time) *Checkpoint {
 	if len(tail) > carriedStepLog {
 		tail = tail[len(tail)-carriedStepLog:]
 	}
+	var deferral *Deferral
+	if j.deferral != nil {
+		// A deferral's deadline travels in the deferral, never in
+		// Deadline: a worker older than deferral checkpoints ignores
+		// Deferral and would take Deadline for the deadline of the next
+		// wait step it reaches. Without it, such a worker only tries the
+		// send again early, and the cap and quiet hours still apply.
+		d := *j.deferral
+		d.Until, deadline = deadline, time.Time{}
+		deferral = &d
+	}
 	return &Checkpoint{
-		EnrollmentID: j.enr.ID, PC: j.pc, Deadline: deadline, Deferral: j.deferral, Visits: j.visits,
+		EnrollmentID: j.enr.ID, PC: j.pc, Deadline: deadline, Deferral: deferral, Visits: j.visits,
 		Seen: j.seen.list(), EnrolledAt: j.enrolledAt, GoalDeadline: j.goalDeadline,
 		Holdout: j.holdout, Coupon: j.coupon, Event: j.event,
 		Steps: slices.Clone(tail), Seq: j.seq, Counters: j.counters,

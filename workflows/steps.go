@@ -243,6 +243,9 @@ func (j *journey) takeDeferral() (*Deferral, time.Time) {
 	if d == nil {
 		return nil, time.Time{}
 	}
+	if !d.Until.IsZero() {
+		until = d.Until
+	}
 	j.resumeDeferral, j.resumeDeadline = nil, time.Time{}
 	return d, until
 }

@@ -95,10 +95,13 @@ type Checkpoint struct {
 
 // Deferral is a send step waiting to be tried again: Attempt is the try
 // that was deferred, Reason why (activities.ReasonQuietHours or
-// activities.ReasonFrequencyCap).
+// activities.ReasonFrequencyCap), Until when it may be tried. (Checkpoints
+// written on 2026-11-25 before Until existed carry it in
+// Checkpoint.Deadline.)
 type Deferral struct {
-	Reason  string `json:"reason"`
-	Attempt int    `json:"attempt"`
+	Reason  string    `json:"reason"`
+	Attempt int       `json:"attempt"`
+	Until   time.Time `json:"until,omitzero"`
 }
 
 // StepLog is one thing the journey did, for the state query and the
