@@ -215,7 +215,7 @@ steps:
   - exit: done
 `,
 		want: []string{
-			"5:23: when: invalid operation: + (mismatched types float64 and string)",
+			`5:23: when: event.amount is a number and "x" is text; + adds two numbers or joins two texts, not one of each`,
 		},
 	},
 	{
@@ -244,7 +244,7 @@ steps:
   - exit: done
 `,
 		want: []string{
-			"4:12: exit_when: the rule must be a condition (true or false), but it gives string",
+			`4:12: exit_when: the rule must be a condition (true or false), but customer.tier is text; compare it, like customer.tier == "gold"`,
 		},
 	},
 	{
@@ -257,7 +257,7 @@ steps:
   - exit: done
 `,
 		want: []string{
-			"4:20: audience: unknown name \"custmer\" (did you mean \"customer\"?)",
+			`4:20: audience: there is no "custmer" in rules (did you mean "customer"?)`,
 		},
 	},
 	{
@@ -322,7 +322,7 @@ steps:
 		src: base + `  - send: { channel: sms, template: hey }
 `,
 		want: []string{
-			"9:37: unknown template \"hey\"",
+			`9:37: unknown template "hey"; the only template in this playbook is hi`,
 		},
 	},
 	{
@@ -449,7 +449,7 @@ steps:
   - send: { channel: sms, template: hi }
 `,
 		want: []string{
-			"6:27: text: placeholder: cannot print a value of type []string in a message",
+			`6:27: text: placeholder: cannot print a list of text in a message; print one entry, like customer.tags[0], or join them with join(customer.tags, ", ")`,
 		},
 	},
 	{
@@ -627,7 +627,7 @@ steps:
 		src: base + `  - update: { set: { tier: gold } }
 `,
 		want: []string{
-			"9:28: tier: unknown name \"gold\" (to set a fixed text, quote it twice: \"'gold'\")",
+			`9:28: tier: there is no field "gold"; to set the text gold, quote it twice: "'gold'"`,
 		},
 	},
 	{
@@ -651,7 +651,7 @@ steps:
 		src: base + `  - coupon: { kind: amount, value: customer.name, expires: 14d }
 `,
 		want: []string{
-			"9:36: value: the rule must give a number, but it gives string",
+			"9:36: value: the rule must give a number, but customer.name is text",
 		},
 	},
 	{
@@ -703,7 +703,7 @@ steps:
   - send: { channel: email, template: hi }
 `,
 		want: []string{
-			"9:33: html: placeholder: invalid operation: + (mismatched types float64 and string)",
+			`9:33: html: placeholder: event.amount is a number and 'x' is text; + adds two numbers or joins two texts, not one of each`,
 		},
 	},
 	{

@@ -169,6 +169,10 @@ func (c *compiler) parseYAML(src []byte) (*yaml.Node, bool) {
 				line++ // yaml.v3 reports parser (not scanner) errors with 0-based lines
 			}
 		}
+		if tl, tc, ok := c.indentTab(line, msg); ok {
+			c.errorAt(tl, tc, "tabs cannot indent YAML; use spaces")
+			return nil, false
+		}
 		c.errorAt(max(line, 1), 1, "YAML syntax error: "+msg)
 		return nil, false
 	}
@@ -177,6 +181,32 @@ func (c *compiler) parseYAML(src []byte) (*yaml.Node, bool) {
 		return nil, false
 	}
 	return doc.Content[0], true
+}
+
+// indentTab finds the tab behind a YAML error about one. yaml.v3 reports
+// a tab in the indentation as "found character that cannot start any
+// token" on the tab's line, as "found a tab character that violates
+// indentation" on the line before it, and, in a block scalar (|, >), as
+// "found a tab character where an indentation space is expected" on the
+// line of the indicator; none says where the tab is. The tab is looked for
+// in the leading blanks (and list dashes) of the reported line, and for
+// the tab messages also of the lines after it. line is 1-based.
+func (c *compiler) indentTab(line int, msg string) (int, int, bool) {
+	last := line
+	switch {
+	case strings.Contains(msg, "tab character"):
+		last = len(c.lines)
+	case msg != "found character that cannot start any token":
+		return 0, 0, false
+	}
+	for l := max(line, 1); l <= last && l <= len(c.lines); l++ {
+		lead := strings.TrimLeft(c.lines[l-1], " -\t")
+		prefix := c.lines[l-1][:len(c.lines[l-1])-len(lead)]
+		if i := strings.IndexByte(prefix, '\t'); i >= 0 {
+			return l, i + 1, true
+		}
+	}
+	return 0, 0, false
 }
 
 // header reads the descriptive top-level keys.
@@ -399,7 +429,9 @@ func (c *compiler) policies(f field) {
 }
 
 // CompileAll compiles many playbooks on all CPUs; plans[i] and errs[i]
-// belong to srcs[i] (files[i] names it in diagnostics).
+// belong to srcs[i] (files[i] names it in diagnostics). Playbooks are
+// deployed by name, so a file whose playbook: name an earlier file already
+// has is an error too (naming both files), and its plan is nil.
 func CompileAll(files []string, srcs [][]byte) (plans []*Plan, errs []error) {
 	plans, errs = make([]*Plan, len(srcs)), make([]error, len(srcs))
 	next := make(chan int)
@@ -418,5 +450,6 @@ func CompileAll(files []string, srcs [][]byte) (plans []*Plan, errs []error) {
 	}
 	close(next)
 	wg.Wait()
+	checkNames(files, plans, errs)
 	return plans, errs
 }

@@ -23,6 +23,9 @@ func FuzzCompile(f *testing.F) {
 	for _, tc := range brokenCases {
 		f.Add([]byte(tc.src))
 	}
+	for _, tc := range messageCases {
+		f.Add([]byte(tc.src))
+	}
 	f.Add([]byte(flow))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		p, err := Compile("f.yaml", src)

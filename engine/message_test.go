@@ -66,7 +66,7 @@ func TestCheckTextPositions(t *testing.T) {
 		{"Hello {{ customer.name ", "1:7: unclosed placeholder: {{ without a matching }}"},
 		{"a\nb {{ customer.nme }}", `2:15: placeholder: customer has no field "nme" (did you mean "name"?)`},
 		{"{{ }}", "1:1: empty placeholder {{ }}"},
-		{"x {{ customer.attrs }}", "1:6: placeholder: cannot print a value of type map[string]interface {} in a message"},
+		{"x {{ customer.attrs }}", "1:6: placeholder: cannot print a map in a message; print one of its entries, like customer.attrs.industry"},
 	} {
 		err := CheckText(tc.src)
 		var re *rules.Error

@@ -385,14 +385,20 @@ func (c *compiler) updateSet(f field) map[string]*rules.Rule {
 			c.errorf(k, "set: %q is set twice", k.Value)
 			continue
 		}
-		before := len(c.diags)
-		r, _ := c.rule(field{k, n.Content[i+1]}, rules.Text)
-		if len(c.diags) > before && strings.Contains(c.diags[len(c.diags)-1].Msg, "unknown name") {
-			c.diags[len(c.diags)-1].Msg += ` (to set a fixed text, quote it twice: "'gold'")`
-		}
+		r, _ := c.ruleWith(field{k, n.Content[i+1]}, rules.Text, fixedTextAdvice)
 		out[k.Value] = r
 	}
 	return out
+}
+
+// fixedTextAdvice explains a set value that is one unknown word (tier:
+// gold): a set value is a rule, so a fixed text needs quotes of its own
+// inside the YAML ones.
+func fixedTextAdvice(n *yaml.Node, re *rules.Error) string {
+	if re.Unknown == "" || strings.TrimSpace(n.Value) != re.Unknown {
+		return ""
+	}
+	return fmt.Sprintf(`there is no field %q; to set the text %s, quote it twice: "'%s'"`, re.Unknown, re.Unknown, re.Unknown)
 }
 
 // tags reads a list of tag words.

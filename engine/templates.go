@@ -159,7 +159,7 @@ func (c *compiler) checkTemplateUse() {
 	for _, s := range c.sends {
 		sent[s.template] = true
 		if _, ok := c.tplNodes[s.template]; !ok {
-			c.errorf(s.node, "unknown template %q%s", s.template, didYouMean(s.template, declared))
+			c.errorf(s.node, "unknown template %q%s; %s", s.template, didYouMean(s.template, declared), templateList(declared))
 			continue
 		}
 		if s.channel != ChannelEmail || subjectChecked[s.template] {
@@ -177,4 +177,22 @@ func (c *compiler) checkTemplateUse() {
 			c.errorf(c.tplNodes[name], "template %q is defined but never sent", name)
 		}
 	}
+}
+
+// maxListedTemplates bounds the templates an unknown-template error lists.
+const maxListedTemplates = 12
+
+// templateList names the templates a playbook defines, for an error about
+// one it does not.
+func templateList(declared []string) string {
+	switch len(declared) {
+	case 0:
+		return "this playbook defines no templates (add it under templates:)"
+	case 1:
+		return "the only template in this playbook is " + declared[0]
+	}
+	if len(declared) > maxListedTemplates {
+		return fmt.Sprintf("the templates in this playbook are %s and %d more", strings.Join(declared[:maxListedTemplates], ", "), len(declared)-maxListedTemplates)
+	}
+	return "the templates in this playbook are " + strings.Join(declared[:len(declared)-1], ", ") + " and " + declared[len(declared)-1]
 }

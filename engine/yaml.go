@@ -263,6 +263,12 @@ func (c *compiler) timeOfDay(f field) (TimeOfDay, bool) {
 // rule compiles the scalar value of f as a rule of kind, mapping any error
 // position inside the rule onto the YAML file.
 func (c *compiler) rule(f field, kind rules.Kind) (*rules.Rule, bool) {
+	return c.ruleWith(f, kind, nil)
+}
+
+// ruleWith is rule with advice of the caller's: when advise returns a
+// message for the error, it replaces the rules package's.
+func (c *compiler) ruleWith(f field, kind rules.Kind, advise func(n *yaml.Node, re *rules.Error) string) (*rules.Rule, bool) {
 	n, ok := c.scalar(f, "a rule")
 	if !ok {
 		return nil, false
@@ -273,27 +279,17 @@ func (c *compiler) rule(f field, kind rules.Kind) (*rules.Rule, bool) {
 		if re == nil {
 			re = &rules.Error{Line: 1, Column: 1, Msg: err.Error()}
 		}
+		msg := re.Msg
+		if advise != nil {
+			if m := advise(n, re); m != "" {
+				msg = m
+			}
+		}
 		line, col := c.scalarPos(n, re.Line, re.Column)
-		c.errorAt(line, col, fmt.Sprintf("%s: %s", f.key.Value, ruleMessage(re.Msg, kind)))
+		c.errorAt(line, col, fmt.Sprintf("%s: %s", f.key.Value, msg))
 		return nil, false
 	}
 	return r, true
-}
-
-var (
-	expectedBoolRe   = regexp.MustCompile(`^expected bool, but got (.+)$`)
-	expectedNumberRe = regexp.MustCompile(`^expected float64, but got (.+)$`)
-)
-
-// ruleMessage explains a kind mismatch in marketer terms.
-func ruleMessage(msg string, kind rules.Kind) string {
-	if m := expectedBoolRe.FindStringSubmatch(msg); m != nil && kind == rules.Bool {
-		return fmt.Sprintf("the rule must be a condition (true or false), but it gives %s", m[1])
-	}
-	if m := expectedNumberRe.FindStringSubmatch(msg); m != nil && kind == rules.Number {
-		return fmt.Sprintf("the rule must give a number, but it gives %s", m[1])
-	}
-	return msg
 }
 
 // scalarPos maps a 1-based line and column inside the value of scalar n to

@@ -285,10 +285,14 @@ func compareMapKeys(a, b mapKey) int {
 // (forbiddenCallError), which refuses them at compile time with this
 // message.
 var disabledBuiltins = map[string]string{
-	"now":    "now is the journey's time and is not callable; write now without parentheses",
+	"now":    nowIsAValue,
 	"reduce": "its running value has no size bound; use sum(), count(), filter() or map()",
 	"toJSON": "it turns whole records into text; name the fields you want",
 }
+
+// nowIsAValue is the whole message for now(): expr's now() reads the
+// computer's clock, while a rule's now is the journey's time, a value.
+const nowIsAValue = "now is a value; write now, not now()"
 
 // disabledOptions switch the disabled built-ins off in expr as well.
 func disabledOptions() []expr.Option {
@@ -316,7 +320,11 @@ func forbiddenCallError(src string, tokens []lexer.Token) *Error {
 			continue
 		}
 		if reason, ok := disabledBuiltins[tok.Value]; ok {
-			fe := &file.Error{Location: tok.Location, Message: fmt.Sprintf("%s() is not allowed in rules: %s", tok.Value, reason)}
+			msg := fmt.Sprintf("%s() is not allowed in rules: %s", tok.Value, reason)
+			if reason == nowIsAValue {
+				msg = reason
+			}
+			fe := &file.Error{Location: tok.Location, Message: msg}
 			return toError(fe.Bind(file.NewSource(src)))
 		}
 	}

@@ -56,6 +56,10 @@ type Rule struct {
 type Error struct {
 	Line, Column int
 	Msg          string
+	// Unknown is the name when the rule names something rules do not
+	// have (customer.tier == gold: "gold"), so a caller can add advice of
+	// its own, such as quoting a fixed text.
+	Unknown string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d:%d: %s", e.Line, e.Column, e.Msg) }
@@ -80,10 +84,10 @@ func Compile(src string, kind Kind) (*Rule, error) {
 	}
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
-		return nil, toError(err)
+		return nil, compileError(src, err, kind)
 	}
 	if kind == Text {
-		if msg := printable(prog.Node().Type()); msg != "" {
+		if msg := printable(prog.Node().Type(), src); msg != "" {
 			return nil, &Error{Line: 1, Column: 1, Msg: msg}
 		}
 	}
@@ -127,7 +131,7 @@ func humanize(msg string) string {
 		}
 	}
 	if m := unknownNameRe.FindStringSubmatch(msg); m != nil {
-		return fmt.Sprintf("unknown name %q%s", m[1], DidYouMean(m[1], exprFields("rules.Env")))
+		return fmt.Sprintf("there is no %q in rules%s", m[1], DidYouMean(m[1], exprFields("rules.Env")))
 	}
 	if m := listOfMapRe.FindStringSubmatch(msg); m != nil {
 		return fmt.Sprintf("%s() goes through a list, not a map: %s", m[1], useSortedMapFunctions)

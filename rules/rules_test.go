@@ -88,14 +88,14 @@ func TestDurationBuiltinBadInput(t *testing.T) {
 func TestNowIsEngineTime(t *testing.T) {
 	now := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
 
-	t.Run("expr's now() is not callable", func(t *testing.T) {
+	t.Run("expr's now() is refused: now is a value", func(t *testing.T) {
 		_, err := rules.Compile("now() > customer.signup_at", rules.Bool)
 		var re *rules.Error
 		if !errors.As(err, &re) {
 			t.Fatalf("Compile(now()) error = %v, want a *rules.Error", err)
 		}
-		if !strings.Contains(re.Msg, "not callable") {
-			t.Errorf("message %q should say now is not callable", re.Msg)
+		if re.Msg != "now is a value; write now, not now()" || re.Line != 1 || re.Column != 1 {
+			t.Errorf("error %q, want 1:1: now is a value; write now, not now()", re)
 		}
 	})
 

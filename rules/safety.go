@@ -163,17 +163,41 @@ func checkFinite(f float64) error {
 // printable reports why a Text placeholder's static type cannot be printed
 // in a message, or "" when it can. Maps, lists and functions have no
 // message form; whole records (customer, event, coupon) would leak every
-// field, email and phone included, into the text.
-func printable(t reflect.Type) string {
+// field, email and phone included, into the text. src is the placeholder,
+// quoted in the advice when it is short.
+func printable(t reflect.Type, src string) string {
 	if t == nil {
 		return ""
 	}
+	name := strings.TrimSpace(src)
+	if utf8.RuneCountInString(name) > 40 || strings.ContainsAny(name, "\n") {
+		name = ""
+	}
 	switch t.Kind() {
-	case reflect.Map, reflect.Slice, reflect.Array, reflect.Func, reflect.Chan:
+	case reflect.Slice, reflect.Array:
 		if t == reflect.TypeOf([]byte(nil)) {
 			return ""
 		}
-		return fmt.Sprintf("cannot print a value of type %s in a message", friendlyType(t))
+		msg := fmt.Sprintf("cannot print %s in a message", friendlyType(t))
+		if name == "" {
+			return msg + "; print one of its entries"
+		}
+		msg += fmt.Sprintf("; print one entry, like %s[0]", name)
+		if e := t.Elem().Kind(); e == reflect.String || e == reflect.Interface {
+			msg += fmt.Sprintf(", or join them with join(%s, \", \")", name)
+		}
+		return msg
+	case reflect.Map:
+		msg := "cannot print a map in a message; print one of its entries"
+		switch name {
+		case "customer.attrs":
+			return msg + ", like customer.attrs.industry"
+		case "event.props":
+			return msg + ", like event.props.sku"
+		}
+		return msg + " by its name"
+	case reflect.Func, reflect.Chan:
+		return fmt.Sprintf("cannot print %s in a message", friendlyType(t))
 	case reflect.Struct, reflect.Pointer:
 		if t == reflect.TypeOf(time.Time{}) {
 			return ""
@@ -183,11 +207,16 @@ func printable(t reflect.Type) string {
 	return ""
 }
 
+// friendlyType names a type in the marketer's terms: customer, text,
+// a number, a list of text, a map.
 func friendlyType(t reflect.Type) string {
 	if name, ok := goTypeNames[t.String()]; ok {
 		return name
 	}
-	return t.String()
+	if t.Kind() == reflect.Interface {
+		return "a value of any kind"
+	}
+	return typeNoun(t.String())
 }
 
 // sourceError refuses, before compiling, what a rule may not name: `$env`

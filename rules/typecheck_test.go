@@ -22,9 +22,9 @@ func TestCompileErrors(t *testing.T) {
 	}{
 		{"unknown field", "customer.teir == 'gold'", rules.Bool, 1, 10, `"teir"`},
 		{"unknown field on line 2", "customer.points > 10 &&\n  customer.teir == 'gold'", rules.Bool, 2, 12, `"teir"`},
-		{"number plus string", `event.amount + "x"`, rules.Number, 1, 14, "mismatched types"},
-		{"bool rule returning a number", "customer.points * 2", rules.Bool, 1, 1, "expected bool"},
-		{"number rule returning a string", "customer.tier", rules.Number, 1, 1, "string"},
+		{"number plus string", `event.amount + "x"`, rules.Number, 1, 14, `event.amount is a number and "x" is text`},
+		{"bool rule returning a number", "customer.points * 2", rules.Bool, 1, 1, "must be a condition (true or false)"},
+		{"number rule returning a string", "customer.tier", rules.Number, 1, 1, "must give a number, but customer.tier is text"},
 		{"text rule printing a list", "customer.tags", rules.Text, 1, 1, "cannot print"},
 		{"text rule printing a map", "customer.attrs", rules.Text, 1, 1, "cannot print"},
 		{"text rule printing event props", "event.props", rules.Text, 1, 1, "cannot print"},

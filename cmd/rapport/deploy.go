@@ -105,18 +105,24 @@ func runUndeploy(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// compileAll compiles every playbook under paths and prints each error as
-// path:line:col: message. ok is false when any failed or two files define
-// the same playbook.
+// compileAll compiles every playbook under paths, as validate does, and
+// prints each error as path:line:col: message. ok is false when any failed
+// or two files define the same playbook (engine.CompileAll reports that on
+// the second file, naming the first).
 func compileAll(out, errOut io.Writer, paths []string) (plans []*engine.Plan, ok bool, err error) {
 	files, err := playbookFiles(paths)
 	if err != nil {
 		return nil, false, err
 	}
+	srcs := make([][]byte, len(files))
+	for i, f := range files {
+		if srcs[i], err = os.ReadFile(f); err != nil {
+			return nil, false, fmt.Errorf("read playbook: %w", err)
+		}
+	}
+	compiled, errs := engine.CompileAll(files, srcs)
 	ok = true
-	seen := map[string]string{}
-	for _, f := range files {
-		p, err := engine.CompileFile(f)
+	for i, err := range errs {
 		var ds engine.Diagnostics
 		switch {
 		case errors.As(err, &ds):
@@ -124,19 +130,12 @@ func compileAll(out, errOut io.Writer, paths []string) (plans []*engine.Plan, ok
 				fmt.Fprintf(out, "%s:%d:%d: %s\n", d.File, d.Line, d.Col, d.Msg)
 			}
 			ok = false
-			continue
 		case err != nil:
-			fmt.Fprintf(out, "%s:1:1: %v\n", f, err)
+			fmt.Fprintf(out, "%s:1:1: %v\n", files[i], err)
 			ok = false
-			continue
+		default:
+			plans = append(plans, compiled[i])
 		}
-		if other, dup := seen[p.Name]; dup {
-			fmt.Fprintf(out, "%s:1:1: playbook %s is also defined in %s\n", f, p.Name, other)
-			ok = false
-			continue
-		}
-		seen[p.Name] = f
-		plans = append(plans, p)
 	}
 	return plans, ok, nil
 }

@@ -32,7 +32,7 @@ func TestDeployRefusesInvalidPlaybooks(t *testing.T) {
 func TestDeployRefusesDuplicateNames(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"a.yaml": goodPlaybook, "b.yaml": goodPlaybook})
 	out, _, err := run(t, "deploy", dir)
-	if err == nil || !strings.Contains(out, "playbook good is also defined in") {
+	if err == nil || !strings.Contains(out, `b.yaml:1:11: playbook: the name "good" is already used by `) {
 		t.Errorf("duplicate playbook names: err %v, output %q", err, out)
 	}
 }

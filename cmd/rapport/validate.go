@@ -100,16 +100,25 @@ func countFiles(ds []jsonDiagnostic) int {
 }
 
 // playbookFiles expands the arguments: files are taken as given,
-// directories are searched recursively for *.yaml and *.yml.
+// directories are searched recursively for *.yaml and *.yml. A file named
+// twice (a folder and a file in it) is taken once, so it is not mistaken
+// for two playbooks of the same name.
 func playbookFiles(args []string) ([]string, error) {
 	var files []string
+	seen := map[string]bool{}
+	add := func(path string) {
+		if key := filepath.Clean(path); !seen[key] {
+			seen[key] = true
+			files = append(files, path)
+		}
+	}
 	for _, arg := range args {
 		info, err := os.Stat(arg)
 		if err != nil {
 			return nil, fmt.Errorf("playbook path: %w", err)
 		}
 		if !info.IsDir() {
-			files = append(files, arg)
+			add(arg)
 			continue
 		}
 		var found []string
@@ -129,7 +138,9 @@ func playbookFiles(args []string) ([]string, error) {
 			return nil, fmt.Errorf("no *.yaml or *.yml playbooks in %s", arg)
 		}
 		sort.Strings(found)
-		files = append(files, found...)
+		for _, f := range found {
+			add(f)
+		}
 	}
 	return files, nil
 }

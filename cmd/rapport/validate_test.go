@@ -104,3 +104,45 @@ func TestExplainPrintsPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateDuplicateNames: two files with the same playbook: name are
+// an error on the second, naming the first file and line; a file named
+// twice on the command line (its folder and itself) is one playbook.
+func TestValidateDuplicateNames(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"a.yaml":     "# welcome series\n" + goodPlaybook,
+		"sub/b.yaml": goodPlaybook,
+		"c.yaml":     strings.Replace(goodPlaybook, "good", "other", 1),
+	})
+	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "sub", "b.yaml")
+	out, errOut, err := run(t, "validate", dir)
+	var status exitStatus
+	if !errors.As(err, &status) || status != 1 {
+		t.Fatalf("err = %v, want exit status 1", err)
+	}
+	want := b + `:1:11: playbook: the name "good" is already used by ` + a + `:2:11; give each playbook its own name` + "\n"
+	if out != want || errOut != "1 error in 1 playbook(s)\n" {
+		t.Errorf("out:\n%s\nstderr: %s\nwant:\n%s", out, errOut, want)
+	}
+
+	out, _, err = run(t, "validate", "--json", a, b)
+	if err == nil {
+		t.Error("--json with a duplicate name exited 0")
+	}
+	var diags []jsonDiagnostic
+	if err := json.Unmarshal([]byte(out), &diags); err != nil {
+		t.Fatalf("--json output %q: %v", out, err)
+	}
+	if len(diags) != 1 || diags[0] != (jsonDiagnostic{File: b, Line: 1, Col: 11, Message: `playbook: the name "good" is already used by ` + a + `:2:11; give each playbook its own name`}) {
+		t.Errorf("--json = %+v", diags)
+	}
+
+	out, _, err = run(t, "validate", a, dir+string(filepath.Separator)+".", filepath.Join(dir, "c.yaml"))
+	if err == nil || strings.Count(out, "already used") != 1 {
+		t.Errorf("a file given twice: err %v, out %q; want only the duplicate in sub/b.yaml", err, out)
+	}
+	out, _, err = run(t, "validate", a, filepath.Join(dir, ".", "a.yaml"), filepath.Join(dir, "c.yaml"))
+	if err != nil || out != "ok: 2 playbooks valid\n" {
+		t.Errorf("one file named twice: err %v, out %q; want it validated once", err, out)
+	}
+}
