@@ -1,12 +1,18 @@
 package engine
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
+
+	"github.com/rapport-crm/rapport/rules"
 )
 
 // PlanFormat is the version of the JSON form of a Plan that a journey
@@ -69,7 +75,16 @@ func DecodePlan(data []byte) (*Plan, error) {
 
 func decodePlan(data []byte) (*Plan, error) {
 	var pin pinned
-	if err := json.Unmarshal(data, &pin); err != nil {
+	// A field this engine does not know means a newer Rapport pinned the
+	// plan and gave the field a meaning: running it without would change
+	// what the journey does, so it is an error (the journey waits for a
+	// worker that knows the field).
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&pin); err != nil {
+		if strings.Contains(err.Error(), "unknown field") {
+			err = fmt.Errorf("%w: %w", err, ErrNewerFormat)
+		}
 		return nil, fmt.Errorf("decode pinned plan: %w", err)
 	}
 	if pin.Format > PlanFormat {
@@ -103,6 +118,9 @@ func (p *Plan) checkProgram() error {
 	if len(p.StepIndex) != n {
 		return fmt.Errorf("the step index has %d entries for %d steps", len(p.StepIndex), n)
 	}
+	if err := p.checkHeader(); err != nil {
+		return err
+	}
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		if j, ok := p.StepIndex[s.ID]; !ok {
@@ -116,18 +134,34 @@ func (p *Plan) checkProgram() error {
 		case KindSend:
 			missing = s.Send == nil
 			if !missing {
-				if err := p.checkTemplate(s.Send.Template); err != nil {
+				err := p.checkTemplate(s.Send.Template)
+				if err == nil {
+					err = oneOf("channel", string(s.Send.Channel), ChannelEmail, ChannelSMS, ChannelWebhook)
+				}
+				if err != nil {
 					return fmt.Errorf("step %d (%s): %w", i, s.ID, err)
 				}
 			}
 		case KindWait:
 			missing = s.Wait == nil
-			if !missing && s.Wait.Kind == WaitEvent {
-				jumps = append(jumps, target{"on_event", s.Wait.OnEvent}, target{"on_timeout", s.Wait.OnTimeout})
+			if !missing {
+				err := oneOf("wait kind", string(s.Wait.Kind), WaitFor, WaitUntil, WaitEvent)
+				if err == nil {
+					err = ruleOf("when", s.Wait.When, rules.Bool, true)
+				}
+				if err != nil {
+					return fmt.Errorf("step %d (%s): %w", i, s.ID, err)
+				}
+				if s.Wait.Kind == WaitEvent {
+					jumps = append(jumps, target{"on_event", s.Wait.OnEvent}, target{"on_timeout", s.Wait.OnTimeout})
+				}
 			}
 		case KindIf:
 			missing = s.If == nil || s.If.Cond == nil
 			if !missing {
+				if err := ruleOf("if", s.If.Cond, rules.Bool, false); err != nil {
+					return fmt.Errorf("step %d (%s): %w", i, s.ID, err)
+				}
 				jumps = append(jumps, target{"then", s.If.Then}, target{"else", s.If.Else})
 			}
 		case KindSplit:
@@ -137,10 +171,27 @@ func (p *Plan) checkProgram() error {
 			}
 		case KindUpdate:
 			missing = s.Update == nil
+			if !missing {
+				for _, name := range slices.Sorted(maps.Keys(s.Update.Set)) {
+					if err := ruleOf("set "+name, s.Update.Set[name], rules.Text, false); err != nil {
+						return fmt.Errorf("step %d (%s): %w", i, s.ID, err)
+					}
+				}
+			}
 		case KindPoints:
 			missing = s.Points == nil || s.Points.Amount == nil
+			if !missing {
+				if err := ruleOf("amount", s.Points.Amount, rules.Number, false); err != nil {
+					return fmt.Errorf("step %d (%s): %w", i, s.ID, err)
+				}
+			}
 		case KindCoupon:
 			missing = s.Coupon == nil || s.Coupon.Value == nil
+			if !missing {
+				if err := ruleOf("value", s.Coupon.Value, rules.Number, false); err != nil {
+					return fmt.Errorf("step %d (%s): %w", i, s.ID, err)
+				}
+			}
 		case KindTask:
 			missing = s.Task == nil
 		case KindExit:
@@ -157,6 +208,49 @@ func (p *Plan) checkProgram() error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// checkHeader checks the plan's rules outside the steps and the values
+// the interpreter switches on.
+func (p *Plan) checkHeader() error {
+	checks := []error{
+		oneOf("reentry", string(p.Entry.Reentry), ReentryNever, ReentryAlways, ReentryAfter),
+		ruleOf("trigger when", p.Trigger.When, rules.Bool, true),
+		ruleOf("trigger where", p.Trigger.Where, rules.Bool, true),
+		ruleOf("entry audience", p.Entry.Audience, rules.Bool, true),
+		ruleOf("exit_when", p.ExitWhen, rules.Bool, true),
+	}
+	if p.Goal != nil {
+		checks = append(checks, ruleOf("goal when", p.Goal.When, rules.Bool, true))
+	}
+	if fc := p.Policies.FrequencyCap; fc != nil {
+		checks = append(checks, oneOf("frequency cap action", string(fc.Action), CapSkip, CapDefer))
+	}
+	return errors.Join(checks...)
+}
+
+// oneOf checks that value is one of the allowed ones.
+func oneOf[T ~string](what, value string, allowed ...T) error {
+	for _, a := range allowed {
+		if string(a) == value {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s %q is not one of %v", what, value, allowed)
+}
+
+// ruleOf checks that a rule slot holds a rule of the kind it needs
+// (optional slots may be empty).
+func ruleOf(what string, r *rules.Rule, kind rules.Kind, optional bool) error {
+	switch {
+	case r == nil && optional:
+		return nil
+	case r == nil:
+		return fmt.Errorf("%s: no rule", what)
+	case r.Kind != kind:
+		return fmt.Errorf("%s: a %s rule where a %s rule belongs", what, r.Kind, kind)
 	}
 	return nil
 }

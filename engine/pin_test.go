@@ -2,10 +2,14 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rapport-crm/rapport/rules"
 )
 
 // TestPinRoundTrip pins every sample, decodes it and requires the same
@@ -69,6 +73,19 @@ func TestDecodePlanRejectsBrokenPrograms(t *testing.T) {
 		{"jump outside", func(m map[string]any) { step(m, 0)["next"] = 999 }, "step 0 (" + first + "): next jumps to 999"},
 		{"missing part", func(m map[string]any) { delete(step(m, 0), strings.ToLower(string(p.Steps[0].Kind))) }, "step 0 (" + first + "): a " + string(p.Steps[0].Kind) + " step without its " + string(p.Steps[0].Kind) + " part"},
 		{"unknown kind", func(m map[string]any) { step(m, 0)["kind"] = "teleport" }, `unknown kind "teleport"`},
+		{"null set rule", func(m map[string]any) {
+			set := stepOf(m, "update")["update"].(map[string]any)["set"].(map[string]any)
+			for k := range set {
+				set[k] = nil
+			}
+		}, ": no rule"},
+		{"rule of the wrong kind", func(m map[string]any) {
+			stepOf(m, "if")["if"].(map[string]any)["cond"] = map[string]any{"source": "1", "kind": "number"}
+		}, "if: a number rule where a bool rule belongs"},
+		{"unknown wait kind", func(m map[string]any) { stepOf(m, "wait")["wait"].(map[string]any)["kind"] = "forever" }, `wait kind "forever" is not one of`},
+		{"unknown channel", func(m map[string]any) { stepOf(m, "send")["send"].(map[string]any)["channel"] = "fax" }, `channel "fax" is not one of`},
+		{"unknown reentry", func(m map[string]any) { plan(m)["entry"].(map[string]any)["reentry"] = "sometimes" }, `reentry "sometimes" is not one of`},
+		{"unknown field", func(m map[string]any) { stepOf(m, "send")["send"].(map[string]any)["priority"] = "high" }, `unknown field "priority"`},
 		{"index mismatch", func(m map[string]any) { step(m, 0)["id"] = "renamed" }, "step 0 (renamed): not in the step index"},
 		{"index off by one", func(m map[string]any) { plan(m)["step_index"].(map[string]any)[first] = 1.0 }, "step 0 (" + first + "): the step index names step 1"},
 		{"bad rule", func(m map[string]any) {
@@ -86,12 +103,56 @@ func TestDecodePlanRejectsBrokenPrograms(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want %q", err, tc.want)
 			}
+			if newer := errors.Is(err, ErrNewerFormat); newer != (tc.name == "unknown field" || tc.name == "future format") {
+				t.Fatalf("err %v: ErrNewerFormat %v", err, newer)
+			}
 		})
 	}
 }
 
 func plan(m map[string]any) map[string]any { return m["plan"].(map[string]any) }
 
+// stepOf is the first step of kind in the plan m.
+func stepOf(m map[string]any, kind string) map[string]any {
+	for _, s := range plan(m)["steps"].([]any) {
+		if s := s.(map[string]any); s["kind"] == kind {
+			return s
+		}
+	}
+	panic("no " + kind + " step in the sample")
+}
+
 func step(m map[string]any, i int) map[string]any {
 	return plan(m)["steps"].([]any)[i].(map[string]any)
+}
+
+// TestEveryPlanFieldIsPinned walks the Plan type: every field reachable
+// from it is written by Pin (has a JSON name), except the source and file
+// name, which the journey carries beside the plan. A field added without a
+// tag, or tagged "-", would be lost between compiling and running.
+func TestEveryPlanFieldIsPinned(t *testing.T) {
+	skip := map[string]bool{"Plan.Source": true, "Plan.File": true}
+	seen := map[reflect.Type]bool{}
+	var walk func(reflect.Type)
+	walk = func(ty reflect.Type) {
+		for ty.Kind() == reflect.Pointer || ty.Kind() == reflect.Slice || ty.Kind() == reflect.Map {
+			ty = ty.Elem()
+		}
+		if ty.Kind() != reflect.Struct || seen[ty] || ty == reflect.TypeOf(rules.Rule{}) || ty.PkgPath() != reflect.TypeOf(Plan{}).PkgPath() {
+			return
+		}
+		seen[ty] = true
+		for f := range ty.Fields() {
+			name := ty.Name() + "." + f.Name
+			tag := f.Tag.Get("json")
+			if !skip[name] && (tag == "" || tag == "-" || strings.HasPrefix(tag, "-,")) {
+				t.Errorf("%s has no JSON name (tag %q): Pin would not carry it", name, tag)
+			}
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeOf(Plan{}))
+	if len(seen) < 10 {
+		t.Fatalf("walked %d types: the walk does not reach the steps", len(seen))
+	}
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -22,7 +23,9 @@ func (r *Rule) MarshalJSON() ([]byte, error) {
 // longer compiles is an error naming the rule, never a nil program.
 func (r *Rule) UnmarshalJSON(data []byte) error {
 	var j ruleJSON
-	if err := json.Unmarshal(data, &j); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields() // a field from a newer Rapport would change the rule's meaning
+	if err := dec.Decode(&j); err != nil {
 		return fmt.Errorf("decode rule: %w", err)
 	}
 	kind, err := parseKind(j.Kind)

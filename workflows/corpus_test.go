@@ -13,6 +13,15 @@ import (
 	"testing"
 )
 
+// The manifest itself only grows: its first manifestLines lines are
+// pinned here by their checksum, so deleting a history together with its
+// manifest line fails too. A release that records new histories may move
+// the pin forward (more lines, the new sum), never back.
+const (
+	manifestLines = 37
+	manifestSum   = "e9f3e1f0ade9035f0f37155b887f1bc7cf93ecc9b3739c1ae490707410d4a81d"
+)
+
 // manifestName is the checksum list of the recorded histories, in the
 // format of sha256sum (so `cd workflows/testdata/histories && sha256sum -c
 // SHA256SUMS` checks it too).
@@ -59,6 +68,18 @@ func TestHistoryCorpusIsAppendOnly(t *testing.T) {
 	}
 	if len(listed) == 0 {
 		t.Fatal("the manifest lists no history")
+	}
+	data, err := os.ReadFile(filepath.Join(historiesDir, manifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	if len(lines) < manifestLines {
+		t.Fatalf("%s has %d lines, fewer than the %d pinned: lines were deleted", manifestName, len(lines), manifestLines)
+	}
+	sum := sha256.Sum256([]byte(strings.Join(lines[:manifestLines], "")))
+	if got := hex.EncodeToString(sum[:]); got != manifestSum {
+		t.Fatalf("the first %d lines of %s changed (sha256 %s, pinned %s): the manifest only grows", manifestLines, manifestName, got, manifestSum)
 	}
 }
 
