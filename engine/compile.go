@@ -42,7 +42,11 @@ var yamlParserProblems = map[string]bool{
 
 // compiler holds the state of one Compile call.
 type compiler struct {
-	file    string
+	file string
+	// started compiles the source of a journey already running: rules and
+	// texts that the release which started it accepted compile (see
+	// CompileStarted).
+	started bool
 	lines   []string
 	diags   Diagnostics
 	plan    *Plan
@@ -88,6 +92,12 @@ func CompileFile(path string) (*Plan, error) {
 // problem found, sorted by position. Compile never panics: a bug that
 // would panic is reported as a diagnostic instead.
 func Compile(file string, src []byte) (plan *Plan, err error) {
+	return compileWith(file, src, false)
+}
+
+// compileWith is Compile; started compiles the source of a journey already
+// running (CompileStarted).
+func compileWith(file string, src []byte, started bool) (plan *Plan, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			plan, err = nil, Diagnostics{{File: file, Line: 1, Col: 1, Msg: fmt.Sprintf("internal compiler error: %v (please report this playbook)", r)}}
@@ -95,6 +105,7 @@ func Compile(file string, src []byte) (plan *Plan, err error) {
 	}()
 	c := &compiler{
 		file:        file,
+		started:     started,
 		idNodes:     map[int]*yaml.Node{},
 		tplNodes:    map[string]*yaml.Node{},
 		variantRefs: map[string][]variantRef{},

@@ -56,9 +56,11 @@ func checkHTML(s string) error {
 }
 
 // RenderText fills in the placeholders of s as plain text (subjects, SMS,
-// task titles).
+// task titles). It renders for journeys already running, so a placeholder
+// that the release which started the journey accepted renders (see
+// startedText).
 func RenderText(s string, env *rules.Env) (string, error) {
-	t, err := compileText(s)
+	t, err := startedText(s, false)
 	if err != nil {
 		return "", err
 	}
@@ -100,7 +102,7 @@ func renderHTML(s string, env *rules.Env) (string, error) {
 	if s == "" {
 		return "", nil
 	}
-	t, err := compileHTML(s)
+	t, err := startedText(s, true)
 	if err != nil {
 		return "", err
 	}
@@ -139,9 +141,38 @@ func (t *textTemplate) values(env *rules.Env) ([]string, error) {
 	return vals, nil
 }
 
-func compileText(s string) (*textTemplate, error) { return cached(&textCache, s, parseText) }
+func compileText(s string) (*textTemplate, error) {
+	return cached(&textCache, s, func(s string) (*textTemplate, error) { return parseText(s, compileRule) })
+}
 
-func compileHTML(s string) (*textTemplate, error) { return cached(&htmlCache, s, parseHTML) }
+func compileHTML(s string) (*textTemplate, error) {
+	return cached(&htmlCache, s, func(s string) (*textTemplate, error) { return parseHTML(s, compileRule) })
+}
+
+// Texts that today's rules refuse but an earlier release accepted, compiled
+// as that release did (rules.CompileStarted), for the journeys it started.
+var (
+	startedTextCache sync.Map // string → *textTemplate
+	startedHTMLCache sync.Map
+)
+
+// startedText compiles a text of a journey already running: with today's
+// rules, or, where they refuse it, with the rules of the release that
+// started the journey. The error is today's.
+func startedText(s string, html bool) (*textTemplate, error) {
+	strict, cache, parse := compileText, &startedTextCache, parseText
+	if html {
+		strict, cache, parse = compileHTML, &startedHTMLCache, parseHTML
+	}
+	t, err := strict(s)
+	if err == nil {
+		return t, nil
+	}
+	if old, oldErr := cached(cache, s, func(s string) (*textTemplate, error) { return parse(s, compileStartedRule) }); oldErr == nil {
+		return old, nil
+	}
+	return nil, err
+}
 
 // cached returns the compiled form of s from cache, compiling it with
 // compile (and keeping it, within the cache's bound) on a miss.
@@ -159,8 +190,8 @@ func cached(cache *sync.Map, s string, compile func(string) (*textTemplate, erro
 
 // parseHTML parses s like parseText and builds the html/template that
 // escapes each placeholder's value for its HTML context.
-func parseHTML(s string) (*textTemplate, error) {
-	t, err := parseText(s)
+func parseHTML(s string, compile ruleCompiler) (*textTemplate, error) {
+	t, err := parseText(s, compile)
 	if err != nil {
 		return nil, err
 	}
@@ -199,8 +230,9 @@ func store(m *sync.Map, key string, t *textTemplate) {
 }
 
 // parseText splits s into literals and {{ rule }} placeholders and compiles
-// each rule as a printable (Text) rule. Errors carry positions inside s.
-func parseText(s string) (*textTemplate, error) {
+// each rule with compile as a printable (Text) rule. Errors carry positions
+// inside s.
+func parseText(s string, compile ruleCompiler) (*textTemplate, error) {
 	t := &textTemplate{}
 	rest, off := s, 0
 	for {
@@ -225,7 +257,7 @@ func parseText(s string) (*textTemplate, error) {
 			line, col := textPos(s, off+open)
 			return nil, &rules.Error{Line: line, Column: col, Msg: "empty placeholder {{ }}"}
 		}
-		r, err := compileRule(src, rules.Text)
+		r, err := compile(src, rules.Text)
 		if err != nil {
 			return nil, shiftError(s, exprStart, err)
 		}
@@ -269,4 +301,21 @@ func textPos(s string, off int) (int, int) {
 		}
 	}
 	return line, col
+}
+
+// checkText checks a template text (html: the html part of an email) as
+// CheckText and checkHTML do; compiling the source of a journey already
+// running (c.started), a text that only an earlier release accepted passes.
+func (c *compiler) checkText(s string, html bool) error {
+	check := CheckText
+	if html {
+		check = checkHTML
+	}
+	err := check(s)
+	if err != nil && c.started {
+		if _, oldErr := startedText(s, html); oldErr == nil {
+			return nil
+		}
+	}
+	return err
 }

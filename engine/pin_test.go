@@ -2,12 +2,13 @@ package engine
 
 import (
 	"bytes"
-	"errors"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rapport-crm/rapport/rules"
 )
@@ -154,5 +155,41 @@ func TestEveryPlanFieldIsPinned(t *testing.T) {
 	walk(reflect.TypeOf(Plan{}))
 	if len(seen) < 10 {
 		t.Fatalf("walked %d types: the walk does not reach the steps", len(seen))
+	}
+}
+
+// TestCompileStartedLoadsWhatAnEarlierReleaseAccepted: a playbook whose
+// rule and placeholder use reduce (accepted before 2026-11-25, refused
+// since) no longer validates, but compiles for the journeys that started
+// on it, and its text renders.
+func TestCompileStartedLoadsWhatAnEarlierReleaseAccepted(t *testing.T) {
+	src := []byte(`playbook: old_rules
+stage: care
+trigger: { manual: true }
+templates:
+  hi:
+    en: { subject: "Hi", text: "You have {{ reduce(customer.tags, #acc + 1, 0) }} tags" }
+steps:
+  - if: "reduce(customer.tags, #acc + 1, 0) > 1"
+    then:
+      - send: { channel: email, template: hi }
+`)
+	if _, err := Compile("old.yaml", src); err == nil || !strings.Contains(err.Error(), "reduce() is not allowed in rules") {
+		t.Fatalf("Compile: err %v, want today's rules to refuse reduce", err)
+	}
+	p, err := CompileStarted(src)
+	if err != nil {
+		t.Fatalf("CompileStarted: %v", err)
+	}
+	if p.Version != VersionOf(src) || p.Steps[0].If == nil {
+		t.Fatalf("plan %+v", p)
+	}
+	env := rules.NewEnv(rules.Customer{Tags: []string{"a", "b", "c"}}, rules.Event{}, time.Now())
+	got, err := RenderText(p.Templates["hi"].Variants["en"].Text, &env)
+	if err != nil || got != "You have 3 tags" {
+		t.Fatalf("render: %q, %v", got, err)
+	}
+	if err := CheckText("{{ reduce(customer.tags, #acc + 1, 0) }}"); err == nil {
+		t.Fatal("CheckText accepts reduce after the text rendered: the caches mix today's and earlier rules")
 	}
 }

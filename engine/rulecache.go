@@ -42,3 +42,21 @@ func compileRule(src string, kind rules.Kind) (*rules.Rule, error) {
 	}
 	return r, nil
 }
+
+// ruleCompiler compiles one rule: compileRule (today's rules) or
+// compileStartedRule.
+type ruleCompiler func(src string, kind rules.Kind) (*rules.Rule, error)
+
+// compileStartedRule compiles a rule of a journey already running:
+// compileRule, or where today's rules refuse it, rules.CompileStarted
+// (not cached: such rules are rare and only in old journeys).
+func compileStartedRule(src string, kind rules.Kind) (*rules.Rule, error) {
+	r, err := compileRule(src, kind)
+	if err == nil {
+		return r, nil
+	}
+	if old, oldErr := rules.CompileStarted(src, kind); oldErr == nil {
+		return old, nil
+	}
+	return nil, err
+}

@@ -500,7 +500,7 @@ func (c *compiler) task(f field) *TaskStep {
 		t.Assignee, _ = c.word(a, wordRe, "assignee (a role or queue like relationship_manager)")
 	}
 	if tf, ok := m["title"]; ok {
-		t.Title, _ = c.text(tf, CheckText)
+		t.Title, _ = c.text(tf, false)
 	}
 	if d, ok := m["due"]; ok {
 		t.Due, _ = c.duration(d)

@@ -115,25 +115,25 @@ func (c *compiler) variant(name string, lk, val *yaml.Node) *Variant {
 		return v
 	}
 	if f, ok := m["subject"]; ok {
-		v.Subject, _ = c.text(f, CheckText)
+		v.Subject, _ = c.text(f, false)
 	}
 	if f, ok := m["text"]; ok {
-		v.Text, _ = c.text(f, CheckText)
+		v.Text, _ = c.text(f, false)
 	}
 	if f, ok := m["html"]; ok {
-		v.HTML, _ = c.text(f, checkHTML)
+		v.HTML, _ = c.text(f, true)
 	}
 	return v
 }
 
 // text reads a template text and checks it with check, mapping the error
 // position inside the text onto the YAML file.
-func (c *compiler) text(f field, check func(string) error) (string, bool) {
+func (c *compiler) text(f field, html bool) (string, bool) {
 	n, ok := c.scalar(f, "a text")
 	if !ok {
 		return "", false
 	}
-	if err := check(n.Value); err != nil {
+	if err := c.checkText(n.Value, html); err != nil {
 		re, _ := err.(*rules.Error)
 		if re == nil {
 			re = &rules.Error{Line: 1, Column: 1, Msg: err.Error()}

@@ -273,7 +273,11 @@ func (c *compiler) ruleWith(f field, kind rules.Kind, advise func(n *yaml.Node, 
 	if !ok {
 		return nil, false
 	}
-	r, err := compileRule(n.Value, kind)
+	compile := compileRule
+	if c.started {
+		compile = compileStartedRule
+	}
+	r, err := compile(n.Value, kind)
 	if err != nil {
 		re, _ := err.(*rules.Error)
 		if re == nil {

@@ -43,17 +43,18 @@ import (
 // that answer in key order. keys of a text-keyed map (customer.attrs,
 // event.props) is a list of texts, so keys(customer.attrs)[0] == "a" type
 // checks as a text comparison.
-func sortedMapOptions() []expr.Option {
+func sortedMapOptions(d dialect) []expr.Option {
+	keysType := func(m reflect.Type) reflect.Type {
+		if d.typedKeys && m.Key().Kind() == reflect.String {
+			return reflect.TypeFor[[]string]()
+		}
+		return reflect.TypeFor[[]any]()
+	}
 	return []expr.Option{
 		expr.DisableBuiltin("keys"),
 		expr.DisableBuiltin("values"),
 		expr.DisableBuiltin("toPairs"),
-		mapFunction("keys", sortedKeys, func(m reflect.Type) reflect.Type {
-			if m.Key().Kind() == reflect.String {
-				return reflect.TypeFor[[]string]()
-			}
-			return reflect.TypeFor[[]any]()
-		}),
+		mapFunction("keys", sortedKeys, keysType),
 		mapFunction("values", sortedValues, nil),
 		mapFunction("toPairs", sortedPairs, nil),
 	}
@@ -294,10 +295,28 @@ var disabledBuiltins = map[string]string{
 // computer's clock, while a rule's now is the journey's time, a value.
 const nowIsAValue = "now is a value; write now, not now()"
 
+// dialect is what a compile refuses beyond expr's own type errors: the
+// rules of a release. Compile uses today's; CompileStarted falls back to
+// startedDialect for rules that a journey already running carries.
+type dialect struct {
+	disabled  map[string]string // built-ins refused, with the reason
+	typedKeys bool              // keys() of a text-keyed map is a list of texts
+}
+
+var (
+	todaysDialect = dialect{disabled: disabledBuiltins, typedKeys: true}
+	// startedDialect accepts what the releases before 2026-11-25 accepted
+	// (reduce, toJSON, keys() as a list of any), so that a journey started
+	// then still loads its rules. Evaluation is today's: keys, values and
+	// toPairs still answer in key order. now() stays refused: it read the
+	// computer's clock, never the journey's.
+	startedDialect = dialect{disabled: map[string]string{"now": nowIsAValue}}
+)
+
 // disabledOptions switch the disabled built-ins off in expr as well.
-func disabledOptions() []expr.Option {
-	names := make([]string, 0, len(disabledBuiltins))
-	for name := range disabledBuiltins {
+func disabledOptions(d dialect) []expr.Option {
+	names := make([]string, 0, len(d.disabled))
+	for name := range d.disabled {
 		names = append(names, name)
 	}
 	slices.Sort(names)
@@ -311,7 +330,7 @@ func disabledOptions() []expr.Option {
 // forbiddenCallError refuses a call to a disabled built-in: name( not
 // preceded by a dot, so a method or map entry of the same name is not
 // mistaken for it.
-func forbiddenCallError(src string, tokens []lexer.Token) *Error {
+func forbiddenCallError(src string, tokens []lexer.Token, disabled map[string]string) *Error {
 	for i, tok := range tokens {
 		if tok.Kind != lexer.Identifier || i+1 >= len(tokens) || !tokens[i+1].Is(lexer.Bracket, "(") {
 			continue
@@ -319,7 +338,7 @@ func forbiddenCallError(src string, tokens []lexer.Token) *Error {
 		if i > 0 && (tokens[i-1].Is(lexer.Operator, ".") || tokens[i-1].Is(lexer.Operator, "?.")) {
 			continue
 		}
-		if reason, ok := disabledBuiltins[tok.Value]; ok {
+		if reason, ok := disabled[tok.Value]; ok {
 			msg := fmt.Sprintf("%s() is not allowed in rules: %s", tok.Value, reason)
 			if reason == nowIsAValue {
 				msg = reason

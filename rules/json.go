@@ -19,8 +19,9 @@ func (r *Rule) MarshalJSON() ([]byte, error) {
 	return json.Marshal(ruleJSON{Source: r.Source, Kind: r.Kind.String()})
 }
 
-// UnmarshalJSON compiles the rule again from its source. A rule that no
-// longer compiles is an error naming the rule, never a nil program.
+// UnmarshalJSON compiles the rule again from its source, as a rule of a
+// journey already running (CompileStarted). A rule that does not compile is
+// an error naming the rule, never a nil program.
 func (r *Rule) UnmarshalJSON(data []byte) error {
 	var j ruleJSON
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -32,7 +33,7 @@ func (r *Rule) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("decode rule %q: %w", j.Source, err)
 	}
-	compiled, err := Compile(j.Source, kind)
+	compiled, err := CompileStarted(j.Source, kind)
 	if err != nil {
 		return fmt.Errorf("decode rule %q: %w", j.Source, err)
 	}

@@ -56,3 +56,42 @@ func TestRuleJSONRejectsWhatDoesNotCompile(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileStartedAcceptsWhatEarlierReleasesAccepted: rules that today's
+// rules refuse but the releases before 2026-11-25 accepted still compile
+// for a journey already running, and evaluate deterministically; now()
+// never does.
+func TestCompileStartedAcceptsWhatEarlierReleasesAccepted(t *testing.T) {
+	env := NewEnv(Customer{Tags: []string{"a", "b"}, Attrs: map[string]any{"b": 2.0, "a": 1.0, "c": 3.0}}, Event{}, time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	for _, tc := range []struct {
+		src  string
+		want bool
+	}{
+		{`reduce(customer.tags, #acc + 1, 0) == 2`, true},
+		{`keys(customer.attrs)[0] == 1`, false}, // keys were a list of any: comparing with a number type-checked
+		{`indexOf(toJSON(customer.attrs), "\"a\"") < indexOf(toJSON(customer.attrs), "\"c\"")`, true}, // keys in order
+	} {
+		if _, err := Compile(tc.src, Bool); err == nil {
+			t.Fatalf("%s: today's rules accept it; pick a rule they refuse", tc.src)
+		}
+		r, err := CompileStarted(tc.src, Bool)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.src, err)
+		}
+		var ev Evaluator
+		for range 50 {
+			got, err := ev.Bool(r, &env)
+			if err != nil || got != tc.want {
+				t.Fatalf("%s = %v, %v; want %v", tc.src, got, err, tc.want)
+			}
+		}
+	}
+	if _, err := CompileStarted(`now() > now`, Bool); err == nil || !strings.Contains(err.Error(), "now is a value") {
+		t.Fatalf("now(): err %v, want it refused in every dialect", err)
+	}
+	data, _ := json.Marshal(ruleJSON{Source: `reduce(customer.tags, #acc + 1, 0) == 2`, Kind: "bool"})
+	var r Rule
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatalf("a pinned rule an earlier release accepted does not decode: %v", err)
+	}
+}

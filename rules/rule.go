@@ -64,22 +64,41 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%d:%d: %s", e.Line, e.Column, e.Msg) }
 
-// Compile type-checks src against Env and compiles it for kind.
-func Compile(src string, kind Kind) (*Rule, error) {
+// Compile type-checks src against Env and compiles it for kind, under
+// today's rules: what validate and deploy accept.
+func Compile(src string, kind Kind) (*Rule, error) { return compileIn(src, kind, todaysDialect) }
+
+// CompileStarted compiles a rule of a journey that is already running: one
+// that the release which started the journey accepted. It is Compile, but
+// a rule that today's rules refuse and an earlier release's accepted
+// (startedDialect) compiles as it did then, so that making the rules
+// stricter never stops a journey in flight. An error is Compile's.
+func CompileStarted(src string, kind Kind) (*Rule, error) {
+	r, err := Compile(src, kind)
+	if err == nil {
+		return r, nil
+	}
+	if old, oldErr := compileIn(src, kind, startedDialect); oldErr == nil {
+		return old, nil
+	}
+	return nil, err
+}
+
+func compileIn(src string, kind Kind, d dialect) (*Rule, error) {
 	if len(src) > MaxSourceLen {
 		return nil, &Error{Line: 1, Column: 1, Msg: fmt.Sprintf("rule is %d bytes long; the limit is %d", len(src), MaxSourceLen)}
 	}
 	opts := append(builtinOptions(), expr.MaxNodes(MaxNodes))
 	opts = append(opts, safetyOptions()...)
-	opts = append(opts, sortedMapOptions()...)
-	opts = append(opts, disabledOptions()...)
+	opts = append(opts, sortedMapOptions(d)...)
+	opts = append(opts, disabledOptions(d)...)
 	switch kind {
 	case Bool:
 		opts = append(opts, expr.AsBool())
 	case Number:
 		opts = append(opts, expr.AsFloat64())
 	}
-	if err := sourceError(src); err != nil {
+	if err := sourceError(src, d); err != nil {
 		return nil, err
 	}
 	prog, err := expr.Compile(src, opts...)

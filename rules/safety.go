@@ -221,7 +221,7 @@ func friendlyType(t reflect.Type) string {
 
 // sourceError refuses, before compiling, what a rule may not name: `$env`
 // (rootEnvError) and calls to disabled built-ins (forbiddenCallError).
-func sourceError(src string) *Error {
+func sourceError(src string, d dialect) *Error {
 	tokens, err := lexer.Lex(file.NewSource(src))
 	if err != nil {
 		return nil // the compiler reports it
@@ -229,7 +229,7 @@ func sourceError(src string) *Error {
 	if err := rootEnvError(src, tokens); err != nil {
 		return err
 	}
-	return forbiddenCallError(src, tokens)
+	return forbiddenCallError(src, tokens, d.disabled)
 }
 
 // rootEnvError refuses `$env`, expr's name for the whole environment: it

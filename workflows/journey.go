@@ -63,7 +63,7 @@ func loadPlan(in JourneyInput) (*engine.Plan, error) {
 	if len(in.Plan) > 0 {
 		plan, err = engine.DecodePlan(in.Plan)
 	} else {
-		plan, err = engine.CompileCached(in.sourceBytes())
+		plan, err = engine.CompileStarted(in.sourceBytes())
 	}
 	if err != nil {
 		// The plan loaded when the journey started, so a worker that

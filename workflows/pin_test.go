@@ -122,3 +122,35 @@ func memoryEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *activities.Me
 	Register(env, mem)
 	return env, mem
 }
+
+// TestLegacyJourneyWithRulesRefusedSinceRuns: a journey started before
+// plans were pinned, on a playbook whose rule and placeholder use reduce
+// (accepted then, refused since), still loads and runs on this release.
+func TestLegacyJourneyWithRulesRefusedSinceRuns(t *testing.T) {
+	src := `playbook: old_rules
+stage: care
+trigger: { manual: true }
+templates:
+  hi:
+    en: { subject: "Hi", text: "You have {{ reduce(customer.tags, #acc + 1, 0) }} tags" }
+steps:
+  - if: "reduce(customer.tags, #acc + 1, 0) > 1"
+    then:
+      - send: { channel: email, template: hi }
+`
+	in := JourneyInput{Playbook: "old_rules", Version: engine.VersionOf([]byte(src)), Source: src, CustomerID: "c1", Trigger: rules.Event{ID: "t1"}}
+	env := newTestEnv(t)
+	mem := activities.NewMemory()
+	c := customer("c1")
+	c.Tags = []string{"a", "b", "c"}
+	mem.Put(c)
+	Register(env, mem)
+	env.ExecuteWorkflow(WorkflowName, in)
+	var res JourneyResult
+	if err := env.GetWorkflowResult(&res); err != nil || res.Status != activities.StatusCompleted {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	if msgs := mem.Messages(); len(msgs) != 1 || msgs[0].Text != "You have 3 tags" {
+		t.Fatalf("messages %+v, want the one email rendered with reduce", msgs)
+	}
+}
