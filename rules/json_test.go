@@ -68,7 +68,7 @@ func TestCompileStartedAcceptsWhatEarlierReleasesAccepted(t *testing.T) {
 		want bool
 	}{
 		{`reduce(customer.tags, #acc + 1, 0) == 2`, true},
-		{`keys(customer.attrs)[0] == 1`, false}, // keys were a list of any: comparing with a number type-checked
+		{`keys(customer.attrs)[0] == 1`, false},                                                       // keys were a list of any: comparing with a number type-checked
 		{`indexOf(toJSON(customer.attrs), "\"a\"") < indexOf(toJSON(customer.attrs), "\"c\"")`, true}, // keys in order
 	} {
 		if _, err := Compile(tc.src, Bool); err == nil {
