@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/rapport-crm/rapport/activities"
@@ -41,11 +43,11 @@ func (m *chattyMemory) LoadCustomer(ctx context.Context, id string) (rules.Custo
 	return m.Memory.LoadCustomer(ctx, id)
 }
 
-// TestEventsPendingAtContinueAsNewAreKept: events that arrive while the
-// journey reads the profile just before it continues as new are taken in
-// by the run that ends (its checkpoint counts and remembers every one), not
-// lost with it.
-func TestEventsPendingAtContinueAsNewAreKept(t *testing.T) {
+// TestEventsPendingBeforeAWaitReachTheWait: an event that arrives while
+// the journey reads the profile for the exit_when check before a wait, when
+// the history is full, is taken in by the wait in this run (which then
+// continues as new), so the wait sees it; none is lost.
+func TestEventsPendingBeforeAWaitReachTheWait(t *testing.T) {
 	plan := playbook(t, `exit_when: event.name == "stop"`, `
   - id: tick
     send: { channel: email, template: hi, transactional: true }
@@ -59,6 +61,19 @@ func TestEventsPendingAtContinueAsNewAreKept(t *testing.T) {
 	mem.signal = func(ev rules.Event) { env.SignalWorkflow(EventSignal, ev) }
 	Register(env, mem)
 	env.ExecuteWorkflow(WorkflowName, input(t, plan, "c1", rules.Event{ID: "t1", Name: "signup"}))
+	next := continuedAs(t, env)
+	steps := next.Resume.Steps
+	if n := len(steps); n < 3 || steps[n-3].Kind != "wait" || steps[n-2].Kind != "event" || steps[n-1].Kind != "continue-as-new" {
+		t.Fatalf("last steps %+v: want the wait to start, take in the pending event and then continue as new", steps[max(0, len(steps)-3):])
+	}
+	if got := next.Resume.Counters.Events; got != mem.sent {
+		t.Fatalf("the run took in %d events of the %d signalled before it continued as new: %d lost", got, mem.sent, mem.sent-got)
+	}
+}
+
+// continuedAs is the input of the run that env's run continued as.
+func continuedAs(t *testing.T, env *testsuite.TestWorkflowEnvironment) JourneyInput {
+	t.Helper()
 	var can *workflow.ContinueAsNewError
 	if err := env.GetWorkflowError(); !errors.As(err, &can) {
 		t.Fatalf("err %v, want the run to continue as new", err)
@@ -67,12 +82,47 @@ func TestEventsPendingAtContinueAsNewAreKept(t *testing.T) {
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
 		t.Fatal(err)
 	}
-	// The scenario this test is for: the run ended at the wait's top, right
-	// after the exit_when check that read the profile, with an event taken
-	// in just before continuing as new.
+	return next
+}
+
+// deferralChatter signals the journey an event when a send's deferral is
+// recorded: the moment before the deferral's wait, where a run whose
+// history is full continues as new at once.
+type deferralChatter struct {
+	*activities.Memory
+	signal func(rules.Event)
+	sent   int
+}
+
+func (m *deferralChatter) RecordStep(ctx context.Context, s activities.StepRecord) error {
+	if strings.Contains(s.Detail, "deferred") {
+		m.sent++
+		m.signal(rules.Event{ID: fmt.Sprintf("e%d", m.sent), Name: "visit"})
+	}
+	return m.Memory.RecordStep(ctx, s)
+}
+
+// TestEventsPendingAtAContinuedDeferralAreKept: an event that arrives as a
+// deferral is recorded, when the history is full and the run continues as
+// new before the deferral's wait, is taken in by the run that ends (its
+// checkpoint counts it), not lost with it.
+func TestEventsPendingAtAContinuedDeferralAreKept(t *testing.T) {
+	plan := playbook(t, "policies:\n  frequency_cap: { max: 1, per: 1h, action: defer }", `
+  - id: tick
+    send: { channel: email, template: hi }
+  - wait: 10m
+  - goto: tick
+`)
+	env := newTestEnv(t)
+	mem := &deferralChatter{Memory: activities.NewMemory()}
+	mem.Put(customer("c1"))
+	mem.signal = func(ev rules.Event) { env.SignalWorkflow(EventSignal, ev) }
+	Register(env, mem)
+	env.ExecuteWorkflow(WorkflowName, input(t, plan, "c1", rules.Event{ID: "t1", Name: "signup"}))
+	next := continuedAs(t, env)
 	steps := next.Resume.Steps
-	if n := len(steps); n < 3 || steps[n-3].Kind != "update" || steps[n-2].Kind != "event" || steps[n-1].Kind != "continue-as-new" {
-		t.Fatalf("the run did not end at the wait with an event pending (last steps %+v): adjust the scenario", steps[max(0, len(steps)-3):])
+	if n := len(steps); n < 3 || steps[n-3].Kind != "defer" || steps[n-2].Kind != "event" || steps[n-1].Kind != "continue-as-new" || next.Resume.Deferral == nil {
+		t.Fatalf("last steps %+v, deferral %+v: want the run to continue as new mid-deferral with the event taken in", steps[max(0, len(steps)-3):], next.Resume.Deferral)
 	}
 	if got := next.Resume.Counters.Events; got != mem.sent {
 		t.Fatalf("the run took in %d events of the %d signalled before it continued as new: %d lost", got, mem.sent, mem.sent-got)

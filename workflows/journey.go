@@ -34,10 +34,20 @@ const (
 )
 
 // changeBoundedDeferrals names the workflow change that lets a deferred
-// send continue as new mid-deferral, and takes in pending events just
-// before every continue-as-new. Runs recorded before it waited out
-// deferrals in one run.
-const changeBoundedDeferrals = "bounded-deferrals"
+// send continue as new mid-deferral (version 1), takes in pending events
+// just before every continue-as-new (1), and does not continue as new
+// before a wait while events are pending, so that the wait sees them (2).
+// Runs recorded before it waited out deferrals in one run.
+const (
+	changeBoundedDeferrals = "bounded-deferrals"
+	boundedDeferrals       = 2 // the version new runs take
+)
+
+// boundedDeferralsVersion is the version of changeBoundedDeferrals this run
+// follows.
+func (j *journey) boundedDeferralsVersion() workflow.Version {
+	return workflow.GetVersion(j.ctx, changeBoundedDeferrals, workflow.DefaultVersion, boundedDeferrals)
+}
 
 // Journey runs one enrollment of a customer in a playbook: it compiles the
 // pinned source, applies the entry policy, walks the plan and records the
@@ -231,7 +241,10 @@ func (j *journey) walk() error {
 			return err
 		}
 		step := &j.plan.Steps[j.pc]
-		if step.Kind == engine.KindWait && j.resumeDeadline.IsZero() && j.historyFull() {
+		if step.Kind == engine.KindWait && j.resumeDeadline.IsZero() && j.historyFull() &&
+			(j.events.Len() == 0 || j.boundedDeferralsVersion() < 2) {
+			// With events pending the wait starts in this run, so that it
+			// sees them; it continues as new from inside once they are in.
 			return j.continueAsNew(time.Time{})
 		}
 		if j.resumeDeadline.IsZero() && j.resumeDeferral == nil {
@@ -349,7 +362,7 @@ func (j *journey) continueAsNew(deadline time.Time) error {
 	// Events that arrived since they were last taken in would be lost with
 	// this run: take them in now, with nothing that yields between the
 	// last receive and the continue-as-new.
-	if workflow.GetVersion(j.ctx, changeBoundedDeferrals, workflow.DefaultVersion, 1) >= 1 && j.events.Len() > 0 {
+	if j.boundedDeferralsVersion() >= 1 && j.events.Len() > 0 {
 		if err := j.drainEvents(); err != nil {
 			return err
 		}

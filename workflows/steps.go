@@ -228,7 +228,7 @@ func (j *journey) waitDeferral(step *engine.Step, d Deferral, until time.Time) e
 	}
 	j.deferral = &d
 	defer func() { j.deferral = nil }()
-	cut := workflow.GetVersion(j.ctx, changeBoundedDeferrals, workflow.DefaultVersion, 1) >= 1
+	cut := j.boundedDeferralsVersion() >= 1
 	if cut && j.historyFull() {
 		return j.continueAsNew(until)
 	}
