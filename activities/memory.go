@@ -298,10 +298,10 @@ func (m *Memory) SendMessage(_ context.Context, r SendRequest) (SendResult, erro
 
 // decide applies the send policies; the caller holds the lock.
 func (m *Memory) decide(r SendRequest) SendResult {
+	if r.Enrollment.Holdout { // a holdout receives nothing, transactional included
+		return SendResult{Status: SendSuppressed, Reason: ReasonHoldout}
+	}
 	if !r.Transactional {
-		if r.Enrollment.Holdout {
-			return SendResult{Status: SendSuppressed, Reason: ReasonHoldout}
-		}
 		if ok, set := m.consent[consentKey{r.Customer.ID, r.Channel, r.Topic}]; set && !ok {
 			return SendResult{Status: SendSuppressed, Reason: ReasonConsent}
 		}

@@ -68,7 +68,7 @@ func TestMemorySendPolicies(t *testing.T) {
 		reason string
 	}{
 		{"holdout", func(_ *Memory, r *SendRequest) { r.Enrollment.Holdout = true }, SendSuppressed, ReasonHoldout},
-		{"holdout transactional", func(_ *Memory, r *SendRequest) { r.Enrollment.Holdout, r.Transactional = true, true }, SendSent, ""},
+		{"holdout transactional", func(_ *Memory, r *SendRequest) { r.Enrollment.Holdout, r.Transactional = true, true }, SendSuppressed, ReasonHoldout},
 		{"no consent", func(m *Memory, _ *SendRequest) { m.SetConsent("c1", "email", "marketing", false) }, SendSuppressed, ReasonConsent},
 		{"consent other topic", func(m *Memory, _ *SendRequest) { m.SetConsent("c1", "email", "surveys", false) }, SendSent, ""},
 		{"no consent transactional", func(m *Memory, r *SendRequest) {

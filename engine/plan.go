@@ -202,7 +202,8 @@ const (
 )
 
 // SendStep sends a template on a channel. Transactional sends (receipts,
-// complaint acknowledgements) ignore marketing consent, holdout and caps.
+// complaint acknowledgements) ignore marketing consent and caps, but not
+// the holdout, which receives nothing.
 type SendStep struct {
 	Channel       Channel `json:"channel,omitempty"`
 	Template      string  `json:"template,omitempty"`

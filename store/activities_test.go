@@ -371,8 +371,8 @@ func TestSendSuppressedByConsentAndHoldout(t *testing.T) {
 		t.Errorf("holdout: %+v, want suppressed/holdout", res)
 	}
 	r.Key, r.Transactional = "h2", true
-	if res, _ := s.SendMessage(ctx, r); res.Status != activities.SendSent {
-		t.Errorf("transactional in holdout: %+v, want sent", res)
+	if res, _ := s.SendMessage(ctx, r); res.Status != activities.SendSuppressed || res.Reason != activities.ReasonHoldout {
+		t.Errorf("transactional in holdout: %+v, want suppressed/holdout (a holdout receives nothing)", res)
 	}
 
 	noAddr := mustCustomer(t, s, rules.Customer{ID: "c2"})
@@ -380,7 +380,7 @@ func TestSendSuppressedByConsentAndHoldout(t *testing.T) {
 	if err != nil || res.Status != activities.SendFailed || res.Reason != activities.ReasonNoAddress {
 		t.Errorf("no address: %+v %v, want failed/no_address", res, err)
 	}
-	want := map[string]int{"suppressed": 3, "sent": 4, "failed": 1}
+	want := map[string]int{"suppressed": 4, "sent": 3, "failed": 1} // both holdout messages suppressed
 	for status, n := range want {
 		if got := count(t, s, `SELECT count(*) FROM messages WHERE status = $1`, status); got != n {
 			t.Errorf("%d %s messages recorded, want %d", got, status, n)

@@ -124,6 +124,9 @@ func (s *Store) reportSteps(ctx context.Context, in *report.Input, playbook stri
 	if err := s.reportDeferrals(ctx, get, playbook, from); err != nil {
 		return err
 	}
+	if err := s.reportWithheld(ctx, get, playbook, from); err != nil {
+		return err
+	}
 	for _, k := range order {
 		in.Steps = append(in.Steps, *steps[k])
 	}
@@ -154,6 +157,28 @@ func (s *Store) reportMessages(ctx context.Context, get func(string, string) *re
 		case msgSuppressed:
 			r.Suppressed[reason] += n
 		}
+		return nil
+	})
+	return err
+}
+
+// reportWithheld counts the actions a journey did not take (a holdout's
+// update, points, coupon or task), which it records as step records whose
+// branch is "suppressed:<reason>" (workflows.SuppressedBranch), with the
+// step's suppressed messages.
+func (s *Store) reportWithheld(ctx context.Context, get func(string, string) *report.StepRow, playbook string, from time.Time) error {
+	rows, err := s.pool.Query(ctx, reportScope+`
+		SELECT e.playbook, st.step_id, substr(st.branch, length('suppressed:') + 1), count(*)::int
+		FROM enrollment_steps st JOIN e ON e.id = st.enrollment_id
+		WHERE starts_with(st.branch, 'suppressed:')
+		GROUP BY 1, 2, 3`, playbook, from)
+	if err != nil {
+		return err
+	}
+	var pb, step, reason string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&pb, &step, &reason, &n}, func() error {
+		get(pb, step).Suppressed[reason] += n
 		return nil
 	})
 	return err

@@ -37,7 +37,8 @@ const (
 //     recipient address, consent for the channel and topic, the global
 //     frequency cap (per customer and channel, all playbooks) and the
 //     playbook's cap (per customer, all channels). Transactional messages
-//     skip holdout, consent and caps. A stopped message is recorded
+//     skip consent and caps; a holdout receives nothing, transactional
+//     messages included. A stopped message is recorded
 //     suppressed (or failed, for a missing address); a message over a cap
 //     with CapDefer is not recorded at all and answers SendDeferred with
 //     the time the cap frees up, so the journey's later retry with the
@@ -235,7 +236,9 @@ func queueCapQuery(b *pgx.Batch, dst *[]time.Time, where string, customerID, oth
 // the message may be sent.
 func (s *Store) check(st *sendState, r activities.SendRequest, recipient string) (activities.SendStatus, string, time.Time) {
 	switch {
-	case r.Enrollment.Holdout && !r.Transactional:
+	case r.Enrollment.Holdout:
+		// A holdout receives nothing from the playbook, transactional
+		// messages included: its conversions are the baseline.
 		return activities.SendSuppressed, activities.ReasonHoldout, time.Time{}
 	case recipient == "":
 		return activities.SendFailed, activities.ReasonNoAddress, time.Time{}

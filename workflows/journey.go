@@ -33,6 +33,36 @@ const (
 	maxDefers = 100
 )
 
+// changeHoldoutReceivesNothing names the workflow change after which a
+// holdout enrollment receives nothing from the playbook: no profile
+// update, points, coupon or task (sends were suppressed already; now
+// transactional ones too, by the send activity). Runs recorded before it
+// did those steps for holdouts too.
+const changeHoldoutReceivesNothing = "holdout-receives-nothing"
+
+// withhold skips an action step of a holdout enrollment and records it as
+// suppressed with the reason holdout (step log, step record, report). The
+// journey goes on along its path, so both groups are measured over the
+// same waits and goal window.
+func (j *journey) withhold(step *engine.Step, key string) (bool, error) {
+	if !j.holdout || !j.holdoutReceivesNothing() {
+		return false, nil
+	}
+	j.logStep(step.ID, string(step.Kind), "suppressed ("+activities.ReasonHoldout+")")
+	return true, j.record(step, key+"/"+activities.ReasonHoldout, SuppressedBranch+activities.ReasonHoldout, string(step.Kind)+" suppressed ("+activities.ReasonHoldout+")")
+}
+
+// holdoutReceivesNothing says whether this run follows
+// changeHoldoutReceivesNothing; asked only for holdout enrollments.
+func (j *journey) holdoutReceivesNothing() bool {
+	return workflow.GetVersion(j.ctx, changeHoldoutReceivesNothing, workflow.DefaultVersion, 1) >= 1
+}
+
+// SuppressedBranch prefixes the branch of a step record for an action the
+// journey did not take ("suppressed:holdout"); reports count them with the
+// step's suppressed messages.
+const SuppressedBranch = "suppressed:"
+
 // changeBoundedDeferrals names the workflow change that lets a deferred
 // send continue as new mid-deferral (version 1), takes in pending events
 // just before every continue-as-new (1), and does not continue as new
@@ -219,7 +249,11 @@ func (j *journey) enter() error {
 	}
 	detail := "admitted (trigger " + triggerName(j.plan, j.event) + ")"
 	if j.holdout {
-		detail += ", holdout: marketing sends are suppressed"
+		if j.holdoutReceivesNothing() {
+			detail += ", holdout: receives nothing from the playbook"
+		} else {
+			detail += ", holdout: marketing sends are suppressed"
+		}
 	}
 	j.logStep("entry", "enter", detail)
 	return nil
@@ -271,6 +305,12 @@ func (j *journey) walk() error {
 
 // exec runs one step and returns the index of the next one.
 func (j *journey) exec(step *engine.Step, key string) (int, error) {
+	switch step.Kind {
+	case engine.KindUpdate, engine.KindPoints, engine.KindCoupon, engine.KindTask:
+		if withheld, err := j.withhold(step, key); err != nil || withheld {
+			return step.Next, err
+		}
+	}
 	switch step.Kind {
 	case engine.KindSend:
 		return j.send(step, key)

@@ -333,8 +333,21 @@ func activitiesSteps(t *testing.T, plan *engine.Plan, id string) []activities.St
 	return simulate(t, plan, SimOptions{Customer: customer(id)}).Memory.Steps()
 }
 
-func TestHoldoutSuppressesMarketingSends(t *testing.T) {
-	plan := playbook(t, "entry: { holdout: 50 }", "  - send: { channel: email, template: hi }\n  - send: { channel: sms, template: ping, transactional: true }\n")
+// TestHoldoutReceivesNothing: a customer in the playbook's holdout gets no
+// message of any kind (transactional included), no profile update, points,
+// coupon or task; each is recorded as suppressed (holdout), and the journey
+// walks the same path and waits as a treated customer, who gets them all.
+func TestHoldoutReceivesNothing(t *testing.T) {
+	steps := `
+  - update: { add_tags: [welcomed], tier: silver }
+  - points: { award: 50, reason: welcome }
+  - coupon: { kind: percent, value: 10, expires: 30d }
+  - task: { assignee: relationship_manager, title: "Call {{ customer.name }}" }
+  - send: { channel: email, template: hi }
+  - wait: 2d
+  - send: { channel: sms, template: ping, transactional: true }
+`
+	plan := playbook(t, "entry: { holdout: 50 }", steps)
 	var in, out string
 	for i := 0; in == "" || out == ""; i++ {
 		id := fmt.Sprintf("c-%d", i)
@@ -347,16 +360,45 @@ func TestHoldoutSuppressesMarketingSends(t *testing.T) {
 	r := simulate(t, plan, SimOptions{Customer: customer(in)})
 	wantOutcome(t, r, activities.StatusCompleted, "")
 	msgs := r.Memory.Messages()
-	if len(msgs) != 2 || msgs[0].Status != activities.SendSuppressed || msgs[0].Reason != activities.ReasonHoldout || msgs[1].Status != activities.SendSent {
+	if len(msgs) != 2 {
 		t.Fatalf("holdout customer messages: %+v", msgs)
 	}
-	wantLine(t, r, "send_1 send email hi suppressed (holdout)")
+	for _, m := range msgs {
+		if m.Status != activities.SendSuppressed || m.Reason != activities.ReasonHoldout {
+			t.Fatalf("holdout customer got %s %s: %s (%s)", m.Channel, m.Template, m.Status, m.Reason)
+		}
+	}
+	c, _ := r.Memory.Customer(in)
+	if len(c.Tags) != 0 || c.Tier != "gold" || c.Points != 0 || len(r.Memory.Ledger(in)) != 0 || len(r.Memory.Coupons()) != 0 || len(r.Memory.Tasks()) != 0 {
+		t.Fatalf("holdout customer was acted on: tags %v tier %s points %d ledger %v coupons %v tasks %v",
+			c.Tags, c.Tier, c.Points, r.Memory.Ledger(in), r.Memory.Coupons(), r.Memory.Tasks())
+	}
+	for _, line := range []string{"update_1 update suppressed (holdout)", "points_2 points suppressed (holdout)", "coupon_3 coupon suppressed (holdout)",
+		"task_4 task suppressed (holdout)", "send_5 send email hi suppressed (holdout)", "send_7 send sms ping suppressed (holdout)", "holdout: receives nothing from the playbook"} {
+		wantLine(t, r, line)
+	}
+	suppressed := 0
+	for _, st := range r.Memory.Steps() {
+		if st.Branch == SuppressedBranch+activities.ReasonHoldout {
+			suppressed++
+		}
+	}
+	if suppressed != 4 {
+		t.Fatalf("%d suppressed step records, want 4 (update, points, coupon, task)", suppressed)
+	}
+	if got := r.Memory.Enrollments()[0].EndedAt.Sub(r.Start); got != 2*day {
+		t.Fatalf("holdout journey took %v, want the treated path's 2 days", got)
+	}
 	if !r.Result.Holdout || !r.Memory.Enrollments()[0].Enrollment.Holdout {
 		t.Error("the holdout is not on the result and the enrollment record")
 	}
+
 	r = simulate(t, plan, SimOptions{Customer: customer(out)})
-	if msgs := r.Memory.Messages(); msgs[0].Status != activities.SendSent {
-		t.Fatalf("treatment customer's marketing send: %+v", msgs[0])
+	if msgs := r.Memory.Messages(); len(msgs) != 2 || msgs[0].Status != activities.SendSent || msgs[1].Status != activities.SendSent {
+		t.Fatalf("treated customer's messages: %+v", msgs)
+	}
+	if len(r.Memory.Ledger(out)) != 1 || len(r.Memory.Coupons()) != 1 || len(r.Memory.Tasks()) != 1 {
+		t.Fatal("treated customer missed an action")
 	}
 }
 

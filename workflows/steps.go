@@ -135,9 +135,9 @@ func (j *journey) record(step *engine.Step, key, branch, detail string) error {
 
 // send delivers a template. A marketing send first waits out the quiet
 // hours; a send deferred by the frequency cap waits until the store says it
-// may try again. Transactional sends ignore quiet hours as well as consent,
-// holdout and caps: a receipt or a complaint acknowledgement must not wait
-// for the morning. A deferral can outlast a run: the run continues as new
+// may try again. Transactional sends ignore quiet hours as well as consent
+// and caps: a receipt or a complaint acknowledgement must not wait for the
+// morning (a holdout's are suppressed by the send activity all the same). A deferral can outlast a run: the run continues as new
 // mid-deferral and the next one resumes it here (see resumeDeferral).
 func (j *journey) send(step *engine.Step, key string) (int, error) {
 	s := step.Send
