@@ -10,6 +10,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"time"
 
 	"github.com/rapport-crm/rapport/rules"
@@ -76,6 +77,10 @@ type EntryRequest struct {
 	// customer, whatever the re-entry policy: a dispatch retried after
 	// the first enrollment already ended must not start a second one.
 	TriggerID string `json:"trigger_id,omitempty"`
+	// GlobalControl says the playbook takes part in the global control
+	// group: a customer in it is admitted but receives nothing
+	// (EntryResult.GlobalControl).
+	GlobalControl bool `json:"global_control,omitempty"`
 }
 
 // ReasonDuplicateTrigger is the refusal of a second enrollment by the same
@@ -89,6 +94,26 @@ const ReasonDuplicateTrigger = "duplicate_trigger"
 type EntryResult struct {
 	Admitted bool   `json:"admitted"`
 	Reason   string `json:"reason,omitempty"`
+	// GlobalControl: the admitted customer is in the global control group
+	// (the request's playbook takes part, and InGlobalControl holds).
+	GlobalControl bool `json:"global_control,omitempty"`
+}
+
+// MaxGlobalControlPct bounds the global control group, as a playbook's
+// holdout is bounded.
+const MaxGlobalControlPct = 50
+
+// InGlobalControl says whether customer is in a global control group of
+// pct percent: the FNV-64a bucket (0–9999) of "global-control/<customer>"
+// below pct × 100. Stable for a customer while pct stays the same, and
+// the same in every process (the store, the simulator and reports).
+func InGlobalControl(customerID string, pct float64) bool {
+	if pct <= 0 {
+		return false
+	}
+	h := fnv.New64a()
+	h.Write([]byte("global-control/" + customerID))
+	return float64(h.Sum64()%10000) < pct*100
 }
 
 // Recorder keeps the enrollment record: admitted, each step, the outcome.

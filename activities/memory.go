@@ -42,6 +42,10 @@ type Memory struct {
 	entries     map[string]EntryResult // by enrollment ID, admitted or not
 	steps       []StepRecord
 	stepKeys    map[string]bool
+
+	// GlobalControlPct is the global control group's share in percent, the
+	// store's setting rapport.global_control_pct (0 to 50; default 0).
+	GlobalControlPct float64
 }
 
 type consentKey struct{ customer, channel, topic string }
@@ -96,6 +100,8 @@ type EnrollmentRecord struct {
 	StartedAt  time.Time  `json:"started_at"`
 	EndedAt    time.Time  `json:"ended_at,omitzero"`
 	TriggerID  string     `json:"trigger_id,omitempty"`
+	// GlobalControl: the customer is in the global control group.
+	GlobalControl bool `json:"global_control,omitempty"`
 }
 
 // NewMemory returns an empty store. Every customer has given consent on
@@ -188,10 +194,17 @@ func (m *Memory) RecordStart(_ context.Context, r EntryRequest) (EntryResult, er
 	if res, ok := m.entries[r.Enrollment.ID]; ok {
 		return res, nil
 	}
+	if m.GlobalControlPct < 0 || m.GlobalControlPct > MaxGlobalControlPct {
+		return EntryResult{}, fmt.Errorf("record start of %s: global control group %g%%; keep it between 0 and %d percent: %w", r.Enrollment.ID, m.GlobalControlPct, MaxGlobalControlPct, ErrPermanent)
+	}
 	res := m.admit(r)
+	if res.Admitted && r.GlobalControl && InGlobalControl(r.Enrollment.CustomerID, m.GlobalControlPct) {
+		res.GlobalControl = true
+		r.Enrollment.Holdout = true // recorded as the store records it
+	}
 	m.entries[r.Enrollment.ID] = res
 	if res.Admitted {
-		rec := &EnrollmentRecord{Enrollment: r.Enrollment, Status: StatusActive, StartedAt: r.At, TriggerID: r.TriggerID}
+		rec := &EnrollmentRecord{Enrollment: r.Enrollment, Status: StatusActive, StartedAt: r.At, TriggerID: r.TriggerID, GlobalControl: res.GlobalControl}
 		m.enrollments = append(m.enrollments, rec)
 		m.byID[r.Enrollment.ID] = rec
 	}

@@ -146,6 +146,7 @@ func (c *compiler) compile(src []byte) *Plan {
 	if f, ok := top["trigger"]; ok {
 		c.trigger(f)
 	}
+	c.plan.Entry.GlobalControl = GlobalControlByDefault(c.plan.Stage)
 	if f, ok := top["entry"]; ok {
 		c.entry(f)
 	}
@@ -371,6 +372,11 @@ func (c *compiler) entry(f field) {
 				c.errorf(h.val, "holdout: %s%% is out of range; keep between 0 and 50 percent as a control group", h.val.Value)
 			}
 			e.Holdout = v
+		}
+	}
+	if g, ok := m["global_control"]; ok {
+		if v, ok := c.boolean(g); ok {
+			e.GlobalControl = v
 		}
 	}
 }

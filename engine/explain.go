@@ -54,6 +54,9 @@ func (e *explainer) header() {
 	if en.Audience != nil {
 		entry += ", audience " + ruleText(en.Audience)
 	}
+	if en.GlobalControl {
+		entry += ", global control group"
+	}
 	e.line("  entry: %s", entry)
 	if g := p.Goal; g != nil {
 		goal := fmt.Sprintf("%s within %s", g.Event, formatDuration(g.Within))

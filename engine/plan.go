@@ -101,6 +101,22 @@ type Entry struct {
 	Cooldown time.Duration `json:"cooldown,omitempty"`
 	Audience *rules.Rule   `json:"audience,omitempty"` // optional: who may enter at all
 	Holdout  float64       `json:"holdout,omitempty"`  // percent (0–50) kept as control group
+	// GlobalControl: the playbook takes part in the global control group
+	// (a stable share of all customers who receive nothing from any
+	// playbook that takes part). Default by stage: GlobalControlByDefault.
+	GlobalControl bool `json:"global_control,omitempty"`
+}
+
+// GlobalControlByDefault says whether a playbook of stage takes part in the
+// global control group when its entry does not say: the marketing stages
+// (onboard, nurture, reactivate, care) do; loyalty (promised points and
+// tiers) and service (complaints, recalls) do not.
+func GlobalControlByDefault(s Stage) bool {
+	switch s {
+	case StageOnboard, StageNurture, StageReactivate, StageCare:
+		return true
+	}
+	return false
 }
 
 // Goal is the conversion the playbook works towards.

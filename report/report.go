@@ -23,6 +23,10 @@ type Input struct {
 	Steps       []StepRow
 	Variants    []VariantRow
 	Engagement  []EngagementRow
+	// Programme counts the enrollments in playbooks that take part in the
+	// global control group: treated (neither in the group nor in the
+	// playbook's own holdout) and in the group, with their conversions.
+	Programme [2]Group // [treated, global control]
 }
 
 // OutcomeRow counts the admitted enrollments (rejected ones excluded) of
@@ -71,6 +75,11 @@ type Report struct {
 	GeneratedAt  time.Time  `json:"generated_at"`
 	SinceSeconds float64    `json:"since_seconds,omitempty"`
 	Playbooks    []Playbook `json:"playbooks"`
+	// Programme compares, over every playbook that takes part in the
+	// global control group, the conversion of treated enrollments with
+	// that of enrollments of customers in the group (who received
+	// nothing): the whole programme's lift.
+	Programme Comparison `json:"programme"`
 }
 
 // Playbook is one playbook's section.
@@ -177,6 +186,7 @@ func Build(in Input) Report {
 		r.Playbooks = append(r.Playbooks, *p)
 	}
 	sort.Slice(r.Playbooks, func(i, j int) bool { return r.Playbooks[i].Name < r.Playbooks[j].Name })
+	r.Programme = Compare(in.Programme[0], in.Programme[1])
 	return r
 }
 

@@ -34,6 +34,10 @@ func WriteText(w io.Writer, r Report) error {
 		ew.printf("engagement: response rate %s (%d of %d messaged), complaint rate %s (%d of %d enrolled)\n",
 			pct(p.ResponseRate), p.Responded, p.Messaged, pct(p.ComplaintRate), p.Complained, p.Total.Enrolled)
 	}
+	if r.Programme.Treated.Enrolled+r.Programme.Control.Enrolled > 0 {
+		ew.printf("\n== programme (playbooks in the global control group) ==\n")
+		ew.printf("global control: %s\n", HoldoutLine(r.Programme))
+	}
 	return ew.err
 }
 

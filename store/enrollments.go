@@ -64,13 +64,20 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 		// enrollment committed by a racing trigger.
 		b := &pgx.Batch{}
 		var existing string
-		b.Queue(`SELECT status FROM enrollments WHERE id = $1`, e.ID).QueryRow(func(row pgx.Row) error {
-			err := row.Scan(&existing)
+		var existingControl bool
+		b.Queue(`SELECT status, coalesce(global_control, false) FROM enrollments WHERE id = $1`, e.ID).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&existing, &existingControl)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
 			}
 			return err
 		})
+		var controlPct float64
+		if r.GlobalControl {
+			b.Queue(`SELECT rapport_setting('rapport.global_control_pct', 0, 0)`).QueryRow(func(row pgx.Row) error {
+				return row.Scan(&controlPct)
+			})
+		}
 		var any, active bool
 		var last *time.Time
 		b.Queue(`
@@ -97,7 +104,7 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 			res = activities.EntryResult{Reason: "rejected"}
 			return nil
 		case existing != "":
-			res = activities.EntryResult{Admitted: true}
+			res = activities.EntryResult{Admitted: true, GlobalControl: existingControl}
 			return nil
 		case sameTrigger:
 			res = activities.EntryResult{Reason: activities.ReasonDuplicateTrigger}
@@ -112,11 +119,19 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 			res = activities.EntryResult{Reason: RefusedCooldown}
 			return nil
 		}
+		if controlPct > activities.MaxGlobalControlPct {
+			return permanent("record start of %s: setting rapport.global_control_pct is %g; keep it between 0 and %d percent", e.ID, controlPct, activities.MaxGlobalControlPct)
+		}
+		var control *bool // NULL: the playbook does not take part
+		inControl := r.GlobalControl && activities.InGlobalControl(e.CustomerID, controlPct)
+		if r.GlobalControl {
+			control = &inControl
+		}
 		_, err := tx.Exec(ctx, `
-			INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, holdout, started_at, trigger_id)
-			VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8)`,
-			e.ID, e.WorkflowID, e.Playbook, e.Version, e.CustomerID, e.Holdout, at, r.TriggerID)
-		res = activities.EntryResult{Admitted: true}
+			INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, holdout, started_at, trigger_id, global_control)
+			VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9)`,
+			e.ID, e.WorkflowID, e.Playbook, e.Version, e.CustomerID, e.Holdout || inControl, at, r.TriggerID, control)
+		res = activities.EntryResult{Admitted: true, GlobalControl: inControl}
 		return err
 	})
 	if err != nil {

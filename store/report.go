@@ -46,6 +46,7 @@ func (s *Store) ReportInput(ctx context.Context, q ReportQuery) (report.Input, e
 	}{
 		{"outcomes", s.reportOutcomes}, {"steps", s.reportSteps},
 		{"split variants", s.reportVariants}, {"engagement", s.reportEngagement},
+		{"programme", s.reportProgramme},
 	} {
 		if err := read.fn(ctx, &in, q.Playbook, from); err != nil {
 			return report.Input{}, fmt.Errorf("report %s: %w", read.what, err)
@@ -159,6 +160,24 @@ func (s *Store) reportMessages(ctx context.Context, get func(string, string) *re
 		}
 		return nil
 	})
+	return err
+}
+
+// reportProgramme counts, over the enrollments of playbooks that take part
+// in the global control group (global_control not NULL), the treated ones
+// (not in the group nor in the playbook's holdout) and those in the group,
+// with their conversions.
+func (s *Store) reportProgramme(ctx context.Context, in *report.Input, playbook string, from time.Time) error {
+	var t, tc, c, cc int
+	err := s.pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE NOT global_control AND NOT holdout)::int,
+			count(*) FILTER (WHERE NOT global_control AND NOT holdout AND status = 'converted')::int,
+			count(*) FILTER (WHERE global_control)::int,
+			count(*) FILTER (WHERE global_control AND status = 'converted')::int
+		FROM enrollments
+		WHERE status <> 'rejected' AND global_control IS NOT NULL AND ($1 = '' OR playbook = $1) AND started_at >= $2`,
+		playbook, from).Scan(&t, &tc, &c, &cc)
+	in.Programme = [2]report.Group{report.NewGroup(t, tc), report.NewGroup(c, cc)}
 	return err
 }
 

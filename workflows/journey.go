@@ -136,6 +136,9 @@ type journey struct {
 	event    rules.Event
 	coupon   rules.Coupon
 	holdout  bool
+	// globalControl: the customer is in the global control group (and so
+	// a holdout); set at entry.
+	globalControl bool
 
 	enrolledAt     time.Time
 	goalDeadline   time.Time
@@ -229,6 +232,7 @@ func (j *journey) enter() error {
 	req := activities.EntryRequest{
 		Enrollment: j.enr, Reentry: string(j.plan.Entry.Reentry),
 		Cooldown: j.plan.Entry.Cooldown, At: workflow.Now(j.ctx), TriggerID: j.in.Trigger.ID,
+		GlobalControl: j.plan.Entry.GlobalControl,
 	}
 	if err := j.local("record start", activities.ActRecordStart, &res, req); err != nil {
 		return fmt.Errorf("record the start of the enrollment: %w", err)
@@ -236,6 +240,11 @@ func (j *journey) enter() error {
 	if !res.Admitted {
 		j.logStep("entry", "enter", "refused ("+res.Reason+")")
 		return &ending{status: activities.StatusRejected, reason: res.Reason, unrecorded: true}
+	}
+	if res.GlobalControl {
+		// The store decided (and recorded) that the customer is in the
+		// global control group: from here on a holdout like any other.
+		j.holdout, j.enr.Holdout, j.globalControl = true, true, true
 	}
 	if aud := j.plan.Entry.Audience; aud != nil {
 		ok, err := j.decide(aud, "entry.audience", j.event)
@@ -249,9 +258,12 @@ func (j *journey) enter() error {
 	}
 	detail := "admitted (trigger " + triggerName(j.plan, j.event) + ")"
 	if j.holdout {
-		if j.holdoutReceivesNothing() {
+		switch {
+		case j.globalControl:
+			detail += ", global control group: receives nothing from the playbook"
+		case j.holdoutReceivesNothing():
 			detail += ", holdout: receives nothing from the playbook"
-		} else {
+		default:
 			detail += ", holdout: marketing sends are suppressed"
 		}
 	}

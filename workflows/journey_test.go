@@ -538,3 +538,49 @@ func TestStateQueryMidWait(t *testing.T) {
 		t.Fatalf("result %+v, %v", res, err)
 	}
 }
+
+// TestGlobalControlReceivesNothing: with a global control group of 30 %, a
+// customer in it who enters a playbook that takes part (stage nurture, by
+// default) is admitted as a holdout and receives nothing; the same customer
+// in a playbook that opts out (global_control: false) is treated; a
+// customer outside the group is treated everywhere.
+func TestGlobalControlReceivesNothing(t *testing.T) {
+	steps := "  - points: { award: 10, reason: hello }\n  - send: { channel: email, template: hi }\n"
+	takesPart := playbook(t, "", steps)
+	optsOut := playbook(t, "entry: { global_control: false }", steps)
+	if !takesPart.Entry.GlobalControl || optsOut.Entry.GlobalControl {
+		t.Fatalf("global control: default %v, opted out %v", takesPart.Entry.GlobalControl, optsOut.Entry.GlobalControl)
+	}
+	var in, out string
+	for i := 0; in == "" || out == ""; i++ {
+		id := fmt.Sprintf("g-%d", i)
+		if activities.InGlobalControl(id, 30) {
+			in = id
+		} else {
+			out = id
+		}
+	}
+	run := func(plan *engine.Plan, id string) *SimResult {
+		mem := activities.NewMemory()
+		mem.GlobalControlPct = 30
+		return simulate(t, plan, SimOptions{Customer: customer(id), Memory: mem})
+	}
+	r := run(takesPart, in)
+	wantOutcome(t, r, activities.StatusCompleted, "")
+	if m := r.Memory.Messages(); len(m) != 1 || m[0].Status != activities.SendSuppressed || m[0].Reason != activities.ReasonHoldout || len(r.Memory.Ledger(in)) != 0 {
+		t.Fatalf("customer in the global control group: messages %+v, ledger %+v", m, r.Memory.Ledger(in))
+	}
+	wantLine(t, r, "global control group: receives nothing from the playbook")
+	if rec := r.Memory.Enrollments()[0]; !rec.GlobalControl || !rec.Enrollment.Holdout || !r.Result.Holdout {
+		t.Fatalf("enrollment %+v, result %+v: want global control and holdout recorded", rec, r.Result)
+	}
+	for _, c := range []struct {
+		plan *engine.Plan
+		id   string
+	}{{optsOut, in}, {takesPart, out}} {
+		r := run(c.plan, c.id)
+		if m := r.Memory.Messages(); len(m) != 1 || m[0].Status != activities.SendSent || len(r.Memory.Ledger(c.id)) != 1 {
+			t.Fatalf("%s in %s: messages %+v, ledger %+v: want treated", c.id, c.plan.Name, m, r.Memory.Ledger(c.id))
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/workflows"
 )
@@ -31,6 +32,7 @@ The start time is fixed (` + "2026-01-05T09:00:00Z" + `) so output is reproducib
 	cmd.Flags().String("events", "", "YAML file of events to deliver, [{at: 5d, event: purchase, ...}]")
 	cmd.Flags().Bool("json", false, "print one JSON object per line")
 	cmd.Flags().String("start", workflows.DefaultSimStart.Format(time.RFC3339), "simulated start time (RFC 3339)")
+	cmd.Flags().Float64("global-control", 0, "global control group in percent, as rapport.global_control_pct in production (0 to 50)")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -61,6 +63,12 @@ func simOptions(cmd *cobra.Command) (workflows.SimOptions, error) {
 		return opts, fmt.Errorf("--start: want an RFC 3339 time like 2026-01-05T09:00:00Z: %w", err)
 	}
 	opts.Start = t
+	pct, _ := cmd.Flags().GetFloat64("global-control")
+	if pct < 0 || pct > activities.MaxGlobalControlPct {
+		return opts, fmt.Errorf("--global-control %g: keep it between 0 and %d percent", pct, activities.MaxGlobalControlPct)
+	}
+	opts.Memory = activities.NewMemory()
+	opts.Memory.GlobalControlPct = pct
 	opts.Customer = workflows.SampleCustomer(t)
 	if path, _ := cmd.Flags().GetString("customer"); path != "" {
 		data, err := os.ReadFile(path)
