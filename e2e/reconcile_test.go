@@ -5,18 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -24,6 +29,9 @@ import (
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/devenv"
 	"github.com/rapport-crm/rapport/reconcile"
+	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store/storetest"
+	rworker "github.com/rapport-crm/rapport/worker"
 	"github.com/rapport-crm/rapport/workflows"
 )
 
@@ -91,8 +99,8 @@ func TestReconcileClosesTerminatedJourneys(t *testing.T) {
 
 	// What a worker started with RAPPORT_RECONCILE_GRACE=1s does: the
 	// terminated journeys are older than that.
-	if created, err := reconcile.Ensure(ctx, e.c, reconcile.Config{Interval: reconcile.DefaultInterval, Grace: time.Second}); err != nil || created {
-		t.Fatalf("ensure the schedule again: created=%v err=%v, want it updated", created, err)
+	if done, err := reconcile.Ensure(ctx, e.c, reconcile.Config{Interval: reconcile.DefaultInterval, Grace: time.Second}); err != nil || done != (reconcile.Ensured{}) {
+		t.Fatalf("ensure the schedule again: %+v, %v; want it updated, running", done, err)
 	}
 	e.eventually(schedulePropagation, func() string {
 		d, err := h.Describe(ctx)
@@ -106,16 +114,21 @@ func TestReconcileClosesTerminatedJourneys(t *testing.T) {
 	})
 	time.Sleep(time.Second)
 
-	cli := func(args ...string) string {
+	cliIn := func(namespace string, args ...string) (string, error) {
 		t.Helper()
 		cmd := exec.Command(rapportBin, append([]string{"reconcile"}, args...)...)
 		cmd.Env = append(os.Environ(), "DATABASE_URL="+e.st.Pool().Config().ConnString(),
-			"TEMPORAL_ADDRESS="+frontend, "TEMPORAL_NAMESPACE="+nsRecon)
+			"TEMPORAL_ADDRESS="+frontend, "TEMPORAL_NAMESPACE="+namespace)
 		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	cli := func(args ...string) string {
+		t.Helper()
+		out, err := cliIn(nsRecon, args...)
 		if err != nil {
 			t.Fatalf("rapport reconcile %v: %v\n%s", args, err, out)
 		}
-		return string(out)
+		return out
 	}
 	out := cli("--grace", "1s", "--dry-run")
 	t.Logf("rapport reconcile --grace 1s --dry-run:\n%s", out)
@@ -170,28 +183,121 @@ func TestReconcileClosesTerminatedJourneys(t *testing.T) {
 		t.Errorf("%d enrollments of %s (%v), want only the closed one", rows, never, err)
 	}
 
-	// RAPPORT_RECONCILE_INTERVAL=off pauses the schedule; a worker started
-	// with an interval again resumes it.
-	paused := func(want bool) func() string {
-		return func() string {
+	// An enrollment whose workflow Temporal does not find, older than the
+	// namespace's retention: removed by retention, as far as anyone can
+	// tell.
+	retention, err := reconcile.Temporal{Client: e.c, Namespace: nsRecon}.Retention(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost := activities.Enrollment{ID: "0196a1b2-0000-7000-8000-0000000000aa", WorkflowID: workflows.WorkflowID(always, "ghost"),
+		Playbook: always, Version: "v1", CustomerID: "ghost"}
+	if err := e.st.UpsertCustomer(ctx, rules.Customer{ID: "ghost"}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.st.RecordStart(ctx, activities.EntryRequest{Enrollment: ghost, Reentry: "always", At: time.Now().Add(-retention - 24*time.Hour)}); err != nil || !res.Admitted {
+		t.Fatalf("record the ghost enrollment: %+v, %v", res, err)
+	}
+	ghostStatus := func() string {
+		var status, why string
+		if err := e.st.Pool().QueryRow(ctx, `SELECT status, reason FROM enrollments WHERE id = $1`, ghost.ID).Scan(&status, &why); err != nil {
+			t.Fatal(err)
+		}
+		return status + " " + why
+	}
+	// Asked of a namespace without journeys (a wrong TEMPORAL_NAMESPACE),
+	// where every workflow is "not found", the command closes nothing and
+	// fails naming it, even with --close-not-found.
+	out, err = cliIn("default", "--grace", "1s", "--close-not-found")
+	if err == nil || !strings.Contains(out, `namespace "default" holds no Journey workflow`) || !strings.Contains(out, "TEMPORAL_NAMESPACE") {
+		t.Errorf("rapport reconcile in namespace default: %v\n%s\nwant a failure naming the namespace and TEMPORAL_NAMESPACE", err, out)
+	}
+	if s := ghostStatus(); s != "active " {
+		t.Fatalf("rapport reconcile in the wrong namespace left the ghost enrollment %q, want active", s)
+	}
+	// In the right one, without --close-not-found it is listed and left
+	// active; with it, closed.
+	out = cli("--grace", "1s")
+	if want := "not found, left active " + ghost.ID + "  " + always + "  customer ghost  started "; !strings.Contains(out, want) ||
+		!strings.Contains(out, "1 not found left active (--close-not-found closes them)") {
+		t.Errorf("rapport reconcile without --close-not-found printed\n%s\nwithout %q and the count", out, want)
+	}
+	if s := ghostStatus(); s != "active " {
+		t.Fatalf("rapport reconcile without --close-not-found left the ghost enrollment %q, want active", s)
+	}
+	out = cli("--grace", "1s", "--close-not-found")
+	if want := "closed " + ghost.ID + "  " + always + "  customer ghost  workflow not_found → failed (workflow not found)\n"; !strings.Contains(out, want) {
+		t.Errorf("rapport reconcile --close-not-found printed\n%s\nwithout %q", out, want)
+	}
+	if s := ghostStatus(); s != "failed workflow not found" {
+		t.Errorf("rapport reconcile --close-not-found left the ghost enrollment %q, want failed (workflow not found)", s)
+	}
+
+	testSchedulePauses(t, e, h)
+}
+
+// testSchedulePauses: RAPPORT_RECONCILE_INTERVAL=off pauses the schedule,
+// and a worker started with an interval resumes it; a schedule paused by
+// hand stays paused, with its note, whatever the workers start with.
+func testSchedulePauses(t *testing.T, e *env, h client.ScheduleHandle) {
+	t.Helper()
+	ctx := context.Background()
+	// state waits until the schedule shows the grace (each step changes
+	// it, so that it shows the step has been applied), then checks its
+	// pause and note.
+	state := func(grace time.Duration, paused bool, note string) {
+		t.Helper()
+		e.eventually(schedulePropagation, func() string {
 			d, err := h.Describe(ctx)
 			if err != nil {
 				return err.Error()
 			}
-			if d.Schedule.State.Paused != want {
-				return errorf("schedule paused: %v, want %v", d.Schedule.State.Paused, want)
+			if in := scheduledInput(t, d); in.Grace != grace && grace != 0 {
+				return errorf("schedule input %+v, want the grace of %s", in, grace)
+			}
+			if d.Schedule.State.Paused != paused || (note != "" && d.Schedule.State.Note != note) {
+				return errorf("schedule paused: %v (note %q), want %v (note %q)", d.Schedule.State.Paused, d.Schedule.State.Note, paused, note)
 			}
 			return ""
+		})
+	}
+	ensure := func(interval, grace time.Duration, want reconcile.Ensured) {
+		t.Helper()
+		got, err := reconcile.Ensure(ctx, e.c, reconcile.Config{Interval: interval, Grace: grace})
+		if err != nil || got != want {
+			t.Fatalf("ensure every %s with grace %s: %+v, %v; want %+v", interval, grace, got, err, want)
 		}
 	}
-	if _, err := reconcile.Ensure(ctx, e.c, reconcile.Config{Grace: time.Second}); err != nil {
+
+	// RAPPORT_RECONCILE_INTERVAL=off pauses; an interval resumes.
+	ensure(0, 0, reconcile.Ensured{Paused: true, Note: reconcile.OffNote})
+	state(0, true, reconcile.OffNote)
+	ensure(time.Hour, 2*time.Second, reconcile.Ensured{})
+	state(2*time.Second, false, "")
+
+	// Paused by hand: a worker with an interval updates the schedule but
+	// leaves it paused, with the operator's note; one with off does not
+	// take the pause over; and the next with an interval still leaves it.
+	const operator = "operator: investigating the journeys of 2 March"
+	if err := h.Pause(ctx, client.SchedulePauseOptions{Note: operator}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually(schedulePropagation, paused(true))
-	if _, err := reconcile.Ensure(ctx, e.c, reconcile.Config{Interval: time.Hour, Grace: time.Second}); err != nil {
+	state(2*time.Second, true, operator)
+	ensure(time.Hour, 3*time.Second, reconcile.Ensured{Paused: true, ByHand: true, Note: operator})
+	state(3*time.Second, true, operator)
+	ensure(0, 0, reconcile.Ensured{Paused: true, ByHand: true, Note: operator})
+	ensure(time.Hour, 4*time.Second, reconcile.Ensured{Paused: true, ByHand: true, Note: operator})
+	state(4*time.Second, true, operator)
+
+	// Resumed by hand, it is the workers' again.
+	if err := h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "operator: done"}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually(schedulePropagation, paused(false))
+	state(4*time.Second, false, "operator: done")
+	ensure(0, 0, reconcile.Ensured{Paused: true, Note: reconcile.OffNote})
+	state(0, true, reconcile.OffNote)
+	ensure(time.Hour, 5*time.Second, reconcile.Ensured{})
+	state(5*time.Second, false, "")
 }
 
 // nextResult waits for the latest run of customer's journey in playbook
@@ -429,6 +535,38 @@ func TestReconcileFates(t *testing.T) {
 			t.Errorf("%s: result %+v, want the journey's converted (goal purchase)", tc.name, got.Result)
 		}
 	}
+	// A chain of several runs, whose workflow ID a later enrollment
+	// reused: after Hops runs Fate asks the visibility API for the chain's
+	// last run instead of reading every run's close event. (The server
+	// spaces the runs of one workflow ID a second apart, so the chain is
+	// kept short and Hops smaller than the default.)
+	const cans = 6
+	long := start("long", "fateBlock", 0, cans)
+	e := &env{t: t}
+	e.eventually(60*time.Second, func() string {
+		n, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+			Query: fmt.Sprintf("WorkflowId = '%slong' AND ExecutionStatus = 'ContinuedAsNew'", prefix)})
+		if err != nil || n.GetCount() < cans {
+			return errorf("%d runs of long continued as new (%v), waiting for %d", n.GetCount(), err, cans)
+		}
+		return ""
+	})
+	if err := c.TerminateWorkflow(ctx, prefix+"long", "", "bad deploy"); err != nil {
+		t.Fatal(err)
+	}
+	longReused := start("long", "fateBlock", 0, 0)
+	counted := &historyCounter{Client: c}
+	lf := reconcile.Temporal{Client: counted, Namespace: nsRecon, Hops: 2}
+	if got, err := lf.Fate(ctx, prefix+"long", long); err != nil || got.Open || got.Ended != reconcile.EndedTerminated || got.Detail != "bad deploy" {
+		t.Errorf("%d runs, terminated, workflow ID reused: fate %+v, %v; want terminated (bad deploy)", cans+1, got, err)
+	}
+	if n := counted.histories.Load(); n > 3 {
+		t.Errorf("Fate read the close events of %d runs of a %d-run chain, want 3 (2 hops, a visibility search, the last run)", n, cans+1)
+	}
+	if got, err := lf.Fate(ctx, prefix+"long", longReused); err != nil || !got.Open {
+		t.Errorf("the running enrollment that reused the long chain's ID: %+v, %v; want open", got, err)
+	}
+
 	if _, err := f.Fate(ctx, prefix+"running", "not-a-run-id"); err == nil || !isInvalidArgument(err) {
 		t.Errorf("a malformed enrollment ID: %v, want Temporal's InvalidArgument", err)
 	}
@@ -437,7 +575,157 @@ func TestReconcileFates(t *testing.T) {
 	}
 }
 
+// historyCounter counts the workflow histories read through it.
+type historyCounter struct {
+	client.Client
+	histories atomic.Int32
+}
+
+func (h *historyCounter) GetWorkflowHistory(ctx context.Context, workflowID, runID string, long bool, filter enums.HistoryEventFilterType) client.HistoryEventIterator {
+	h.histories.Add(1)
+	return h.Client.GetWorkflowHistory(ctx, workflowID, runID, long, filter)
+}
+
 func isInvalidArgument(err error) bool {
 	var ia *serviceerror.InvalidArgument
 	return errors.As(err, &ia)
+}
+
+// scheduleFaults fails a client's CreateSchedule calls: the first blips
+// with Unavailable (a Temporal blip), or every one with PermissionDenied
+// (a worker not allowed to create schedules).
+type scheduleFaults struct {
+	interceptor.ClientInterceptorBase
+	blips  int32
+	denied bool
+	calls  atomic.Int32
+}
+
+func (f *scheduleFaults) InterceptClient(next interceptor.ClientOutboundInterceptor) interceptor.ClientOutboundInterceptor {
+	return &scheduleFaultsOut{ClientOutboundInterceptorBase: interceptor.ClientOutboundInterceptorBase{Next: next}, f: f}
+}
+
+type scheduleFaultsOut struct {
+	interceptor.ClientOutboundInterceptorBase
+	f *scheduleFaults
+}
+
+func (o *scheduleFaultsOut) CreateSchedule(ctx context.Context, in *interceptor.ScheduleClientCreateInput) (client.ScheduleHandle, error) {
+	n := o.f.calls.Add(1)
+	if o.f.denied {
+		return nil, serviceerror.NewPermissionDenied("e2e: not allowed to create schedules", "")
+	}
+	if n <= o.f.blips {
+		return nil, serviceerror.NewUnavailable("e2e: frontend restarting")
+	}
+	return o.Next.CreateSchedule(ctx, in)
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestWorkerStartsWhileTheScheduleFails: a worker whose reconcile
+// schedule cannot be created at start does not exit (docs/operators.md,
+// "Supervising the worker"): it polls, logs why, and keeps trying in the
+// background. After a Temporal blip the schedule is created a moment
+// later; without the permission to create schedules the worker runs all
+// the same (a pass started by hand completes), and Stop ends its
+// attempts. It runs in namespace default, which no other test's worker
+// polls.
+func TestWorkerStartsWhileTheScheduleFails(t *testing.T) {
+	t.Parallel()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	ctx := context.Background()
+	st := storetest.New(t)
+	admin, err := client.Dial(client.Options{HostPort: frontend, Namespace: client.DefaultNamespace, Logger: quiet{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close) // after deleteSchedule
+	h := admin.ScheduleClient().GetHandle(ctx, reconcile.ScheduleID)
+	deleteSchedule := func() {
+		var nf *serviceerror.NotFound
+		if err := h.Delete(ctx); err != nil && !errors.As(err, &nf) {
+			t.Fatal(err)
+		}
+	}
+	deleteSchedule()
+	t.Cleanup(deleteSchedule)
+
+	for _, faults := range []*scheduleFaults{{blips: 2}, {denied: true}} {
+		c, err := client.Dial(client.Options{HostPort: frontend, Namespace: client.DefaultNamespace, Logger: quiet{},
+			Interceptors: []interceptor.ClientInterceptor{faults}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs lockedBuffer
+		w := rworker.New(rworker.Options{Client: c, Store: st, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+			Backoff: rworker.Backoff{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}})
+		if err := w.Start(); err != nil {
+			t.Fatalf("worker start with CreateSchedule failing (%+v): %v; want it started", faults, err)
+		}
+		if !strings.Contains(logs.String(), "cannot create or update the reconcile schedule; the worker runs, and retries in the background") {
+			t.Errorf("worker start logged\n%s\nwithout the warning", logs.String())
+		}
+		e := &env{t: t}
+		if !faults.denied {
+			e.eventually(30*time.Second, func() string {
+				if _, err := h.Describe(ctx); err != nil {
+					return errorf("the schedule was not created after the blip: %v", err)
+				}
+				return ""
+			})
+			if n := faults.calls.Load(); n != faults.blips+1 {
+				t.Errorf("%d attempts to create the schedule, want %d", n, faults.blips+1)
+			}
+			w.Stop()
+			c.Close()
+			deleteSchedule()
+			continue
+		}
+		// Not allowed: the worker runs passes all the same.
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "e2e-reconcile-by-hand", TaskQueue: workflows.TaskQueue,
+			WorkflowExecutionTimeout: time.Minute}, reconcile.WorkflowName, reconcile.Input{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res reconcile.Result
+		if err := run.Get(ctx, &res); err != nil || !res.StartedBefore.Before(time.Now()) {
+			t.Errorf("a pass on the worker without its schedule: %+v, %v", res, err)
+		}
+		e.eventually(30*time.Second, func() string {
+			if n := faults.calls.Load(); n < 3 {
+				return errorf("%d attempts to create the schedule, want it still trying", n)
+			}
+			return ""
+		})
+		w.Stop()
+		n := faults.calls.Load()
+		time.Sleep(300 * time.Millisecond)
+		if m := faults.calls.Load(); m != n {
+			t.Errorf("still trying to create the schedule after Stop: %d attempts, then %d", n, m)
+		}
+		var nf *serviceerror.NotFound
+		if _, err := h.Describe(ctx); !errors.As(err, &nf) {
+			t.Errorf("schedule without the permission to create it: %v, want not found", err)
+		}
+		c.Close()
+	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -87,20 +89,29 @@ func (f Fate) Outcome() (activities.Status, string) {
 	}
 }
 
-// maxRuns bounds how many runs of one chain Fate follows. A journey
-// continues as new every 1,000 history events, so a chain this long has
-// been running for years.
-const maxRuns = 1000
+// DefaultHops is how many runs of an enrollment's chain Fate follows one
+// by one, by their close events, before it asks the visibility API for
+// the chain's last run. A journey continues as new whenever its history
+// grows long (about every 250 events it takes in, under a steady stream
+// of them), so a chain may have thousands of runs.
+const DefaultHops = 10
+
+// maxSearches bounds the visibility searches of one Fate; past them the
+// chain is followed run by run to its end.
+const maxSearches = 3
 
 // Temporal finds the fates of enrollments' workflows with a Temporal client.
 type Temporal struct {
 	Client client.Client
-	// Namespace is the client's namespace, for Retention; inside an
-	// activity it defaults to the activity's namespace.
+	// Namespace is the client's namespace, for Retention and
+	// HasJourneys; inside an activity it defaults to the activity's
+	// namespace.
 	Namespace string
 	// DataConverter decodes a completed journey's result; default the
 	// SDK's default converter, which the worker uses.
 	DataConverter converter.DataConverter
+	// Hops: see DefaultHops (used when 0).
+	Hops int
 }
 
 // Fate describes the enrollment's workflow. The workflow ID may since
@@ -110,12 +121,18 @@ type Temporal struct {
 //
 //  1. DescribeWorkflowExecution of the workflow ID gives its current run.
 //     When that run belongs to the enrollment (its first run ID is the
-//     enrollment ID) and is running, the enrollment is open.
-//  2. Otherwise the chain is followed from the enrollment's first run (or
-//     from the current run, when that is the enrollment's) by each run's
-//     close event, until a run that did not continue as new: no close
-//     event means still running (open); its close event says how the
-//     chain ended.
+//     enrollment ID) and is running, the enrollment is open; when it
+//     has closed, its close event says how.
+//  2. Otherwise (a later enrollment reused the workflow ID) the chain is
+//     followed from the enrollment's first run by each run's close
+//     event, until a run that did not continue as new: no close event
+//     means still running (open); its close event says how the chain
+//     ended. After Hops runs, the visibility API is asked for the
+//     earliest run of the workflow ID that started since and did not
+//     continue as new; when DescribeWorkflowExecution confirms it is of
+//     the enrollment's chain (same first run ID), the chain is followed
+//     from there, else run by run as before. Visibility only shortens
+//     the walk: the answer is always read from close events.
 //
 // Temporal answering NotFound (the workflow ID, or the enrollment's run)
 // means the workflow was removed after the namespace's retention: closed,
@@ -136,7 +153,11 @@ func (t Temporal) Fate(ctx context.Context, workflowID, enrollmentID string) (Fa
 		}
 		run = info.GetExecution().GetRunId()
 	}
-	for range maxRuns {
+	hops := t.Hops
+	if hops <= 0 {
+		hops = DefaultHops
+	}
+	for walked, searches := 0, 0; ; {
 		ev, err := t.closeEvent(ctx, workflowID, run)
 		if isNotFound(err) {
 			return Fate{Ended: EndedNotFound}, nil
@@ -152,9 +173,74 @@ func (t Temporal) Fate(ctx context.Context, workflowID, enrollmentID string) (Fa
 			return f, nil
 		}
 		run = next
+		if walked++; walked < hops || searches == maxSearches || !searchable(workflowID) {
+			continue
+		}
+		walked, searches = 0, searches+1
+		last, err := t.lastRun(ctx, workflowID, enrollmentID, ev.GetEventTime().AsTime())
+		if err != nil {
+			return Fate{}, err
+		}
+		if last != "" {
+			run = last
+		}
 	}
-	return Fate{}, fmt.Errorf("workflow %s: enrollment %s has more than %d runs", workflowID, enrollmentID, maxRuns)
 }
+
+// lastRun asks the visibility API for the earliest run of the workflow ID
+// that started at or after since and did not continue as new, and returns
+// it when it is of the enrollment's chain: the chain's last run, unless
+// visibility lags. It returns "" when it finds none (visibility lags, or
+// the query is not supported), leaving Fate to walk the chain; only
+// errors about Temporal as a whole are returned.
+func (t Temporal) lastRun(ctx context.Context, workflowID, enrollmentID string, since time.Time) (string, error) {
+	// The runs of one workflow ID never overlap, so no run of an earlier
+	// chain started after since; a millisecond of slack covers a
+	// visibility store that keeps coarser times.
+	q := fmt.Sprintf("WorkflowId = '%s' AND ExecutionStatus != 'ContinuedAsNew' AND StartTime >= '%s'",
+		strings.ReplaceAll(workflowID, "'", "''"), since.Add(-time.Millisecond).UTC().Format(time.RFC3339Nano))
+	var (
+		best  *workflowpb.WorkflowExecutionInfo
+		token []byte
+	)
+	for {
+		res, err := t.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 100, NextPageToken: token})
+		if err != nil {
+			if isGlobal(ctx, err) {
+				return "", fmt.Errorf("search the runs of workflow %s: %w", workflowID, err)
+			}
+			return "", nil
+		}
+		for _, e := range res.GetExecutions() {
+			if best == nil || e.GetStartTime().AsTime().Before(best.GetStartTime().AsTime()) {
+				best = e
+			}
+		}
+		if token = res.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	if best == nil {
+		return "", nil
+	}
+	run := best.GetExecution().GetRunId()
+	d, err := t.Client.DescribeWorkflowExecution(ctx, workflowID, run)
+	if err != nil {
+		if isGlobal(ctx, err) {
+			return "", fmt.Errorf("describe workflow %s run %s: %w", workflowID, run, err)
+		}
+		return "", nil
+	}
+	if d.GetWorkflowExecutionInfo().GetFirstRunId() != enrollmentID {
+		return "", nil
+	}
+	return run, nil
+}
+
+// searchable reports whether a workflow ID can be matched exactly by a
+// visibility query: some visibility stores read a backslash in a quoted
+// string as an escape.
+func searchable(workflowID string) bool { return !strings.Contains(workflowID, `\`) }
 
 // closeEvent is the close event of one run, nil while it runs.
 func (t Temporal) closeEvent(ctx context.Context, workflowID, runID string) (*historypb.HistoryEvent, error) {
@@ -220,15 +306,33 @@ func (t Temporal) ended(ev *historypb.HistoryEvent) (f Fate, nextRun string) {
 // Retention is the namespace's retention: how long Temporal keeps a
 // closed workflow.
 func (t Temporal) Retention(ctx context.Context) (time.Duration, error) {
-	namespace := t.Namespace
-	if namespace == "" && activity.IsActivity(ctx) {
-		namespace = activity.GetInfo(ctx).WorkflowNamespace
-	}
+	namespace := t.namespace(ctx)
 	ns, err := t.Client.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
 	if err != nil {
 		return 0, fmt.Errorf("describe namespace %s: %w", namespace, err)
 	}
 	return ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration(), nil
+}
+
+// HasJourneys counts the namespace's Journey workflows, running or closed
+// within its retention, with the visibility API.
+func (t Temporal) HasJourneys(ctx context.Context) (bool, error) {
+	namespace := t.namespace(ctx)
+	res, err := t.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+		Namespace: namespace, Query: fmt.Sprintf("WorkflowType = '%s'", workflows.WorkflowName)})
+	if err != nil {
+		return false, fmt.Errorf("count the %s workflows of namespace %s: %w", workflows.WorkflowName, namespace, err)
+	}
+	return res.GetCount() > 0, nil
+}
+
+// namespace is Namespace, or the activity's namespace; "" leaves it to
+// the client (its own namespace) where the request allows.
+func (t Temporal) namespace(ctx context.Context) string {
+	if t.Namespace == "" && activity.IsActivity(ctx) {
+		return activity.GetInfo(ctx).WorkflowNamespace
+	}
+	return t.Namespace
 }
 
 func isNotFound(err error) bool {

@@ -15,6 +15,14 @@
 // only while the row is still active, so an outcome the journey records
 // first always stands.
 //
+// An enrollment the pass cannot judge is skipped, with a warning and a
+// reason (Skipped), and the pass goes on with the others: a pass fails
+// only on what stops it judging any enrollment (Temporal or PostgreSQL
+// unreachable, a namespace that is not the journeys', see
+// WrongNamespaceError). A workflow Temporal does not find is taken as
+// removed by retention only in a namespace that holds journeys, and only
+// for an enrollment older than the namespace's retention.
+//
 // Passes run as a Temporal Schedule (rapport-reconcile, see Ensure) that
 // starts the Reconcile workflow on the worker, and on demand with
 // `rapport reconcile`.
@@ -22,12 +30,17 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/store"
@@ -45,6 +58,10 @@ type Workflows interface {
 	Fate(ctx context.Context, workflowID, enrollmentID string) (Fate, error)
 	// Retention is how long the namespace keeps closed workflows.
 	Retention(ctx context.Context) (time.Duration, error)
+	// HasJourneys reports whether the namespace holds any Journey
+	// workflow, running or closed within its retention. A namespace that
+	// holds none is not the one the journeys run in.
+	HasJourneys(ctx context.Context) (bool, error)
 }
 
 // Defaults of a pass.
@@ -52,8 +69,30 @@ const (
 	// DefaultPageSize is how many enrollments one query reads.
 	DefaultPageSize = 100
 	// DefaultConcurrency bounds the enrollments judged at once (each is
-	// one or more Temporal calls, and a close in PostgreSQL).
+	// one or more Temporal calls). Their closes in PostgreSQL are made
+	// one at a time whatever the concurrency, so a call holds at most one
+	// database connection.
 	DefaultConcurrency = 8
+)
+
+// Why an enrollment was skipped: Skipped.Why, Counts.SkippedBy, and the
+// why label of rapport_reconcile_skipped_total.
+const (
+	// SkipInvalidID: Temporal rejects the enrollment's workflow or run ID
+	// as malformed.
+	SkipInvalidID = "invalid_id"
+	// SkipNotFoundRecent: Temporal does not find the workflow, yet the
+	// enrollment started within the namespace's retention, so retention
+	// cannot have removed it.
+	SkipNotFoundRecent = "not_found_recent"
+	// SkipNotFound: Temporal does not find the workflow and
+	// Activities.KeepNotFound is set (`rapport reconcile` without
+	// --close-not-found).
+	SkipNotFound = "not_found"
+	// SkipError: Temporal answered about this enrollment's workflow with
+	// an error that is not about Temporal as a whole, or PostgreSQL
+	// refused this enrollment's close. The next pass tries again.
+	SkipError = "error"
 )
 
 // Activities run passes; register the value with a worker.
@@ -64,10 +103,19 @@ type Activities struct {
 	// Concurrency bounds the enrollments judged at once;
 	// DefaultConcurrency when 0.
 	Concurrency int
+	// KeepNotFound leaves an enrollment whose workflow Temporal does not
+	// find active (skipped, SkipNotFound) instead of closing it as
+	// removed by retention: `rapport reconcile` without
+	// --close-not-found.
+	KeepNotFound bool
 	// OnClosed, when set, receives each enrollment closed, or that a dry
 	// run would close (Closed.DryRun); the worker counts them in a
 	// metric. It is called from several goroutines at once.
 	OnClosed func(Closed)
+	// OnSkipped, when set, receives each enrollment skipped; the worker
+	// counts them in a metric. It is called from several goroutines at
+	// once.
+	OnSkipped func(Skipped)
 	// Now is the clock the retention check reads; default time.Now.
 	Now func() time.Time
 }
@@ -81,6 +129,14 @@ type Closed struct {
 	DryRun     bool // nothing was written
 }
 
+// Skipped is one enrollment a pass left active without knowing whether
+// its workflow has ended, or (SkipNotFound) without closing it.
+type Skipped struct {
+	Enrollment store.ActiveEnrollment
+	Why        string // SkipInvalidID, ...
+	Err        error  // what Temporal or PostgreSQL answered, if anything
+}
+
 // Counts add up over the pages of a pass.
 type Counts struct {
 	Checked int `json:"checked"` // active enrollments judged
@@ -90,28 +146,57 @@ type Counts struct {
 	// was no longer active when the pass closed it: the journey's own
 	// outcome arrived first and stands.
 	Raced int `json:"raced"`
-	// Skipped counts enrollments that could not be judged: Temporal
-	// rejected their IDs, or said their workflow was not found although
-	// retention cannot have removed it yet (see PageRequest).
-	Skipped int `json:"skipped"`
+	// Skipped counts enrollments left active that could not be judged
+	// (or, SkipNotFound, were not to be closed); SkippedBy splits them by
+	// why (SkipInvalidID, ...).
+	Skipped   int            `json:"skipped"`
+	SkippedBy map[string]int `json:"skipped_by,omitempty"`
 	// Ended counts the closed enrollments by how their workflow ended.
 	Ended map[string]int `json:"ended,omitempty"`
 }
 
 // Add returns c + o.
 func (c Counts) Add(o Counts) Counts {
-	sum := Counts{Checked: c.Checked + o.Checked, Open: c.Open + o.Open, Closed: c.Closed + o.Closed,
-		Raced: c.Raced + o.Raced, Skipped: c.Skipped + o.Skipped}
-	for _, m := range []map[string]int{c.Ended, o.Ended} {
+	return Counts{Checked: c.Checked + o.Checked, Open: c.Open + o.Open, Closed: c.Closed + o.Closed,
+		Raced: c.Raced + o.Raced, Skipped: c.Skipped + o.Skipped,
+		SkippedBy: addMaps(c.SkippedBy, o.SkippedBy), Ended: addMaps(c.Ended, o.Ended)}
+}
+
+func addMaps(a, b map[string]int) map[string]int {
+	var sum map[string]int
+	for _, m := range []map[string]int{a, b} {
 		for k, v := range m {
-			if sum.Ended == nil {
-				sum.Ended = map[string]int{}
+			if sum == nil {
+				sum = map[string]int{}
 			}
-			sum.Ended[k] += v
+			sum[k] += v
 		}
 	}
 	return sum
 }
+
+// WrongNamespaceError fails a pass that met an enrollment whose workflow
+// Temporal does not find, in a namespace that holds no Journey workflow
+// at all: the pass is asking the wrong namespace (TEMPORAL_NAMESPACE),
+// where it would find none of the journeys and close every enrollment as
+// "workflow not found". Nothing is closed as not found.
+type WrongNamespaceError struct {
+	Enrollment string // the first enrollment not found
+	Namespace  string // the namespace asked, when known
+}
+
+func (e *WrongNamespaceError) Error() string {
+	ns := "the namespace"
+	if e.Namespace != "" {
+		ns = fmt.Sprintf("namespace %q", e.Namespace)
+	}
+	return fmt.Sprintf("reconcile: Temporal does not find the workflow of enrollment %s, and %s holds no Journey workflow at all: "+
+		"it is not the namespace the journeys run in; set TEMPORAL_NAMESPACE to the worker's. Nothing was closed as \"workflow not found\"", e.Enrollment, ns)
+}
+
+// ErrTypeWrongNamespace is the application error type a reconcile
+// activity fails with, not retried, on a WrongNamespaceError.
+const ErrTypeWrongNamespace = "RapportReconcileWrongNamespace"
 
 // PageRequest asks for the next pages of a pass.
 type PageRequest struct {
@@ -139,13 +224,20 @@ type PageResult struct {
 //
 // A workflow Temporal does not find is taken as removed after the
 // namespace's retention, which can only be once the enrollment started
-// at least one retention period ago. Not found any sooner, something
-// else is wrong (most likely a worker pointed at another namespace than
-// the journeys run in, where it would find none of them): the enrollment
-// is skipped with a warning rather than closed.
+// at least one retention period ago, and only in a namespace that holds
+// journeys. Not found any sooner, the enrollment is skipped with a
+// warning (SkipNotFoundRecent); in a namespace without a single Journey
+// workflow the call fails with a WrongNamespaceError (inside an activity,
+// a non-retryable application error of type ErrTypeWrongNamespace).
 //
-// Errors from Temporal or the database fail the call, to be retried; an
-// enrollment whose IDs Temporal rejects as invalid is skipped.
+// An enrollment that cannot be judged (Temporal rejects its IDs, or
+// answers about its workflow with an error that is not about Temporal as
+// a whole) is skipped with a warning, and the page goes on. Errors that
+// stop every enrollment being judged (Temporal unavailable, PostgreSQL
+// down, the context ending) fail the call, to be retried.
+//
+// However many enrollments it judges at once, a call makes its database
+// writes one at a time: it holds at most one connection.
 func (a *Activities) ReconcilePage(ctx context.Context, r PageRequest) (PageResult, error) {
 	res := PageResult{Next: r.After}
 	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
@@ -155,7 +247,7 @@ func (a *Activities) ReconcilePage(ctx context.Context, r PageRequest) (PageResu
 		}
 	}
 	pages := max(r.Pages, 1)
-	retention := &retention{w: a.Workflows}
+	c := &call{dry: r.DryRun}
 	for range pages {
 		page, err := a.Store.ActiveEnrollments(ctx, store.ActiveQuery{StartedBefore: r.StartedBefore, After: res.Next, Limit: r.Limit})
 		if err != nil {
@@ -165,18 +257,31 @@ func (a *Activities) ReconcilePage(ctx context.Context, r PageRequest) (PageResu
 			res.Done = true
 			return res, nil
 		}
-		counts, err := a.judgePage(ctx, page, r.DryRun, retention)
+		before := res
+		c.beat = func() { heartbeat(ctx, before) } // a retry resumes at this page
+		counts, err := a.judgePage(ctx, page, c)
 		if err != nil {
+			var wrong *WrongNamespaceError
+			if errors.As(err, &wrong) && activity.IsActivity(ctx) {
+				if wrong.Namespace == "" {
+					wrong.Namespace = activity.GetInfo(ctx).WorkflowNamespace
+				}
+				err = temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeWrongNamespace, err)
+			}
 			return res, err
 		}
 		res.Counts = res.Counts.Add(counts)
 		last := page[len(page)-1]
 		res.Next = store.Cursor{StartedAt: last.StartedAt, ID: last.ID}
-		if activity.IsActivity(ctx) {
-			activity.RecordHeartbeat(ctx, res)
-		}
+		heartbeat(ctx, res)
 	}
 	return res, nil
+}
+
+func heartbeat(ctx context.Context, progress PageResult) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, progress)
+	}
 }
 
 // PassRequest asks for one whole pass.
@@ -200,6 +305,39 @@ func (a *Activities) Pass(ctx context.Context, r PassRequest) (Counts, error) {
 	}
 }
 
+// call is the state one ReconcilePage call shares between the
+// enrollments it judges.
+type call struct {
+	dry       bool
+	retention lazy[time.Duration]
+	journeys  lazy[bool]
+	// write serializes the call's database writes: one connection at
+	// most, whatever the concurrency of the Temporal requests.
+	write sync.Mutex
+	beat  func() // heartbeat, between enrollments of a page
+}
+
+// lazy is a value read once per call, when first needed.
+type lazy[T any] struct {
+	mu   sync.Mutex
+	v    T
+	read bool
+}
+
+func (l *lazy[T]) get(ctx context.Context, read func(context.Context) (T, error)) (T, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.read {
+		return l.v, nil
+	}
+	v, err := read(ctx)
+	if err != nil {
+		return v, err
+	}
+	l.v, l.read = v, true
+	return v, nil
+}
+
 // verdict is what became of one enrollment in a pass.
 type verdict int
 
@@ -210,9 +348,19 @@ const (
 	verdictSkipped
 )
 
+// judged is the verdict on one enrollment: with how its workflow ended
+// when closed, and why when skipped.
+type judged struct {
+	verdict verdict
+	ended   string
+	why     string
+}
+
 // judgePage judges the enrollments of one page, Concurrency at a time.
-// The first error stops the rest of the page and is returned.
-func (a *Activities) judgePage(ctx context.Context, page []store.ActiveEnrollment, dry bool, ret *retention) (Counts, error) {
+// An enrollment that cannot be judged is counted as skipped; the first
+// error that concerns every enrollment stops the rest of the page and is
+// returned.
+func (a *Activities) judgePage(ctx context.Context, page []store.ActiveEnrollment, c *call) (Counts, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -235,9 +383,12 @@ func (a *Activities) judgePage(ctx context.Context, page []store.ActiveEnrollmen
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			v, ended, err := a.judge(ctx, e, dry, ret)
+			j, err := a.judge(ctx, e, c)
 			mu.Lock()
 			defer mu.Unlock()
+			if c.beat != nil {
+				c.beat()
+			}
 			if err != nil {
 				if firstErr == nil {
 					firstErr = err
@@ -246,19 +397,17 @@ func (a *Activities) judgePage(ctx context.Context, page []store.ActiveEnrollmen
 				return
 			}
 			counts.Checked++
-			switch v {
+			switch j.verdict {
 			case verdictOpen:
 				counts.Open++
 			case verdictClosed:
 				counts.Closed++
-				if counts.Ended == nil {
-					counts.Ended = map[string]int{}
-				}
-				counts.Ended[ended]++
+				counts.Ended = addMaps(counts.Ended, map[string]int{j.ended: 1})
 			case verdictRaced:
 				counts.Raced++
 			case verdictSkipped:
 				counts.Skipped++
+				counts.SkippedBy = addMaps(counts.SkippedBy, map[string]int{j.why: 1})
 			}
 		}()
 	}
@@ -266,54 +415,89 @@ func (a *Activities) judgePage(ctx context.Context, page []store.ActiveEnrollmen
 	return counts, firstErr
 }
 
-// judge decides one enrollment and closes it when its workflow has closed.
-func (a *Activities) judge(ctx context.Context, e store.ActiveEnrollment, dry bool, ret *retention) (verdict, string, error) {
+// judge decides one enrollment and closes it when its workflow has
+// closed. It returns an error only for what concerns every enrollment;
+// an enrollment it cannot judge is skipped.
+func (a *Activities) judge(ctx context.Context, e store.ActiveEnrollment, c *call) (judged, error) {
 	log := a.logger().With("enrollment", e.ID, "playbook", e.Playbook, "customer", e.CustomerID, "workflow_id", e.WorkflowID)
 	f, err := a.Workflows.Fate(ctx, e.WorkflowID, e.ID)
-	if isInvalid(err) {
-		log.Warn("reconcile: enrollment skipped: Temporal rejects its workflow or run ID", "error", err)
-		return verdictSkipped, "", nil
-	}
 	if err != nil {
-		return 0, "", fmt.Errorf("reconcile enrollment %s: %w", e.ID, err)
+		if isGlobal(ctx, err) {
+			return judged{}, fmt.Errorf("reconcile enrollment %s: %w", e.ID, err)
+		}
+		if isInvalid(err) {
+			return a.skip(log, e, SkipInvalidID, err, "reconcile: enrollment skipped: Temporal rejects its workflow or run ID"), nil
+		}
+		return a.skip(log, e, SkipError, err, "reconcile: enrollment skipped: Temporal answered with an error about its workflow; the next pass tries again"), nil
 	}
 	if f.Open {
-		return verdictOpen, "", nil
+		return judged{verdict: verdictOpen}, nil
 	}
 	if f.Ended == EndedNotFound {
-		keep, err := ret.get(ctx)
+		has, err := c.journeys.get(ctx, a.Workflows.HasJourneys)
 		if err != nil {
-			return 0, "", fmt.Errorf("reconcile enrollment %s: %w", e.ID, err)
+			return judged{}, fmt.Errorf("reconcile enrollment %s: workflow not found: %w", e.ID, err)
+		}
+		if !has {
+			return judged{}, &WrongNamespaceError{Enrollment: e.ID}
+		}
+		keep, err := c.retention.get(ctx, a.Workflows.Retention)
+		if err != nil {
+			return judged{}, fmt.Errorf("reconcile enrollment %s: %w", e.ID, err)
 		}
 		if e.StartedAt.After(a.now().Add(-keep)) {
-			log.Warn("reconcile: enrollment skipped: its workflow is not found, yet it started within the namespace's retention, "+
-				"so retention cannot have removed it; is this worker on the namespace the journeys run in (TEMPORAL_NAMESPACE)?",
-				"started_at", e.StartedAt, "retention", keep)
-			return verdictSkipped, "", nil
+			log = log.With("started_at", e.StartedAt, "retention", keep)
+			return a.skip(log, e, SkipNotFoundRecent, nil, "reconcile: enrollment skipped: its workflow is not found, yet it started within the namespace's retention, "+
+				"so retention cannot have removed it; is this worker on the namespace the journeys run in (TEMPORAL_NAMESPACE)?"), nil
+		}
+		if a.KeepNotFound {
+			a.notify(Skipped{Enrollment: e, Why: SkipNotFound})
+			return judged{verdict: verdictSkipped, why: SkipNotFound}, nil
 		}
 	}
 	status, reason := f.Outcome()
-	c := Closed{Enrollment: e, Ended: f.Ended, Status: status, Reason: reason, DryRun: dry}
-	if dry {
+	cl := Closed{Enrollment: e, Ended: f.Ended, Status: status, Reason: reason, DryRun: c.dry}
+	if c.dry {
 		log.Info("reconcile: would close enrollment (dry run)", "workflow_status", f.Ended, "status", status, "reason", reason)
 		if a.OnClosed != nil {
-			a.OnClosed(c)
+			a.OnClosed(cl)
 		}
-		return verdictClosed, f.Ended, nil
+		return judged{verdict: verdictClosed, ended: f.Ended}, nil
 	}
+	c.write.Lock()
 	closed, err := a.Store.CloseActive(ctx, activities.Outcome{Enrollment: e.Enrollment, Status: status, Reason: reason, At: f.ClosedAt})
+	c.write.Unlock()
 	if err != nil {
-		return 0, "", fmt.Errorf("reconcile enrollment %s: %w", e.ID, err)
+		if ctx.Err() == nil && aboutRow(err) {
+			return a.skip(log, e, SkipError, err, "reconcile: enrollment skipped: the database refused to close it"), nil
+		}
+		return judged{}, fmt.Errorf("reconcile enrollment %s: %w", e.ID, err)
 	}
 	if !closed {
-		return verdictRaced, "", nil
+		return judged{verdict: verdictRaced}, nil
 	}
 	log.Info("reconcile: closed enrollment whose workflow ended without recording its outcome",
 		"workflow_status", f.Ended, "status", status, "reason", reason)
 	if a.OnClosed != nil {
-		a.OnClosed(c)
+		a.OnClosed(cl)
 	}
-	return verdictClosed, f.Ended, nil
+	return judged{verdict: verdictClosed, ended: f.Ended}, nil
+}
+
+// skip logs a skipped enrollment at WARN and reports it.
+func (a *Activities) skip(log *slog.Logger, e store.ActiveEnrollment, why string, err error, msg string) judged {
+	if err != nil {
+		log = log.With("error", err)
+	}
+	log.Warn(msg, "why", why)
+	a.notify(Skipped{Enrollment: e, Why: why, Err: err})
+	return judged{verdict: verdictSkipped, why: why}
+}
+
+func (a *Activities) notify(s Skipped) {
+	if a.OnSkipped != nil {
+		a.OnSkipped(s)
+	}
 }
 
 func (a *Activities) logger() *slog.Logger {
@@ -330,25 +514,40 @@ func (a *Activities) now() time.Time {
 	return time.Now()
 }
 
-// retention reads the namespace's retention once per call, when a
-// workflow is not found.
-type retention struct {
-	w    Workflows
-	mu   sync.Mutex
-	d    time.Duration
-	read bool
+// globalCodes are the gRPC codes of Temporal errors that concern every
+// request, not one workflow: the server (or the way to it) is down,
+// overloaded, or refuses this client.
+var globalCodes = map[string]bool{
+	"Unavailable": true, "DeadlineExceeded": true, "Canceled": true,
+	"ResourceExhausted": true, "PermissionDenied": true, "Unauthenticated": true,
 }
 
-func (r *retention) get(ctx context.Context) (time.Duration, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.read {
-		return r.d, nil
+// isGlobal reports whether a Temporal error concerns every enrollment
+// (Temporal unreachable, overloaded or refusing this client, the
+// namespace gone, the call's context ended), so the call fails and is
+// retried, rather than one enrollment's workflow.
+func isGlobal(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
 	}
-	d, err := r.w.Retention(ctx)
-	if err != nil {
-		return 0, err
+	var (
+		nsNotFound  *serviceerror.NamespaceNotFound
+		nsNotActive *serviceerror.NamespaceNotActive
+		nsInvalid   *serviceerror.NamespaceInvalidState
+	)
+	if errors.As(err, &nsNotFound) || errors.As(err, &nsNotActive) || errors.As(err, &nsInvalid) {
+		return true
 	}
-	r.d, r.read = d, true
-	return d, nil
+	return globalCodes[serviceerror.ToStatus(err).Code().String()]
+}
+
+// aboutRow reports whether a database error concerns the row being
+// written rather than the database (a permanent store error, a data or
+// integrity violation), so that only that enrollment is skipped.
+func aboutRow(err error) bool {
+	if errors.Is(err, activities.ErrPermanent) {
+		return true
+	}
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (strings.HasPrefix(pg.Code, "22") || strings.HasPrefix(pg.Code, "23"))
 }

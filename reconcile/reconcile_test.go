@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -36,7 +38,9 @@ type fakeWorkflows struct {
 	errs      map[string]error
 	before    map[string]func() // run before answering, e.g. a racing RecordOutcome
 	retention time.Duration
-	asked     []string
+	// noJourneys: the namespace holds no Journey workflow (HasJourneys).
+	noJourneys bool
+	asked      []string
 }
 
 func (f *fakeWorkflows) Fate(_ context.Context, workflowID, enrollmentID string) (Fate, error) {
@@ -60,6 +64,8 @@ func (f *fakeWorkflows) Fate(_ context.Context, workflowID, enrollmentID string)
 }
 
 func (f *fakeWorkflows) Retention(context.Context) (time.Duration, error) { return f.retention, nil }
+
+func (f *fakeWorkflows) HasJourneys(context.Context) (bool, error) { return !f.noJourneys, nil }
 
 func TestFateOutcome(t *testing.T) {
 	long := strings.Repeat("x", 400)
@@ -203,7 +209,7 @@ func TestPassClosesEndedWorkflows(t *testing.T) {
 		}
 		req.After = res.Next
 	}
-	want := Counts{Checked: 9, Open: 1, Closed: 5, Raced: 1, Skipped: 2,
+	want := Counts{Checked: 9, Open: 1, Closed: 5, Raced: 1, Skipped: 2, SkippedBy: map[string]int{SkipInvalidID: 1, SkipNotFoundRecent: 1},
 		Ended: map[string]int{EndedTerminated: 1, EndedTimedOut: 1, EndedCanceled: 1, EndedCompleted: 1, EndedNotFound: 1}}
 	if fmt.Sprint(counts) != fmt.Sprint(want) {
 		t.Errorf("counts %+v, want %+v", counts, want)
@@ -254,6 +260,9 @@ type memStore struct {
 func (m *memStore) ActiveEnrollments(_ context.Context, q store.ActiveQuery) ([]store.ActiveEnrollment, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if q.Limit <= 0 {
+		q.Limit = DefaultPageSize // as store.ActiveEnrollments
+	}
 	var out []store.ActiveEnrollment
 	for _, r := range m.rows {
 		after := r.StartedAt.After(q.After.StartedAt) || (r.StartedAt.Equal(q.After.StartedAt) && r.ID > q.After.ID)
@@ -372,5 +381,232 @@ func TestConfigFromEnv(t *testing.T) {
 		if (err != nil) != c.bad || (!c.bad && got != c.want) {
 			t.Errorf("interval %q grace %q: %+v, %v; want %+v (error: %v)", c.interval, c.grace, got, err, c.want, c.bad)
 		}
+	}
+}
+
+// pageOf is a memStore of enrollments e0, e1, … started a second apart.
+func pageOf(n int) *memStore {
+	ms := &memStore{shut: map[string]bool{}}
+	for i := range n {
+		id := fmt.Sprintf("e%d", i)
+		ms.rows = append(ms.rows, store.ActiveEnrollment{Enrollment: activities.Enrollment{ID: id, WorkflowID: "wf-" + id}, StartedAt: t0.Add(time.Duration(i) * time.Second)})
+	}
+	return ms
+}
+
+// TestPageSkipsWhatItCannotJudge: an enrollment Temporal answers about
+// with an error that is not about Temporal as a whole (here the oldest,
+// which every pass meets first) is skipped with a warning and counted by
+// why, and the page goes on: the others are closed, and the cursor moves
+// past it, so the next pass does not stop there either.
+func TestPageSkipsWhatItCannotJudge(t *testing.T) {
+	ms := pageOf(6)
+	fw := &fakeWorkflows{retention: time.Hour,
+		fates: map[string]Fate{"e1": {Ended: EndedTerminated}, "e3": {Ended: EndedTimedOut}, "e5": {Ended: EndedCanceled}},
+		errs: map[string]error{
+			"e0": errors.New("history of workflow wf-e0 cannot be read"),
+			"e2": fmt.Errorf("describe: %w", serviceerror.NewInternal("shard corrupted")),
+			"e4": serviceerror.NewInvalidArgument("RunId is not valid UUID"),
+		}}
+	var mu sync.Mutex
+	var skipped []Skipped
+	a := &Activities{Store: ms, Workflows: fw, Logger: quietLog, Concurrency: 2,
+		OnSkipped: func(s Skipped) { mu.Lock(); skipped = append(skipped, s); mu.Unlock() }}
+	res, err := a.ReconcilePage(context.Background(), PageRequest{StartedBefore: t0.Add(time.Hour), Limit: 10})
+	if err != nil {
+		t.Fatalf("a page with enrollments that cannot be judged failed: %v", err)
+	}
+	want := Counts{Checked: 6, Closed: 3, Skipped: 3, SkippedBy: map[string]int{SkipError: 2, SkipInvalidID: 1},
+		Ended: map[string]int{EndedTerminated: 1, EndedTimedOut: 1, EndedCanceled: 1}}
+	if fmt.Sprint(res.Counts) != fmt.Sprint(want) || res.Next.ID != "e5" {
+		t.Errorf("page %+v, want counts %+v and the cursor past the page (e5)", res, want)
+	}
+	for _, id := range []string{"e1", "e3", "e5"} {
+		if !ms.shut[id] {
+			t.Errorf("%s was not closed", id)
+		}
+	}
+	for _, id := range []string{"e0", "e2", "e4"} {
+		if ms.shut[id] {
+			t.Errorf("%s, which could not be judged, was closed", id)
+		}
+	}
+	sort.Slice(skipped, func(i, j int) bool { return skipped[i].Enrollment.ID < skipped[j].Enrollment.ID })
+	if len(skipped) != 3 || skipped[0].Why != SkipError || skipped[0].Err == nil || skipped[2].Why != SkipInvalidID {
+		t.Errorf("OnSkipped saw %+v", skipped)
+	}
+}
+
+// TestPageFailsOnDatabaseError: a close the database cannot make fails
+// the call (PostgreSQL down concerns every enrollment).
+func TestPageFailsOnDatabaseError(t *testing.T) {
+	ms := pageOf(3)
+	fw := &fakeWorkflows{fates: map[string]Fate{"e1": {Ended: EndedTerminated}}}
+	down := errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+	a := &Activities{Store: failingCloses{ms, down}, Workflows: fw, Logger: quietLog}
+	if res, err := a.ReconcilePage(context.Background(), PageRequest{StartedBefore: t0.Add(time.Hour), Limit: 10}); !errors.Is(err, down) || res.Next != (store.Cursor{}) {
+		t.Fatalf("page with the database down: %+v, %v; want the error, cursor unmoved", res, err)
+	}
+}
+
+type failingCloses struct {
+	*memStore
+	err error
+}
+
+func (f failingCloses) CloseActive(context.Context, activities.Outcome) (bool, error) {
+	return false, f.err
+}
+
+// TestWrongNamespaceClosesNothingNotFound: asked of a namespace that
+// holds no Journey workflow (TEMPORAL_NAMESPACE wrong), where every
+// workflow is "not found", a pass closes nothing as not found, however
+// old the enrollment, and fails naming TEMPORAL_NAMESPACE; in an activity
+// the failure is not retried.
+func TestWrongNamespaceClosesNothingNotFound(t *testing.T) {
+	ms := pageOf(4)
+	fw := &fakeWorkflows{retention: time.Hour, noJourneys: true, fates: map[string]Fate{}}
+	for _, r := range ms.rows {
+		fw.fates[r.ID] = Fate{Ended: EndedNotFound}
+	}
+	a := &Activities{Store: ms, Workflows: fw, Logger: quietLog, Now: func() time.Time { return t0.Add(30 * 24 * time.Hour) }}
+	req := PageRequest{StartedBefore: t0.Add(time.Hour), Limit: 10}
+	_, err := a.Pass(context.Background(), PassRequest{StartedBefore: req.StartedBefore})
+	var wrong *WrongNamespaceError
+	if !errors.As(err, &wrong) || !strings.Contains(err.Error(), "TEMPORAL_NAMESPACE") {
+		t.Fatalf("pass in a namespace without journeys: %v, want a WrongNamespaceError naming TEMPORAL_NAMESPACE", err)
+	}
+	if len(ms.shut) != 0 {
+		t.Fatalf("closed %v in the wrong namespace", ms.shut)
+	}
+
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(sdklog.NewStructuredLogger(quietLog))
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a.ReconcilePage)
+	_, err = env.ExecuteActivity(a.ReconcilePage, req)
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() || app.Type() != ErrTypeWrongNamespace {
+		t.Fatalf("activity in a namespace without journeys: %v, want a non-retryable %s", err, ErrTypeWrongNamespace)
+	}
+	if len(ms.shut) != 0 {
+		t.Fatalf("closed %v in the wrong namespace", ms.shut)
+	}
+
+	// The right namespace: the same enrollments, older than the retention,
+	// are closed as not found, unless KeepNotFound.
+	fw.noJourneys = false
+	a.KeepNotFound = true
+	counts, err := a.Pass(context.Background(), PassRequest{StartedBefore: req.StartedBefore})
+	if err != nil || counts.SkippedBy[SkipNotFound] != 4 || len(ms.shut) != 0 {
+		t.Fatalf("KeepNotFound: %+v, %v, closed %v; want all 4 skipped as not found, none closed", counts, err, ms.shut)
+	}
+	a.KeepNotFound = false
+	counts, err = a.Pass(context.Background(), PassRequest{StartedBefore: req.StartedBefore})
+	if err != nil || counts.Ended[EndedNotFound] != 4 || len(ms.shut) != 4 {
+		t.Fatalf("right namespace: %+v, %v, closed %v; want all 4 closed as not found", counts, err, ms.shut)
+	}
+}
+
+// serialStore wraps a Store and records how many CloseActive calls ran
+// at once. Each close lingers, so that closes made concurrently overlap.
+type serialStore struct {
+	Store
+	mu             sync.Mutex
+	closing, most  int
+	linger         time.Duration
+	closes, active int
+}
+
+func (s *serialStore) CloseActive(ctx context.Context, o activities.Outcome) (bool, error) {
+	s.mu.Lock()
+	s.closing++
+	s.closes++
+	s.most = max(s.most, s.closing)
+	s.mu.Unlock()
+	defer func() { s.mu.Lock(); s.closing--; s.mu.Unlock() }()
+	time.Sleep(s.linger)
+	return s.Store.CloseActive(ctx, o)
+}
+
+// barrierWorkflows answers every fate "terminated", but only once n
+// questions are being asked at once (or a second has passed): it proves
+// the Temporal requests of a page run concurrently.
+type barrierWorkflows struct {
+	fakeWorkflows
+	mu          sync.Mutex
+	n, waiting  int
+	release     chan struct{}
+	concurrent  int
+	releaseOnce sync.Once
+}
+
+func (b *barrierWorkflows) Fate(ctx context.Context, workflowID, enrollmentID string) (Fate, error) {
+	b.mu.Lock()
+	b.waiting++
+	b.concurrent = max(b.concurrent, b.waiting)
+	if b.waiting >= b.n {
+		b.releaseOnce.Do(func() { close(b.release) })
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.release:
+	case <-time.After(time.Second):
+	}
+	b.mu.Lock()
+	b.waiting--
+	b.mu.Unlock()
+	return Fate{Ended: EndedTerminated, Detail: "bad deploy"}, nil
+}
+
+// TestCallHoldsOneConnection: a reconcile activity holds at most one
+// database connection, whatever its concurrency, as the worker's slot
+// sizing assumes (worker/slots.go): the workflows of a page are asked
+// about concurrently, but their closes are made one at a time, through a
+// pool of a single connection.
+func TestCallHoldsOneConnection(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pc, err := pgxpool.ParseConfig(storetest.NewDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	st := store.New(pool, storetest.Config())
+	const n = 16
+	for i := range n {
+		id := fmt.Sprintf("e%02d", i)
+		if err := st.UpsertCustomer(ctx, rules.Customer{ID: "cust-" + id}); err != nil {
+			t.Fatal(err)
+		}
+		e := activities.Enrollment{ID: id, WorkflowID: "wf-" + id, Playbook: "pb", Version: "v1", CustomerID: "cust-" + id}
+		if res, err := st.RecordStart(ctx, activities.EntryRequest{Enrollment: e, Reentry: "never", At: t0}); err != nil || !res.Admitted {
+			t.Fatalf("start %s: %+v %v", id, res, err)
+		}
+	}
+	ss := &serialStore{Store: st, linger: 5 * time.Millisecond}
+	bw := &barrierWorkflows{n: DefaultConcurrency, release: make(chan struct{})}
+	a := &Activities{Store: ss, Workflows: bw, Logger: quietLog}
+	res, err := a.ReconcilePage(ctx, PageRequest{StartedBefore: t0.Add(time.Hour), Limit: n})
+	if err != nil {
+		t.Fatalf("pass over a one-connection pool: %v", err)
+	}
+	if res.Closed != n || ss.closes != n {
+		t.Fatalf("closed %d (%d closes made), want %d", res.Closed, ss.closes, n)
+	}
+	if ss.most != 1 {
+		t.Errorf("%d closes ran at once, want 1: a reconcile activity must hold at most one connection", ss.most)
+	}
+	if bw.concurrent < DefaultConcurrency {
+		t.Errorf("at most %d workflows asked about at once, want %d", bw.concurrent, DefaultConcurrency)
+	}
+	var active int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM enrollments WHERE status = 'active'`).Scan(&active); err != nil || active != 0 {
+		t.Errorf("%d enrollments still active (%v), want 0", active, err)
 	}
 }

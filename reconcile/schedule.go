@@ -79,23 +79,65 @@ func note(cfg Config) string {
 	return fmt.Sprintf("rapport worker: a pass every %s, judging enrollments older than %s", cfg.Interval, cfg.Grace)
 }
 
+// OffNote is the note of a schedule Rapport paused itself, because a
+// worker started with RAPPORT_RECONCILE_INTERVAL=off. A schedule paused
+// with any other note was paused by hand, and no worker resumes it.
+const OffNote = "RAPPORT_RECONCILE_INTERVAL=off"
+
+// PausedByRapport reports whether a schedule paused with this note was
+// paused by a worker (RAPPORT_RECONCILE_INTERVAL=off) rather than by hand.
+func PausedByRapport(note string) bool { return note == OffNote }
+
+// Ensured is what Ensure did.
+type Ensured struct {
+	Created bool // the schedule did not exist
+	// Paused: the schedule is paused, by this call or an earlier worker
+	// (RAPPORT_RECONCILE_INTERVAL=off) or by hand (ByHand).
+	Paused bool
+	// ByHand: an operator paused the schedule (its pause note is not
+	// OffNote); it stays paused whatever the interval.
+	ByHand bool
+	Note   string // the pause note when Paused
+}
+
 // Ensure creates the reconcile schedule, or brings an existing one up to
-// date (spec, action with the grace, overlap policy skip) and unpauses
-// it; with cfg.Interval 0 it pauses an existing one instead. Every worker
-// calls it when it starts, so the last worker started decides. It reports
-// whether the schedule was created.
-func Ensure(ctx context.Context, c client.Client, cfg Config) (created bool, err error) {
+// date (spec, action with the grace, overlap policy skip). Every worker
+// calls it when it starts, so the last worker started decides.
+//
+// With cfg.Interval 0 (RAPPORT_RECONCILE_INTERVAL=off) it pauses a
+// running schedule, with OffNote, and changes nothing else. With an
+// interval it resumes a schedule paused with OffNote, and leaves one
+// paused by hand (any other note: `temporal schedule toggle --pause
+// --reason …`, the UI) paused with its note: no worker resumes or re-notes
+// a schedule an operator paused.
+func Ensure(ctx context.Context, c client.Client, cfg Config) (Ensured, error) {
 	sc := c.ScheduleClient()
 	if cfg.Interval <= 0 {
-		err := sc.GetHandle(ctx, ScheduleID).Pause(ctx, client.SchedulePauseOptions{Note: "RAPPORT_RECONCILE_INTERVAL=off"})
+		var out Ensured
+		err := sc.GetHandle(ctx, ScheduleID).Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			s := in.Description.Schedule
+			if s.State == nil {
+				s.State = &client.ScheduleState{}
+			}
+			if s.State.Paused {
+				out = Ensured{Paused: true, ByHand: !PausedByRapport(s.State.Note), Note: s.State.Note}
+				return nil, temporal.ErrSkipScheduleUpdate
+			}
+			s.State.Paused, s.State.Note = true, OffNote
+			out = Ensured{Paused: true, Note: OffNote}
+			return &client.ScheduleUpdate{Schedule: &s}, nil
+		}})
 		var nf *serviceerror.NotFound
-		if err != nil && !errors.As(err, &nf) {
-			return false, fmt.Errorf("pause schedule %s: %w", ScheduleID, err)
+		if errors.As(err, &nf) {
+			return Ensured{}, nil
 		}
-		return false, nil
+		if err != nil {
+			return Ensured{}, fmt.Errorf("pause schedule %s: %w", ScheduleID, err)
+		}
+		return out, nil
 	}
 	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: cfg.Interval}}}
-	_, err = sc.Create(ctx, client.ScheduleOptions{
+	_, err := sc.Create(ctx, client.ScheduleOptions{
 		ID:            ScheduleID,
 		Spec:          spec,
 		Action:        action(cfg),
@@ -104,11 +146,12 @@ func Ensure(ctx context.Context, c client.Client, cfg Config) (created bool, err
 		Note:          note(cfg),
 	})
 	if err == nil {
-		return true, nil
+		return Ensured{Created: true}, nil
 	}
 	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return false, fmt.Errorf("create schedule %s: %w", ScheduleID, err)
+		return Ensured{}, fmt.Errorf("create schedule %s: %w", ScheduleID, err)
 	}
+	var out Ensured
 	err = sc.GetHandle(ctx, ScheduleID).Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 		s := in.Description.Schedule
 		s.Spec = &spec
@@ -121,24 +164,18 @@ func Ensure(ctx context.Context, c client.Client, cfg Config) (created bool, err
 		if s.State == nil {
 			s.State = &client.ScheduleState{}
 		}
-		s.State.Paused, s.State.Note = false, note(cfg)
+		if s.State.Paused && !PausedByRapport(s.State.Note) {
+			out = Ensured{Paused: true, ByHand: true, Note: s.State.Note}
+		} else {
+			out = Ensured{}
+			s.State.Paused, s.State.Note = false, note(cfg)
+		}
 		return &client.ScheduleUpdate{Schedule: &s}, nil
 	}})
 	if err != nil {
-		return false, fmt.Errorf("update schedule %s: %w", ScheduleID, err)
+		return Ensured{}, fmt.Errorf("update schedule %s: %w", ScheduleID, err)
 	}
-	return false, nil
-}
-
-// EnsureFromEnv is Ensure with ConfigFromEnv, what a worker does when it
-// starts.
-func EnsureFromEnv(ctx context.Context, c client.Client) error {
-	cfg, err := ConfigFromEnv()
-	if err != nil {
-		return err
-	}
-	_, err = Ensure(ctx, c, cfg)
-	return err
+	return out, nil
 }
 
 // Trigger starts a pass now (outside the schedule's interval); a pass

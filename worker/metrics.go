@@ -48,6 +48,9 @@ type Metrics struct {
 	// Reconciled counts the enrollments the reconciler closed, by how
 	// their workflow ended (reconcile.Ended*).
 	Reconciled *prometheus.CounterVec
+	// ReconcileSkipped counts the enrollments the reconciler left active
+	// without judging them, by why (reconcile.Skip*).
+	ReconcileSkipped *prometheus.CounterVec
 
 	tallyCloser io.Closer
 }
@@ -77,8 +80,12 @@ func NewMetrics() *Metrics {
 			Name: "rapport_reconciled_enrollments_total",
 			Help: "Active enrollments closed by the reconciler because their workflow had ended, by how it ended (terminated, timed_out, failed, canceled, completed, not_found).",
 		}, []string{"reason"}),
+		ReconcileSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rapport_reconcile_skipped_total",
+			Help: "Active enrollments the reconciler skipped, left active for the next pass, by why: invalid_id (Temporal rejects their IDs), not_found_recent (workflow not found within the retention), error (Temporal or the database answered an error about that one enrollment).",
+		}, []string{"why"}),
 	}
-	reg.MustRegister(m.Messages, m.Enrollments, m.ActivityFailures, m.ScheduleLag, m.ScanCustomers, m.Reconciled,
+	reg.MustRegister(m.Messages, m.Enrollments, m.ActivityFailures, m.ScheduleLag, m.ScanCustomers, m.Reconciled, m.ReconcileSkipped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -124,12 +131,15 @@ func (m *Metrics) ScanHooks(a *scan.Activities) {
 	}
 }
 
-// ReconcileHooks counts the enrollments the reconciler closes.
+// ReconcileHooks counts the enrollments the reconciler closes and skips.
 func (m *Metrics) ReconcileHooks(a *reconcile.Activities) {
 	a.OnClosed = func(c reconcile.Closed) {
 		if !c.DryRun {
 			m.Reconciled.WithLabelValues(c.Ended).Inc()
 		}
+	}
+	a.OnSkipped = func(s reconcile.Skipped) {
+		m.ReconcileSkipped.WithLabelValues(s.Why).Inc()
 	}
 }
 

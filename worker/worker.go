@@ -92,6 +92,9 @@ type Options struct {
 	Logger      *slog.Logger
 	// Slots: see Config. Default sized against Store's pool.
 	Slots Slots
+	// Backoff spaces Start's attempts to create or update the reconcile
+	// schedule after the first fails; zero is DefaultBackoff.
+	Backoff Backoff
 }
 
 // Worker is a started-or-ready Temporal worker with its deployed plans.
@@ -100,6 +103,9 @@ type Worker struct {
 	w       sdkworker.Worker
 	plans   *engine.Registry
 	Metrics *Metrics
+	// stopEnsure ends Start's background attempts at the reconcile
+	// schedule, and waits for them.
+	stopEnsure func()
 }
 
 // New registers the workflows and activities on a new worker for
@@ -163,15 +169,39 @@ func (w *Worker) Store() *store.Store { return w.opts.Store }
 // Plans are the deployed plans LoadPlans read.
 func (w *Worker) Plans() *engine.Registry { return w.plans }
 
-// Start creates or updates the reconcile schedule (reconcile.EnsureFromEnv)
-// and begins polling the task queue.
+// Start creates or updates the reconcile schedule (reconcile.Ensure with
+// reconcile.ConfigFromEnv) and begins polling the task queue. A
+// RAPPORT_RECONCILE_* value that does not parse fails Start; a schedule
+// that cannot be created or updated does not: Start logs it, polls
+// anyway, and keeps trying in the background with Options.Backoff (see
+// Retry) until it succeeds or Stop.
 func (w *Worker) Start() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := reconcile.EnsureFromEnv(ctx, w.opts.Client); err != nil {
+	cfg, err := reconcile.ConfigFromEnv()
+	if err != nil {
 		return err
 	}
+	log := w.opts.Logger.With("schedule", reconcile.ScheduleID)
+	ensure := func(ctx context.Context) (struct{}, error) {
+		ctx, cancel := context.WithTimeout(ctx, AttemptTimeout)
+		defer cancel()
+		done, err := reconcile.Ensure(ctx, w.opts.Client, cfg)
+		if err == nil && done.ByHand {
+			log.Warn("reconcile schedule paused by hand: left paused (resume it with temporal schedule toggle --unpause)", "note", done.Note)
+		}
+		return struct{}{}, err
+	}
+	if _, err := ensure(context.Background()); err != nil {
+		log.Warn("cannot create or update the reconcile schedule; the worker runs, and retries in the background", "error", err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = Retry(ctx, log, "Temporal for the reconcile schedule", w.opts.Backoff, ensure)
+		}()
+		w.stopEnsure = func() { cancel(); <-done }
+	}
 	if err := w.w.Start(); err != nil {
+		w.stopEnsuring()
 		return fmt.Errorf("start worker on task queue %s: %w", workflows.TaskQueue, err)
 	}
 	return nil
@@ -180,7 +210,17 @@ func (w *Worker) Start() error {
 // Stop stops polling and waits up to StopTimeout for running activities;
 // those still running are abandoned and retried by another worker after
 // their timeout.
-func (w *Worker) Stop() { w.w.Stop() }
+func (w *Worker) Stop() {
+	w.stopEnsuring()
+	w.w.Stop()
+}
+
+func (w *Worker) stopEnsuring() {
+	if w.stopEnsure != nil {
+		w.stopEnsure()
+		w.stopEnsure = nil
+	}
+}
 
 // Run is `rapport worker`: it connects to PostgreSQL and Temporal,
 // retrying with cfg.Backoff while either is unreachable (see Retry),
@@ -217,7 +257,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return stoppedWhileConnecting(ctx, err, log)
 	}
 	defer c.Close()
-	w := New(Options{Client: c, Store: st, Metrics: m, StopTimeout: cfg.StopTimeout, Logger: log, Slots: slots})
+	w := New(Options{Client: c, Store: st, Metrics: m, StopTimeout: cfg.StopTimeout, Logger: log, Slots: slots, Backoff: cfg.Backoff})
 	if err := w.LoadPlans(ctx); err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,29 +17,46 @@ import (
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "reconcile [--grace D] [--dry-run]",
+		Use:   "reconcile [--grace D] [--dry-run] [--close-not-found]",
 		Short: "Close active enrollments whose workflow has ended without recording an outcome (one pass, now)",
 		Long: `reconcile runs one pass of the reconciler the worker schedules
 (rapport-reconcile, every RAPPORT_RECONCILE_INTERVAL): it asks Temporal
 (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE) about every enrollment still active
 in PostgreSQL (DATABASE_URL) that started more than --grace ago, and closes
 those whose workflow has ended (terminated, timed out, failed, canceled,
-completed without its outcome recorded, or removed by retention), printing
-each one. See docs/operators.md, "Reconciler".`,
+completed without its outcome recorded), printing each one.
+
+An enrollment whose workflow Temporal does not find (removed by the
+namespace's retention, or asked of the wrong TEMPORAL_NAMESPACE) is
+listed and left active unless --close-not-found is given. Either way the
+pass stops, closing nothing as not found, when TEMPORAL_NAMESPACE holds no
+Journey workflow at all. See docs/operators.md, "Reconciler".`,
 		Args: cobra.NoArgs,
 		RunE: runReconcile,
 	}
 	cmd.Flags().Duration("grace", reconcile.DefaultGrace, "leave enrollments younger than this alone")
 	cmd.Flags().Bool("dry-run", false, "print what would be closed, close nothing")
+	cmd.Flags().Bool("close-not-found", false, "close enrollments whose workflow Temporal does not find (removed after the namespace's retention) as failed (workflow not found); without it they are listed and left active")
 	rootCmd.AddCommand(cmd)
 }
 
+// reconcileOptions are the flags of `rapport reconcile`.
+type reconcileOptions struct {
+	Grace         time.Duration
+	DryRun        bool
+	CloseNotFound bool
+	Namespace     string // TEMPORAL_NAMESPACE, named in errors
+}
+
 func runReconcile(cmd *cobra.Command, _ []string) error {
-	grace, _ := cmd.Flags().GetDuration("grace")
-	dry, _ := cmd.Flags().GetBool("dry-run")
-	if grace < 0 {
-		return fmt.Errorf("--grace %s: must not be negative", grace)
+	var o reconcileOptions
+	o.Grace, _ = cmd.Flags().GetDuration("grace")
+	o.DryRun, _ = cmd.Flags().GetBool("dry-run")
+	o.CloseNotFound, _ = cmd.Flags().GetBool("close-not-found")
+	if o.Grace < 0 {
+		return fmt.Errorf("--grace %s: must not be negative", o.Grace)
 	}
+	o.Namespace = worker.ConfigFromEnv().Namespace
 	ctx := cmd.Context()
 	st, c, err := connectEnv(ctx)
 	if err != nil {
@@ -45,30 +64,53 @@ func runReconcile(cmd *cobra.Command, _ []string) error {
 	}
 	defer st.Close()
 	defer c.Close()
-	out := cmd.OutOrStdout()
+	return reconcileNow(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), st, reconcile.Temporal{Client: c, Namespace: o.Namespace}, o)
+}
+
+// reconcileNow runs one pass and prints it: each enrollment closed (or
+// that would be) and each whose workflow is not found and is left active,
+// on out; warnings (enrollments skipped) on errOut; then a summary on out.
+func reconcileNow(ctx context.Context, out, errOut io.Writer, st reconcile.Store, w reconcile.Workflows, o reconcileOptions) error {
 	var mu sync.Mutex
 	a := &reconcile.Activities{
-		Store:     st,
-		Workflows: reconcile.Temporal{Client: c, Namespace: worker.ConfigFromEnv().Namespace},
+		Store:        st,
+		Workflows:    w,
+		KeepNotFound: !o.CloseNotFound,
 		// Warnings (enrollments skipped) go to stderr; closes are printed below.
-		Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger: slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		OnClosed: func(cl reconcile.Closed) {
 			mu.Lock()
 			defer mu.Unlock()
 			printClosed(out, cl)
 		},
+		OnSkipped: func(s reconcile.Skipped) {
+			if s.Why != reconcile.SkipNotFound {
+				return // logged as a warning
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(out, "not found, left active %s  %s  customer %s  started %s (--close-not-found closes it)\n",
+				s.Enrollment.ID, s.Enrollment.Playbook, s.Enrollment.CustomerID, s.Enrollment.StartedAt.UTC().Format(time.RFC3339))
+		},
 	}
-	counts, err := a.Pass(ctx, reconcile.PassRequest{StartedBefore: time.Now().Add(-grace), DryRun: dry})
+	counts, err := a.Pass(ctx, reconcile.PassRequest{StartedBefore: time.Now().Add(-o.Grace), DryRun: o.DryRun})
 	verb := "closed"
-	if dry {
+	if o.DryRun {
 		verb = "would close"
 	}
-	skipped := ""
-	if counts.Skipped > 0 {
-		skipped = fmt.Sprintf(", %d skipped (see the warnings)", counts.Skipped)
+	var extra string
+	if n := counts.SkippedBy[reconcile.SkipNotFound]; n > 0 {
+		extra += fmt.Sprintf(", %d not found left active (--close-not-found closes them)", n)
+	}
+	if n := counts.Skipped - counts.SkippedBy[reconcile.SkipNotFound]; n > 0 {
+		extra += fmt.Sprintf(", %d skipped (see the warnings)", n)
 	}
 	fmt.Fprintf(out, "active enrollments older than %s: %d checked, %d %s, %d still running, %d closed by their journey meanwhile%s\n",
-		grace, counts.Checked, counts.Closed, verb, counts.Open, counts.Raced, skipped)
+		o.Grace, counts.Checked, counts.Closed, verb, counts.Open, counts.Raced, extra)
+	var wrong *reconcile.WrongNamespaceError
+	if errors.As(err, &wrong) && wrong.Namespace == "" {
+		wrong.Namespace = o.Namespace
+	}
 	return err
 }
 

@@ -6,6 +6,7 @@ package grafana
 import (
 	"encoding/json"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -42,8 +43,19 @@ func TestDashboardMetricsExist(t *testing.T) {
 	m := worker.NewMetrics()
 	descs := make(chan *prometheus.Desc, 100)
 	go func() {
-		for _, c := range []prometheus.Collector{m.Messages, m.Enrollments, m.ActivityFailures, m.ScheduleLag, m.ScanCustomers, m.Reconciled} {
-			c.Describe(descs)
+		// Every metric field of worker.Metrics, so a new one is checked
+		// without being listed here.
+		v := reflect.ValueOf(m).Elem()
+		for i := range v.NumField() {
+			if !v.Type().Field(i).IsExported() {
+				continue
+			}
+			if _, all := v.Field(i).Interface().(*prometheus.Registry); all {
+				continue
+			}
+			if c, ok := v.Field(i).Interface().(prometheus.Collector); ok {
+				c.Describe(descs)
+			}
 		}
 		close(descs)
 	}()
