@@ -226,7 +226,7 @@ func QuietUntil(now time.Time, loc *time.Location, start, end engine.TimeOfDay) 
 	m := local.Hour()*60 + local.Minute()
 	s, e := start.Minutes, end.Minutes
 	y, mo, d := local.Date()
-	endOn := func(day int) time.Time { return time.Date(y, mo, d+day, e/60, e%60, 0, 0, loc) }
+	endOn := func(day int) time.Time { return LocalTime(y, mo, d+day, e/60, e%60, loc) }
 	var until time.Time
 	switch {
 	case s == e:
@@ -240,10 +240,44 @@ func QuietUntil(now time.Time, loc *time.Location, start, end engine.TimeOfDay) 
 	default:
 		return time.Time{}, false
 	}
-	if !until.After(now) { // a window end inside a DST gap
-		until = now.Add(time.Hour)
+	if !until.After(now) { // cannot happen with LocalTime; never wait 0
+		until = now.Add(time.Minute)
 	}
 	return until, true
+}
+
+// LocalTime is the instant the clock in loc shows h:m on the given day
+// (day may overflow the month, as in time.Date). A time that does not
+// exist that day, skipped by a daylight-saving jump forward (02:30 in
+// America/Los_Angeles on the second Sunday of March), is the first instant
+// after the gap (03:00 PDT); a time that occurs twice, repeated by a jump
+// back, is its first occurrence (01:30 PDT, not PST). time.Date leaves
+// both choices unspecified.
+func LocalTime(y int, mo time.Month, day, h, m int, loc *time.Location) time.Time {
+	t := time.Date(y, mo, day, h, m, 0, 0, loc)
+	want := h*60 + m
+	switch got := t.Hour()*60 + t.Minute(); {
+	case got < want: // normalized to before the gap: the gap starts where this zone period ends
+		_, end := t.ZoneBounds()
+		return end
+	case got > want: // normalized to after the gap
+		start, _ := t.ZoneBounds()
+		return start
+	}
+	// The clock time exists; after a jump back it exists twice, and the
+	// same clock time an offset-difference earlier, in the zone period
+	// before t's, is the first occurrence.
+	start, _ := t.ZoneBounds()
+	if start.IsZero() {
+		return t
+	}
+	_, prev := start.Add(-time.Nanosecond).Zone()
+	if _, cur := t.Zone(); prev > cur {
+		if earlier := t.Add(-time.Duration(prev-cur) * time.Second); earlier.Before(start) {
+			return earlier
+		}
+	}
+	return t
 }
 
 // NextLocal is the next time, at or after now, that the clock in loc shows
@@ -251,9 +285,9 @@ func QuietUntil(now time.Time, loc *time.Location, start, end engine.TimeOfDay) 
 func NextLocal(now time.Time, loc *time.Location, t engine.TimeOfDay) time.Time {
 	local := now.In(loc)
 	y, mo, d := local.Date()
-	next := time.Date(y, mo, d, t.Hour(), t.Minute(), 0, 0, loc)
+	next := LocalTime(y, mo, d, t.Hour(), t.Minute(), loc)
 	if next.Before(now) {
-		next = time.Date(y, mo, d+1, t.Hour(), t.Minute(), 0, 0, loc)
+		next = LocalTime(y, mo, d+1, t.Hour(), t.Minute(), loc)
 	}
 	return next
 }

@@ -1,0 +1,59 @@
+package workflows
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// TestLocalTimeAcrossDST: a local time skipped by a jump forward is the
+// first instant after the gap; one repeated by a jump back is its first
+// occurrence; ordinary days and zones without DST are exact.
+func TestLocalTimeAcrossDST(t *testing.T) {
+	la, berlin, kolkata := rules.Location("America/Los_Angeles"), rules.Location("Europe/Berlin"), rules.Location("Asia/Kolkata")
+	for _, tc := range []struct {
+		name      string
+		y         int
+		mo        time.Month
+		d, h, m   int
+		loc       *time.Location
+		wantUTC   string
+		wantLocal string
+	}{
+		{"LA spring forward, 02:30 does not exist", 2026, time.March, 8, 2, 30, la, "2026-03-08T10:00:00Z", "03:00 PDT"},
+		{"LA spring forward, 02:00 does not exist", 2026, time.March, 8, 2, 0, la, "2026-03-08T10:00:00Z", "03:00 PDT"},
+		{"LA spring forward, 01:59 exists", 2026, time.March, 8, 1, 59, la, "2026-03-08T09:59:00Z", "01:59 PST"},
+		{"LA spring forward, 03:00 exists", 2026, time.March, 8, 3, 0, la, "2026-03-08T10:00:00Z", "03:00 PDT"},
+		{"LA fall back, 01:30 twice: the first", 2026, time.November, 1, 1, 30, la, "2026-11-01T08:30:00Z", "01:30 PDT"},
+		{"LA fall back, 02:30 once", 2026, time.November, 1, 2, 30, la, "2026-11-01T10:30:00Z", "02:30 PST"},
+		{"Berlin spring forward, 02:30 does not exist", 2026, time.March, 29, 2, 30, berlin, "2026-03-29T01:00:00Z", "03:00 CEST"},
+		{"Berlin fall back, 02:30 twice: the first", 2026, time.October, 25, 2, 30, berlin, "2026-10-25T00:30:00Z", "02:30 CEST"},
+		{"Kolkata, no DST", 2026, time.March, 8, 2, 30, kolkata, "2026-03-07T21:00:00Z", "02:30 IST"},
+		{"ordinary day", 2026, time.June, 1, 9, 0, la, "2026-06-01T16:00:00Z", "09:00 PDT"},
+	} {
+		got := LocalTime(tc.y, tc.mo, tc.d, tc.h, tc.m, tc.loc)
+		if got.UTC().Format(time.RFC3339) != tc.wantUTC || got.Format("15:04 MST") != tc.wantLocal {
+			t.Errorf("%s: %s (%s), want %s (%s)", tc.name, got.UTC().Format(time.RFC3339), got.Format("15:04 MST"), tc.wantUTC, tc.wantLocal)
+		}
+	}
+}
+
+// TestWaitUntilOnTheSpringForwardDay: wait until 02:30 on the day 02:30
+// does not exist in Los Angeles fires at 03:00 PDT, not at 01:30 PST.
+func TestWaitUntilOnTheSpringForwardDay(t *testing.T) {
+	la := rules.Location("America/Los_Angeles")
+	now := time.Date(2026, 3, 8, 0, 15, 0, 0, la)
+	got := NextLocal(now, la, engine.TimeOfDay{Minutes: 2*60 + 30})
+	if want := time.Date(2026, 3, 8, 10, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Fatalf("wait until 02:30 from %v fires at %v (%s), want %v", now, got, got.Format("15:04 MST"), want)
+	}
+	plan := playbook(t, "", "  - wait: { until: \"02:30\" }\n  - send: { channel: email, template: hi }\n")
+	c := customer("c1")
+	c.Timezone = "America/Los_Angeles"
+	r := simulate(t, plan, SimOptions{Customer: c, Start: now})
+	if msgs := r.Memory.Messages(); len(msgs) != 1 || !msgs[0].At.Equal(time.Date(2026, 3, 8, 10, 0, 0, 0, time.UTC)) {
+		t.Fatalf("messages %+v, want one sent at 03:00 PDT (10:00 UTC)", msgs)
+	}
+}
