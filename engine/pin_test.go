@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -163,18 +164,11 @@ func TestEveryPlanFieldIsPinned(t *testing.T) {
 // since) no longer validates, but compiles for the journeys that started
 // on it, and its text renders.
 func TestCompileStartedLoadsWhatAnEarlierReleaseAccepted(t *testing.T) {
-	src := []byte(`playbook: old_rules
-stage: care
-trigger: { manual: true }
-templates:
-  hi:
-    en: { subject: "Hi", text: "You have {{ reduce(customer.tags, #acc + 1, 0) }} tags" }
-steps:
-  - if: "reduce(customer.tags, #acc + 1, 0) > 1"
-    then:
-      - send: { channel: email, template: hi }
-`)
-	if _, err := Compile("old.yaml", src); err == nil || !strings.Contains(err.Error(), "reduce() is not allowed in rules") {
+	src, err := os.ReadFile(filepath.Join("testdata", "started_rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = Compile("old.yaml", src); err == nil || !strings.Contains(err.Error(), "reduce() is not allowed in rules") {
 		t.Fatalf("Compile: err %v, want today's rules to refuse reduce", err)
 	}
 	p, err := CompileStarted(src)

@@ -186,21 +186,11 @@ func (s *Store) reportProgramme(ctx context.Context, in *report.Input, playbook 
 // branch is "suppressed:<reason>" (workflows.SuppressedBranch), with the
 // step's suppressed messages.
 func (s *Store) reportWithheld(ctx context.Context, get func(string, string) *report.StepRow, playbook string, from time.Time) error {
-	rows, err := s.pool.Query(ctx, reportScope+`
+	return s.countStepReasons(ctx, `
 		SELECT e.playbook, st.step_id, substr(st.branch, length('suppressed:') + 1), count(*)::int
 		FROM enrollment_steps st JOIN e ON e.id = st.enrollment_id
 		WHERE starts_with(st.branch, 'suppressed:')
-		GROUP BY 1, 2, 3`, playbook, from)
-	if err != nil {
-		return err
-	}
-	var pb, step, reason string
-	var n int
-	_, err = pgx.ForEachRow(rows, []any{&pb, &step, &reason, &n}, func() error {
-		get(pb, step).Suppressed[reason] += n
-		return nil
-	})
-	return err
+		GROUP BY 1, 2, 3`, playbook, from, func(pb, step, reason string, n int) { get(pb, step).Suppressed[reason] += n })
 }
 
 // reportDeferrals counts send deferrals. The journey records them as
@@ -208,19 +198,25 @@ func (s *Store) reportWithheld(ctx context.Context, get func(string, string) *re
 // "<send key>/frequency_cap/<attempt>" (workflows/steps.go); a deferred
 // message is not in the outbox until it is finally tried.
 func (s *Store) reportDeferrals(ctx context.Context, get func(string, string) *report.StepRow, playbook string, from time.Time) error {
-	rows, err := s.pool.Query(ctx, reportScope+`
+	return s.countStepReasons(ctx, `
 		SELECT e.playbook, st.step_id,
 			CASE WHEN st.key LIKE '%/quiet_hours' THEN 'quiet_hours' ELSE 'frequency_cap' END, count(*)::int
 		FROM enrollment_steps st JOIN e ON e.id = st.enrollment_id
 		WHERE st.kind = 'send' AND (st.key LIKE '%/quiet_hours' OR st.key ~ '/frequency_cap/[0-9]+$')
-		GROUP BY 1, 2, 3`, playbook, from)
+		GROUP BY 1, 2, 3`, playbook, from, func(pb, step, reason string, n int) { get(pb, step).Deferred[reason] += n })
+}
+
+// countStepReasons runs a report query (after reportScope) whose rows are
+// playbook, step, reason and count, and hands each row to add.
+func (s *Store) countStepReasons(ctx context.Context, query, playbook string, from time.Time, add func(playbook, step, reason string, n int)) error {
+	rows, err := s.pool.Query(ctx, reportScope+query, playbook, from)
 	if err != nil {
 		return err
 	}
 	var pb, step, reason string
 	var n int
 	_, err = pgx.ForEachRow(rows, []any{&pb, &step, &reason, &n}, func() error {
-		get(pb, step).Deferred[reason] += n
+		add(pb, step, reason, n)
 		return nil
 	})
 	return err

@@ -12,19 +12,30 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 )
 
+// chatter signals the running journey an event, counting them.
+type chatter struct {
+	signal func(rules.Event)
+	sent   int
+}
+
+func (c *chatter) emit() {
+	c.sent++
+	c.signal(rules.Event{ID: fmt.Sprintf("e%d", c.sent), Name: "visit"})
+}
+
 // chattyMemory signals the journey an event when it loads the customer
-// right after a profile update: in the walk, that load is the
-// exit_when check before the next step, and when that step is a wait and
-// the history is full, the run continues as new right after it, with the
-// burst pending.
+// right after a profile update: in the walk, that load is the exit_when
+// check before the next step, and when that step is a wait and the
+// history is full, the run continues as new right after it, with the
+// event pending.
 type chattyMemory struct {
 	*activities.Memory
-	signal func(rules.Event)
-	armed  bool
-	sent   int
+	chatter
+	armed bool
 }
 
 func (m *chattyMemory) UpdateProfile(ctx context.Context, u activities.ProfileUpdate) error {
@@ -35,10 +46,7 @@ func (m *chattyMemory) UpdateProfile(ctx context.Context, u activities.ProfileUp
 func (m *chattyMemory) LoadCustomer(ctx context.Context, id string) (rules.Customer, error) {
 	if m.armed {
 		m.armed = false
-		for range 1 {
-			m.sent++
-			m.signal(rules.Event{ID: fmt.Sprintf("e%d", m.sent), Name: "visit"})
-		}
+		m.emit()
 	}
 	return m.Memory.LoadCustomer(ctx, id)
 }
@@ -55,19 +63,38 @@ func TestEventsPendingBeforeAWaitReachTheWait(t *testing.T) {
   - wait: 1h
   - goto: tick
 `)
-	env := newTestEnv(t)
 	mem := &chattyMemory{Memory: activities.NewMemory()}
-	mem.Put(customer("c1"))
-	mem.signal = func(ev rules.Event) { env.SignalWorkflow(EventSignal, ev) }
-	Register(env, mem)
+	next := runUntilContinued(t, plan, mem, &mem.chatter)
+	wantTail(t, next, &mem.chatter, "wait", "event", "continue-as-new")
+}
+
+// runUntilContinued runs plan for customer c1 on acts, whose chatter
+// signals the journey, until the run continues as new, and returns the
+// next run's input.
+func runUntilContinued(t *testing.T, plan *engine.Plan, acts activities.All, ch *chatter) JourneyInput {
+	t.Helper()
+	env := newTestEnv(t)
+	acts.(interface{ Put(rules.Customer) }).Put(customer("c1"))
+	ch.signal = func(ev rules.Event) { env.SignalWorkflow(EventSignal, ev) }
+	Register(env, acts)
 	env.ExecuteWorkflow(WorkflowName, input(t, plan, "c1", rules.Event{ID: "t1", Name: "signup"}))
-	next := continuedAs(t, env)
+	return continuedAs(t, env)
+}
+
+// wantTail checks the scenario a test is for, the kinds of the last step
+// log entries before the run continued as new, and that the run took in
+// every event signalled to it.
+func wantTail(t *testing.T, next JourneyInput, ch *chatter, kinds ...string) {
+	t.Helper()
 	steps := next.Resume.Steps
-	if n := len(steps); n < 3 || steps[n-3].Kind != "wait" || steps[n-2].Kind != "event" || steps[n-1].Kind != "continue-as-new" {
-		t.Fatalf("last steps %+v: want the wait to start, take in the pending event and then continue as new", steps[max(0, len(steps)-3):])
+	tail := steps[max(0, len(steps)-len(kinds)):]
+	for i, k := range kinds {
+		if i >= len(tail) || tail[i].Kind != k {
+			t.Fatalf("last steps %+v, want kinds %v: the run did not end as the scenario needs", tail, kinds)
+		}
 	}
-	if got := next.Resume.Counters.Events; got != mem.sent {
-		t.Fatalf("the run took in %d events of the %d signalled before it continued as new: %d lost", got, mem.sent, mem.sent-got)
+	if got := next.Resume.Counters.Events; got != ch.sent {
+		t.Fatalf("the run took in %d events of the %d signalled before it continued as new: %d lost", got, ch.sent, ch.sent-got)
 	}
 }
 
@@ -90,14 +117,12 @@ func continuedAs(t *testing.T, env *testsuite.TestWorkflowEnvironment) JourneyIn
 // history is full continues as new at once.
 type deferralChatter struct {
 	*activities.Memory
-	signal func(rules.Event)
-	sent   int
+	chatter
 }
 
 func (m *deferralChatter) RecordStep(ctx context.Context, s activities.StepRecord) error {
 	if strings.Contains(s.Detail, "deferred") {
-		m.sent++
-		m.signal(rules.Event{ID: fmt.Sprintf("e%d", m.sent), Name: "visit"})
+		m.emit()
 	}
 	return m.Memory.RecordStep(ctx, s)
 }
@@ -113,18 +138,10 @@ func TestEventsPendingAtAContinuedDeferralAreKept(t *testing.T) {
   - wait: 10m
   - goto: tick
 `)
-	env := newTestEnv(t)
 	mem := &deferralChatter{Memory: activities.NewMemory()}
-	mem.Put(customer("c1"))
-	mem.signal = func(ev rules.Event) { env.SignalWorkflow(EventSignal, ev) }
-	Register(env, mem)
-	env.ExecuteWorkflow(WorkflowName, input(t, plan, "c1", rules.Event{ID: "t1", Name: "signup"}))
-	next := continuedAs(t, env)
-	steps := next.Resume.Steps
-	if n := len(steps); n < 3 || steps[n-3].Kind != "defer" || steps[n-2].Kind != "event" || steps[n-1].Kind != "continue-as-new" || next.Resume.Deferral == nil {
-		t.Fatalf("last steps %+v, deferral %+v: want the run to continue as new mid-deferral with the event taken in", steps[max(0, len(steps)-3):], next.Resume.Deferral)
-	}
-	if got := next.Resume.Counters.Events; got != mem.sent {
-		t.Fatalf("the run took in %d events of the %d signalled before it continued as new: %d lost", got, mem.sent, mem.sent-got)
+	next := runUntilContinued(t, plan, mem, &mem.chatter)
+	wantTail(t, next, &mem.chatter, "defer", "event", "continue-as-new")
+	if next.Resume.Deferral == nil {
+		t.Fatal("the run did not continue as new mid-deferral")
 	}
 }

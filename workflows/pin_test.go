@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -127,17 +129,11 @@ func memoryEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *activities.Me
 // plans were pinned, on a playbook whose rule and placeholder use reduce
 // (accepted then, refused since), still loads and runs on this release.
 func TestLegacyJourneyWithRulesRefusedSinceRuns(t *testing.T) {
-	src := `playbook: old_rules
-stage: care
-trigger: { manual: true }
-templates:
-  hi:
-    en: { subject: "Hi", text: "You have {{ reduce(customer.tags, #acc + 1, 0) }} tags" }
-steps:
-  - if: "reduce(customer.tags, #acc + 1, 0) > 1"
-    then:
-      - send: { channel: email, template: hi }
-`
+	data, err := os.ReadFile(filepath.Join("..", "engine", "testdata", "started_rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(data)
 	in := JourneyInput{Playbook: "old_rules", Version: engine.VersionOf([]byte(src)), Source: src, CustomerID: "c1", Trigger: rules.Event{ID: "t1"}}
 	env := newTestEnv(t)
 	mem := activities.NewMemory()
