@@ -10,9 +10,11 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"time"
 
+	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 )
 
@@ -272,3 +274,61 @@ type All interface {
 // unknown template, unknown customer). Wrap it; the worker turns it into a
 // non-retryable Temporal error.
 var ErrPermanent = errors.New("permanent failure")
+
+// ErrInsufficientPoints is wrapped, with ErrPermanent, by the refusal of a
+// deduction larger than the customer's points balance (RefuseDeduction).
+var ErrInsufficientPoints = errors.New("insufficient points")
+
+// valueError is a permanent failure whose message says all there is to
+// say, in words fit for the enrollment's outcome.
+type valueError struct {
+	msg  string
+	kind error // ErrInsufficientPoints, or nil
+}
+
+func (e *valueError) Error() string { return e.msg }
+
+func (e *valueError) Unwrap() []error {
+	if e.kind == nil {
+		return []error{ErrPermanent}
+	}
+	return []error{ErrPermanent, e.kind}
+}
+
+// CheckCoupon checks a computed coupon value against the bounds the
+// compiler applies to a fixed one (engine.CheckCouponValue): a percent
+// coupon more than 0 and at most 100, an amount coupon more than 0 and at
+// most engine.MaxCouponAmount. Out of bounds is a permanent failure that
+// names the value and the bound ("coupon value 250 is over 100 % for a
+// percent coupon"). Both CouponIssuers call it before issuing anything.
+func CheckCoupon(r CouponRequest) error {
+	if err := engine.CheckCouponValue(r.Kind, r.Value); err != nil {
+		return &valueError{msg: err.Error()}
+	}
+	return nil
+}
+
+// CheckPoints checks a points change against the bounds the compiler
+// applies to a fixed amount (engine.CheckPointsDelta): not 0, and at most
+// engine.MaxPoints either way. Both PointsLedgers call it first.
+func CheckPoints(r PointsRequest) error {
+	if err := engine.CheckPointsDelta(r.Delta); err != nil {
+		return &valueError{msg: err.Error()}
+	}
+	return nil
+}
+
+// RefuseDeduction says whether a change of delta points may apply to
+// balance: a balance never goes below zero, so a deduction larger than the
+// balance is refused, whole (never clamped to what there is), and changes
+// nothing. The refusal is a permanent failure wrapping
+// ErrInsufficientPoints that names the deduction and the balance.
+func RefuseDeduction(balance, delta int64) error {
+	if delta >= 0 || balance+delta >= 0 {
+		return nil
+	}
+	return &valueError{
+		msg:  fmt.Sprintf("deduction of %d points refused: the balance is %d, and a balance never goes below zero", -delta, balance),
+		kind: ErrInsufficientPoints,
+	}
+}

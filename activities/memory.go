@@ -423,16 +423,25 @@ func setField(c *rules.Customer, field string, v any) error {
 }
 
 // AdjustPoints appends to the ledger once per Key and keeps the customer's
-// points balance in step with it.
+// points balance in step with it, as the store does: a change out of the
+// bounds of CheckPoints fails permanently, and a deduction larger than the
+// balance is refused whole (RefuseDeduction) and changes nothing; asked
+// again, it is decided again.
 func (m *Memory) AdjustPoints(_ context.Context, r PointsRequest) (PointsResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if res, ok := m.points[r.Key]; ok {
 		return res, nil
 	}
+	if err := CheckPoints(r); err != nil {
+		return PointsResult{}, err
+	}
 	c, ok := m.customers[r.CustomerID]
 	if !ok {
 		return PointsResult{}, fmt.Errorf("adjust points of %q: customer not found: %w", r.CustomerID, ErrPermanent)
+	}
+	if err := RefuseDeduction(c.Points, r.Delta); err != nil {
+		return PointsResult{}, err
 	}
 	c.Points += r.Delta
 	m.customers[r.CustomerID] = c
@@ -444,8 +453,12 @@ func (m *Memory) AdjustPoints(_ context.Context, r PointsRequest) (PointsResult,
 
 // IssueCoupon issues a coupon once per Key. The code is the prefix and a
 // suffix derived from the key, so it is unique per enrollment step and the
-// same on every retry.
+// same on every retry. A value out of the bounds of CheckCoupon fails
+// permanently, as in the store.
 func (m *Memory) IssueCoupon(_ context.Context, r CouponRequest) (rules.Coupon, error) {
+	if err := CheckCoupon(r); err != nil {
+		return rules.Coupon{}, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c, ok := m.issued[r.Key]; ok {

@@ -93,11 +93,23 @@ func (t *Temporal) CreateTask(ctx context.Context, r TaskRequest) (TaskResult, e
 	return res, temporalError(err)
 }
 
+// ErrTypeInsufficientPoints is the Temporal application error type of a
+// deduction refused for want of points (ErrInsufficientPoints): permanent
+// and non-retryable like ErrTypePermanent, and told apart from other
+// failures so a journey can record the refusal instead of failing.
+const ErrTypeInsufficientPoints = "InsufficientPoints"
+
 // temporalError marks permanent failures as non-retryable and passes every
-// other error through unchanged.
+// other error through unchanged. The application error carries the
+// message alone, not err as its cause as well, so the journey's reason
+// says it once.
 func temporalError(err error) error {
 	if err == nil || !errors.Is(err, ErrPermanent) {
 		return err
 	}
-	return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, err)
+	typ := ErrTypePermanent
+	if errors.Is(err, ErrInsufficientPoints) {
+		typ = ErrTypeInsufficientPoints
+	}
+	return temporal.NewNonRetryableApplicationError(err.Error(), typ, nil)
 }

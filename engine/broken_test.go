@@ -386,7 +386,7 @@ steps:
   - send: { channel: sms, template: hi }
 `,
 		want: []string{
-			"7:5: template \"hi\": \"zh_TW\" is not a locale; use a language code like en or zh, optionally with a region like zh-TW",
+			"7:5: template \"hi\": write the locale \"zh_TW\" as \"zh-TW\"",
 		},
 	},
 	{

@@ -20,7 +20,6 @@ const MaxSourceSize = 1 << 20
 var (
 	nameRe     = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 	wordRe     = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
-	localeRe   = regexp.MustCompile(`^[a-z]{2}(-[A-Z]{2})?$`)
 	yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 

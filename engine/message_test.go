@@ -84,7 +84,7 @@ func TestRenderMessageFromPlanVariant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, locale := p.Template("winback_offer", "zh-TW")
+	v, locale := p.Template("winback_offer", "zh_CN")
 	if locale != "zh" {
 		t.Fatalf("locale %q, want zh", locale)
 	}

@@ -852,8 +852,8 @@ var valueProbes = []probe{
 		"urgent", "High", `""`, "1",
 	}},
 	{"locale", "playbook: t\nstage: nurture\ntrigger: { manual: true }\ntemplates:\n  hi:\n    en: { text: x }\n    %s: { text: y }\nsteps:\n  - send: { channel: sms, template: hi }\n", []string{
-		"zh", "zh-TW", "pt-BR",
-		"zh_TW", "ZH", "zh-tw", "chi", "zh-Hant", "z",
+		"zh", "zh-TW", "pt-BR", "zh-Hant",
+		"zh_TW", "ZH", "zh-tw", "chi", "z", "xx",
 	}},
 	{"set field", base + "  - update: { set: { %s: \"'x'\" } }\n", []string{
 		"name", "locale", "timezone", "tier", "attrs.score", "attrs.last_score2",
@@ -877,6 +877,7 @@ var probesSchemaStricter = map[string]string{
 	"exit reason/true":          "validate takes true as the reason \"true\"; the schema asks for a string",
 	"text as a non-string/2024": "validate takes a bare number as the text 2024; the schema asks for a string (quote it)",
 	"text as a non-string/true": "validate takes true as the text \"true\"; the schema asks for a string (quote it)",
+	"locale/zh-Hant":            "validate takes BCP 47 tags with a script (zh-Hant); the schema's locale pattern has no script subtag yet",
 }
 
 // probesSchemaLaxer are values validate rejects and the schema accepts:
@@ -887,6 +888,7 @@ var probesSchemaLaxer = map[string]string{
 	"every/0.01d":        "a fraction of a day under 1h",
 	"every/0h59m":        "a sum of duration parts under 1h",
 	"holdout/0x10":       "validate does not read YAML hex numbers (0x10); JSON, like an editor, sees 16",
+	"locale/xx":          "a well-formed tag whose language no registry knows; a pattern cannot list the languages",
 }
 
 // TestSchemaAjvAgreesOnValues: for each probe value, validate and ajv give

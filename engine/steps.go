@@ -432,10 +432,10 @@ func (c *compiler) points(f field) *PointsStep {
 	case hasAward == hasDeduct:
 		c.errorf(f.key, "points: use exactly one of award or deduct")
 	case hasAward:
-		p.Amount, _ = c.numberRule(award, false)
+		p.Amount, _ = c.numberRule(award, MaxPoints, pointsBound)
 	default:
 		p.Deduct = true
-		p.Amount, _ = c.numberRule(deduct, false)
+		p.Amount, _ = c.numberRule(deduct, MaxPoints, pointsBound)
 	}
 	if r, ok := m["reason"]; ok {
 		p.Reason, _ = c.word(r, wordRe, "reason (a lowercase word like purchase)")
@@ -443,9 +443,11 @@ func (c *compiler) points(f field) *PointsStep {
 	return p
 }
 
-// numberRule compiles a Number rule; a constant must be positive, and at
-// most 100 when percent is set.
-func (c *compiler) numberRule(f field, percent bool) (*rules.Rule, bool) {
+// numberRule compiles a Number rule; a constant must be more than 0 and at
+// most max, the bound that over says in words ("a percent coupon must be
+// at most 100"). The activities check computed values against the same
+// bounds at run time (see values.go).
+func (c *compiler) numberRule(f field, max float64, over string) (*rules.Rule, bool) {
 	r, ok := c.rule(f, rules.Number)
 	if !ok {
 		return nil, false
@@ -462,12 +464,23 @@ func (c *compiler) numberRule(f field, percent bool) (*rules.Rule, bool) {
 	case v <= 0:
 		c.errorf(n, "%s: must be more than 0, got %s", f.key.Value, n.Value)
 		return nil, false
-	case percent && v > 100:
-		c.errorf(n, "%s: a percent coupon must be at most 100, got %s", f.key.Value, n.Value)
+	case v > max:
+		c.errorf(n, "%s: %s, got %s", f.key.Value, over, n.Value)
 		return nil, false
 	}
 	return r, true
 }
+
+// couponBound is the largest value of a coupon of kind and the words that
+// say so.
+func couponBound(kind string) (float64, string) {
+	if kind == CouponPercent {
+		return MaxPercentCoupon, fmt.Sprintf("a percent coupon must be at most %d", MaxPercentCoupon)
+	}
+	return MaxCouponAmount, fmt.Sprintf("an amount coupon must be at most %s", formatValue(MaxCouponAmount))
+}
+
+var pointsBound = fmt.Sprintf("one step may award or deduct at most %s points", formatValue(MaxPoints))
 
 func (c *compiler) coupon(f field) *CouponStep {
 	m, ok := c.mapping(f.val, "coupon", "coupon")
@@ -479,7 +492,8 @@ func (c *compiler) coupon(f field) *CouponStep {
 		cp.Kind, _ = c.enum(k, couponKinds)
 	}
 	if v, ok := m["value"]; ok {
-		cp.Value, _ = c.numberRule(v, cp.Kind == "percent")
+		max, over := couponBound(cp.Kind)
+		cp.Value, _ = c.numberRule(v, max, over)
 	}
 	if e, ok := m["expires"]; ok {
 		cp.Expires, _ = c.duration(e)

@@ -11,25 +11,14 @@ import (
 )
 
 // Template returns the variant of template name for a customer locale and
-// the locale chosen: the exact locale, then its language ("zh-TW" → "zh"),
-// then "en", then the template's default. It returns nil when the plan has
-// no template of that name.
+// the locale (variant key) chosen: the variant in the customer's language
+// and script, matched as BCP 47 tags (zh_CN, zh-SG, zh-Hans → zh; zh-HK,
+// zh-MO, zh-Hant → zh-TW, zh-HK or zh-Hant; en-GB → en), else en (see
+// locale.go). It returns nil when the plan has no template of that name.
+// The answer depends on the plan and locale only, so journeys may call it
+// in workflow code.
 func (p *Plan) Template(name, locale string) (*Variant, string) {
-	t := p.Templates[name]
-	if t == nil {
-		return nil, ""
-	}
-	candidates := []string{locale}
-	if i := strings.IndexByte(locale, '-'); i > 0 {
-		candidates = append(candidates, locale[:i])
-	}
-	candidates = append(candidates, "en", t.Default)
-	for _, l := range candidates {
-		if v := t.Variants[l]; v != nil {
-			return v, l
-		}
-	}
-	return nil, ""
+	return p.Templates[name].Variant(locale)
 }
 
 // variantRef remembers where a template variant was declared.
@@ -85,8 +74,12 @@ func (c *compiler) template(key, val *yaml.Node) *Template {
 		if lk == nil {
 			return nil
 		}
-		if lk.Kind != yaml.ScalarNode || !localeRe.MatchString(lk.Value) {
-			c.errorf(lk, "template %q: %s is not a locale; use a language code like en or zh, optionally with a region like zh-TW", key.Value, describe(lk))
+		if lk.Kind != yaml.ScalarNode {
+			c.errorf(lk, "template %q: %s is not a locale; %s", key.Value, describe(lk), localeAdvice)
+			continue
+		}
+		if err := CheckLocale(lk.Value); err != nil {
+			c.errorf(lk, "template %q: %v", key.Value, err)
 			continue
 		}
 		if t.Variants[lk.Value] != nil {

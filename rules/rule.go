@@ -238,7 +238,8 @@ func (r *Rule) Number(env Env) (float64, error) { var ev Evaluator; return ev.Nu
 func (r *Rule) Value(env Env) (any, error) { var ev Evaluator; return ev.Value(r, &env) }
 
 // Format renders a rule result for a message: times in RFC 3339 date form,
-// whole floats without decimals.
+// an unset (zero) time as nothing at all, never 0001-01-01; whole floats
+// without decimals.
 func Format(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -251,7 +252,15 @@ func Format(v any) string {
 		}
 		return fmt.Sprintf("%.2f", x)
 	case time.Time:
+		if x.IsZero() {
+			return ""
+		}
 		return x.Format("2006-01-02")
+	case *time.Time:
+		if x == nil {
+			return ""
+		}
+		return Format(*x)
 	case time.Duration:
 		return x.String()
 	default:

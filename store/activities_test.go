@@ -159,20 +159,39 @@ func TestPointsConcurrentExactBalance(t *testing.T) {
 	}
 }
 
+// A deduction larger than the balance is refused whole, never clamped,
+// with the reason in plain words; the balance and the ledger stay as they
+// were. A deduction the balance covers, to exactly zero, goes through.
 func TestPointsDeductNeverBelowZero(t *testing.T) {
 	t.Parallel()
 	s := storetest.New(t)
 	ctx := context.Background()
 	mustCustomer(t, s, rules.Customer{ID: "c1"})
-	if _, err := s.AdjustPoints(ctx, activities.PointsRequest{Key: "a", CustomerID: "c1", Delta: 40}); err != nil {
+	if _, err := s.AdjustPoints(ctx, activities.PointsRequest{Key: "a", CustomerID: "c1", Delta: 17}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.AdjustPoints(ctx, activities.PointsRequest{Key: "b", CustomerID: "c1", Delta: -100, Reason: "redeem"})
-	if err != nil || res.Balance != 0 {
-		t.Fatalf("deduct 100 of 40: balance %d err %v, want 0", res.Balance, err)
+	res, err := s.AdjustPoints(ctx, activities.PointsRequest{Key: "b", CustomerID: "c1", Delta: -4983, Reason: "refund"})
+	const want = "deduction of 4983 points refused: the balance is 17, and a balance never goes below zero"
+	if err == nil || err.Error() != want || res.Balance != 0 {
+		t.Fatalf("deduct 4983 of 17: %+v, err %v; want %q", res, err, want)
 	}
-	if n := count(t, s, `SELECT delta FROM points_ledger WHERE key = 'b'`); n != -40 {
-		t.Errorf("ledger records delta %d, want the -40 actually deducted", n)
+	if !errors.Is(err, activities.ErrPermanent) || !errors.Is(err, activities.ErrInsufficientPoints) {
+		t.Errorf("refusal %v is not permanent and insufficient points", err)
+	}
+	if c, _ := s.Customer(ctx, "c1"); c.Points != 17 {
+		t.Errorf("balance after the refusal = %d, want 17 unchanged", c.Points)
+	}
+	if n := count(t, s, `SELECT count(*) FROM points_ledger WHERE key = 'b'`); n != 0 {
+		t.Errorf("the refused deduction left %d ledger entries", n)
+	}
+	if res, err := s.AdjustPoints(ctx, activities.PointsRequest{Key: "c", CustomerID: "c1", Delta: -17, Reason: "redeem"}); err != nil || res.Balance != 0 {
+		t.Fatalf("deduct 17 of 17: %+v, %v; want balance 0", res, err)
+	}
+	if _, err := s.AdjustPoints(ctx, activities.PointsRequest{Key: "d", CustomerID: "c1", Delta: -1}); !errors.Is(err, activities.ErrInsufficientPoints) {
+		t.Errorf("deduct 1 of 0: err = %v, want refused", err)
+	}
+	if n := count(t, s, `SELECT sum(delta)::int FROM points_ledger WHERE customer_id = 'c1'`); n != 0 {
+		t.Errorf("ledger sums to %d, want the balance 0", n)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -44,17 +43,18 @@ func (s *Store) IssueCoupon(ctx context.Context, r activities.CouponRequest) (ru
 	return rules.Coupon{}, fmt.Errorf("issue coupon for customer %q (key %s): no free code after 5 draws", r.CustomerID, r.Key)
 }
 
+// checkCoupon refuses, permanently, a request without a key or expiry, and
+// a kind or value out of the bounds the compiler applies to a fixed value
+// (activities.CheckCoupon: "coupon value 250 is over 100 % for a percent
+// coupon").
 func checkCoupon(r activities.CouponRequest) error {
-	switch {
-	case r.Key == "":
+	if r.Key == "" {
 		return permanent("coupon for customer %q: key is required", r.CustomerID)
-	case r.Kind != "percent" && r.Kind != "amount":
-		return permanent("coupon for customer %q: kind %q is not percent or amount", r.CustomerID, r.Kind)
-	case !(r.Value > 0) || math.IsInf(r.Value, 0):
-		return permanent("coupon for customer %q: value %v must be positive", r.CustomerID, r.Value)
-	case r.Kind == "percent" && r.Value > 100:
-		return permanent("coupon for customer %q: percent value %v is over 100", r.CustomerID, r.Value)
-	case r.ExpiresAt.IsZero():
+	}
+	if err := activities.CheckCoupon(r); err != nil {
+		return err
+	}
+	if r.ExpiresAt.IsZero() {
 		return permanent("coupon for customer %q: expiry is required", r.CustomerID)
 	}
 	return nil

@@ -1,0 +1,163 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// A computed coupon value is held to the compiler's bounds for a fixed
+// one: the activity refuses it, permanently, in plain words, and issues
+// nothing.
+func TestMemoryCouponValueBounds(t *testing.T) {
+	m, ctx := newMem(), context.Background()
+	for _, tc := range []struct {
+		kind  string
+		value float64
+		want  string
+	}{
+		{"percent", 250, "coupon value 250 is over 100 % for a percent coupon"},
+		{"percent", 100.5, "coupon value 100.5 is over 100 % for a percent coupon"},
+		{"percent", 0, "coupon value 0 is not more than 0; a coupon must be worth something"},
+		{"amount", -20, "coupon value -20 is not more than 0; a coupon must be worth something"},
+		{"amount", 2e9, "coupon value 2000000000 is over 1000000000 for an amount coupon"},
+		{"gift", 5, `coupon kind "gift" is not percent or amount`},
+	} {
+		_, err := m.IssueCoupon(ctx, CouponRequest{Key: "e1/c/" + tc.want, CustomerID: "c1", Kind: tc.kind, Value: tc.value, ExpiresAt: t0})
+		if err == nil || err.Error() != tc.want || !errors.Is(err, ErrPermanent) {
+			t.Errorf("%s coupon of %v: err = %v; want permanent %q", tc.kind, tc.value, err, tc.want)
+		}
+	}
+	if n := len(m.Coupons()); n != 0 {
+		t.Errorf("%d coupons issued out of bounds", n)
+	}
+	for _, ok := range []CouponRequest{{Kind: "percent", Value: 100}, {Kind: "percent", Value: 0.5}, {Kind: "amount", Value: 250}} {
+		ok.Key, ok.CustomerID = "ok/"+ok.Kind+rules.Format(ok.Value), "c1"
+		if _, err := m.IssueCoupon(ctx, ok); err != nil {
+			t.Errorf("%s coupon of %v refused: %v", ok.Kind, ok.Value, err)
+		}
+	}
+}
+
+// A deduction larger than the balance is refused, whole, with the reason;
+// the balance and the ledger do not move. A deduction the balance covers
+// (to exactly zero) goes through.
+func TestMemoryDeductionBeyondBalanceRefused(t *testing.T) {
+	m, ctx := newMem(), context.Background()
+	m.Put(rules.Customer{ID: "c2", Points: 17})
+	_, err := m.AdjustPoints(ctx, PointsRequest{Enrollment: enr("e1"), Key: "e1/take/1", CustomerID: "c2", Delta: -4983, Reason: "refund"})
+	const want = "deduction of 4983 points refused: the balance is 17, and a balance never goes below zero"
+	if err == nil || err.Error() != want {
+		t.Fatalf("deduct 4983 of 17: err = %v, want %q", err, want)
+	}
+	if !errors.Is(err, ErrPermanent) || !errors.Is(err, ErrInsufficientPoints) {
+		t.Errorf("refusal %v is not permanent and insufficient points", err)
+	}
+	if c, _ := m.Customer("c2"); c.Points != 17 {
+		t.Errorf("balance after the refusal = %d, want 17 unchanged", c.Points)
+	}
+	if l := m.Ledger("c2"); len(l) != 0 {
+		t.Errorf("ledger after the refusal: %+v", l)
+	}
+	// The Temporal adapter gives the refusal its own non-retryable type.
+	_, terr := NewTemporal(m).AdjustPoints(ctx, PointsRequest{Key: "e1/take/1", CustomerID: "c2", Delta: -4983})
+	var app *temporal.ApplicationError
+	if !errors.As(terr, &app) || !app.NonRetryable() || app.Type() != ErrTypeInsufficientPoints || app.Message() != want {
+		t.Errorf("adapter error = %#v", terr)
+	}
+	if n := strings.Count(terr.Error(), want); n != 1 {
+		t.Errorf("adapter error says the reason %d times: %v", n, terr)
+	}
+	res, err := m.AdjustPoints(ctx, PointsRequest{Key: "e1/take/2", CustomerID: "c2", Delta: -17, Reason: "redeem"})
+	if err != nil || res.Balance != 0 {
+		t.Fatalf("deduct 17 of 17: %+v, %v; want balance 0", res, err)
+	}
+	if _, err := m.AdjustPoints(ctx, PointsRequest{Key: "e1/take/3", CustomerID: "c2", Delta: -1}); !errors.Is(err, ErrInsufficientPoints) {
+		t.Errorf("deduct 1 of 0: err = %v, want refused", err)
+	}
+	if res, err := m.AdjustPoints(ctx, PointsRequest{Key: "e1/give/1", CustomerID: "c2", Delta: 5}); err != nil || res.Balance != 5 {
+		t.Errorf("award 5 to 0: %+v, %v", res, err)
+	}
+}
+
+// Computed points are held to the compiler's bounds for a fixed amount.
+func TestMemoryPointsBounds(t *testing.T) {
+	m, ctx := newMem(), context.Background()
+	for delta, want := range map[int64]string{
+		0:              "points amount 0 is not more than 0; award or deduct a positive number of points",
+		2_000_000_000:  "points amount 2000000000 is over 1000000000, the most one step may award or deduct",
+		-2_000_000_000: "points amount 2000000000 is over 1000000000, the most one step may award or deduct",
+	} {
+		_, err := m.AdjustPoints(ctx, PointsRequest{Key: "k" + rules.Format(float64(delta)), CustomerID: "c1", Delta: delta})
+		if err == nil || err.Error() != want || !errors.Is(err, ErrPermanent) {
+			t.Errorf("delta %d: err = %v, want permanent %q", delta, err, want)
+		}
+	}
+	if c, _ := m.Customer("c1"); c.Points != 100 {
+		t.Errorf("balance %d, want 100 unchanged", c.Points)
+	}
+}
+
+// The variant a journey picks for a customer's locale (engine's BCP 47
+// matching) is the one the simulator's store logs and renders, and an
+// unset date renders as nothing, never 0001-01-01.
+func TestMemorySendLocaleVariantAndUnsetDate(t *testing.T) {
+	plan, err := engine.Compile("loc.yaml", []byte(`playbook: loc
+stage: care
+trigger: { manual: true }
+templates:
+  hi:
+    zh: { subject: "简体 [{{ customer.birthday }}]", text: "{{ customer.last_purchase_at }}" }
+    en: { subject: "English [{{ customer.birthday }}]", text: "{{ customer.last_purchase_at }}" }
+    zh-TW: { subject: "繁體 [{{ customer.birthday }}]", text: "{{ customer.last_purchase_at }}" }
+    pt-BR: { subject: "Português [{{ customer.birthday }}]", text: "{{ customer.last_purchase_at }}" }
+steps:
+  - send: { channel: email, template: hi }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ctx := NewMemory(), context.Background()
+	birthday := time.Date(1990, 4, 12, 0, 0, 0, 0, time.UTC)
+	for i, tc := range []struct {
+		locale, variant, subject string
+		birthday                 time.Time
+	}{
+		{"zh_CN", "zh", "简体 []", time.Time{}},
+		{"ZH", "zh", "简体 []", time.Time{}},
+		{"zh-Hans", "zh", "简体 []", time.Time{}},
+		{"zh-HK", "zh-TW", "繁體 []", time.Time{}},
+		{"zh-TW", "zh-TW", "繁體 []", time.Time{}},
+		{"zh-Hant", "zh-TW", "繁體 []", time.Time{}},
+		{"en-GB", "en", "English [1990-04-12]", birthday},
+		{"pt_BR", "pt-BR", "Português []", time.Time{}},
+		{"", "en", "English []", time.Time{}},
+		{"xx", "en", "English [1990-04-12]", birthday},
+	} {
+		c := rules.Customer{ID: fmt.Sprint("c", i), Email: "x@example.com", Locale: tc.locale, Birthday: tc.birthday}
+		m.Put(c)
+		v, locale := plan.Template("hi", c.Locale)
+		if v == nil || locale != tc.variant {
+			t.Errorf("locale %q: variant %q, want %q", tc.locale, locale, tc.variant)
+			continue
+		}
+		r := sendReq(fmt.Sprint("e", i, "/send_1/1"), t0)
+		r.Customer, r.Locale, r.Subject, r.Text, r.HTML = c, locale, v.Subject, v.Text, v.HTML
+		if res, err := m.SendMessage(ctx, r); err != nil || res.Status != SendSent {
+			t.Fatalf("locale %q: send %+v, %v", tc.locale, res, err)
+		}
+		msgs := m.Messages()
+		got := msgs[len(msgs)-1]
+		if got.Locale != tc.variant || got.Subject != tc.subject || got.Text != "" {
+			t.Errorf("locale %q: logged %q %q %q, want %q %q and no text", tc.locale, got.Locale, got.Subject, got.Text, tc.variant, tc.subject)
+		}
+	}
+}

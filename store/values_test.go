@@ -1,0 +1,127 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store/storetest"
+)
+
+// A computed coupon value is held to the compiler's bounds for a fixed
+// one: refused, permanently, in plain words, and nothing is issued.
+func TestCouponValueOutOfBoundsRefused(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	mustCustomer(t, s, rules.Customer{ID: "c1"})
+	for i, tc := range []struct {
+		kind  string
+		value float64
+		want  string
+	}{
+		{"percent", 250, "coupon value 250 is over 100 % for a percent coupon"},
+		{"percent", 0, "coupon value 0 is not more than 0; a coupon must be worth something"},
+		{"amount", -20, "coupon value -20 is not more than 0; a coupon must be worth something"},
+		{"amount", 2e9, "coupon value 2000000000 is over 1000000000 for an amount coupon"},
+		{"gift", 5, `coupon kind "gift" is not percent or amount`},
+	} {
+		_, err := s.IssueCoupon(ctx, activities.CouponRequest{Key: fmt.Sprint("bad/", i), CustomerID: "c1", Kind: tc.kind, Value: tc.value, ExpiresAt: t0})
+		if err == nil || err.Error() != tc.want || !errors.Is(err, activities.ErrPermanent) {
+			t.Errorf("%s coupon of %v: err = %v; want permanent %q", tc.kind, tc.value, err, tc.want)
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM coupons`); n != 0 {
+		t.Errorf("%d coupons issued out of bounds", n)
+	}
+	c, err := s.IssueCoupon(ctx, activities.CouponRequest{Key: "ok", CustomerID: "c1", Kind: "percent", Value: 100, ExpiresAt: t0})
+	if err != nil || c.Value != 100 {
+		t.Errorf("100 percent coupon: %+v, %v", c, err)
+	}
+}
+
+// Computed points are held to the compiler's bounds for a fixed amount.
+func TestPointsOutOfBoundsRefused(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	mustCustomer(t, s, rules.Customer{ID: "c1"})
+	for delta, want := range map[int64]string{
+		0:              "points amount 0 is not more than 0; award or deduct a positive number of points",
+		2_000_000_000:  "points amount 2000000000 is over 1000000000, the most one step may award or deduct",
+		-2_000_000_000: "points amount 2000000000 is over 1000000000, the most one step may award or deduct",
+	} {
+		_, err := s.AdjustPoints(ctx, activities.PointsRequest{Key: fmt.Sprint(delta), CustomerID: "c1", Delta: delta})
+		if err == nil || err.Error() != want || !errors.Is(err, activities.ErrPermanent) {
+			t.Errorf("delta %d: err = %v, want permanent %q", delta, err, want)
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM points_ledger`); n != 0 {
+		t.Errorf("%d ledger entries out of bounds", n)
+	}
+}
+
+// The variant a journey picks for a customer's locale (engine's BCP 47
+// matching) is the one the store records and delivers, and an unset date
+// renders as nothing, never 0001-01-01.
+func TestSendLocaleVariantAndUnsetDate(t *testing.T) {
+	t.Parallel()
+	plan, err := engine.Compile("loc.yaml", []byte(`playbook: loc
+stage: care
+trigger: { manual: true }
+templates:
+  hi:
+    zh: { subject: "简体 [{{ customer.birthday }}]", text: "t" }
+    en: { subject: "English [{{ customer.birthday }}]", text: "t" }
+    zh-TW: { subject: "繁體 [{{ customer.birthday }}]", text: "t" }
+    pt-BR: { subject: "Português [{{ customer.birthday }}]", text: "t" }
+steps:
+  - send: { channel: email, template: hi }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := storetest.New(t)
+	ctx := context.Background()
+	birthday := time.Date(1990, 4, 12, 0, 0, 0, 0, time.UTC)
+	for i, tc := range []struct {
+		locale, variant, subject string
+		birthday                 time.Time
+	}{
+		{"zh_CN", "zh", "简体 []", time.Time{}},
+		{"ZH", "zh", "简体 []", time.Time{}},
+		{"zh-Hans", "zh", "简体 []", time.Time{}},
+		{"zh-HK", "zh-TW", "繁體 []", time.Time{}},
+		{"zh-TW", "zh-TW", "繁體 []", time.Time{}},
+		{"zh-Hant", "zh-TW", "繁體 []", time.Time{}},
+		{"en-GB", "en", "English [1990-04-12]", birthday},
+		{"pt_BR", "pt-BR", "Português []", time.Time{}},
+		{"", "en", "English []", time.Time{}},
+		{"xx", "en", "English [1990-04-12]", birthday},
+	} {
+		id := fmt.Sprint("c", i)
+		c := mustCustomer(t, s, rules.Customer{ID: id, Email: id + "@example.com", Locale: tc.locale, Birthday: tc.birthday})
+		v, locale := plan.Template("hi", c.Locale)
+		if v == nil || locale != tc.variant {
+			t.Errorf("locale %q: variant %q, want %q", tc.locale, locale, tc.variant)
+			continue
+		}
+		r := sendReq(enrollment("en-"+id, "loc", id), c, "en-"+id+"/send_1/1", t0)
+		r.Locale, r.Subject, r.Text, r.HTML = locale, v.Subject, v.Text, v.HTML
+		if res, err := s.SendMessage(ctx, r); err != nil || res.Status != activities.SendSent {
+			t.Fatalf("locale %q: send %+v, %v", tc.locale, res, err)
+		}
+		var gotLocale, gotSubject string
+		if err := s.Pool().QueryRow(ctx, `SELECT locale, subject FROM messages WHERE customer_id = $1`, id).Scan(&gotLocale, &gotSubject); err != nil {
+			t.Fatal(err)
+		}
+		if gotLocale != tc.variant || gotSubject != tc.subject {
+			t.Errorf("locale %q: recorded %q %q, want %q %q", tc.locale, gotLocale, gotSubject, tc.variant, tc.subject)
+		}
+	}
+}
