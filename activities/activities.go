@@ -144,6 +144,9 @@ const (
 	ReasonHoldout      = "holdout"
 	ReasonQuietHours   = "quiet_hours"
 	ReasonNoAddress    = "no_address"
+	// ReasonInsufficientPoints ends a journey whose points deduction was
+	// refused because the balance was too small.
+	ReasonInsufficientPoints = "insufficient_points"
 )
 
 // SendRequest asks for one message to be delivered. The content is the

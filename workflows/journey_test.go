@@ -584,3 +584,33 @@ func TestGlobalControlReceivesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestPointsChecks: a deduction larger than the balance is refused and the
+// journey exits (insufficient_points) without going on to tell the
+// customer; a calculated award that comes out negative fails the step in
+// plain words instead of becoming a deduction.
+func TestPointsChecks(t *testing.T) {
+	plan := playbook(t, "", `
+  - points: { deduct: "customer.points + 4966", reason: refund }
+  - send: { channel: email, template: hi }
+`)
+	c := customer("c1")
+	c.Points = 17
+	mem := activities.NewMemory()
+	mem.Put(c)
+	r := simulate(t, plan, SimOptions{Customer: c, Memory: mem})
+	wantOutcome(t, r, activities.StatusExited, activities.ReasonInsufficientPoints)
+	wantLine(t, r, "points_1 points -4983 (refund) refused: deduction of 4983 points refused: the balance is 17")
+	if got, _ := mem.Customer("c1"); got.Points != 17 || len(mem.Ledger("c1")) != 0 || len(mem.Messages()) != 0 {
+		t.Fatalf("points %d, ledger %v, messages %v: want nothing changed or sent", got.Points, mem.Ledger("c1"), mem.Messages())
+	}
+
+	negative := playbook(t, "", "  - points: { award: \"customer.points - 100\", reason: welcome }\n")
+	r = simulate(t, negative, SimOptions{Customer: c})
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "points amount -83 is not more than 0") {
+		t.Fatalf("err %v, want the negative award refused in plain words", r.Err)
+	}
+	if len(r.Memory.Ledger("c1")) != 0 {
+		t.Fatalf("ledger %v: a negative award became a deduction", r.Memory.Ledger("c1"))
+	}
+}

@@ -365,12 +365,27 @@ func updateDetail(names []string, set map[string]any, u *engine.UpdateStep) stri
 	return strings.Join(parts, " ")
 }
 
+// changePointsChecks names the workflow change after which a calculated
+// points amount out of bounds fails the step in plain words (before, a
+// negative award became a deduction), and a deduction refused for want of
+// points ends the journey exited (insufficient_points) instead of failed.
+const changePointsChecks = "points-checks"
+
 // points awards or deducts whole points.
 func (j *journey) points(step *engine.Step, key string) (int, error) {
 	p := step.Points
 	f, err := j.number(p.Amount, "step "+step.ID)
 	if err != nil {
 		return 0, err
+	}
+	checked := workflow.GetVersion(j.ctx, changePointsChecks, workflow.DefaultVersion, 1) >= 1
+	if checked && math.Round(f) != 0 {
+		// A calculated amount is checked against the bounds of a fixed
+		// one: a negative award would otherwise become a deduction, and a
+		// negative deduction an award.
+		if err := engine.CheckPoints(f); err != nil {
+			return 0, ruleError("step "+step.ID, p.Amount, err)
+		}
 	}
 	delta := int64(math.Round(f))
 	if p.Deduct {
@@ -383,6 +398,14 @@ func (j *journey) points(step *engine.Step, key string) (int, error) {
 	var res activities.PointsResult
 	req := activities.PointsRequest{Enrollment: j.enr, Key: key, CustomerID: j.in.CustomerID, Delta: delta, Reason: p.Reason}
 	if err := j.local(fmt.Sprintf("points %+d (%s)", delta, p.Reason), activities.ActAdjustPoints, &res, req); err != nil {
+		var app *temporal.ApplicationError
+		if checked && errors.As(err, &app) && app.Type() == activities.ErrTypeInsufficientPoints {
+			// Refused for want of points: nothing changed. The journey
+			// exits rather than failing, and goes no further: later steps
+			// would tell the customer about points never deducted.
+			j.logStep(step.ID, "points", fmt.Sprintf("%+d (%s) refused: %s", delta, p.Reason, app.Message()))
+			return 0, &ending{status: activities.StatusExited, reason: activities.ReasonInsufficientPoints}
+		}
 		return 0, fmt.Errorf("step %s: adjust points: %w", step.ID, err)
 	}
 	j.stale = true
