@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"time"
 
@@ -365,7 +366,7 @@ func (j *journey) finish(err error) (JourneyResult, error) {
 		end = &ending{status: activities.StatusExited, reason: "canceled"}
 		j.ctx, _ = workflow.NewDisconnectedContext(j.ctx)
 	default:
-		end = &ending{status: activities.StatusFailed, reason: err.Error()}
+		end = &ending{status: activities.StatusFailed, reason: plainReason(err)}
 	}
 	j.status, j.reason, j.waitingFor = end.status, end.reason, ""
 	j.logStep("-", "outcome", outcomeDetail(end.status, end.reason))
@@ -383,6 +384,18 @@ func (j *journey) finish(err error) (JourneyResult, error) {
 		return JourneyResult{}, err
 	}
 	return JourneyResult{EnrollmentID: j.enr.ID, Status: end.status, Reason: end.reason, Holdout: j.holdout, Counters: j.counters}, nil
+}
+
+// sdkErrorNoise is the SDK's wrapping of an activity's error ("activity
+// error (type: AdjustPoints, scheduledEventID: 0, startedEventID: 0,
+// identity: ): ") and of the application error's type suffix, which say
+// nothing to a marketer reading why an enrollment failed.
+var sdkErrorNoise = regexp.MustCompile(`activity error \([^)]*\): |local activity error \([^)]*\): | \(type: [A-Za-z]+, retryable: (true|false)\)`)
+
+// plainReason is the recorded reason of a failed enrollment: the error's
+// words without the SDK's wrapping.
+func plainReason(err error) string {
+	return sdkErrorNoise.ReplaceAllString(err.Error(), "")
 }
 
 func outcomeDetail(s activities.Status, reason string) string {

@@ -614,3 +614,14 @@ func TestPointsChecks(t *testing.T) {
 		t.Fatalf("ledger %v: a negative award became a deduction", r.Memory.Ledger("c1"))
 	}
 }
+
+// TestFailedReasonIsPlain: an enrollment failed by an activity records the
+// activity's words, without the SDK's "activity error (type: …)" wrapping.
+func TestFailedReasonIsPlain(t *testing.T) {
+	plan := playbook(t, "", "  - coupon: { kind: percent, value: \"customer.points + 200\", expires: 7d }\n")
+	r := simulate(t, plan, SimOptions{})
+	want := "step coupon_1: issue coupon: coupon value 200 is over 100 % for a percent coupon"
+	if r.Final.Reason != want || r.Memory.Enrollments()[0].Reason != want {
+		t.Fatalf("reason %q (recorded %q), want %q", r.Final.Reason, r.Memory.Enrollments()[0].Reason, want)
+	}
+}
