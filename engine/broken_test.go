@@ -501,7 +501,7 @@ steps:
 		src: base + `  - wait: 3x
 `,
 		want: []string{
-			"9:11: wait: bad duration \"3x\": expected a number and a unit (w, d, h, m or s) like 3d, 36h or 1d12h",
+			"9:11: wait: bad duration \"3x\": expected a number and a unit (mo, w, d, h, m or s) like 3d, 6mo or 1d12h",
 		},
 	},
 	{

@@ -187,15 +187,26 @@ func (e *explainer) describeStep(st *Step) string {
 func (e *explainer) describeWait(w *WaitStep) string {
 	switch w.Kind {
 	case WaitFor:
-		return "wait " + formatDuration(w.Duration)
+		return "wait " + waitSpan(w, w.Duration)
 	case WaitUntil:
 		return "wait until " + w.Until.String() + " local time"
+	case WaitAfterEntry:
+		return "wait until " + waitSpan(w, w.Duration) + " after entry"
 	}
 	s := "wait for event " + w.Event
 	if w.When != nil {
 		s += " when " + ruleText(w.When)
 	}
-	return fmt.Sprintf("%s, timeout %s -> on event %s, on timeout %s", s, formatDuration(w.Timeout), e.target(w.OnEvent), e.target(w.OnTimeout))
+	return fmt.Sprintf("%s, timeout %s -> on event %s, on timeout %s", s, waitSpan(w, w.Timeout), e.target(w.OnEvent), e.target(w.OnTimeout))
+}
+
+// waitSpan writes a wait's length: its calendar span, or d for a plan
+// compiled before spans.
+func waitSpan(w *WaitStep, d time.Duration) string {
+	if w.Span != nil {
+		return w.Span.String()
+	}
+	return formatDuration(d)
 }
 
 func describeUpdate(u *UpdateStep) string {

@@ -16,7 +16,7 @@ var mappingKeys = map[string][]string{
 	"variant":       {"subject", "text", "html"},
 	"step":          {"id", "send", "wait", "on_event", "on_timeout", "if", "then", "else", "split", "update", "points", "coupon", "task", "goto", "exit"},
 	"send":          {"channel", "template", "transactional"},
-	"wait":          {"until", "event", "when", "timeout"},
+	"wait":          {"until", "event", "when", "timeout", "after_entry"},
 	"split_branch":  {"name", "weight", "steps"},
 	"update":        {"set", "add_tags", "remove_tags", "tier", "stage"},
 	"points":        {"award", "deduct", "reason"},

@@ -145,7 +145,7 @@ func (p *Plan) checkProgram() error {
 		case KindWait:
 			missing = s.Wait == nil
 			if !missing {
-				err := oneOf("wait kind", string(s.Wait.Kind), WaitFor, WaitUntil, WaitEvent)
+				err := oneOf("wait kind", string(s.Wait.Kind), WaitFor, WaitUntil, WaitEvent, WaitAfterEntry)
 				if err == nil {
 					err = ruleOf("when", s.Wait.When, rules.Bool, true)
 				}

@@ -233,6 +233,9 @@ const (
 	WaitFor   WaitKind = "for"   // a fixed duration
 	WaitUntil WaitKind = "until" // next local time of day in the customer's zone
 	WaitEvent WaitKind = "event" // an event, with a timeout
+	// WaitAfterEntry waits until Span after the journey's entry, on the
+	// customer's calendar.
+	WaitAfterEntry WaitKind = "after_entry"
 )
 
 // WaitStep pauses the journey.
@@ -245,6 +248,11 @@ type WaitStep struct {
 	Timeout   time.Duration `json:"timeout,omitempty"`    // WaitEvent
 	OnEvent   int           `json:"on_event,omitempty"`   // WaitEvent: index when the event happened (often Next)
 	OnTimeout int           `json:"on_timeout,omitempty"` // WaitEvent: index when the timeout fired
+	// Span is the wait's length on the customer's calendar (WaitFor's
+	// duration, WaitEvent's timeout, WaitAfterEntry's offset); Duration
+	// and Timeout hold its Approx. Plans compiled before calendar waits
+	// have none and wait the fixed Duration or Timeout.
+	Span *Span `json:"span,omitempty"`
 }
 
 // IfStep branches on a rule.

@@ -183,7 +183,8 @@ func (c *compiler) send(f field) *SendStep {
 	return s
 }
 
-// wait reads the three wait forms: a duration, { until }, { event }.
+// wait reads the wait forms: a duration, { until }, { event } and
+// { after_entry }. Their durations are calendar spans (see Span).
 func (c *compiler) wait(idx int, f field, step map[string]field) *WaitStep {
 	w := &WaitStep{OnEvent: End, OnTimeout: End}
 	n := c.deref(f.val)
@@ -192,7 +193,7 @@ func (c *compiler) wait(idx int, f field, step map[string]field) *WaitStep {
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" {
 		w.Kind = WaitFor
-		w.Duration, _ = c.duration(f)
+		w.Span, w.Duration = c.span(f)
 		c.noEventBranches(step)
 		return w
 	}
@@ -206,9 +207,21 @@ func (c *compiler) wait(idx int, f field, step map[string]field) *WaitStep {
 	}
 	_, hasUntil := m["until"]
 	_, hasEvent := m["event"]
+	_, hasAfterEntry := m["after_entry"]
 	switch {
 	case hasUntil && hasEvent:
 		c.errorf(m["event"].key, "wait: use either until or event, not both")
+	case hasAfterEntry && (hasUntil || hasEvent):
+		c.errorf(m["after_entry"].key, "wait: after_entry stands alone; use either after_entry, until or event")
+	case hasAfterEntry:
+		w.Kind = WaitAfterEntry
+		w.Span, w.Duration = c.span(m["after_entry"])
+		for _, k := range []string{"when", "timeout"} {
+			if kf, ok := m[k]; ok {
+				c.errorf(kf.key, "%s is only allowed in a wait for an event", k)
+			}
+		}
+		c.noEventBranches(step)
 	case hasUntil:
 		w.Kind = WaitUntil
 		w.Until, _ = c.timeOfDay(m["until"])
@@ -225,7 +238,7 @@ func (c *compiler) wait(idx int, f field, step map[string]field) *WaitStep {
 			w.When, _ = c.rule(wf, rules.Bool)
 		}
 		if t, ok := m["timeout"]; ok {
-			w.Timeout, _ = c.duration(t)
+			w.Span, w.Timeout = c.span(t)
 		} else {
 			c.errorf(n, "wait: waiting for an event needs a timeout (e.g. timeout: 7d)")
 		}

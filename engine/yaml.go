@@ -221,6 +221,29 @@ func (c *compiler) boolean(f field) (bool, bool) {
 }
 
 // duration reads a positive duration such as 3d or 1d12h.
+// span reads the duration of a wait, months allowed, as a calendar span
+// and its Approx.
+func (c *compiler) span(f field) (*Span, time.Duration) {
+	n := c.deref(f.val)
+	if n == nil {
+		return nil, 0
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		c.errorf(n, "%s: expected a duration like 3d or 6mo, got %s", f.key.Value, describe(n))
+		return nil, 0
+	}
+	sp, err := ParseSpan(n.Value)
+	if err != nil {
+		c.errorf(n, "%s: bad duration %q: expected a number and a unit (mo, w, d, h, m or s) like 3d, 6mo or 1d12h", f.key.Value, truncate(n.Value, 40))
+		return nil, 0
+	}
+	if sp.IsZero() || sp.Approx() <= 0 {
+		c.errorf(n, "%s: duration %q must be greater than zero", f.key.Value, n.Value)
+		return nil, 0
+	}
+	return &sp, sp.Approx()
+}
+
 func (c *compiler) duration(f field) (time.Duration, bool) {
 	n := c.deref(f.val)
 	if n == nil {
@@ -232,6 +255,10 @@ func (c *compiler) duration(f field) (time.Duration, bool) {
 	}
 	d, err := rules.ParseDuration(n.Value)
 	if err != nil {
+		if sp, spanErr := ParseSpan(n.Value); spanErr == nil && sp.Months > 0 {
+			c.errorf(n, "%s: months (%s) are for waits only; write days here, like %dd", f.key.Value, n.Value, sp.Months*30)
+			return 0, false
+		}
 		c.errorf(n, "%s: bad duration %q: expected a number and a unit (w, d, h, m or s) like 3d, 36h or 1d12h", f.key.Value, truncate(n.Value, 40))
 		return 0, false
 	}

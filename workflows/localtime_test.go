@@ -33,7 +33,7 @@ func TestLocalTimeAcrossDST(t *testing.T) {
 		{"Kolkata, no DST", 2026, time.March, 8, 2, 30, kolkata, "2026-03-07T21:00:00Z", "02:30 IST"},
 		{"ordinary day", 2026, time.June, 1, 9, 0, la, "2026-06-01T16:00:00Z", "09:00 PDT"},
 	} {
-		got := LocalTime(tc.y, tc.mo, tc.d, tc.h, tc.m, tc.loc)
+		got := rules.LocalTime(tc.y, tc.mo, tc.d, tc.h, tc.m, tc.loc)
 		if got.UTC().Format(time.RFC3339) != tc.wantUTC || got.Format("15:04 MST") != tc.wantLocal {
 			t.Errorf("%s: %s (%s), want %s (%s)", tc.name, got.UTC().Format(time.RFC3339), got.Format("15:04 MST"), tc.wantUTC, tc.wantLocal)
 		}
@@ -55,5 +55,37 @@ func TestWaitUntilOnTheSpringForwardDay(t *testing.T) {
 	r := simulate(t, plan, SimOptions{Customer: c, Start: now})
 	if msgs := r.Memory.Messages(); len(msgs) != 1 || !msgs[0].At.Equal(time.Date(2026, 3, 8, 10, 0, 0, 0, time.UTC)) {
 		t.Fatalf("messages %+v, want one sent at 03:00 PDT (10:00 UTC)", msgs)
+	}
+}
+
+// TestCalendarWaits: a wait of 1d across the spring-forward night keeps the
+// customer's local time (23 hours), a wait after entry counts from the
+// entry on the calendar, and a wait-for-event timeout of 1mo ends on the
+// same day of the next month.
+func TestCalendarWaits(t *testing.T) {
+	la := rules.Location("America/Los_Angeles")
+	c := customer("c1")
+	c.Timezone = "America/Los_Angeles"
+	start := time.Date(2026, 3, 7, 9, 0, 0, 0, la)
+
+	plan := playbook(t, "", "  - wait: 1d\n  - send: { channel: email, template: hi }\n")
+	r := simulate(t, plan, SimOptions{Customer: c, Start: start})
+	if m := r.Memory.Messages(); len(m) != 1 || !m[0].At.Equal(time.Date(2026, 3, 8, 9, 0, 0, 0, la)) {
+		t.Fatalf("wait 1d from %v: messages %+v, want one at 09:00 PDT the next day", start, m)
+	}
+	wantLine(t, r, "wait 1d (until 2026-03-08 09:00 America/Los_Angeles)")
+
+	plan = playbook(t, "", "  - send: { channel: email, template: hi }\n  - wait: 2d\n  - wait: { after_entry: 1mo }\n  - send: { channel: sms, template: ping }\n")
+	r = simulate(t, plan, SimOptions{Customer: c, Start: start})
+	if m := r.Memory.Messages(); len(m) != 2 || !m[1].At.Equal(time.Date(2026, 4, 7, 9, 0, 0, 0, la)) {
+		t.Fatalf("after_entry 1mo from %v: messages %+v, want the second on 2026-04-07 09:00 PDT", start, m)
+	}
+	wantLine(t, r, "wait 1mo after entry (until 2026-04-07 09:00 America/Los_Angeles)")
+
+	plan = playbook(t, "", "  - wait: { event: purchase, timeout: 1mo }\n    on_timeout:\n      - send: { channel: email, template: hi }\n")
+	start = time.Date(2026, 1, 31, 9, 0, 0, 0, la)
+	r = simulate(t, plan, SimOptions{Customer: c, Start: start})
+	if m := r.Memory.Messages(); len(m) != 1 || !m[0].At.Equal(time.Date(2026, 2, 28, 9, 0, 0, 0, la)) {
+		t.Fatalf("timeout 1mo from %v: messages %+v, want one on 2026-02-28 09:00", start, m)
 	}
 }

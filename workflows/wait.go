@@ -34,11 +34,30 @@ func (j *journey) wait(step *engine.Step, key string) (int, error) {
 		}
 		return until
 	}
+	// end is when a wait of w's span (or of the fixed d) that starts at
+	// from ends; a run resumed mid-wait keeps the deadline it carries.
+	end := func(from time.Time, d time.Duration) (time.Time, error) {
+		if !resumed.IsZero() {
+			return resumed, nil
+		}
+		return j.spanEnd(w, from, d)
+	}
 	switch w.Kind {
 	case engine.WaitFor:
-		until := pick(now.Add(w.Duration))
-		j.logStep(step.ID, "wait", fmt.Sprintf("%s (until %s)", FormatDuration(w.Duration), j.localTime(until)))
-		_, err := j.block(until, fmt.Sprintf("%s: waiting until %s", step.ID, j.localTime(until)), nil, true)
+		until, err := end(now, w.Duration)
+		if err != nil {
+			return 0, err
+		}
+		j.logStep(step.ID, "wait", fmt.Sprintf("%s (until %s)", waitLength(w, w.Duration), j.localTime(until)))
+		_, err = j.block(until, fmt.Sprintf("%s: waiting until %s", step.ID, j.localTime(until)), nil, true)
+		return step.Next, err
+	case engine.WaitAfterEntry:
+		until, err := end(j.enrolledAt, w.Duration)
+		if err != nil {
+			return 0, err
+		}
+		j.logStep(step.ID, "wait", fmt.Sprintf("%s after entry (until %s)", waitLength(w, w.Duration), j.localTime(until)))
+		_, err = j.block(until, fmt.Sprintf("%s: waiting until %s", step.ID, j.localTime(until)), nil, true)
 		return step.Next, err
 	case engine.WaitUntil:
 		c, err := j.loadCustomer()
@@ -50,14 +69,47 @@ func (j *journey) wait(step *engine.Step, key string) (int, error) {
 		_, err = j.block(until, fmt.Sprintf("%s: waiting until %s", step.ID, j.localTime(until)), nil, true)
 		return step.Next, err
 	case engine.WaitEvent:
-		return j.waitEvent(step, key, pick(now.Add(w.Timeout)))
+		until, err := end(now, w.Timeout)
+		if err != nil {
+			return 0, err
+		}
+		return j.waitEvent(step, key, until)
 	}
 	return 0, fmt.Errorf("step %s: unknown wait kind %q", step.ID, w.Kind)
 }
 
+// changeCalendarWaits names the workflow change after which a wait's
+// duration is a calendar span in the customer's zone (1d: the same local
+// time tomorrow; 6mo: the same day and time six months on). Runs recorded
+// before it waited the fixed duration.
+const changeCalendarWaits = "calendar-waits"
+
+// spanEnd is when a wait of w's span starting at from ends, on the
+// customer's calendar; a plan without spans (compiled before calendar
+// waits) or a run recorded before the change waits the fixed d.
+func (j *journey) spanEnd(w *engine.WaitStep, from time.Time, d time.Duration) (time.Time, error) {
+	if w.Span == nil || workflow.GetVersion(j.ctx, changeCalendarWaits, workflow.DefaultVersion, 1) < 1 {
+		return from.Add(d), nil
+	}
+	c, err := j.loadCustomer()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return w.Span.After(from, rules.Location(c.Timezone)), nil
+}
+
+// waitLength writes a wait's length as the playbook did: its span, or the
+// fixed duration of a plan compiled before spans.
+func waitLength(w *engine.WaitStep, d time.Duration) string {
+	if w.Span != nil {
+		return w.Span.String()
+	}
+	return FormatDuration(d)
+}
+
 func (j *journey) waitEvent(step *engine.Step, key string, until time.Time) (int, error) {
 	w := step.Wait
-	j.logStep(step.ID, "wait", fmt.Sprintf("event %s (timeout %s)", w.Event, FormatDuration(w.Timeout)))
+	j.logStep(step.ID, "wait", fmt.Sprintf("event %s (timeout %s)", w.Event, waitLength(w, w.Timeout)))
 	m := &matcher{event: w.Event, when: w.When, where: "step " + step.ID + " when"}
 	matched, err := j.block(until, fmt.Sprintf("%s: waiting for %s until %s", step.ID, w.Event, j.localTime(until)), m, true)
 	if err != nil {
@@ -226,7 +278,7 @@ func QuietUntil(now time.Time, loc *time.Location, start, end engine.TimeOfDay) 
 	m := local.Hour()*60 + local.Minute()
 	s, e := start.Minutes, end.Minutes
 	y, mo, d := local.Date()
-	endOn := func(day int) time.Time { return LocalTime(y, mo, d+day, e/60, e%60, loc) }
+	endOn := func(day int) time.Time { return rules.LocalTime(y, mo, d+day, e/60, e%60, loc) }
 	var until time.Time
 	switch {
 	case s == e:
@@ -246,48 +298,14 @@ func QuietUntil(now time.Time, loc *time.Location, start, end engine.TimeOfDay) 
 	return until, true
 }
 
-// LocalTime is the instant the clock in loc shows h:m on the given day
-// (day may overflow the month, as in time.Date). A time that does not
-// exist that day, skipped by a daylight-saving jump forward (02:30 in
-// America/Los_Angeles on the second Sunday of March), is the first instant
-// after the gap (03:00 PDT); a time that occurs twice, repeated by a jump
-// back, is its first occurrence (01:30 PDT, not PST). time.Date leaves
-// both choices unspecified.
-func LocalTime(y int, mo time.Month, day, h, m int, loc *time.Location) time.Time {
-	t := time.Date(y, mo, day, h, m, 0, 0, loc)
-	want := h*60 + m
-	switch got := t.Hour()*60 + t.Minute(); {
-	case got < want: // normalized to before the gap: the gap starts where this zone period ends
-		_, end := t.ZoneBounds()
-		return end
-	case got > want: // normalized to after the gap
-		start, _ := t.ZoneBounds()
-		return start
-	}
-	// The clock time exists; after a jump back it exists twice, and the
-	// same clock time an offset-difference earlier, in the zone period
-	// before t's, is the first occurrence.
-	start, _ := t.ZoneBounds()
-	if start.IsZero() {
-		return t
-	}
-	_, prev := start.Add(-time.Nanosecond).Zone()
-	if _, cur := t.Zone(); prev > cur {
-		if earlier := t.Add(-time.Duration(prev-cur) * time.Second); earlier.Before(start) {
-			return earlier
-		}
-	}
-	return t
-}
-
 // NextLocal is the next time, at or after now, that the clock in loc shows
 // the time of day t.
 func NextLocal(now time.Time, loc *time.Location, t engine.TimeOfDay) time.Time {
 	local := now.In(loc)
 	y, mo, d := local.Date()
-	next := LocalTime(y, mo, d, t.Hour(), t.Minute(), loc)
+	next := rules.LocalTime(y, mo, d, t.Hour(), t.Minute(), loc)
 	if next.Before(now) {
-		next = LocalTime(y, mo, d+1, t.Hour(), t.Minute(), loc)
+		next = rules.LocalTime(y, mo, d+1, t.Hour(), t.Minute(), loc)
 	}
 	return next
 }
