@@ -194,8 +194,8 @@ func (m *Memory) RecordStart(_ context.Context, r EntryRequest) (EntryResult, er
 	if res, ok := m.entries[r.Enrollment.ID]; ok {
 		return res, nil
 	}
-	if m.GlobalControlPct < 0 || m.GlobalControlPct > MaxGlobalControlPct {
-		return EntryResult{}, fmt.Errorf("record start of %s: global control group %g%%; keep it between 0 and %d percent: %w", r.Enrollment.ID, m.GlobalControlPct, MaxGlobalControlPct, ErrPermanent)
+	if r.GlobalControl && (m.GlobalControlPct < 0 || m.GlobalControlPct > MaxGlobalControlPct) {
+		return EntryResult{}, fmt.Errorf("record start of %s: global control group %g%%; keep it between 0 and %d percent", r.Enrollment.ID, m.GlobalControlPct, MaxGlobalControlPct)
 	}
 	res := m.admit(r)
 	if res.Admitted && r.GlobalControl && InGlobalControl(r.Enrollment.CustomerID, m.GlobalControlPct) {

@@ -71,6 +71,12 @@ func ParseSpan(s string) (Span, error) {
 			d -= days * 24 * time.Hour
 		}
 		sp.Clock += d
+		if sp.Days > maxSpanMonths*31 || sp.Clock > 100*365*24*time.Hour || sp.Clock < 0 {
+			return Span{}, fmt.Errorf("invalid duration %q: over 100 years", s)
+		}
+	}
+	if sp.Months*31+sp.Days+int(sp.Clock/(24*time.Hour)) > maxSpanMonths*31 {
+		return Span{}, fmt.Errorf("invalid duration %q: over 100 years", s)
 	}
 	return sp, nil
 }
@@ -88,6 +94,9 @@ func (s Span) IsZero() bool { return s == Span{} }
 // local time of day Months and Days later (rules.LocalTime resolves a time
 // a daylight-saving change skips or repeats), plus Clock.
 func (s Span) After(t time.Time, loc *time.Location) time.Time {
+	if s.Months == 0 && s.Days == 0 {
+		return t.Add(s.Clock) // exact: no wall clock to keep (a start in a repeated hour stays where it is)
+	}
 	local := t.In(loc)
 	y, mo, d := local.Date()
 	h, mi, sec := local.Clock()

@@ -28,11 +28,13 @@ func TestParseSpan(t *testing.T) {
 		}
 	}
 	for in, want := range map[string]string{
-		"1.5mo":  "months are whole",
-		"6M":     "expected a number and a unit",
-		"3 d":    "expected a number and a unit",
-		"":       "empty duration",
-		"1201mo": "over 100 years",
+		"1.5mo":        "months are whole",
+		"6M":           "expected a number and a unit",
+		"3 d":          "expected a number and a unit",
+		"":             "empty duration",
+		"1201mo":       "over 100 years",
+		"37000d37000d": "over 100 years",
+		"1200mo1d":     "over 100 years",
 	} {
 		if _, err := ParseSpan(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseSpan(%q): err %v, want %q", in, err, want)
@@ -89,5 +91,15 @@ func TestSpanDiagnostics(t *testing.T) {
 	}
 	if p, err := Compile("t.yaml", []byte(head+"steps:\n  - wait: { after_entry: 6mo }\n")); err != nil || p.Steps[0].Wait.Kind != WaitAfterEntry || *p.Steps[0].Wait.Span != (Span{Months: 6}) {
 		t.Fatalf("after_entry 6mo: %+v, %v", p, err)
+	}
+}
+
+// TestAfterEntryDoesNotPauseALoop: a loop whose only wait is after_entry
+// would spin once the moment has passed; validate refuses it.
+func TestAfterEntryDoesNotPauseALoop(t *testing.T) {
+	src := "playbook: t\nstage: nurture\ntrigger: { manual: true }\nsteps:\n  - id: tick\n    wait: { after_entry: 1d }\n  - points: { award: 10, reason: loop }\n  - goto: tick\n"
+	_, err := Compile("t.yaml", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), `t.yaml:8:5: step "goto_3" loops back without waiting (through tick, points_2, goto_3); put a wait step in the loop (an after_entry wait ends once, not on every pass)`) {
+		t.Fatalf("err %v", err)
 	}
 }

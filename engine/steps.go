@@ -684,7 +684,10 @@ func (c *compiler) checkReachable() {
 // Only gotos jump backwards, so every cycle contains one.
 func (c *compiler) checkLoops() {
 	steps := c.plan.Steps
-	for _, scc := range c.plan.stronglyConnected(func(i int) bool { return steps[i].Kind != KindWait }) {
+	// An after_entry wait ends once: on every pass after the first it has
+	// passed already, so it does not pause a loop.
+	pauses := func(i int) bool { return steps[i].Kind == KindWait && steps[i].Wait.Kind != WaitAfterEntry }
+	for _, scc := range c.plan.stronglyConnected(func(i int) bool { return !pauses(i) }) {
 		loop := len(scc) > 1
 		if len(scc) == 1 {
 			for _, s := range c.plan.successors(scc[0]) {
@@ -707,7 +710,13 @@ func (c *compiler) checkLoops() {
 			at = scc[0]
 		}
 		g := steps[at]
-		c.errorAt(g.Line, g.Col, fmt.Sprintf("step %q loops back without waiting (through %s); put a wait step in the loop", g.ID, strings.Join(ids, ", ")))
+		hint := ""
+		for _, i := range scc {
+			if steps[i].Kind == KindWait {
+				hint = " (an after_entry wait ends once, not on every pass)"
+			}
+		}
+		c.errorAt(g.Line, g.Col, fmt.Sprintf("step %q loops back without waiting (through %s); put a wait step in the loop%s", g.ID, strings.Join(ids, ", "), hint))
 	}
 }
 

@@ -34,8 +34,13 @@ type Input struct {
 type OutcomeRow struct {
 	Playbook, Version string
 	Holdout           bool
-	Status            string // active, completed, converted, exited, failed
-	Count             int
+	// GlobalControl: the customers were in the global control group (and
+	// so holdouts). They count in the funnel, but not in the playbook's
+	// holdout comparison: they received nothing from any playbook, so
+	// against them the lift would include every other playbook's effect.
+	GlobalControl bool
+	Status        string // active, completed, converted, exited, failed
+	Count         int
 	// ConvertSeconds holds, for converted rows, each enrollment's time
 	// from start to conversion.
 	ConvertSeconds []float64
@@ -156,6 +161,9 @@ func Build(in Input) Report {
 		if arms[o.Playbook] == nil {
 			arms[o.Playbook] = &[2]Group{}
 		}
+		if o.GlobalControl {
+			continue // measured by the programme comparison instead
+		}
 		arm := &arms[o.Playbook][0]
 		if o.Holdout {
 			arm = &arms[o.Playbook][1]
@@ -224,8 +232,12 @@ func addOutcome(f *Funnel, o OutcomeRow) {
 func addSteps(get func(string) *Playbook, rows []StepRow) {
 	sorted := append([]StepRow(nil), rows...)
 	sort.SliceStable(sorted, func(i, j int) bool {
-		if !sorted[i].First.Equal(sorted[j].First) {
-			return sorted[i].First.Before(sorted[j].First)
+		a, b := sorted[i].First, sorted[j].First
+		if a.IsZero() != b.IsZero() {
+			return b.IsZero() // steps never reached (updates) after the others
+		}
+		if !a.Equal(b) {
+			return a.Before(b)
 		}
 		return sorted[i].Step < sorted[j].Step
 	})

@@ -35,3 +35,22 @@ func LocalTime(y int, mo time.Month, day, h, m int, loc *time.Location) time.Tim
 	}
 	return t
 }
+
+// SecondOccurrence is, for an instant whose local clock time repeats after
+// a daylight-saving jump back (01:30 on the night clocks go back), the
+// later instant that shows the same clock time; for any other instant, t.
+func SecondOccurrence(t time.Time) time.Time {
+	_, end := t.ZoneBounds()
+	if end.IsZero() {
+		return t
+	}
+	_, cur := t.Zone()
+	_, next := end.Zone()
+	if next >= cur {
+		return t
+	}
+	if later := t.Add(time.Duration(cur-next) * time.Second); !later.Before(end) {
+		return later
+	}
+	return t
+}

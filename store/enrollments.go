@@ -120,7 +120,9 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 			return nil
 		}
 		if controlPct > activities.MaxGlobalControlPct {
-			return permanent("record start of %s: setting rapport.global_control_pct is %g; keep it between 0 and %d percent", e.ID, controlPct, activities.MaxGlobalControlPct)
+			// An operator's setting, not the journey's fault: retried, so
+			// journeys wait until the setting is corrected, as in an outage.
+			return fmt.Errorf("record start of %s: setting rapport.global_control_pct is %g; keep it between 0 and %d percent", e.ID, controlPct, activities.MaxGlobalControlPct)
 		}
 		var control *bool // NULL: the playbook does not take part
 		inControl := r.GlobalControl && activities.InGlobalControl(e.CustomerID, controlPct)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,7 +22,7 @@ type ReportQuery struct {
 // enrollments in scope ($1 a playbook name or empty for all, $2 the earliest start).
 // Rejected enrollments never began their steps and are left out.
 const reportScope = `WITH e AS (
-	SELECT id, playbook, version, customer_id, status, holdout, started_at, ended_at
+	SELECT id, playbook, version, customer_id, status, holdout, coalesce(global_control, false) AS global_control, started_at, ended_at
 	FROM enrollments
 	WHERE status <> 'rejected' AND ($1 = '' OR playbook = $1) AND started_at >= $2
 )
@@ -57,16 +58,16 @@ func (s *Store) ReportInput(ctx context.Context, q ReportQuery) (report.Input, e
 
 func (s *Store) reportOutcomes(ctx context.Context, in *report.Input, playbook string, from time.Time) error {
 	rows, err := s.pool.Query(ctx, reportScope+`
-		SELECT playbook, version, holdout, status, count(*)::int,
+		SELECT playbook, version, holdout, global_control, status, count(*)::int,
 			coalesce(array_agg(extract(epoch FROM ended_at - started_at)::float8 ORDER BY ended_at)
 				FILTER (WHERE status = 'converted' AND ended_at IS NOT NULL), '{}')
-		FROM e GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`, playbook, from)
+		FROM e GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`, playbook, from)
 	if err != nil {
 		return err
 	}
 	in.Outcomes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (report.OutcomeRow, error) {
 		var o report.OutcomeRow
-		err := r.Scan(&o.Playbook, &o.Version, &o.Holdout, &o.Status, &o.Count, &o.ConvertSeconds)
+		err := r.Scan(&o.Playbook, &o.Version, &o.Holdout, &o.GlobalControl, &o.Status, &o.Count, &o.ConvertSeconds)
 		return o, err
 	})
 	return err
@@ -79,6 +80,7 @@ func (s *Store) reportOutcomes(ctx context.Context, in *report.Input, playbook s
 // in it.
 const stepTouches = `, touch AS (
 	SELECT enrollment_id, step_id, at FROM enrollment_steps
+		WHERE NOT (kind = 'update' AND starts_with(branch, 'suppressed:'))
 	UNION ALL SELECT enrollment_id, step_id, created_at FROM messages WHERE step_id <> ''
 	UNION ALL SELECT enrollment_id, split_part(substr(key, length(enrollment_id) + 2), '/', 1), at
 		FROM points_ledger WHERE enrollment_id <> '' AND starts_with(key, enrollment_id || '/')
@@ -129,6 +131,20 @@ func (s *Store) reportSteps(ctx context.Context, in *report.Input, playbook stri
 		return err
 	}
 	for _, k := range order {
+		in.Steps = append(in.Steps, *steps[k])
+		delete(steps, k)
+	}
+	// Steps with figures but no reach: update steps, whose treated
+	// enrollments keep no record (only a holdout's withheld update does,
+	// which would make "reached" count the holdouts alone).
+	rest := make([][2]string, 0, len(steps))
+	for k := range steps {
+		rest = append(rest, k)
+	}
+	sort.Slice(rest, func(i, j int) bool {
+		return rest[i][0] < rest[j][0] || rest[i][0] == rest[j][0] && rest[i][1] < rest[j][1]
+	})
+	for _, k := range rest {
 		in.Steps = append(in.Steps, *steps[k])
 	}
 	return nil

@@ -28,7 +28,7 @@ var repNow = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 //     then sent.
 //   - split ab: e001–e010 and e201–e205 (held out) took a, e061–e070 b.
 //   - a coupon (offer) for e001, withheld from e201 (holdout); points
-//     (reward) for e002.
+//     (reward) for e002; an update (tag) withheld from e202 (holdout).
 //   - customer c001 bought after the message (a response), c002 only
 //     before it; c003 filed a complaint during the enrollment.
 func seedReport(t *testing.T, s *store.Store) {
@@ -64,7 +64,8 @@ func seedReport(t *testing.T, s *store.Store) {
 			('e006/ask_why/1/quiet_hours', 'e006', 'ask_why', 'send', 'quiet hours: deferred until …', '', $1::timestamptz - interval '2 days' + interval '1 minute'),
 			('e007/ask_why/1/frequency_cap/1', 'e007', 'ask_why', 'send', 'frequency cap: deferred until …', '', $1::timestamptz - interval '2 days' + interval '1 minute'),
 			('e007/ask_why/1/frequency_cap/2', 'e007', 'ask_why', 'send', 'frequency cap: deferred until …', '', $1::timestamptz - interval '2 days' + interval '2 minutes'),
-			('e201/offer/1/holdout', 'e201', 'offer', 'coupon', 'coupon suppressed (holdout)', 'suppressed:holdout', $1::timestamptz - interval '2 days' + interval '30 minutes')`,
+			('e201/offer/1/holdout', 'e201', 'offer', 'coupon', 'coupon suppressed (holdout)', 'suppressed:holdout', $1::timestamptz - interval '2 days' + interval '30 minutes'),
+			('e202/tag/1/holdout', 'e202', 'tag', 'update', 'update suppressed (holdout)', 'suppressed:holdout', $1::timestamptz - interval '2 days' + interval '5 minutes')`,
 		`INSERT INTO enrollment_steps (key, enrollment_id, step_id, kind, detail, branch, at)
 		 SELECT 'e' || lpad(i::text, 3, '0') || '/ab/1', 'e' || lpad(i::text, 3, '0'), 'ab', 'split', '',
 			CASE WHEN i BETWEEN 61 AND 70 THEN 'b' ELSE 'a' END, $1::timestamptz - interval '2 days' + interval '20 minutes'
@@ -123,6 +124,7 @@ func TestReportFigures(t *testing.T) {
 		{Step: "ab", Reached: 25, Suppressed: map[string]int{}, Deferred: map[string]int{}},
 		{Step: "offer", Reached: 2, Suppressed: map[string]int{"holdout": 1}, Deferred: map[string]int{}},
 		{Step: "reward", Reached: 1, Suppressed: map[string]int{}, Deferred: map[string]int{}},
+		{Step: "tag", Reached: 0, Suppressed: map[string]int{"holdout": 1}, Deferred: map[string]int{}}, // an update: no reach, the withheld one counted
 	}
 	if len(w.Steps) != len(wantSteps) {
 		t.Fatalf("steps = %+v, want %+v", w.Steps, wantSteps)

@@ -158,6 +158,7 @@ type journey struct {
 	waitingFor string
 	counters   Counters
 	blocks     int // blocking waits so far in this run
+	sinceWait  int // steps since the last wait that waited, across runs
 	est        int // estimated history events of this run
 }
 
@@ -276,7 +277,6 @@ func (j *journey) enter() error {
 // journey. Before every step it takes in the events that arrived (goal,
 // exit_when) and checks exit_when.
 func (j *journey) walk() error {
-	sinceWait := 0
 	for j.pc != engine.End {
 		if j.pc < 0 || j.pc >= len(j.plan.Steps) {
 			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("step index %d is outside the plan", j.pc), ErrTypeInvalidPlaybook, nil)
@@ -305,10 +305,10 @@ func (j *journey) walk() error {
 		}
 		j.counters.Steps++
 		j.pc = next
-		if sinceWait++; j.blocks != blocks {
-			sinceWait = 0
+		if j.sinceWait++; j.blocks != blocks {
+			j.sinceWait = 0
 		}
-		if sinceWait > maxStepsWithoutWait {
+		if j.sinceWait > maxStepsWithoutWait {
 			return temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("more than %d steps without a wait (last %s): the playbook loops", maxStepsWithoutWait, step.ID), ErrTypeRunaway, nil)
 		}
@@ -474,7 +474,7 @@ func (j *journey) checkpoint(deadline time.Time) *Checkpoint {
 		EnrollmentID: j.enr.ID, PC: j.pc, Deadline: deadline, Deferral: deferral, Visits: j.visits,
 		Seen: j.seen.list(), EnrolledAt: j.enrolledAt, GoalDeadline: j.goalDeadline,
 		Holdout: j.holdout, Coupon: j.coupon, Event: j.event,
-		Steps: slices.Clone(tail), Seq: j.seq, Counters: j.counters,
+		Steps: slices.Clone(tail), Seq: j.seq, Counters: j.counters, SinceWait: j.sinceWait,
 	}
 }
 
@@ -488,7 +488,7 @@ func (j *journey) restore(r *Checkpoint) {
 	}
 	j.enrolledAt, j.goalDeadline = r.EnrolledAt, r.GoalDeadline
 	j.holdout, j.coupon, j.event = r.Holdout, r.Coupon, r.Event
-	j.log, j.seq, j.counters = slices.Clone(r.Steps), r.Seq, r.Counters
+	j.log, j.seq, j.counters, j.sinceWait = slices.Clone(r.Steps), r.Seq, r.Counters, r.SinceWait
 	j.counters.Runs++
 }
 

@@ -1,9 +1,14 @@
 package workflows
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 )
@@ -87,5 +92,61 @@ func TestCalendarWaits(t *testing.T) {
 	r = simulate(t, plan, SimOptions{Customer: c, Start: start})
 	if m := r.Memory.Messages(); len(m) != 1 || !m[0].At.Equal(time.Date(2026, 2, 28, 9, 0, 0, 0, la)) {
 		t.Fatalf("timeout 1mo from %v: messages %+v, want one on 2026-02-28 09:00", start, m)
+	}
+}
+
+// TestAfterEntryLoopIsStopped: a plan whose loop pauses only at an
+// after_entry wait (validate refuses it; this one is pinned by hand) is
+// stopped by the interpreter's runaway guard once the moment has passed,
+// instead of awarding points forever.
+func TestAfterEntryLoopIsStopped(t *testing.T) {
+	plan := playbook(t, "", "  - id: tick\n    wait: 1d\n  - points: { award: 1, reason: loop }\n  - goto: tick\n")
+	in := input(t, plan, "c1", rules.Event{ID: "t1", Name: "signup"})
+	in.Plan = json.RawMessage(strings.Replace(string(in.Plan), `"kind":"for"`, `"kind":"after_entry"`, 1))
+	mem := activities.NewMemory()
+	mem.Put(customer("c1"))
+	var err error
+	at := DefaultSimStart
+	for run := 1; ; run++ {
+		if run > 50 {
+			t.Fatalf("still looping after %d runs, %d awards: the guard does not hold across continue-as-new", run-1, len(mem.Ledger("c1")))
+		}
+		env := newTestEnv(t)
+		env.SetStartTime(at)
+		Register(env, mem)
+		env.ExecuteWorkflow(WorkflowName, in)
+		if err = env.GetWorkflowError(); !workflow.IsContinueAsNewError(err) {
+			break
+		}
+		in, at = continuedAs(t, env), env.Now()
+	}
+	if err == nil || !strings.Contains(err.Error(), "the playbook loops") {
+		t.Fatalf("err %v, want the runaway guard to stop the loop", err)
+	}
+	if n := len(mem.Ledger("c1")); n > maxStepsWithoutWait {
+		t.Fatalf("%d points awards before the guard stopped the loop", n)
+	}
+}
+
+// TestRepeatedHour: a start in the second occurrence of a repeated hour
+// (01:10 PST after clocks went back in Los Angeles): a 30-minute wait ends
+// 30 minutes later, and quiet hours that end at 01:30 hold a marketing send
+// until the 01:30 that is still to come.
+func TestRepeatedHour(t *testing.T) {
+	la := rules.Location("America/Los_Angeles")
+	start := time.Date(2026, 11, 1, 9, 10, 0, 0, time.UTC) // 01:10 PST, the second 01:10
+	c := customer("c1")
+	c.Timezone = "America/Los_Angeles"
+
+	plan := playbook(t, "", "  - wait: 30m\n  - send: { channel: email, template: hi }\n")
+	r := simulate(t, plan, SimOptions{Customer: c, Start: start})
+	if m := r.Memory.Messages(); len(m) != 1 || !m[0].At.Equal(start.Add(30*time.Minute)) {
+		t.Fatalf("wait 30m from %v: messages %+v, want one 30 minutes later", start.In(la), m)
+	}
+
+	plan = playbook(t, "policies:\n  quiet_hours: { start: \"00:00\", end: \"01:30\" }", "  - send: { channel: email, template: hi }\n")
+	r = simulate(t, plan, SimOptions{Customer: c, Start: start})
+	if m := r.Memory.Messages(); len(m) != 1 || !m[0].At.Equal(time.Date(2026, 11, 1, 9, 30, 0, 0, time.UTC)) {
+		t.Fatalf("quiet hours to 01:30 from %v: messages %+v, want one at 01:30 PST (09:30 UTC)", start.In(la), m)
 	}
 }

@@ -91,6 +91,9 @@ type Checkpoint struct {
 	Steps        []StepLog      `json:"steps,omitempty"`
 	Seq          int            `json:"seq"`
 	Counters     Counters       `json:"counters"`
+	// SinceWait counts the steps since the last wait that waited, so the
+	// runaway guard holds across runs.
+	SinceWait int `json:"since_wait,omitempty"`
 }
 
 // Deferral is a send step waiting to be tried again: Attempt is the try

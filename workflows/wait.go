@@ -130,7 +130,6 @@ func (j *journey) waitEvent(step *engine.Step, key string, until time.Time) (int
 // the history, the run continues as new and the next run resumes the same
 // wait with the same deadline.
 func (j *journey) block(until time.Time, why string, m *matcher, canCut bool) (bool, error) {
-	j.blocks++
 	j.waitingFor = why
 	defer func() { j.stale, j.waitingFor = true, "" }()
 	if err := j.upsertVisibility(); err != nil {
@@ -141,6 +140,9 @@ func (j *journey) block(until time.Time, why string, m *matcher, canCut bool) (b
 	if d <= 0 {
 		return false, nil
 	}
+	// Only a wait that waits counts against runaway loops: an after_entry
+	// wait whose moment has passed ends at once, every time round.
+	j.blocks++
 	timerCtx, cancel := workflow.WithCancel(j.ctx)
 	defer cancel()
 	timer := workflow.NewTimerWithOptions(timerCtx, d, workflow.TimerOptions{Summary: why})
@@ -292,7 +294,13 @@ func QuietUntil(now time.Time, loc *time.Location, start, end engine.TimeOfDay) 
 	default:
 		return time.Time{}, false
 	}
-	if !until.After(now) { // cannot happen with LocalTime; never wait 0
+	if !until.After(now) {
+		// The window's end repeats tonight (clocks go back) and now is in
+		// the repeated hour, past its first occurrence: the window ends at
+		// the second.
+		until = rules.SecondOccurrence(until)
+	}
+	if !until.After(now) { // not expected; never wait zero
 		until = now.Add(time.Minute)
 	}
 	return until, true
