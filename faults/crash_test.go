@@ -353,7 +353,7 @@ func smtpCounts(m *devenv.MailCatcher) (total, repeats int) {
 
 // recordFigures appends the run's figures to RAPPORT_FAULTS_REPORT (if
 // set), from which docs/reliability.md is written.
-func recordFigures(t *testing.T, f figures) {
+func recordFigures(t *testing.T, f fmt.Stringer) {
 	path := os.Getenv("RAPPORT_FAULTS_REPORT")
 	if path == "" {
 		return
