@@ -34,7 +34,7 @@ demo: build
 # restarts with 1,000 customers. Restarts the machine's PostgreSQL cluster:
 # do not run next to other database tests.
 test-faults:
-	RAPPORT_FAULTS=full $(GO) test -count=1 -timeout 60m -v -run 'Crash|Channel' ./faults
+	RAPPORT_FAULTS=full $(GO) test -count=1 -timeout 60m -v -run 'Crash|Channel|Outage' ./faults
 
 # Ten minutes of event load through the API on loopback (soak/).
 soak:
