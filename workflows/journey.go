@@ -80,9 +80,9 @@ func (j *journey) boundedDeferralsVersion() workflow.Version {
 	return workflow.GetVersion(j.ctx, changeBoundedDeferrals, workflow.DefaultVersion, boundedDeferrals)
 }
 
-// Journey runs one enrollment of a customer in a playbook: it compiles the
-// pinned source, applies the entry policy, walks the plan and records the
-// outcome. See the package documentation.
+// Journey runs one enrollment of a customer in a playbook: it loads the
+// pinned plan (loadPlan), applies the entry policy, walks the plan and
+// records the outcome. See the package documentation.
 func Journey(ctx workflow.Context, in JourneyInput) (JourneyResult, error) {
 	plan, err := loadPlan(in)
 	if err != nil {
