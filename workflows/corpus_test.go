@@ -13,46 +13,78 @@ import (
 	"testing"
 )
 
-// The manifest itself only grows: its first manifestLines lines are
-// pinned here by their checksum, so deleting a history together with its
-// manifest line fails too. A release that records new histories may move
-// the pin forward (more lines, the new sum), never back.
-const (
-	manifestLines = 37
-	manifestSum   = "e9f3e1f0ade9035f0f37155b887f1bc7cf93ecc9b3739c1ae490707410d4a81d"
-)
-
-// manifestName is the checksum list of the recorded histories, in the
-// format of sha256sum (so `cd workflows/testdata/histories && sha256sum -c
-// SHA256SUMS` checks it too).
+// manifestName is the checksum list of recorded histories, in the format
+// of sha256sum (so `sha256sum -c SHA256SUMS` in its folder checks it too).
+// The one at the top of testdata/histories lists every file recorded up to
+// 2026-11-25, by paths relative to that folder; each release folder
+// recorded since has its own, written once with the folder, by paths
+// relative to the folder. No manifest is ever modified: a release adds its
+// folder, its manifest and the manifest's pin below.
 const manifestName = "SHA256SUMS"
 
+// manifestPins are the sha256 of every manifest, by folder ("" for the top
+// one): deleting a history together with its manifest line, or a manifest
+// whole, fails. TestRecordHistories prints the line to add here.
+var manifestPins = map[string]string{
+	"": "e9f3e1f0ade9035f0f37155b887f1bc7cf93ecc9b3739c1ae490707410d4a81d",
+}
+
 // TestHistoryCorpusIsAppendOnly holds the recorded histories to their
-// manifest: a history that was modified or deleted fails here, and so does
-// a new file that was not added to the manifest. Running journeys are a
-// contract; the corpus that stands for them only grows.
+// manifests: a history that was modified or deleted fails here, and so
+// does a new file that no manifest lists, or a manifest that is not the one
+// pinned. Running journeys are a contract; the corpus that stands for them
+// only grows.
 func TestHistoryCorpusIsAppendOnly(t *testing.T) {
-	listed, err := readManifest(filepath.Join(historiesDir, manifestName))
-	if err != nil {
-		t.Fatal(err)
-	}
+	listed := map[string]string{} // path under historiesDir → sum
 	onDisk := map[string]bool{}
-	err = filepath.WalkDir(historiesDir, func(path string, d fs.DirEntry, err error) error {
+	manifests := map[string]bool{}
+	err := filepath.WalkDir(historiesDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		rel, _ := filepath.Rel(historiesDir, path)
-		if rel != manifestName {
-			onDisk[filepath.ToSlash(rel)] = true
+		rel = filepath.ToSlash(rel)
+		if filepath.Base(rel) != manifestName {
+			onDisk[rel] = true
+			return nil
+		}
+		folder := strings.TrimSuffix(strings.TrimSuffix(rel, manifestName), "/")
+		manifests[folder] = true
+		sum, err := fileSum(path)
+		if err != nil {
+			return err
+		}
+		if pin, ok := manifestPins[folder]; !ok {
+			t.Errorf("%s is not pinned: add %q: %q to manifestPins", rel, folder, sum)
+		} else if sum != pin {
+			t.Errorf("%s changed (sha256 %s, pinned %s): manifests, like the histories, are never modified", rel, sum, pin)
+		}
+		entries, err := readManifest(path)
+		if err != nil {
+			return err
+		}
+		for name, sum := range entries {
+			if folder != "" {
+				name = folder + "/" + name
+			}
+			if _, dup := listed[name]; dup {
+				t.Errorf("%s is listed by two manifests", name)
+			}
+			listed[name] = sum
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, folder := range sortedKeys(manifestPins) {
+		if !manifests[folder] {
+			t.Errorf("the manifest of %q was deleted: manifests are never deleted", folder)
+		}
+	}
 	for _, name := range sortedKeys(listed) {
 		if !onDisk[name] {
-			t.Errorf("%s is in %s but was deleted: recorded histories are never deleted", name, manifestName)
+			t.Errorf("%s is in a manifest but was deleted: recorded histories are never deleted", name)
 			continue
 		}
 		if sum, err := fileSum(filepath.Join(historiesDir, name)); err != nil {
@@ -63,23 +95,11 @@ func TestHistoryCorpusIsAppendOnly(t *testing.T) {
 	}
 	for _, name := range sortedKeys(onDisk) {
 		if _, ok := listed[name]; !ok {
-			t.Errorf("%s is not in %s: add new recordings with go test ./workflows -run TestRecordHistories -record", name, manifestName)
+			t.Errorf("%s is in no manifest: add new recordings with go test ./workflows -run TestRecordHistories -record", name)
 		}
 	}
 	if len(listed) == 0 {
-		t.Fatal("the manifest lists no history")
-	}
-	data, err := os.ReadFile(filepath.Join(historiesDir, manifestName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.SplitAfter(string(data), "\n")
-	if len(lines) < manifestLines {
-		t.Fatalf("%s has %d lines, fewer than the %d pinned: lines were deleted", manifestName, len(lines), manifestLines)
-	}
-	sum := sha256.Sum256([]byte(strings.Join(lines[:manifestLines], "")))
-	if got := hex.EncodeToString(sum[:]); got != manifestSum {
-		t.Fatalf("the first %d lines of %s changed (sha256 %s, pinned %s): the manifest only grows", manifestLines, manifestName, got, manifestSum)
+		t.Fatal("the manifests list no history")
 	}
 }
 
@@ -105,21 +125,30 @@ func readManifest(path string) (map[string]string, error) {
 	return out, sc.Err()
 }
 
-// appendManifest adds name with its checksum to the manifest.
-func appendManifest(dir, name string) error {
-	sum, err := fileSum(filepath.Join(dir, name))
-	if err != nil {
-		return err
+// writeManifest writes the manifest of a new release folder, listing
+// names (relative to dir) with their checksums, and returns its checksum
+// for manifestPins. It refuses to overwrite a manifest.
+func writeManifest(dir string, names []string) (string, error) {
+	var b strings.Builder
+	for _, name := range names {
+		sum, err := fileSum(filepath.Join(dir, name))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%s  %s\n", sum, filepath.ToSlash(name))
 	}
-	f, err := os.OpenFile(filepath.Join(dir, manifestName), os.O_APPEND|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, manifestName), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if _, err := fmt.Fprintf(f, "%s  %s\n", sum, filepath.ToSlash(name)); err != nil {
+	if _, err := f.WriteString(b.String()); err != nil {
 		f.Close()
-		return err
+		return "", err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	return fileSum(filepath.Join(dir, manifestName))
 }
 
 func fileSum(path string) (string, error) {
@@ -138,4 +167,33 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// TestWriteManifest: a release folder's manifest lists its files with
+// their checksums, reads back as written, and is never overwritten.
+func TestWriteManifest(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{"a-run1.json": "{}", "measurements.txt": "a: 1 run"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := writeManifest(dir, []string{"a-run1.json", "measurements.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := fileSum(filepath.Join(dir, manifestName)); got != sum {
+		t.Fatalf("returned sum %s, file %s", sum, got)
+	}
+	entries, err := readManifest(filepath.Join(dir, manifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := fileSum(filepath.Join(dir, "a-run1.json"))
+	if len(entries) != 2 || entries["a-run1.json"] != want {
+		t.Fatalf("entries %v", entries)
+	}
+	if _, err := writeManifest(dir, []string{"a-run1.json"}); err == nil {
+		t.Fatal("a second manifest overwrote the first")
+	}
 }

@@ -144,8 +144,10 @@ func recordings(now time.Time) ([]recording, error) {
 // CLI at $TEMPORAL_CLI or ~/go/bin/temporal) with the memory activities on
 // a real worker, and stores every run's history as JSON in a new release
 // folder, testdata/histories/<release>/, with the history sizes in
-// measurements.txt there, and adds every file to the manifest. It refuses
-// to write into a folder that exists: recorded histories are only added.
+// measurements.txt there, and lists every file in the folder's own
+// manifest (written once), whose checksum it logs to be pinned in
+// manifestPins. It refuses to write into a folder that exists: recorded
+// histories are only added.
 func TestRecordHistories(t *testing.T) {
 	if !*record {
 		t.Skip("records histories only with -record (needs the Temporal CLI)")
@@ -216,11 +218,11 @@ func TestRecordHistories(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "measurements.txt"), []byte(report.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range append(written, "measurements.txt") {
-		if err := appendManifest(historiesDir, filepath.Join(*recordDir, f)); err != nil {
-			t.Fatal(err)
-		}
+	sum, err := writeManifest(dir, append(written, "measurements.txt"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Logf("pin the new manifest: add %q: %q to manifestPins in corpus_test.go", *recordDir, sum)
 }
 
 func temporalCLI(t *testing.T) string {
