@@ -187,22 +187,22 @@ func (e *explainer) describeStep(st *Step) string {
 func (e *explainer) describeWait(w *WaitStep) string {
 	switch w.Kind {
 	case WaitFor:
-		return "wait " + waitSpan(w, w.Duration)
+		return "wait " + w.Length(w.Duration)
 	case WaitUntil:
 		return "wait until " + w.Until.String() + " local time"
 	case WaitAfterEntry:
-		return "wait until " + waitSpan(w, w.Duration) + " after entry"
+		return "wait until " + w.Length(w.Duration) + " after entry"
 	}
 	s := "wait for event " + w.Event
 	if w.When != nil {
 		s += " when " + ruleText(w.When)
 	}
-	return fmt.Sprintf("%s, timeout %s -> on event %s, on timeout %s", s, waitSpan(w, w.Timeout), e.target(w.OnEvent), e.target(w.OnTimeout))
+	return fmt.Sprintf("%s, timeout %s -> on event %s, on timeout %s", s, w.Length(w.Timeout), e.target(w.OnEvent), e.target(w.OnTimeout))
 }
 
-// waitSpan writes a wait's length: its calendar span, or d for a plan
-// compiled before spans.
-func waitSpan(w *WaitStep, d time.Duration) string {
+// Length writes a wait's length as the playbook did: its calendar span,
+// or, for a plan compiled before spans, d (the wait's Duration or Timeout).
+func (w *WaitStep) Length(d time.Duration) string {
 	if w.Span != nil {
 		return w.Span.String()
 	}

@@ -48,7 +48,7 @@ func (j *journey) wait(step *engine.Step, key string) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		j.logStep(step.ID, "wait", fmt.Sprintf("%s (until %s)", waitLength(w, w.Duration), j.localTime(until)))
+		j.logStep(step.ID, "wait", fmt.Sprintf("%s (until %s)", w.Length(w.Duration), j.localTime(until)))
 		_, err = j.block(until, fmt.Sprintf("%s: waiting until %s", step.ID, j.localTime(until)), nil, true)
 		return step.Next, err
 	case engine.WaitAfterEntry:
@@ -56,7 +56,7 @@ func (j *journey) wait(step *engine.Step, key string) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		j.logStep(step.ID, "wait", fmt.Sprintf("%s after entry (until %s)", waitLength(w, w.Duration), j.localTime(until)))
+		j.logStep(step.ID, "wait", fmt.Sprintf("%s after entry (until %s)", w.Length(w.Duration), j.localTime(until)))
 		_, err = j.block(until, fmt.Sprintf("%s: waiting until %s", step.ID, j.localTime(until)), nil, true)
 		return step.Next, err
 	case engine.WaitUntil:
@@ -98,18 +98,9 @@ func (j *journey) spanEnd(w *engine.WaitStep, from time.Time, d time.Duration) (
 	return w.Span.After(from, rules.Location(c.Timezone)), nil
 }
 
-// waitLength writes a wait's length as the playbook did: its span, or the
-// fixed duration of a plan compiled before spans.
-func waitLength(w *engine.WaitStep, d time.Duration) string {
-	if w.Span != nil {
-		return w.Span.String()
-	}
-	return FormatDuration(d)
-}
-
 func (j *journey) waitEvent(step *engine.Step, key string, until time.Time) (int, error) {
 	w := step.Wait
-	j.logStep(step.ID, "wait", fmt.Sprintf("event %s (timeout %s)", w.Event, waitLength(w, w.Timeout)))
+	j.logStep(step.ID, "wait", fmt.Sprintf("event %s (timeout %s)", w.Event, w.Length(w.Timeout)))
 	m := &matcher{event: w.Event, when: w.When, where: "step " + step.ID + " when"}
 	matched, err := j.block(until, fmt.Sprintf("%s: waiting for %s until %s", step.ID, w.Event, j.localTime(until)), m, true)
 	if err != nil {
