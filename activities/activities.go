@@ -66,6 +66,19 @@ type Outcome struct {
 	Status     Status     `json:"status"`
 	Reason     string     `json:"reason,omitempty"`
 	At         time.Time  `json:"at"`
+	// Goal is the goal event of a StatusConverted outcome: the enrollment
+	// converts at At, if it had not converted before.
+	Goal string `json:"goal,omitempty"`
+}
+
+// Conversion records that an enrollment reached its playbook's goal: the
+// goal event, its ID, and when it arrived. The enrollment goes on; only
+// the first conversion of an enrollment counts.
+type Conversion struct {
+	Enrollment Enrollment `json:"enrollment"`
+	Event      string     `json:"event"`
+	EventID    string     `json:"event_id,omitempty"`
+	At         time.Time  `json:"at"`
 }
 
 // EntryRequest asks to open an enrollment under the playbook's entry policy.
@@ -124,6 +137,7 @@ func InGlobalControl(customerID string, pct float64) bool {
 type Recorder interface {
 	RecordStart(ctx context.Context, r EntryRequest) (EntryResult, error)
 	RecordStep(ctx context.Context, s StepRecord) error
+	RecordConversion(ctx context.Context, c Conversion) error
 	RecordOutcome(ctx context.Context, o Outcome) error
 }
 

@@ -100,6 +100,10 @@ type EnrollmentRecord struct {
 	StartedAt  time.Time  `json:"started_at"`
 	EndedAt    time.Time  `json:"ended_at,omitzero"`
 	TriggerID  string     `json:"trigger_id,omitempty"`
+	// ConvertedAt and ConversionEvent: when the enrollment reached its
+	// goal, and the goal event (zero when it has not).
+	ConvertedAt     time.Time `json:"converted_at,omitzero"`
+	ConversionEvent string    `json:"conversion_event,omitempty"`
 	// GlobalControl: the customer is in the global control group.
 	GlobalControl bool `json:"global_control,omitempty"`
 }
@@ -257,8 +261,29 @@ func (m *Memory) RecordStep(_ context.Context, s StepRecord) error {
 	return nil
 }
 
+// RecordConversion marks an active enrollment converted. The first
+// conversion wins, so a retried call changes nothing.
+func (m *Memory) RecordConversion(_ context.Context, c Conversion) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec, ok := m.byID[c.Enrollment.ID]
+	if !ok {
+		return fmt.Errorf("record conversion of enrollment %q: not started: %w", c.Enrollment.ID, ErrPermanent)
+	}
+	rec.convert(c.At, c.Event)
+	return nil
+}
+
+// convert records the first conversion of an enrollment.
+func (rec *EnrollmentRecord) convert(at time.Time, event string) {
+	if rec.ConvertedAt.IsZero() {
+		rec.ConvertedAt, rec.ConversionEvent = at, event
+	}
+}
+
 // RecordOutcome closes an enrollment. The first outcome wins, so a retried
-// or replayed call changes nothing.
+// or replayed call changes nothing. A converted outcome converts the
+// enrollment too, if it had not converted before.
 func (m *Memory) RecordOutcome(_ context.Context, o Outcome) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -270,6 +295,9 @@ func (m *Memory) RecordOutcome(_ context.Context, o Outcome) error {
 		return nil
 	}
 	rec.Status, rec.Reason, rec.EndedAt = o.Status, o.Reason, o.At
+	if o.Status == StatusConverted {
+		rec.convert(o.At, o.Goal)
+	}
 	return nil
 }
 

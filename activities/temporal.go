@@ -21,6 +21,9 @@ const (
 	ActRecordStart   = "RecordStart"
 	ActRecordStep    = "RecordStep"
 	ActRecordOutcome = "RecordOutcome"
+	// ActRecordConversion is called by journeys whose goal lets them go
+	// on after converting (plans compiled since goals measure).
+	ActRecordConversion = "RecordConversion"
 	ActSendMessage   = "SendMessage"
 	ActUpdateProfile = "UpdateProfile"
 	ActAdjustPoints  = "AdjustPoints"
@@ -57,6 +60,11 @@ func (t *Temporal) RecordStart(ctx context.Context, r EntryRequest) (EntryResult
 // RecordStep records one step of an enrollment.
 func (t *Temporal) RecordStep(ctx context.Context, s StepRecord) error {
 	return temporalError(t.all.RecordStep(ctx, s))
+}
+
+// RecordConversion records that an enrollment reached its goal.
+func (t *Temporal) RecordConversion(ctx context.Context, c Conversion) error {
+	return temporalError(t.all.RecordConversion(ctx, c))
 }
 
 // RecordOutcome closes an enrollment.

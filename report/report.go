@@ -41,8 +41,11 @@ type OutcomeRow struct {
 	GlobalControl bool
 	Status        string // active, completed, converted, exited, failed
 	Count         int
-	// ConvertSeconds holds, for converted rows, each enrollment's time
-	// from start to conversion.
+	// Converted is how many of Count reached the goal, whatever they did
+	// next (status converted: the goal ended the journey).
+	Converted int
+	// ConvertSeconds holds each converted enrollment's time from start
+	// to conversion.
 	ConvertSeconds []float64
 }
 
@@ -105,13 +108,19 @@ type Playbook struct {
 // Funnel is the enrollment funnel of a playbook version (or all versions:
 // Version "").
 type Funnel struct {
-	Version                    string   `json:"version,omitempty"`
-	Enrolled                   int      `json:"enrolled"`
-	Holdout                    int      `json:"holdout"`
-	Active                     int      `json:"active"`
-	Completed                  int      `json:"completed"`
-	Exited                     int      `json:"exited"`
-	Failed                     int      `json:"failed"`
+	Version   string `json:"version,omitempty"`
+	Enrolled  int    `json:"enrolled"`
+	Holdout   int    `json:"holdout"`
+	Active    int    `json:"active"`
+	Completed int    `json:"completed"`
+	Exited    int    `json:"exited"`
+	Failed    int    `json:"failed"`
+	// EndedAtGoal counts the journeys the goal ended (exit: true, or
+	// started before goals measured); with Active, Completed, Exited and
+	// Failed it adds up to Enrolled.
+	EndedAtGoal int `json:"ended_at_goal"`
+	// Converted counts the enrollments that reached the goal within its
+	// window, whether the goal ended them or they went on.
 	Converted                  int      `json:"converted"`
 	ConversionRate             *float64 `json:"conversion_rate"`
 	MedianTimeToConvertSeconds *float64 `json:"median_time_to_convert_seconds"`
@@ -169,9 +178,7 @@ func Build(in Input) Report {
 			arm = &arms[o.Playbook][1]
 		}
 		arm.Enrolled += o.Count
-		if o.Status == "converted" {
-			arm.Converted += o.Count
-		}
+		arm.Converted += o.Converted
 	}
 	addSteps(get, in.Steps)
 	for _, v := range in.Variants {
@@ -224,9 +231,10 @@ func addOutcome(f *Funnel, o OutcomeRow) {
 	case "failed":
 		f.Failed += o.Count
 	case "converted":
-		f.Converted += o.Count
-		f.convertSeconds = append(f.convertSeconds, o.ConvertSeconds...)
+		f.EndedAtGoal += o.Count
 	}
+	f.Converted += o.Converted
+	f.convertSeconds = append(f.convertSeconds, o.ConvertSeconds...)
 }
 
 func addSteps(get func(string) *Playbook, rows []StepRow) {

@@ -14,9 +14,9 @@ func sampleInput() Input {
 	return Input{
 		GeneratedAt: gen, Since: 30 * 24 * time.Hour,
 		Outcomes: []OutcomeRow{
-			{Playbook: "winback", Version: "v2", Status: "converted", Count: 2, ConvertSeconds: []float64{3600, 7200}},
-			{Playbook: "winback", Version: "v1", Status: "converted", Count: 1, ConvertSeconds: []float64{86400}},
-			{Playbook: "winback", Version: "v1", Status: "completed", Count: 3},
+			{Playbook: "winback", Version: "v2", Status: "converted", Count: 1, Converted: 1, ConvertSeconds: []float64{3600}},
+			{Playbook: "winback", Version: "v2", Status: "exited", Count: 1, Converted: 1, ConvertSeconds: []float64{7200}},
+			{Playbook: "winback", Version: "v1", Status: "completed", Count: 4, Converted: 1, ConvertSeconds: []float64{86400}},
 			{Playbook: "winback", Version: "v1", Holdout: true, Status: "completed", Count: 2},
 			{Playbook: "winback", Version: "v2", Status: "active", Count: 1},
 			{Playbook: "birthday", Version: "b1", Status: "exited", Count: 1},
@@ -41,7 +41,10 @@ func TestBuildAggregates(t *testing.T) {
 	}
 	w := r.Playbooks[1]
 	tot := w.Total
-	if tot.Enrolled != 9 || tot.Holdout != 2 || tot.Converted != 3 || tot.Completed != 5 || tot.Active != 1 {
+	// Three converted: one the goal ended (exit), one that went on and
+	// exited, one that went on and completed.
+	if tot.Enrolled != 9 || tot.Holdout != 2 || tot.Converted != 3 || tot.Completed != 6 || tot.Active != 1 ||
+		tot.Exited != 1 || tot.EndedAtGoal != 1 {
 		t.Errorf("total = %+v", tot)
 	}
 	near(t, "total rate", tot.ConversionRate, 3.0/9, 1e-12)
@@ -75,9 +78,10 @@ func TestWriteText(t *testing.T) {
 	for _, want := range []string{
 		"Rapport report — enrollments started in the last 30d (generated 2026-03-02T09:00:00Z)",
 		"== winback ==",
-		"VERSION  ENROLLED  HOLDOUT  ACTIVE  COMPLETED  EXITED  FAILED  CONVERTED  CONV.RATE  MEDIAN TO CONVERT",
-		"v1       6         2        0       5          0       0       1          16.7%      1d",
-		"(all)    9         2        1       5          0       0       3          33.3%      2h",
+		"VERSION  ENROLLED  HOLDOUT  ACTIVE  COMPLETED  EXITED  FAILED  ENDED AT GOAL  CONVERTED  CONV.RATE  MEDIAN TO CONVERT",
+		"v1       6         2        0       6          0       0       0              1          16.7%      1d",
+		"v2       3         0        1       0          1       0       1              2          66.7%      1h 30m",
+		"(all)    9         2        1       6          1       0       1              3          33.3%      2h",
 		"ask_why  9        6     1              0          2              1            4            0          1       0",
 		"ab     a        3         2          66.7%",
 		"holdout: treated 3/7 (42.9%) vs control 0/2 (0.0%): not enough data: treated group has 7 enrollments (need at least 30)",

@@ -43,10 +43,10 @@ func WriteText(w io.Writer, r Report) error {
 
 func writeFunnels(ew *errWriter, p Playbook) {
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tENROLLED\tHOLDOUT\tACTIVE\tCOMPLETED\tEXITED\tFAILED\tCONVERTED\tCONV.RATE\tMEDIAN TO CONVERT")
+	fmt.Fprintln(tw, "VERSION\tENROLLED\tHOLDOUT\tACTIVE\tCOMPLETED\tEXITED\tFAILED\tENDED AT GOAL\tCONVERTED\tCONV.RATE\tMEDIAN TO CONVERT")
 	row := func(name string, f Funnel) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", name, f.Enrolled, f.Holdout, f.Active,
-			f.Completed, f.Exited, f.Failed, f.Converted, pct(f.ConversionRate), dur(f.MedianTimeToConvertSeconds))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", name, f.Enrolled, f.Holdout, f.Active,
+			f.Completed, f.Exited, f.Failed, f.EndedAtGoal, f.Converted, pct(f.ConversionRate), dur(f.MedianTimeToConvertSeconds))
 	}
 	for _, v := range p.Versions {
 		row(v.Version, v)

@@ -98,6 +98,10 @@ type EnrollmentSummary struct {
 	Holdout     bool       `json:"holdout"`
 	StartedAt   time.Time  `json:"started_at"`
 	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	// ConvertedAt and ConversionEvent: when the enrollment reached its
+	// goal, and on which event (nil when it has not).
+	ConvertedAt     *time.Time `json:"converted_at,omitempty"`
+	ConversionEvent *string    `json:"conversion_event,omitempty"`
 }
 
 // CustomerView is everything Rapport knows about one customer, for
@@ -247,7 +251,8 @@ func readContacts(s *Store) viewPart {
 
 func readEnrollments(s *Store) viewPart {
 	return func(ctx context.Context, v *CustomerView, id string, _ int) error {
-		rows, _ := s.pool.Query(ctx, `SELECT id, workflow_id, playbook, version, status, reason, current_step, holdout, started_at, ended_at
+		rows, _ := s.pool.Query(ctx, `SELECT id, workflow_id, playbook, version, status, reason, current_step, holdout, started_at, ended_at,
+				converted_at, conversion_event
 			FROM enrollments WHERE customer_id = $1 ORDER BY started_at DESC, id`, id)
 		var err error
 		v.Enrollments, err = pgx.CollectRows(rows, pgx.RowToStructByPos[EnrollmentSummary])

@@ -167,6 +167,30 @@ func (s *Store) RecordStep(ctx context.Context, st activities.StepRecord) error 
 	return nil
 }
 
+// RecordConversion records the first time an enrollment reached its goal.
+// Only the first conversion counts, so a retry changes nothing; an
+// enrollment that has already ended keeps what it had.
+func (s *Store) RecordConversion(ctx context.Context, c activities.Conversion) error {
+	e := c.Enrollment
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE enrollments SET converted_at = $2, conversion_event = $3, updated_at = now()
+		WHERE id = $1 AND converted_at IS NULL AND status = 'active'`,
+		e.ID, orNow(c.At), c.Event)
+	if err != nil {
+		return fmt.Errorf("record conversion of enrollment %s: %w", e.ID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		var exists bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM enrollments WHERE id = $1)`, e.ID).Scan(&exists); err != nil {
+			return fmt.Errorf("record conversion of enrollment %s: %w", e.ID, err)
+		}
+		if !exists {
+			return permanent("record conversion of enrollment %s: the enrollment was never started", e.ID)
+		}
+	}
+	return nil
+}
+
 // RecordOutcome closes an enrollment with its final status. Only an
 // active enrollment changes, so a retry (or a late duplicate) keeps the
 // first outcome. An enrollment that was never recorded as started (one
@@ -178,13 +202,17 @@ func (s *Store) RecordOutcome(ctx context.Context, o activities.Outcome) error {
 		return permanent("record outcome of enrollment %s: %q is not a final status", e.ID, o.Status)
 	}
 	at := orNow(o.At)
+	// A converted outcome converts the enrollment too, unless it had
+	// converted earlier (and gone on).
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO enrollments AS e (id, workflow_id, playbook, version, customer_id, status, holdout, reason, started_at, ended_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
 		ON CONFLICT (id) DO UPDATE
-			SET status = excluded.status, reason = excluded.reason, ended_at = excluded.ended_at, updated_at = now()
+			SET status = excluded.status, reason = excluded.reason, ended_at = excluded.ended_at, updated_at = now(),
+				converted_at = CASE WHEN excluded.status = 'converted' THEN coalesce(e.converted_at, excluded.ended_at) ELSE e.converted_at END,
+				conversion_event = CASE WHEN excluded.status = 'converted' THEN coalesce(e.conversion_event, nullif($10, '')) ELSE e.conversion_event END
 			WHERE e.status = 'active'`,
-		e.ID, e.WorkflowID, e.Playbook, e.Version, e.CustomerID, string(o.Status), e.Holdout, o.Reason, at)
+		e.ID, e.WorkflowID, e.Playbook, e.Version, e.CustomerID, string(o.Status), e.Holdout, o.Reason, at, o.Goal)
 	if isForeignKeyViolation(err) {
 		return errUnknownCustomer(e.CustomerID)
 	}

@@ -105,12 +105,12 @@ func TestReportProgrammeLift(t *testing.T) {
 	ctx := context.Background()
 	_, err := s.Pool().Exec(ctx, `
 		INSERT INTO customers (id) SELECT 'p' || i FROM generate_series(1, 100) i;
-		INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, holdout, global_control, started_at)
+		INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, holdout, global_control, started_at, converted_at)
 		SELECT 'pe' || i, 'wf' || i, CASE WHEN i > 90 THEN 'loyalty_ladder' ELSE 'nurture' END, 'v1', 'p' || i,
-			CASE WHEN i <= 10 OR i BETWEEN 41 AND 44 OR i BETWEEN 81 AND 85 OR i > 95 THEN 'converted' ELSE 'completed' END,
-			i BETWEEN 41 AND 85,
+			'completed', i BETWEEN 41 AND 85,
 			CASE WHEN i > 90 THEN NULL WHEN i BETWEEN 41 AND 80 THEN true ELSE false END,
-			now() - interval '1 day'
+			now() - interval '1 day',
+			CASE WHEN i <= 10 OR i BETWEEN 41 AND 44 OR i BETWEEN 81 AND 85 OR i > 95 THEN now() - interval '12 hours' END
 		FROM generate_series(1, 100) i`)
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,7 @@ type ReportQuery struct {
 // enrollments in scope ($1 a playbook name or empty for all, $2 the earliest start).
 // Rejected enrollments never began their steps and are left out.
 const reportScope = `WITH e AS (
-	SELECT id, playbook, version, customer_id, status, holdout, coalesce(global_control, false) AS global_control, started_at, ended_at
+	SELECT id, playbook, version, customer_id, status, holdout, coalesce(global_control, false) AS global_control, started_at, ended_at, converted_at
 	FROM enrollments
 	WHERE status <> 'rejected' AND ($1 = '' OR playbook = $1) AND started_at >= $2
 )
@@ -59,15 +59,16 @@ func (s *Store) ReportInput(ctx context.Context, q ReportQuery) (report.Input, e
 func (s *Store) reportOutcomes(ctx context.Context, in *report.Input, playbook string, from time.Time) error {
 	rows, err := s.pool.Query(ctx, reportScope+`
 		SELECT playbook, version, holdout, global_control, status, count(*)::int,
-			coalesce(array_agg(extract(epoch FROM ended_at - started_at)::float8 ORDER BY ended_at)
-				FILTER (WHERE status = 'converted' AND ended_at IS NOT NULL), '{}')
+			count(*) FILTER (WHERE converted_at IS NOT NULL)::int,
+			coalesce(array_agg(extract(epoch FROM converted_at - started_at)::float8 ORDER BY converted_at)
+				FILTER (WHERE converted_at IS NOT NULL), '{}')
 		FROM e GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`, playbook, from)
 	if err != nil {
 		return err
 	}
 	in.Outcomes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (report.OutcomeRow, error) {
 		var o report.OutcomeRow
-		err := r.Scan(&o.Playbook, &o.Version, &o.Holdout, &o.GlobalControl, &o.Status, &o.Count, &o.ConvertSeconds)
+		err := r.Scan(&o.Playbook, &o.Version, &o.Holdout, &o.GlobalControl, &o.Status, &o.Count, &o.Converted, &o.ConvertSeconds)
 		return o, err
 	})
 	return err
@@ -187,9 +188,9 @@ func (s *Store) reportProgramme(ctx context.Context, in *report.Input, playbook 
 	var t, tc, c, cc int
 	err := s.pool.QueryRow(ctx, `
 		SELECT count(*) FILTER (WHERE NOT global_control AND NOT holdout)::int,
-			count(*) FILTER (WHERE NOT global_control AND NOT holdout AND status = 'converted')::int,
+			count(*) FILTER (WHERE NOT global_control AND NOT holdout AND converted_at IS NOT NULL)::int,
 			count(*) FILTER (WHERE global_control)::int,
-			count(*) FILTER (WHERE global_control AND status = 'converted')::int
+			count(*) FILTER (WHERE global_control AND converted_at IS NOT NULL)::int
 		FROM enrollments
 		WHERE status <> 'rejected' AND global_control IS NOT NULL AND ($1 = '' OR playbook = $1) AND started_at >= $2`,
 		playbook, from).Scan(&t, &tc, &c, &cc)
@@ -244,7 +245,7 @@ func (s *Store) countStepReasons(ctx context.Context, query, playbook string, fr
 func (s *Store) reportVariants(ctx context.Context, in *report.Input, playbook string, from time.Time) error {
 	rows, err := s.pool.Query(ctx, reportScope+`
 		SELECT e.playbook, st.step_id, st.branch, count(DISTINCT e.id)::int,
-			count(DISTINCT e.id) FILTER (WHERE e.status = 'converted')::int
+			count(DISTINCT e.id) FILTER (WHERE e.converted_at IS NOT NULL)::int
 		FROM enrollment_steps st JOIN e ON e.id = st.enrollment_id
 		WHERE st.kind = 'split' AND NOT e.holdout
 		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, playbook, from)

@@ -17,9 +17,11 @@ var repNow = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 // seedReport writes a win-back history with known outcomes:
 //
 //   - e001…e200 treated, e201…e300 held out, all started 2 days before
-//     repNow; e001…e060 converted after 1…60 hours, e201…e215 converted
-//     after 100 hours each; e191…e200 run version v2 (5 active,
-//     3 completed, 2 exited), every other one v1 and completed.
+//     repNow; e001…e060 converted after 1…60 hours (e001…e030 ended
+//     there by the goal, e031…e060 went on and completed an hour
+//     later), e201…e215 converted after 100 hours each (ended by the
+//     goal); e191…e200 run version v2 (5 active, 3 completed, 2 exited),
+//     every other one v1 and completed.
 //   - rejected and 60-day-old winback enrollments, which are out of scope,
 //     and one birthday enrollment.
 //   - step ask_why: e001–e003 sent; e004 suppressed (consent); e201
@@ -36,24 +38,28 @@ func seedReport(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	for _, sql := range []string{
 		`INSERT INTO customers (id, email) SELECT 'c' || lpad(i::text, 3, '0'), 'c' || i || '@example.com' FROM generate_series(1, 320) i`,
-		`INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, holdout, started_at, ended_at)
+		`INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, holdout, started_at, ended_at, converted_at)
 		 SELECT 'e' || lpad(i::text, 3, '0'), 'rapport/winback/c' || lpad(i::text, 3, '0'), 'winback',
 			CASE WHEN i BETWEEN 191 AND 200 THEN 'v2' ELSE 'v1' END,
 			'c' || lpad(i::text, 3, '0'),
-			CASE WHEN i <= 60 OR i BETWEEN 201 AND 215 THEN 'converted'
+			CASE WHEN i <= 30 OR i BETWEEN 201 AND 215 THEN 'converted'
 			     WHEN i BETWEEN 191 AND 195 THEN 'active'
 			     WHEN i BETWEEN 199 AND 200 THEN 'exited'
 			     ELSE 'completed' END,
 			i > 200, $1::timestamptz - interval '2 days',
-			CASE WHEN i <= 60 THEN $1::timestamptz - interval '2 days' + i * interval '1 hour'
+			CASE WHEN i <= 30 THEN $1::timestamptz - interval '2 days' + i * interval '1 hour'
+			     WHEN i <= 60 THEN $1::timestamptz - interval '2 days' + (i + 1) * interval '1 hour'
 			     WHEN i BETWEEN 201 AND 215 THEN $1::timestamptz - interval '2 days' + interval '100 hours'
 			     WHEN i BETWEEN 191 AND 195 THEN NULL
-			     ELSE $1::timestamptz - interval '1 day' END
+			     ELSE $1::timestamptz - interval '1 day' END,
+			CASE WHEN i <= 60 THEN $1::timestamptz - interval '2 days' + i * interval '1 hour'
+			     WHEN i BETWEEN 201 AND 215 THEN $1::timestamptz - interval '2 days' + interval '100 hours' END
 		 FROM generate_series(1, 300) i`,
 		`INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, holdout, started_at, ended_at) VALUES
 			('rej', 'wf', 'winback', 'v1', 'c301', 'rejected', false, $1::timestamptz - interval '1 day', $1::timestamptz - interval '1 day'),
-			('old', 'wf', 'winback', 'v1', 'c302', 'converted', false, $1::timestamptz - interval '60 days', $1::timestamptz - interval '59 days'),
 			('b01', 'wf', 'birthday', 'b1', 'c303', 'exited', false, $1::timestamptz - interval '1 day', $1::timestamptz)`,
+		`INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, holdout, started_at, ended_at, converted_at) VALUES
+			('old', 'wf', 'winback', 'v1', 'c302', 'converted', false, $1::timestamptz - interval '60 days', $1::timestamptz - interval '59 days', $1::timestamptz - interval '59 days')`,
 		`INSERT INTO messages (key, enrollment_id, customer_id, playbook, step_id, channel, status, reason, created_at)
 		 SELECT v.e || '/ask_why/1', v.e, 'c' || substr(v.e, 2), 'winback', 'ask_why', 'email', v.status, v.reason,
 			$1::timestamptz - interval '2 days' + interval '10 minutes'
@@ -104,7 +110,7 @@ func TestReportFigures(t *testing.T) {
 
 	// Funnel: 300 in scope (rejected and 60-day-old left out).
 	tot := w.Total
-	if tot.Enrolled != 300 || tot.Holdout != 100 || tot.Converted != 75 || tot.Active != 5 || tot.Exited != 2 || tot.Completed != 218 {
+	if tot.Enrolled != 300 || tot.Holdout != 100 || tot.Converted != 75 || tot.Active != 5 || tot.Exited != 2 || tot.Completed != 248 || tot.EndedAtGoal != 45 {
 		t.Errorf("total funnel = %+v", tot)
 	}
 	// 75 conversion times: 1…60 h and 15 × 100 h; the 38th smallest is 38 h.

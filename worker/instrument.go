@@ -53,6 +53,14 @@ func (i *instrumented) RecordStep(ctx context.Context, s activities.StepRecord) 
 	return i.fail("RecordStep", i.all.RecordStep(ctx, s))
 }
 
+func (i *instrumented) RecordConversion(ctx context.Context, c activities.Conversion) error {
+	err := i.all.RecordConversion(ctx, c)
+	if err == nil {
+		i.m.Enrollments.WithLabelValues(c.Enrollment.Playbook, "converted").Inc()
+	}
+	return i.fail("RecordConversion", err)
+}
+
 func (i *instrumented) RecordOutcome(ctx context.Context, o activities.Outcome) error {
 	err := i.all.RecordOutcome(ctx, o)
 	if err == nil {

@@ -36,7 +36,8 @@ type Metrics struct {
 	// suppressed, deferred, failed, error).
 	Messages *prometheus.CounterVec
 	// Enrollments counts enrollment events by playbook: started,
-	// converted, exited, completed, failed, rejected.
+	// converted (the goal reached, whether the journey then ended or
+	// went on), exited, completed, failed, rejected.
 	Enrollments *prometheus.CounterVec
 	// ActivityFailures counts failed activity attempts by activity and
 	// kind (permanent, transient).

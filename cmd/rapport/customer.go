@@ -135,6 +135,9 @@ func writeCustomer(w io.Writer, v store.CustomerView, links temporalLinks) error
 		if e.Reason != "" {
 			status += " (" + e.Reason + ")"
 		}
+		if e.ConvertedAt != nil && e.Status != "converted" {
+			status += " [converted " + cvStamp(*e.ConvertedAt) + "]"
+		}
 		if e.Holdout {
 			status += " [holdout]"
 		}
