@@ -165,6 +165,7 @@ func (c *compiler) compile(src []byte) *Plan {
 		c.steps(f)
 	}
 	c.checkTemplateUse()
+	c.warnGoalWaits()
 	return c.plan
 }
 
@@ -396,6 +397,13 @@ func (c *compiler) goal(f field) {
 	if w, ok := m["within"]; ok {
 		g.Within, _ = c.duration(w)
 	}
+	exit := false
+	if x, ok := m["exit"]; ok {
+		exit, _ = c.boolean(x)
+	}
+	// A journey started before goals measured ended at its goal, and its
+	// source (compiled again when it has no pinned plan) has no exit key.
+	g.Continue = !exit && !c.started
 	c.plan.Goal = g
 }
 

@@ -63,6 +63,11 @@ func (e *explainer) header() {
 		if g.When != nil {
 			goal += " when " + ruleText(g.When)
 		}
+		if g.Continue {
+			goal += "; records the conversion and goes on"
+		} else {
+			goal += "; ends the journey (exit)"
+		}
 		e.line("  goal: %s", goal)
 	} else {
 		e.line("  goal: none")

@@ -9,7 +9,7 @@ var mappingKeys = map[string][]string{
 	"playbook":      {"playbook", "description", "stage", "owner", "topic", "trigger", "entry", "goal", "exit_when", "policies", "templates", "steps"},
 	"trigger":       {"event", "when", "every", "cron", "where", "date", "at", "manual"},
 	"entry":         {"reentry", "cooldown", "audience", "holdout", "global_control"},
-	"goal":          {"event", "when", "within"},
+	"goal":          {"event", "when", "within", "exit"},
 	"policies":      {"quiet_hours", "frequency_cap"},
 	"quiet_hours":   {"start", "end"},
 	"frequency_cap": {"max", "per", "action"},

@@ -51,6 +51,10 @@ type Plan struct {
 	Steps []Step `json:"steps,omitempty"`
 	// StepIndex maps step IDs to indexes.
 	StepIndex map[string]int `json:"step_index,omitempty"`
+
+	// Warnings are problems that do not stop the playbook from running,
+	// such as steps that can never run (validate prints them).
+	Warnings Diagnostics `json:"-"`
 }
 
 // End is the Next index that finishes the journey as "completed".
@@ -119,11 +123,19 @@ func GlobalControlByDefault(s Stage) bool {
 	return false
 }
 
-// Goal is the conversion the playbook works towards.
+// Goal is the conversion the playbook works towards. Reaching it (the
+// event, its rule holding, within the window) records the conversion; then
+// the journey goes on along its path (Continue), so a wait for the same
+// event still runs its on_event steps, or, with `exit: true` in the
+// playbook, ends at once as converted.
 type Goal struct {
 	Event  string        `json:"event,omitempty"`
 	When   *rules.Rule   `json:"when,omitempty"` // optional rule over customer and event
 	Within time.Duration `json:"within,omitempty"`
+	// Continue: the journey goes on after the conversion. Plans pinned
+	// before goals measured have no Continue and end at the goal, as
+	// they did when they started; so does a playbook that says exit: true.
+	Continue bool `json:"continue,omitempty"`
 }
 
 // Policies are constraints on the whole journey.

@@ -32,7 +32,13 @@ policies:
 	}
 	events = append(events, ev(35*day, "purchase", "p1"))
 	r := simulate(t, plan, SimOptions{Events: events})
-	wantOutcome(t, r, activities.StatusConverted, "goal purchase")
+	// The goal records the purchase and the journey goes on: the wait
+	// takes it too, and the journey completes, converted in a later run
+	// than the one it entered in.
+	wantOutcome(t, r, activities.StatusCompleted, "")
+	if e := r.Memory.Enrollments(); !r.Final.Converted || len(e) != 1 || !e[0].ConvertedAt.Equal(r.Start.Add(35*day)) {
+		t.Fatalf("converted %v, enrollment %+v: want converted at +35d", r.Final.Converted, e)
+	}
 	if r.Final.Counters.Events != storm+1 {
 		t.Fatalf("%d events counted, want %d: events were lost at continue-as-new", r.Final.Counters.Events, storm+1)
 	}

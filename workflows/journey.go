@@ -140,6 +140,8 @@ type journey struct {
 	// globalControl: the customer is in the global control group (and so
 	// a holdout); set at entry.
 	globalControl bool
+	// converted: the journey reached a goal that continues (see checkGoal).
+	converted bool
 
 	enrolledAt     time.Time
 	goalDeadline   time.Time
@@ -167,6 +169,7 @@ type journey struct {
 type ending struct {
 	status     activities.Status
 	reason     string
+	goal       string // the goal event that ended the journey as converted
 	unrecorded bool
 }
 
@@ -371,7 +374,7 @@ func (j *journey) finish(err error) (JourneyResult, error) {
 	j.status, j.reason, j.waitingFor = end.status, end.reason, ""
 	j.logStep("-", "outcome", outcomeDetail(end.status, end.reason))
 	if !end.unrecorded {
-		o := activities.Outcome{Enrollment: j.enr, Status: end.status, Reason: end.reason, At: workflow.Now(j.ctx)}
+		o := activities.Outcome{Enrollment: j.enr, Status: end.status, Reason: end.reason, At: workflow.Now(j.ctx), Goal: end.goal}
 		if rerr := j.local("record outcome "+string(end.status), activities.ActRecordOutcome, nil, o); rerr != nil {
 			return JourneyResult{}, fmt.Errorf("record outcome %s: %w", end.status, rerr)
 		}
@@ -383,7 +386,8 @@ func (j *journey) finish(err error) (JourneyResult, error) {
 	if canceled || end.status == activities.StatusFailed {
 		return JourneyResult{}, err
 	}
-	return JourneyResult{EnrollmentID: j.enr.ID, Status: end.status, Reason: end.reason, Holdout: j.holdout, Counters: j.counters}, nil
+	return JourneyResult{EnrollmentID: j.enr.ID, Status: end.status, Reason: end.reason, Holdout: j.holdout,
+		Converted: j.converted || end.status == activities.StatusConverted, Counters: j.counters}, nil
 }
 
 // sdkErrorNoise is the SDK's wrapping of an activity's error ("activity
@@ -473,7 +477,7 @@ func (j *journey) checkpoint(deadline time.Time) *Checkpoint {
 	return &Checkpoint{
 		EnrollmentID: j.enr.ID, PC: j.pc, Deadline: deadline, Deferral: deferral, Visits: j.visits,
 		Seen: j.seen.list(), EnrolledAt: j.enrolledAt, GoalDeadline: j.goalDeadline,
-		Holdout: j.holdout, Coupon: j.coupon, Event: j.event,
+		Holdout: j.holdout, Converted: j.converted, Coupon: j.coupon, Event: j.event,
 		Steps: slices.Clone(tail), Seq: j.seq, Counters: j.counters, SinceWait: j.sinceWait,
 	}
 }
@@ -487,7 +491,7 @@ func (j *journey) restore(r *Checkpoint) {
 		j.seen.add(id)
 	}
 	j.enrolledAt, j.goalDeadline = r.EnrolledAt, r.GoalDeadline
-	j.holdout, j.coupon, j.event = r.Holdout, r.Coupon, r.Event
+	j.holdout, j.converted, j.coupon, j.event = r.Holdout, r.Converted, r.Coupon, r.Event
 	j.log, j.seq, j.counters, j.sinceWait = slices.Clone(r.Steps), r.Seq, r.Counters, r.SinceWait
 	j.counters.Runs++
 }
@@ -497,7 +501,8 @@ func (j *journey) state() (State, error) {
 	return State{
 		Playbook: j.plan.Name, Version: j.plan.Version, CustomerID: j.in.CustomerID,
 		EnrollmentID: j.enr.ID, Status: j.status, CurrentStep: j.currentStep(),
-		WaitingFor: j.waitingFor, Holdout: j.holdout, Steps: slices.Clone(j.log),
+		WaitingFor: j.waitingFor, Holdout: j.holdout, Converted: j.converted || j.status == activities.StatusConverted,
+		Steps:   slices.Clone(j.log),
 		Outcome: j.outcome(), Reason: j.reason, Counters: j.counters, EstimatedEvents: j.est,
 	}, nil
 }

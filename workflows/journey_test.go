@@ -127,8 +127,8 @@ func TestWaitEventWhenRule(t *testing.T) {
 	wantLine(t, r, "+48h0m0s await wait → event")
 }
 
-func TestGoalMidWaitConverts(t *testing.T) {
-	head := "goal: { event: purchase, within: 30d, when: \"event.amount > 10\" }"
+func TestGoalWithExitEndsTheJourneyMidWait(t *testing.T) {
+	head := "goal: { event: purchase, within: 30d, when: \"event.amount > 10\", exit: true }"
 	steps := "  - send: { channel: email, template: hi }\n  - wait: 20d\n  - send: { channel: sms, template: ping }\n"
 	r := simulate(t, playbook(t, head, steps), SimOptions{Events: []SimEvent{
 		{At: 3 * day, Event: rules.Event{ID: "p0", Name: "purchase", Amount: 5}}, // goal rule false
@@ -141,8 +141,64 @@ func TestGoalMidWaitConverts(t *testing.T) {
 	if n := len(r.Memory.Messages()); n != 1 {
 		t.Errorf("%d messages, want 1 (the second send is after conversion)", n)
 	}
-	if e := r.Memory.Enrollments(); len(e) != 1 || e[0].Status != activities.StatusConverted {
-		t.Errorf("recorded enrollment %+v", e)
+	if e := r.Memory.Enrollments(); len(e) != 1 || e[0].Status != activities.StatusConverted ||
+		!e[0].ConvertedAt.Equal(r.Start.Add(4*day)) || e[0].ConversionEvent != "purchase" {
+		t.Errorf("recorded enrollment %+v, want converted at +96h on purchase", e)
+	}
+}
+
+// TestGoalRecordsTheConversionAndGoesOn: by default the goal measures and
+// the journey goes on, so the wait for the same event runs its on_event
+// steps; a second goal event does not convert again.
+func TestGoalRecordsTheConversionAndGoesOn(t *testing.T) {
+	head := "goal: { event: purchase, within: 30d }"
+	steps := waitSteps + "  - wait: 3d\n  - id: after\n    send: { channel: sms, template: ping }\n"
+	r := simulate(t, playbook(t, head, steps), SimOptions{Events: []SimEvent{ev(2*day, "purchase", "p1"), ev(3*day, "purchase", "p2")}})
+	wantOutcome(t, r, activities.StatusCompleted, "")
+	wantLine(t, r, "+48h0m0s await goal converted (purchase); the journey goes on")
+	wantLine(t, r, "+48h0m0s await wait → event")
+	wantLine(t, r, "+48h0m0s thanks send email hi (locale en)")
+	wantLine(t, r, "+120h0m0s after send sms ping (locale en)")
+	if n := strings.Count(trace(r), " goal converted"); n != 1 {
+		t.Errorf("%d conversions logged, want 1 (the second purchase does not convert again)", n)
+	}
+	if !r.Final.Converted {
+		t.Error("the final state does not say the journey converted")
+	}
+	e := r.Memory.Enrollments()
+	if len(e) != 1 || e[0].Status != activities.StatusCompleted || !e[0].ConvertedAt.Equal(r.Start.Add(2*day)) || e[0].ConversionEvent != "purchase" {
+		t.Fatalf("recorded enrollment %+v, want completed, converted at +48h on purchase", e)
+	}
+	if m := r.Memory.Messages(); len(m) != 2 || m[0].Template != "hi" || m[1].Template != "ping" {
+		t.Fatalf("messages %+v, want hi (on the event) then ping", m)
+	}
+}
+
+// TestPlanPinnedBeforeGoalsMeasuredEndsAtTheGoal: a journey whose pinned
+// plan has no goal continue (pinned by an earlier release) still ends at
+// its goal, as it did when it started.
+func TestPlanPinnedBeforeGoalsMeasuredEndsAtTheGoal(t *testing.T) {
+	plan := playbook(t, "goal: { event: purchase, within: 30d }", waitSteps)
+	in := input(t, plan, "c1", rules.Event{ID: "t1", Name: "signup"})
+	old := strings.Replace(string(in.Plan), `,"continue":true`, "", 1)
+	if old == string(in.Plan) {
+		t.Fatalf("no goal continue in the pinned plan %s", in.Plan)
+	}
+	in.Plan = []byte(old)
+	env, mem := memoryEnv(t)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(EventSignal, rules.Event{ID: "p1", Name: "purchase"})
+	}, 2*day)
+	env.ExecuteWorkflow(WorkflowName, in)
+	var res JourneyResult
+	if err := env.GetWorkflowResult(&res); err != nil || res.Status != activities.StatusConverted || res.Reason != "goal purchase" {
+		t.Fatalf("result %+v, %v; want converted (goal purchase)", res, err)
+	}
+	if m := mem.Messages(); len(m) != 0 {
+		t.Fatalf("messages %+v, want none: the goal ends the journey before the wait sees the event", m)
+	}
+	if e := mem.Enrollments(); len(e) != 1 || e[0].ConversionEvent != "purchase" || e[0].ConvertedAt.IsZero() {
+		t.Fatalf("recorded enrollment %+v, want converted on purchase", e)
 	}
 }
 
@@ -164,7 +220,10 @@ func TestGoalRuleSeesTheProfileTheEventChanged(t *testing.T) {
 	c := customer("c1")
 	c.OrderCount, c.LifetimeValue = 1, 30
 	r := simulate(t, plan, SimOptions{Customer: c, Events: []SimEvent{{At: 2 * day, Event: rules.Event{ID: "o2", Name: "purchase", Amount: 20}}}})
-	wantOutcome(t, r, activities.StatusConverted, "goal purchase")
+	wantOutcome(t, r, activities.StatusCompleted, "")
+	if e := r.Memory.Enrollments(); len(e) != 1 || !e[0].ConvertedAt.Equal(r.Start.Add(2*day)) {
+		t.Errorf("recorded enrollment %+v, want converted at +48h", e)
+	}
 	if got, _ := r.Memory.Customer("c1"); got.OrderCount != 2 || got.LifetimeValue != 50 {
 		t.Errorf("simulated profile after the purchase: %d orders, value %v; want 2, 50", got.OrderCount, got.LifetimeValue)
 	}

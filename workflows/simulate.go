@@ -247,6 +247,9 @@ func (r *SimResult) Summary() string {
 		total += n
 	}
 	status := outcomeDetail(r.Final.Status, r.Final.Reason)
+	if r.Final.Converted && r.Final.Status != activities.StatusConverted {
+		status += ", goal reached"
+	}
 	return fmt.Sprintf("%s after %s: %d steps, %d sends (%d messages sent), %d run(s), ≈%d history events",
 		status, r.end().Sub(r.Start), r.Final.Counters.Steps, r.Final.Counters.Sends, r.sent(), r.Runs, total)
 }
@@ -287,7 +290,7 @@ func (r *SimResult) Write(w io.Writer, asJSON bool) error {
 	}
 	if asJSON {
 		j, err := json.Marshal(map[string]any{
-			"outcome": r.Final.Status, "reason": r.Final.Reason, "elapsed": "+" + r.end().Sub(r.Start).String(),
+			"outcome": r.Final.Status, "reason": r.Final.Reason, "converted": r.Final.Converted, "elapsed": "+" + r.end().Sub(r.Start).String(),
 			"steps": r.Final.Counters.Steps, "sends": r.Final.Counters.Sends, "sent": r.sent(), "runs": r.Runs, "history_events_estimate": r.RunEvents,
 		})
 		if err != nil {

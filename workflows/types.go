@@ -63,7 +63,10 @@ type JourneyResult struct {
 	Status       activities.Status `json:"status"`
 	Reason       string            `json:"reason,omitempty"`
 	Holdout      bool              `json:"holdout,omitempty"`
-	Counters     Counters          `json:"counters"`
+	// Converted: the enrollment reached its goal (and went on, unless
+	// Status is converted).
+	Converted bool     `json:"converted,omitempty"`
+	Counters  Counters `json:"counters"`
 }
 
 // Counters summarise an enrollment across continue-as-new.
@@ -86,6 +89,7 @@ type Checkpoint struct {
 	EnrolledAt   time.Time      `json:"enrolled_at"`        // start of the first run
 	GoalDeadline time.Time      `json:"goal_deadline,omitzero"`
 	Holdout      bool           `json:"holdout,omitempty"`
+	Converted    bool           `json:"converted,omitempty"` // reached a goal that continues
 	Coupon       rules.Coupon   `json:"coupon"`
 	Event        rules.Event    `json:"event"` // the event rules currently see
 	Steps        []StepLog      `json:"steps,omitempty"`
@@ -127,6 +131,7 @@ type State struct {
 	CurrentStep  string            `json:"current_step,omitempty"`
 	WaitingFor   string            `json:"waiting_for,omitempty"`
 	Holdout      bool              `json:"holdout,omitempty"`
+	Converted    bool              `json:"converted,omitempty"` // reached the goal
 	Steps        []StepLog         `json:"steps"`
 	Outcome      activities.Status `json:"outcome,omitempty"`
 	Reason       string            `json:"reason,omitempty"`

@@ -234,10 +234,12 @@ func eventDetail(ev rules.Event) string {
 
 // checkGoal converts the journey when ev is the goal event (and its rule
 // holds) within the goal window, counted from enrollment to the event's
-// arrival in workflow time.
+// arrival in workflow time. A goal that continues records the first
+// conversion and lets the journey go on (the same event may end the wait
+// the journey is in); any other goal ends the journey as converted.
 func (j *journey) checkGoal(ev rules.Event) error {
 	g := j.plan.Goal
-	if g == nil || ev.Name != g.Event || workflow.Now(j.ctx).After(j.goalDeadline) {
+	if g == nil || ev.Name != g.Event || (g.Continue && j.converted) || workflow.Now(j.ctx).After(j.goalDeadline) {
 		return nil
 	}
 	if g.When != nil {
@@ -246,8 +248,17 @@ func (j *journey) checkGoal(ev rules.Event) error {
 			return err
 		}
 	}
-	j.event = ev
-	return &ending{status: activities.StatusConverted, reason: "goal " + g.Event}
+	if !g.Continue {
+		j.event = ev
+		return &ending{status: activities.StatusConverted, reason: "goal " + g.Event, goal: g.Event}
+	}
+	conv := activities.Conversion{Enrollment: j.enr, Event: ev.Name, EventID: ev.ID, At: workflow.Now(j.ctx)}
+	if err := j.local("record conversion "+ev.Name, activities.ActRecordConversion, nil, conv); err != nil {
+		return fmt.Errorf("record the conversion on %s: %w", ev.Name, err)
+	}
+	j.converted = true
+	j.logStep(j.stepID(j.pc), "goal", "converted ("+ev.Name+"); the journey goes on")
+	return nil
 }
 
 // checkExitWhen exits the journey when exit_when holds, with ev as `event`.

@@ -33,7 +33,7 @@ func TestSimulateCommand(t *testing.T) {
 	}
 	got, err = runRapport(t, "simulate", "--json", "--events", "../../workflows/testdata/simulate/winback.events.yaml",
 		"--start", "2026-03-01T00:00:00Z", "../../playbooks/winback.yaml")
-	if err != nil || !strings.Contains(got, `"at":"2026-03-01T00:00:00Z"`) || !strings.Contains(got, `"outcome":"converted"`) {
+	if err != nil || !strings.Contains(got, `"at":"2026-03-01T00:00:00Z"`) || !strings.Contains(got, `"converted":true`) || !strings.Contains(got, `"outcome":"exited","reason":"won_back"`) {
 		t.Fatalf("--json --events --start: %v\n%s", err, got)
 	}
 }

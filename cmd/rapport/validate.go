@@ -32,6 +32,9 @@ type jsonDiagnostic struct {
 	Line    int    `json:"line"`
 	Col     int    `json:"col"`
 	Message string `json:"message"`
+	// Severity is "error" (the playbook is refused) or "warning" (it
+	// runs, but probably not as meant).
+	Severity string `json:"severity"`
 }
 
 func runValidate(cmd *cobra.Command, args []string) error {
@@ -47,17 +50,24 @@ func runValidate(cmd *cobra.Command, args []string) error {
 			return fmt.Errorf("read playbook: %w", err)
 		}
 	}
-	_, errs := engine.CompileAll(files, srcs)
+	plans, errs := engine.CompileAll(files, srcs)
+	nErrors, warnings := 0, 0
 	for i, err := range errs {
 		var ds engine.Diagnostics
 		switch {
 		case err == nil:
+			for _, d := range plans[i].Warnings {
+				diags = append(diags, jsonDiagnostic{d.File, d.Line, d.Col, d.Msg, "warning"})
+				warnings++
+			}
 		case errors.As(err, &ds):
 			for _, d := range ds {
-				diags = append(diags, jsonDiagnostic{d.File, d.Line, d.Col, d.Msg})
+				diags = append(diags, jsonDiagnostic{d.File, d.Line, d.Col, d.Msg, "error"})
+				nErrors++
 			}
 		default:
-			diags = append(diags, jsonDiagnostic{File: files[i], Line: 1, Col: 1, Message: err.Error()})
+			diags = append(diags, jsonDiagnostic{File: files[i], Line: 1, Col: 1, Message: err.Error(), Severity: "error"})
+			nErrors++
 		}
 	}
 	out := cmd.OutOrStdout()
@@ -69,17 +79,25 @@ func runValidate(cmd *cobra.Command, args []string) error {
 		}
 	} else {
 		for _, d := range diags {
-			fmt.Fprintf(out, "%s:%d:%d: %s\n", d.File, d.Line, d.Col, d.Message)
+			label := ""
+			if d.Severity == "warning" {
+				label = "warning: "
+			}
+			fmt.Fprintf(out, "%s:%d:%d: %s%s\n", d.File, d.Line, d.Col, label, d.Message)
 		}
 	}
-	if len(diags) > 0 {
+	if nErrors > 0 {
 		if !asJSON {
-			fmt.Fprintf(cmd.ErrOrStderr(), "%d %s in %d playbook(s)\n", len(diags), plural(len(diags), "error", "errors"), countFiles(diags))
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d %s in %d playbook(s)\n", nErrors, plural(nErrors, "error", "errors"), countFiles(diags, "error"))
 		}
 		return exitStatus(1)
 	}
 	if !asJSON {
-		fmt.Fprintf(out, "ok: %d %s valid\n", len(files), plural(len(files), "playbook", "playbooks"))
+		fmt.Fprintf(out, "ok: %d %s valid", len(files), plural(len(files), "playbook", "playbooks"))
+		if warnings > 0 {
+			fmt.Fprintf(out, " (%d %s)", warnings, plural(warnings, "warning", "warnings"))
+		}
+		fmt.Fprintln(out)
 	}
 	return nil
 }
@@ -91,10 +109,13 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func countFiles(ds []jsonDiagnostic) int {
+// countFiles counts the files with a diagnostic of severity.
+func countFiles(ds []jsonDiagnostic, severity string) int {
 	seen := map[string]bool{}
 	for _, d := range ds {
-		seen[d.File] = true
+		if d.Severity == severity {
+			seen[d.File] = true
+		}
 	}
 	return len(seen)
 }

@@ -133,7 +133,7 @@ func TestValidateDuplicateNames(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &diags); err != nil {
 		t.Fatalf("--json output %q: %v", out, err)
 	}
-	if len(diags) != 1 || diags[0] != (jsonDiagnostic{File: b, Line: 1, Col: 11, Message: `playbook: the name "good" is already used by ` + a + `:2:11; give each playbook its own name`}) {
+	if len(diags) != 1 || diags[0] != (jsonDiagnostic{File: b, Line: 1, Col: 11, Message: `playbook: the name "good" is already used by ` + a + `:2:11; give each playbook its own name`, Severity: "error"}) {
 		t.Errorf("--json = %+v", diags)
 	}
 
