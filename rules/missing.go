@@ -16,11 +16,12 @@ import (
 // customer". The rule and its result are unchanged; only the words are.
 
 // missingValue rewrites the message of run-time error e of program p when
-// it is about nil and the rule reads a missing customer.attrs or event.props
+// it is expr's own words about nil ("<nil>", "is nil"; the messages of
+// Rapport's functions already say what they wanted) and the rule reads a missing customer.attrs or event.props
 // value: the read nearest the failing operation is named.
 func missingValue(p *vm.Program, env *Env, err error, e *Error) {
 	var fe *file.Error
-	if !errors.As(err, &fe) || !strings.Contains(fe.Message, "nil") || env == nil {
+	if !errors.As(err, &fe) || !(strings.Contains(fe.Message, "<nil>") || strings.Contains(fe.Message, "is nil")) || env == nil {
 		return
 	}
 	best, bestDist := "", -1
