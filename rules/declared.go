@@ -32,6 +32,10 @@ const (
 	TypeDate    Type = "date"
 )
 
+// TypeAny is what a rule sees for a property that events declare with
+// different types, where the rule does not say which event it reads.
+const TypeAny Type = "any"
+
 // Types lists the declarable types, for messages and suggestions.
 var Types = []string{string(TypeText), string(TypeNumber), string(TypeBoolean), string(TypeDate)}
 
@@ -43,6 +47,8 @@ func (t Type) exprType() types.Type {
 		return types.Float64
 	case TypeBoolean:
 		return types.Bool
+	case TypeAny:
+		return types.Any
 	}
 	return types.String
 }
