@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/rapport-crm/rapport/api"
 	"github.com/rapport-crm/rapport/engine"
 )
 
@@ -47,4 +48,23 @@ func compileFileIn(path string) (*engine.Plan, error) {
 		return nil, fmt.Errorf("read playbook: %w", err)
 	}
 	return engine.CompileIn(ws, path, src)
+}
+
+// reloadWorkspace reads serve's --workspace file into live; an empty path
+// leaves no declaration. A file that does not parse is an error and live
+// keeps what it had.
+func reloadWorkspace(path string, live *api.LiveWorkspace) error {
+	if path == "" {
+		return nil
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--workspace: %w", err)
+	}
+	ws, err := engine.ParseWorkspace(path, src)
+	if err != nil {
+		return fmt.Errorf("--workspace %s:\n%w", path, err)
+	}
+	live.Set(ws)
+	return nil
 }
