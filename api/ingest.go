@@ -83,7 +83,7 @@ func byteSize(n int64) string {
 }
 
 func (s *Server) limits() limits {
-	return limits{now: s.opts.Now().UTC(), maxFuture: s.opts.MaxFuture, maxPast: s.opts.MaxPast}
+	return limits{now: s.opts.Now().UTC(), maxFuture: s.opts.MaxFuture, maxPast: s.opts.MaxPast, ws: s.opts.Workspace.Get()}
 }
 
 // apply writes the calls in order and dispatches each stored event, then

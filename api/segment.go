@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 )
 
@@ -77,6 +78,9 @@ type limits struct {
 	now       time.Time
 	maxFuture time.Duration
 	maxPast   time.Duration
+	// ws is the workspace declaration traits and properties are checked
+	// against (nil: none).
+	ws *engine.Workspace
 }
 
 // decodeObject decodes raw as a JSON object, keeping its members raw, and
@@ -223,10 +227,16 @@ func parseCall(raw []byte, typ, path string, lim limits) (Call, error) {
 		}
 		// Build the update now, so that bad traits are found before
 		// anything of a batch is applied.
+		if c.Traits, err = declaredValues(declaredAttrs(lim.ws), c.Traits, join(path, "traits")); err != nil {
+			return Call{}, err
+		}
 		c.profile, err = buildIdentify(c, path)
 		return c, err
 	}
 	if err := parseTrack(&c, obj, path); err != nil {
+		return Call{}, err
+	}
+	if c.Properties, err = declaredValues(declaredProps(lim.ws, c.Event), c.Properties, join(path, "properties")); err != nil {
 		return Call{}, err
 	}
 	c.event, err = eventFromTrack(c, path)

@@ -76,6 +76,9 @@ type Options struct {
 	Enroller Enroller
 	// Unsubscriber serves /u/{token}; nil disables the pages.
 	Unsubscriber Unsubscriber
+	// Workspace is the declaration identify traits and track properties
+	// are checked against (declared.go); nil checks nothing.
+	Workspace *LiveWorkspace
 	// Checks are the dependencies /healthz reports, by name (db, temporal).
 	Checks map[string]func(context.Context) error
 

@@ -345,6 +345,9 @@ func compileDir(dir string) ([]*engine.Plan, error) {
 	var plans []*engine.Plan
 	var errs []error
 	for _, f := range files {
+		if engine.IsWorkspaceFile(f) {
+			continue // the workspace declaration, not a playbook
+		}
 		p, err := engine.CompileFile(f)
 		if err != nil {
 			errs = append(errs, err)

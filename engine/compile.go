@@ -61,6 +61,11 @@ type compiler struct {
 	nested      map[int]*nested
 	ids         map[string]int // explicit step ids
 	stepsBad    bool
+
+	// ws is the workspace declaration rules are checked against (nil: none);
+	// propsOf is the event whose props the when rule being compiled reads.
+	ws      *Workspace
+	propsOf *string
 }
 
 // sendRef is one use of a template by a send step.
@@ -91,12 +96,18 @@ func CompileFile(path string) (*Plan, error) {
 // problem found, sorted by position. Compile never panics: a bug that
 // would panic is reported as a diagnostic instead.
 func Compile(file string, src []byte) (plan *Plan, err error) {
-	return compileWith(file, src, false)
+	return compileWith(file, src, false, nil)
+}
+
+// CompileIn is Compile that also checks the playbook against the workspace
+// declaration ws (nil: none); the plan is the same as Compile's.
+func CompileIn(ws *Workspace, file string, src []byte) (*Plan, error) {
+	return compileWith(file, src, false, ws)
 }
 
 // compileWith is Compile; started compiles the source of a journey already
-// running (CompileStarted).
-func compileWith(file string, src []byte, started bool) (plan *Plan, err error) {
+// running (CompileStarted), ws is CompileIn's.
+func compileWith(file string, src []byte, started bool, ws *Workspace) (plan *Plan, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			plan, err = nil, Diagnostics{{File: file, Line: 1, Col: 1, Msg: fmt.Sprintf("internal compiler error: %v (please report this playbook)", r)}}
@@ -110,6 +121,7 @@ func compileWith(file string, src []byte, started bool) (plan *Plan, err error) 
 		variantRefs: map[string][]variantRef{},
 		nested:      map[int]*nested{},
 		ids:         map[string]int{},
+		ws:          ws,
 	}
 	p := c.compile(src)
 	if len(c.diags) > 0 {
@@ -278,9 +290,9 @@ func (c *compiler) trigger(f field) {
 	switch form {
 	case "event":
 		t.Kind = TriggerEvent
-		t.Event, _ = c.word(m["event"], wordRe, "event name (a lowercase word like purchase)")
+		t.Event = c.eventName(m["event"])
 		if w, ok := m["when"]; ok {
-			t.When, _ = c.rule(w, rules.Bool)
+			t.When, _ = c.whenRule(w, t.Event)
 		}
 	case "every", "cron":
 		t.Kind = TriggerSegment
@@ -389,10 +401,10 @@ func (c *compiler) goal(f field) {
 	}
 	g := &Goal{}
 	if e, ok := m["event"]; ok {
-		g.Event, _ = c.word(e, wordRe, "event name (a lowercase word like purchase)")
+		g.Event = c.eventName(e)
 	}
 	if w, ok := m["when"]; ok {
-		g.When, _ = c.rule(w, rules.Bool)
+		g.When, _ = c.whenRule(w, g.Event)
 	}
 	if w, ok := m["within"]; ok {
 		g.Within, _ = c.duration(w)
@@ -457,6 +469,12 @@ func (c *compiler) policies(f field) {
 // deployed by name, so a file whose playbook: name an earlier file already
 // has is an error too (naming both files), and its plan is nil.
 func CompileAll(files []string, srcs [][]byte) (plans []*Plan, errs []error) {
+	return CompileAllIn(nil, files, srcs)
+}
+
+// CompileAllIn is CompileAll checking every playbook against the workspace
+// declaration ws (nil: none), as CompileIn.
+func CompileAllIn(ws *Workspace, files []string, srcs [][]byte) (plans []*Plan, errs []error) {
 	plans, errs = make([]*Plan, len(srcs)), make([]error, len(srcs))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -465,7 +483,7 @@ func CompileAll(files []string, srcs [][]byte) (plans []*Plan, errs []error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				plans[i], errs[i] = Compile(files[i], srcs[i])
+				plans[i], errs[i] = CompileIn(ws, files[i], srcs[i])
 			}
 		}()
 	}

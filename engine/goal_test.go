@@ -51,7 +51,7 @@ func TestGoalContinuesUnlessItExits(t *testing.T) {
 	if p := compileGoal(t, `, exit: true, when: "event.score > 8"`); len(p.Warnings) != 0 {
 		t.Errorf("goal with when: warnings %v, want none", p.Warnings)
 	}
-	started, err := compileWith("survey.yaml", []byte(strings.Replace(goalPlaybook, "%s", "", 1)), true)
+	started, err := compileWith("survey.yaml", []byte(strings.Replace(goalPlaybook, "%s", "", 1)), true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

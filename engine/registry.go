@@ -98,7 +98,7 @@ func CompileStarted(src []byte) (*Plan, error) {
 		c := v.(cachedPlan)
 		return c.plan, c.err
 	}
-	p, err := compileWith("playbook.yaml", src, true)
+	p, err := compileWith("playbook.yaml", src, true, nil)
 	v, _ := startedCache.LoadOrStore(key, cachedPlan{p, err})
 	c := v.(cachedPlan)
 	return c.plan, c.err

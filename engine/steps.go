@@ -233,9 +233,9 @@ func (c *compiler) wait(idx int, f field, step map[string]field) *WaitStep {
 		c.noEventBranches(step)
 	case hasEvent:
 		w.Kind = WaitEvent
-		w.Event, _ = c.word(m["event"], wordRe, "event name (a lowercase word like purchase)")
+		w.Event = c.eventName(m["event"])
 		if wf, ok := m["when"]; ok {
-			w.When, _ = c.rule(wf, rules.Bool)
+			w.When, _ = c.whenRule(wf, w.Event)
 		}
 		if t, ok := m["timeout"]; ok {
 			w.Span, w.Timeout = c.span(t)
@@ -397,6 +397,9 @@ func (c *compiler) updateSet(f field) map[string]*rules.Rule {
 		if _, dup := out[k.Value]; dup {
 			c.errorf(k, "set: %q is set twice", k.Value)
 			continue
+		}
+		if name, isAttr := strings.CutPrefix(k.Value, "attrs."); isAttr {
+			c.declaredAttr(k, name)
 		}
 		r, _ := c.ruleWith(field{k, n.Content[i+1]}, rules.Text, fixedTextAdvice)
 		out[k.Value] = r

@@ -320,6 +320,7 @@ func (c *compiler) ruleWith(f field, kind rules.Kind, advise func(n *yaml.Node, 
 		c.errorAt(line, col, fmt.Sprintf("%s: %s", f.key.Value, msg))
 		return nil, false
 	}
+	c.checkDeclared(f, n, kind)
 	return r, true
 }
 

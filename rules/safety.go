@@ -147,7 +147,9 @@ func (ev *Evaluator) run(p *vm.Program, env *Env) (any, error) {
 	ev.vm.MemoryBudget = EvalBudget
 	out, err := ev.vm.Run(p, env)
 	if err != nil {
-		return nil, toError(err)
+		e := toError(err)
+		missingValue(p, env, err, e)
+		return nil, e
 	}
 	return out, nil
 }

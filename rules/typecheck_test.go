@@ -124,7 +124,7 @@ func TestRuntimeErrorsAreErrors(t *testing.T) {
 	}{
 		{"index out of range", "customer.tags[5]", rules.Text, "out of range"},
 		{"integer modulo by zero", "customer.points % 0", rules.Number, "divide by zero"},
-		{"field of a missing attribute", "customer.attrs.company.size > 10", rules.Bool, "cannot fetch"},
+		{"field of a missing attribute", "customer.attrs.company.size > 10", rules.Bool, "customer.attrs.company has no value for this customer"},
 		{"bad conversion", "int(customer.tier) > 1", rules.Bool, "int"},
 	}
 	for _, tt := range tests {

@@ -72,6 +72,9 @@ func sampleRecordings(now time.Time) ([]recording, error) {
 	}
 	var out []recording
 	for _, path := range paths {
+		if engine.IsWorkspaceFile(path) {
+			continue // the workspace declaration, not a playbook
+		}
 		src, err := os.ReadFile(path)
 		if err != nil {
 			return nil, err

@@ -30,6 +30,9 @@ func simCases(t testing.TB) []simCase {
 	}
 	var cases []simCase
 	for _, f := range files {
+		if engine.IsWorkspaceFile(f) {
+			continue // the workspace declaration, not a playbook
+		}
 		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
 		cases = append(cases, simCase{name: name, playbook: f})
 		if ev := filepath.Join("testdata", "simulate", name+".events.yaml"); fileExists(ev) {

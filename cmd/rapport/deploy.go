@@ -105,7 +105,8 @@ func runUndeploy(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// compileAll compiles every playbook under paths, as validate does, and
+// compileAll compiles every playbook under paths against their workspace
+// declaration, as validate does, and
 // prints each error as path:line:col: message. ok is false when any failed
 // or two files define the same playbook (engine.CompileAll reports that on
 // the second file, naming the first).
@@ -120,7 +121,15 @@ func compileAll(out, errOut io.Writer, paths []string) (plans []*engine.Plan, ok
 			return nil, false, fmt.Errorf("read playbook: %w", err)
 		}
 	}
-	compiled, errs := engine.CompileAll(files, srcs)
+	ws, err := workspaceFor(paths)
+	var wsDiags engine.Diagnostics
+	if errors.As(err, &wsDiags) {
+		fmt.Fprintln(out, wsDiags.Error())
+		return nil, false, nil
+	} else if err != nil {
+		return nil, false, err
+	}
+	compiled, errs := engine.CompileAllIn(ws, files, srcs)
 	ok = true
 	for i, err := range errs {
 		var ds engine.Diagnostics

@@ -25,7 +25,7 @@ func runExplain(cmd *cobra.Command, args []string) error {
 	out := cmd.OutOrStdout()
 	failed := false
 	for i, f := range files {
-		p, err := engine.CompileFile(f)
+		p, err := compileFileIn(f)
 		if err != nil {
 			printErr(cmd, err)
 			failed = true

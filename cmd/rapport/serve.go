@@ -44,7 +44,8 @@ is reachable; clients retry, and stored events are dispatched on the retry.`,
 	f.String("database-url", serveEnv("DATABASE_URL", store.DefaultDatabaseURL), "PostgreSQL URL")
 	f.String("temporal-address", serveEnv("TEMPORAL_ADDRESS", "localhost:7233"), "Temporal frontend host:port")
 	f.String("temporal-namespace", serveEnv("TEMPORAL_NAMESPACE", "default"), "Temporal namespace")
-	f.Duration("reload", 30*time.Second, "how often to reload the deployed playbooks")
+	f.Duration("reload", 30*time.Second, "how often to reload the deployed playbooks (and the --workspace file)")
+	f.String("workspace", serveEnv("RAPPORT_WORKSPACE", ""), "workspace declaration (playbooks/rapport.yaml) that identify traits and track properties are checked against; empty checks none")
 	f.Duration("redispatch-after", time.Minute, "dispatch stored events whose client did not retry a failed call after this long")
 	f.Duration("redispatch-window", 24*time.Hour, "never redispatch events received longer ago than this")
 	rootCmd.AddCommand(cmd)
@@ -62,6 +63,7 @@ func serveEnv(name, def string) string {
 type serveConfig struct {
 	Listen, DatabaseURL, TemporalAddress, TemporalNamespace string
 	APIKey                                                  string
+	Workspace                                               string
 	UnsubscribeSecret                                       []byte
 	Reload, RedispatchAfter, RedispatchWindow               time.Duration
 }
@@ -74,6 +76,7 @@ func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
 	c.TemporalAddress, _ = f.GetString("temporal-address")
 	c.TemporalNamespace, _ = f.GetString("temporal-namespace")
 	c.Reload, _ = f.GetDuration("reload")
+	c.Workspace, _ = f.GetString("workspace")
 	c.RedispatchAfter, _ = f.GetDuration("redispatch-after")
 	c.RedispatchWindow, _ = f.GetDuration("redispatch-window")
 	c.APIKey = os.Getenv("RAPPORT_API_KEY")
@@ -118,9 +121,17 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if err := reloadPlans(ctx, plans, st, log); err != nil {
 		return err
 	}
-	go keepReloading(ctx, plans, st, cfg.Reload, log)
+	ws := &api.LiveWorkspace{}
+	if err := reloadWorkspace(cfg.Workspace, ws); err != nil {
+		return err
+	}
+	go keepReloading(ctx, plans, st, cfg.Reload, log, func() {
+		if err := reloadWorkspace(cfg.Workspace, ws); err != nil {
+			log.Warn("workspace reload failed; keeping the current declaration", "err", err)
+		}
+	})
 
-	srv, err := newServeHandler(cfg, st, tc, plans, log)
+	srv, err := newServeHandler(cfg, st, tc, plans, ws, log)
 	if err != nil {
 		return err
 	}
@@ -143,7 +154,7 @@ func openServeStore(ctx context.Context, databaseURL string) (*store.Store, erro
 	return store.Open(ctx, databaseURL, store.DefaultConfig())
 }
 
-func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *api.LivePlans, log *slog.Logger) (*api.Server, error) {
+func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *api.LivePlans, ws *api.LiveWorkspace, log *slog.Logger) (*api.Server, error) {
 	if len(cfg.UnsubscribeSecret) == 0 {
 		log.Warn("RAPPORT_UNSUBSCRIBE_SECRET is not set: unsubscribe links answer 503")
 	}
@@ -154,6 +165,7 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *
 		Store:        pg,
 		Dispatcher:   disp,
 		Enroller:     disp,
+		Workspace:    ws,
 		Unsubscriber: &api.TokenUnsubscriber{Secret: cfg.UnsubscribeSecret, Applier: st, Customers: pg},
 		Checks: map[string]func(context.Context) error{
 			"db": func(ctx context.Context) error { return st.Pool().Ping(ctx) },
@@ -179,7 +191,7 @@ func reloadPlans(ctx context.Context, plans *api.LivePlans, st *store.Store, log
 
 // keepReloading picks up deploys and undeploys every interval; a failed
 // reload keeps the plans it had.
-func keepReloading(ctx context.Context, plans *api.LivePlans, st *store.Store, every time.Duration, log *slog.Logger) {
+func keepReloading(ctx context.Context, plans *api.LivePlans, st *store.Store, every time.Duration, log *slog.Logger, also func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -190,6 +202,7 @@ func keepReloading(ctx context.Context, plans *api.LivePlans, st *store.Store, e
 			if err := reloadPlans(ctx, plans, st, log); err != nil && ctx.Err() == nil {
 				log.Warn("reload failed; keeping the current playbooks", "err", err)
 			}
+			also()
 		}
 	}
 }

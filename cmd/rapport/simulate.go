@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rapport-crm/rapport/activities"
-	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/workflows"
 )
 
@@ -41,7 +40,7 @@ func runSimulate(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	plan, err := engine.CompileFile(args[0])
+	plan, err := compileFileIn(args[0])
 	if err != nil {
 		fmt.Fprintln(cmd.ErrOrStderr(), err)
 		return exitStatus(1)

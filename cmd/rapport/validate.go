@@ -50,8 +50,18 @@ func runValidate(cmd *cobra.Command, args []string) error {
 			return fmt.Errorf("read playbook: %w", err)
 		}
 	}
-	plans, errs := engine.CompileAll(files, srcs)
 	nErrors, warnings := 0, 0
+	ws, err := workspaceFor(args)
+	var wsDiags engine.Diagnostics
+	if errors.As(err, &wsDiags) {
+		for _, d := range wsDiags {
+			diags = append(diags, jsonDiagnostic{d.File, d.Line, d.Col, d.Msg, "error"})
+			nErrors++
+		}
+	} else if err != nil {
+		return err
+	}
+	plans, errs := engine.CompileAllIn(ws, files, srcs)
 	for i, err := range errs {
 		var ds engine.Diagnostics
 		switch {
@@ -121,7 +131,8 @@ func countFiles(ds []jsonDiagnostic, severity string) int {
 }
 
 // playbookFiles expands the arguments: files are taken as given,
-// directories are searched recursively for *.yaml and *.yml. A file named
+// directories are searched recursively for *.yaml and *.yml, except the
+// workspace declaration (engine.WorkspaceFile), which is not a playbook. A file named
 // twice (a folder and a file in it) is taken once, so it is not mistaken
 // for two playbooks of the same name.
 func playbookFiles(args []string) ([]string, error) {
@@ -139,7 +150,9 @@ func playbookFiles(args []string) ([]string, error) {
 			return nil, fmt.Errorf("playbook path: %w", err)
 		}
 		if !info.IsDir() {
-			add(arg)
+			if !engine.IsWorkspaceFile(arg) {
+				add(arg)
+			}
 			continue
 		}
 		var found []string
@@ -147,7 +160,7 @@ func playbookFiles(args []string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+			if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) && !engine.IsWorkspaceFile(path) {
 				found = append(found, path)
 			}
 			return nil

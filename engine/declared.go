@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// The compiler's side of the workspace declaration (workspace.go): event
+// names must be declared, and every rule is checked once more with
+// customer.attrs and event.props typed as declared (rules.CheckDeclared).
+// The check only adds diagnostics: plans are what they were without a
+// workspace, and a journey already running never sees the declaration.
+
+// eventName reads the event name of a trigger, a wait or a goal and, when
+// the workspace declares events, checks that this one is declared. Every
+// place a playbook names an event reads it here.
+func (c *compiler) eventName(f field) string {
+	name, ok := c.word(f, wordRe, "event name (a lowercase word like purchase)")
+	if !ok || c.ws == nil || c.ws.Events == nil {
+		return name
+	}
+	if _, declared := c.ws.Events[name]; !declared {
+		names := declaredNames(c.ws.Events)
+		if s := didYouMean(name, names); s != "" {
+			c.errorf(f.val, "%s: event %q is not declared in %s%s", f.key.Value, name, c.ws.File, s)
+		} else {
+			c.errorf(f.val, "%s: event %q is not declared in %s; add it under events:", f.key.Value, name, c.ws.File)
+		}
+	}
+	return name
+}
+
+// whenRule compiles the when rule of a trigger, wait or goal for event:
+// its event.props are that event's declared props.
+func (c *compiler) whenRule(f field, event string) (*rules.Rule, bool) {
+	prev := c.propsOf
+	c.propsOf = &event
+	defer func() { c.propsOf = prev }()
+	return c.rule(f, rules.Bool)
+}
+
+// declaredAttr checks the attrs.<name> an update sets against the
+// declared attrs.
+func (c *compiler) declaredAttr(k *yaml.Node, name string) {
+	if c.ws == nil || c.ws.Attrs == nil {
+		return
+	}
+	if _, ok := c.ws.Attrs[name]; ok {
+		return
+	}
+	if s := didYouMean(name, declaredNames(c.ws.Attrs)); s != "" {
+		c.errorf(k, "set: attrs.%s is not declared in %s%s", name, c.ws.File, s)
+		return
+	}
+	c.errorf(k, "set: attrs.%s is not declared in %s; declare it under attrs: with its type", name, c.ws.File)
+}
+
+// checkDeclared checks rule n (which compiled) against the declaration and
+// reports what does not fit at its place in the file.
+func (c *compiler) checkDeclared(f field, n *yaml.Node, kind rules.Kind) {
+	if c.ws == nil || c.started {
+		return
+	}
+	err := rules.CheckDeclared(n.Value, kind, c.ws.declared(c.propsOf))
+	if err == nil {
+		return
+	}
+	re, ok := err.(*rules.Error)
+	if !ok {
+		re = &rules.Error{Line: 1, Column: 1, Msg: err.Error()}
+	}
+	line, col := c.scalarPos(n, re.Line, re.Column)
+	c.errorAt(line, col, fmt.Sprintf("%s: %s", f.key.Value, re.Msg))
+}
+
+// declared is what a rule may read. event is the event a when rule is
+// for; nil elsewhere, where `event` can be the trigger event or the last
+// event waited for, so a property is checked against those of every
+// declared event (its type when they agree on it).
+func (ws *Workspace) declared(event *string) rules.Declared {
+	d := rules.Declared{Attrs: ws.Attrs, File: ws.File}
+	switch {
+	case ws.Events == nil:
+	case event != nil:
+		if props, ok := ws.Events[*event]; ok {
+			d.Props, d.Event = props, *event
+		}
+	default:
+		d.Props = map[string]rules.Type{}
+		for _, props := range ws.Events {
+			for name, t := range props {
+				if prev, seen := d.Props[name]; seen && prev != t {
+					t = rules.TypeAny
+				}
+				d.Props[name] = t
+			}
+		}
+	}
+	return d
+}
+
+func declaredNames[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
