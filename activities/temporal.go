@@ -24,11 +24,11 @@ const (
 	// ActRecordConversion is called by journeys whose goal lets them go
 	// on after converting (plans compiled since goals measure).
 	ActRecordConversion = "RecordConversion"
-	ActSendMessage   = "SendMessage"
-	ActUpdateProfile = "UpdateProfile"
-	ActAdjustPoints  = "AdjustPoints"
-	ActIssueCoupon   = "IssueCoupon"
-	ActCreateTask    = "CreateTask"
+	ActSendMessage      = "SendMessage"
+	ActUpdateProfile    = "UpdateProfile"
+	ActAdjustPoints     = "AdjustPoints"
+	ActIssueCoupon      = "IssueCoupon"
+	ActCreateTask       = "CreateTask"
 )
 
 // Temporal adapts an All for registration with a Temporal worker

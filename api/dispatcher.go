@@ -99,13 +99,13 @@ func (d *EventDispatcher) Dispatch(ctx context.Context, c rules.Customer, ev rul
 func (d *EventDispatcher) listeners(active []ActiveEnrollment, name string) []string {
 	set := map[string]bool{}
 	for _, pb := range d.plans.Names() {
-		if p, ok := d.plans.Latest(pb); ok && listens(p, name) {
+		if p, ok := d.plans.Latest(pb); ok && p.Listens(name) {
 			set[pb] = true
 		}
 	}
 	for _, a := range active {
 		p, ok := d.plans.Get(a.Playbook, a.Version)
-		if !ok || listens(p, name) {
+		if !ok || p.Listens(name) {
 			set[a.Playbook] = true
 		}
 	}
@@ -119,10 +119,14 @@ func (d *EventDispatcher) triggered(c rules.Customer, ev rules.Event) []*engine.
 	var out []*engine.Plan
 	for _, name := range d.plans.Names() {
 		p, ok := d.plans.Latest(name)
-		if !ok || p.Trigger.Kind != engine.TriggerEvent || p.Trigger.Event != ev.Name {
+		if !ok {
 			continue
 		}
-		if when := p.Trigger.When; when != nil {
+		i := slices.IndexFunc(p.Trigger.EventTriggers(), func(et engine.EventTrigger) bool { return et.Event == ev.Name })
+		if i < 0 {
+			continue
+		}
+		if when := p.Trigger.EventTriggers()[i].When; when != nil {
 			match, err := when.Bool(rules.NewEnv(c, ev, ev.Time))
 			if err != nil {
 				d.log.Warn("trigger rule failed; not enrolling", "playbook", p.Name, "customer", c.ID, "event", ev.ID, "rule", when.Source, "err", err)
@@ -135,23 +139,6 @@ func (d *EventDispatcher) triggered(c rules.Customer, ev rules.Event) []*engine.
 		out = append(out, p)
 	}
 	return out
-}
-
-// listens reports whether a journey of plan may react to an event named
-// name: its goal or a wait names the event, or it has an exit_when rule
-// (checked whenever an event arrives). An enrollment whose version is not
-// deployed here is signalled whatever it listens to (see listeners): a
-// needless signal is cheap, a missed one is a bug.
-func listens(p *engine.Plan, name string) bool {
-	if p.ExitWhen != nil || (p.Goal != nil && p.Goal.Event == name) {
-		return true
-	}
-	for _, s := range p.Steps {
-		if s.Wait != nil && s.Wait.Kind == engine.WaitEvent && s.Wait.Event == name {
-			return true
-		}
-	}
-	return false
 }
 
 // Enroll starts a manual enrollment (POST /v1/enroll).

@@ -181,3 +181,40 @@ func TestManualEnroll(t *testing.T) {
 		t.Errorf("enrolls %v", j.enrolls)
 	}
 }
+
+// TestDispatcherSeveralEvents: a trigger with several events starts on any
+// of them (each with its own when), and a running journey whose wait
+// listens for several events is signalled each of them.
+func TestDispatcherSeveralEvents(t *testing.T) {
+	reg := engine.NewRegistry()
+	milk := compile(t, "milk", "trigger:\n  events: [subscription_started, { event: payment_failed, when: 'event.amount > 0' }]",
+		"  - wait: { for: { payment_succeeded: [], subscription_cancelled: [] }, timeout: 2d }\n")
+	reg.Add(milk)
+	at := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	active := fakeEnrollments{"c1": {{Playbook: "milk", Version: milk.Version}}}
+	for _, tt := range []struct {
+		customer, event string
+		amount          float64
+		enrolls         []string
+		signals         []string
+	}{
+		{"c2", "subscription_started", 0, []string{"milk/c2/x"}, nil},
+		{"c2", "payment_failed", 12, []string{"milk/c2/x"}, nil},
+		{"c2", "payment_failed", 0, nil, nil}, // its when is false
+		{"c1", "payment_succeeded", 12, nil, []string{"milk/c1/x"}},
+		{"c1", "subscription_cancelled", 0, nil, []string{"milk/c1/x"}},
+		{"c1", "delivery_made", 0, nil, nil},
+	} {
+		t.Run(tt.customer+" "+tt.event, func(t *testing.T) {
+			j := &fakeJourneys{running: map[string]bool{"milk/c1": true}}
+			d := NewEventDispatcher(reg, j, active, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			ev := rules.Event{ID: "x", Name: tt.event, Amount: tt.amount, Time: at}
+			if err := d.Dispatch(context.Background(), rules.Customer{ID: tt.customer}, ev); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(j.enrolls, tt.enrolls) || !slices.Equal(j.signals, tt.signals) {
+				t.Errorf("enrolls %v signals %v, want %v %v", j.enrolls, j.signals, tt.enrolls, tt.signals)
+			}
+		})
+	}
+}

@@ -125,7 +125,7 @@ steps:
   - exit: done
 `,
 		want: []string{
-			"3:27: trigger: use exactly one of event, every, cron, date, manual",
+			"3:27: trigger: use exactly one of event, events, every, cron, date, manual",
 		},
 	},
 	{
@@ -137,7 +137,7 @@ steps:
   - exit: done
 `,
 		want: []string{
-			"3:1: trigger: use exactly one of event, every, cron, date, manual",
+			"3:1: trigger: use exactly one of event, events, every, cron, date, manual",
 		},
 	},
 	{
@@ -163,7 +163,7 @@ steps:
 `,
 		want: []string{
 			"3:18: cron: \"0 9 * *\" is not a cron spec; expected five fields: minute hour day-of-month month day-of-week, e.g. \"0 9 * * 1\"",
-			"3:44: when is only allowed with an event trigger",
+			"3:44: when is only allowed with an event trigger (with events, give each event its own when)",
 		},
 	},
 	{
@@ -740,6 +740,32 @@ templates:
 `,
 		want: []string{
 			"9:9: step id \"wait_3\" is also the automatic id of the step at line 11; choose another id",
+		},
+	},
+	{
+		name: "a wait for several events without timeout, with on_event",
+		src: `playbook: t
+stage: nurture
+trigger: { events: [signup, { event: purchase, when: "event.amount > 0" }] }
+steps:
+  - wait: { for: { purchase: [], visit: { steps: [{ exit: visited }] } } }
+    on_event: [{ exit: x }]
+`,
+		want: []string{
+			"5:11: wait: waiting for events needs a timeout (e.g. timeout: 7d)",
+			"6:5: on_event is for a wait for one event; in a wait for several, list each event's steps under for",
+		},
+	},
+	{
+		name: "a trigger's events must be a list of events",
+		src: `playbook: t
+stage: nurture
+trigger: { events: signup }
+steps:
+  - exit: done
+`,
+		want: []string{
+			`3:20: events: expected a list of events, like [payment_failed, subscription_cancelled], got "signup"`,
 		},
 	},
 }

@@ -279,13 +279,13 @@ func (c *compiler) trigger(f field) {
 		if len(forms) > 1 {
 			at = m[forms[1]].key
 		}
-		c.errorf(at, "trigger: use exactly one of event, every, cron, date, manual")
+		c.errorf(at, "trigger: use exactly one of event, events, every, cron, date, manual")
 		return
 	}
 	t := &c.plan.Trigger
 	form := forms[0]
-	c.onlyWith(m, "when", form == "event", "an event trigger")
-	c.onlyWith(m, "where", form != "event" && form != "manual", "an every, cron or date trigger")
+	c.onlyWith(m, "when", form == "event", "an event trigger (with events, give each event its own when)")
+	c.onlyWith(m, "where", form != "event" && form != "events" && form != "manual", "an every, cron or date trigger")
 	c.onlyWith(m, "at", form == "date", "a date trigger")
 	switch form {
 	case "event":
@@ -294,6 +294,9 @@ func (c *compiler) trigger(f field) {
 		if w, ok := m["when"]; ok {
 			t.When, _ = c.whenRule(w, t.Event)
 		}
+	case "events":
+		t.Kind = TriggerEvent
+		t.Events = c.triggerEvents(m["events"])
 	case "every", "cron":
 		t.Kind = TriggerSegment
 		if form == "every" {
@@ -327,6 +330,46 @@ func (c *compiler) trigger(f field) {
 			c.errorf(m["manual"].val, "manual: must be true (remove the trigger form you do not want)")
 		}
 	}
+}
+
+// triggerEvents reads the events form of a trigger: a list whose items
+// are event names or { event, when }.
+func (c *compiler) triggerEvents(f field) []EventTrigger {
+	n := c.deref(f.val)
+	if n == nil {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		c.errorf(n, "events: expected a list of events, like [payment_failed, subscription_cancelled], got %s", describe(n))
+		return nil
+	}
+	var out []EventTrigger
+	seen := map[string]bool{}
+	for _, item := range n.Content {
+		var et EventTrigger
+		if it := c.deref(item); it != nil && it.Kind == yaml.MappingNode {
+			m, ok := c.mapping(it, "events item", "event_trigger")
+			if !ok || m["event"].key == nil {
+				continue
+			}
+			et.Event = c.eventName(m["event"])
+			if w, ok := m["when"]; ok {
+				et.When, _ = c.whenRule(w, et.Event)
+			}
+		} else {
+			et.Event = c.eventName(field{f.key, item})
+		}
+		if et.Event == "" {
+			continue
+		}
+		if seen[et.Event] {
+			c.errorf(item, "events: %s is listed twice; list each event once (one when per event)", et.Event)
+			continue
+		}
+		seen[et.Event] = true
+		out = append(out, et)
+	}
+	return out
 }
 
 // onlyWith reports key when present but allowed is false.

@@ -104,11 +104,15 @@ func describeTrigger(t Trigger) string {
 	var s string
 	switch t.Kind {
 	case TriggerEvent:
-		s = "event " + t.Event
-		if t.When != nil {
-			s += " when " + ruleText(t.When)
+		var parts []string
+		for _, et := range t.EventTriggers() {
+			p := "event " + et.Event
+			if et.When != nil {
+				p += " when " + ruleText(et.When)
+			}
+			parts = append(parts, p)
 		}
-		return s
+		return strings.Join(parts, " or ")
 	case TriggerSegment:
 		if t.Cron != "" {
 			s = fmt.Sprintf("segment cron %q", t.Cron)
@@ -151,7 +155,7 @@ func (e *explainer) describeStep(st *Step) string {
 			s += " (transactional)"
 		}
 		return s + next
-	case st.Wait != nil && st.Wait.Kind == WaitEvent:
+	case st.Wait != nil && (st.Wait.Kind == WaitEvent || st.Wait.Kind == WaitEvents):
 		return e.describeWait(st.Wait)
 	case st.Wait != nil:
 		return e.describeWait(st.Wait) + next
@@ -197,6 +201,16 @@ func (e *explainer) describeWait(w *WaitStep) string {
 		return "wait until " + w.Until.String() + " local time"
 	case WaitAfterEntry:
 		return "wait until " + w.Length(w.Duration) + " after entry"
+	case WaitEvents:
+		var parts []string
+		for _, b := range w.Branches {
+			p := b.Event
+			if b.When != nil {
+				p += " when " + ruleText(b.When)
+			}
+			parts = append(parts, p+" -> "+e.target(b.Start))
+		}
+		return fmt.Sprintf("wait for the first of: %s; timeout %s -> %s", strings.Join(parts, ", "), w.Length(w.Timeout), e.target(w.OnTimeout))
 	}
 	s := "wait for event " + w.Event
 	if w.When != nil {

@@ -43,7 +43,7 @@ func TestGoalContinuesUnlessItExits(t *testing.T) {
 	if p.Goal.Continue {
 		t.Error("exit: true continues")
 	}
-	want := "survey.yaml:10:5: step await can only time out while the goal window is open (10d from entry): the goal (exit: true) ends the journey when survey_answered arrives, so the steps for the event never run; remove exit: true to record the conversion and go on"
+	want := "survey.yaml:10:5: step await never sees survey_answered while the goal window is open (10d from entry): the goal (exit: true) ends the journey when survey_answered arrives, so the steps for the event never run; remove exit: true to record the conversion and go on"
 	if len(p.Warnings) != 1 || p.Warnings[0].String() != want {
 		t.Errorf("warnings %v, want\n%s", p.Warnings, want)
 	}

@@ -7,7 +7,8 @@ package engine
 // the schema's root object, every other entry a $defs entry of that name.
 var mappingKeys = map[string][]string{
 	"playbook":      {"playbook", "description", "stage", "owner", "topic", "trigger", "entry", "goal", "exit_when", "policies", "templates", "steps"},
-	"trigger":       {"event", "when", "every", "cron", "where", "date", "at", "manual"},
+	"trigger":       {"event", "events", "when", "every", "cron", "where", "date", "at", "manual"},
+	"event_trigger": {"event", "when"},
 	"entry":         {"reentry", "cooldown", "audience", "holdout", "global_control"},
 	"goal":          {"event", "when", "within", "exit"},
 	"policies":      {"quiet_hours", "frequency_cap"},
@@ -16,7 +17,8 @@ var mappingKeys = map[string][]string{
 	"variant":       {"subject", "text", "html"},
 	"step":          {"id", "send", "wait", "on_event", "on_timeout", "if", "then", "else", "split", "update", "points", "coupon", "task", "goto", "exit"},
 	"send":          {"channel", "template", "transactional"},
-	"wait":          {"until", "event", "when", "timeout", "after_entry"},
+	"wait":          {"until", "event", "for", "when", "timeout", "after_entry"},
+	"event_branch":  {"when", "steps"},
 	"split_branch":  {"name", "weight", "steps"},
 	"update":        {"set", "add_tags", "remove_tags", "tier", "stage"},
 	"points":        {"award", "deduct", "reason"},
@@ -33,6 +35,7 @@ var requiredKeys = map[string][]string{
 	"frequency_cap": {"max", "per"},
 	"variant":       {"text"},
 	"split_branch":  {"name", "weight"},
+	"event_trigger": {"event"},
 	"send":          {"channel", "template"},
 	"points":        {"reason"},
 	"coupon":        {"kind", "value", "expires"},
@@ -48,7 +51,7 @@ var siblingKeys = map[string]string{"then": "if", "else": "if", "on_event": "wai
 
 // Enumerations of the language, shared by the parser and the schema test.
 var (
-	triggerForms  = []string{"event", "every", "cron", "date", "manual"}
+	triggerForms  = []string{"event", "events", "every", "cron", "date", "manual"}
 	triggerDates  = []string{"birthday", "signup_anniversary"}
 	reentryValues = []string{"never", "always", "after"}
 	capActions    = []string{"skip", "defer"}

@@ -145,15 +145,27 @@ func (p *Plan) checkProgram() error {
 		case KindWait:
 			missing = s.Wait == nil
 			if !missing {
-				err := oneOf("wait kind", string(s.Wait.Kind), WaitFor, WaitUntil, WaitEvent, WaitAfterEntry)
+				err := oneOf("wait kind", string(s.Wait.Kind), WaitFor, WaitUntil, WaitEvent, WaitAfterEntry, WaitEvents)
 				if err == nil {
 					err = ruleOf("when", s.Wait.When, rules.Bool, true)
+				}
+				for _, b := range s.Wait.Branches {
+					if err == nil {
+						err = ruleOf(b.Event+" when", b.When, rules.Bool, true)
+					}
+					jumps = append(jumps, target{b.Event, b.Start})
+				}
+				if err == nil && s.Wait.Kind == WaitEvents && len(s.Wait.Branches) == 0 {
+					err = errors.New("a wait for several events without events")
 				}
 				if err != nil {
 					return fmt.Errorf("step %d (%s): %w", i, s.ID, err)
 				}
-				if s.Wait.Kind == WaitEvent {
+				switch s.Wait.Kind {
+				case WaitEvent:
 					jumps = append(jumps, target{"on_event", s.Wait.OnEvent}, target{"on_timeout", s.Wait.OnTimeout})
+				case WaitEvents:
+					jumps = append(jumps, target{"on_timeout", s.Wait.OnTimeout})
 				}
 			}
 		case KindIf:
@@ -221,6 +233,9 @@ func (p *Plan) checkHeader() error {
 		ruleOf("trigger where", p.Trigger.Where, rules.Bool, true),
 		ruleOf("entry audience", p.Entry.Audience, rules.Bool, true),
 		ruleOf("exit_when", p.ExitWhen, rules.Bool, true),
+	}
+	for _, et := range p.Trigger.Events {
+		checks = append(checks, ruleOf("trigger "+et.Event+" when", et.When, rules.Bool, true))
 	}
 	if p.Goal != nil {
 		checks = append(checks, ruleOf("goal when", p.Goal.When, rules.Bool, true))

@@ -4,6 +4,7 @@
 package engine
 
 import (
+	"slices"
 	"time"
 
 	"github.com/rapport-crm/rapport/rules"
@@ -80,6 +81,43 @@ type Trigger struct {
 	Where *rules.Rule   `json:"where,omitempty"` // TriggerSegment and TriggerDate: optional rule over the customer
 	Date  string        `json:"date,omitempty"`  // TriggerDate: "birthday" or "signup_anniversary"
 	At    TimeOfDay     `json:"at,omitempty"`    // TriggerDate: local time of day the journey starts
+	// Events are the events of a trigger that listens for several (the
+	// events form); Event and When are then empty.
+	Events []EventTrigger `json:"events,omitempty"`
+}
+
+// EventTrigger is one event that starts an enrollment, with its optional
+// rule over customer and event.
+type EventTrigger struct {
+	Event string      `json:"event,omitempty"`
+	When  *rules.Rule `json:"when,omitempty"`
+}
+
+// EventTriggers lists the events that start an enrollment of an event
+// trigger, whichever form the playbook used (none for other triggers).
+func (t Trigger) EventTriggers() []EventTrigger {
+	switch {
+	case t.Kind != TriggerEvent:
+		return nil
+	case len(t.Events) > 0:
+		return t.Events
+	}
+	return []EventTrigger{{Event: t.Event, When: t.When}}
+}
+
+// Listens reports whether a journey of p may react to an event named name:
+// its goal or a wait names the event, or it has an exit_when rule (checked
+// whenever an event arrives).
+func (p *Plan) Listens(name string) bool {
+	if p.ExitWhen != nil || (p.Goal != nil && p.Goal.Event == name) {
+		return true
+	}
+	for _, s := range p.Steps {
+		if s.Wait != nil && slices.Contains(s.Wait.Events(), name) {
+			return true
+		}
+	}
+	return false
 }
 
 // TimeOfDay is a wall-clock time in the customer's zone, minutes after midnight.
@@ -248,6 +286,9 @@ const (
 	// WaitAfterEntry waits until Span after the journey's entry, on the
 	// customer's calendar.
 	WaitAfterEntry WaitKind = "after_entry"
+	// WaitEvents waits for the first of several events, each with its own
+	// branch (Branches), or the timeout (OnTimeout).
+	WaitEvents WaitKind = "events"
 )
 
 // WaitStep pauses the journey.
@@ -259,12 +300,40 @@ type WaitStep struct {
 	When      *rules.Rule   `json:"when,omitempty"`       // WaitEvent: optional rule over customer and event
 	Timeout   time.Duration `json:"timeout,omitempty"`    // WaitEvent
 	OnEvent   int           `json:"on_event,omitempty"`   // WaitEvent: index when the event happened (often Next)
-	OnTimeout int           `json:"on_timeout,omitempty"` // WaitEvent: index when the timeout fired
+	OnTimeout int           `json:"on_timeout,omitempty"` // WaitEvent, WaitEvents: index when the timeout fired
+	// Branches are the events a WaitEvents listens for, in the order the
+	// playbook lists them; the first whose event arrives (and whose rule
+	// holds) ends the wait.
+	Branches []EventBranch `json:"branches,omitempty"`
 	// Span is the wait's length on the customer's calendar (WaitFor's
 	// duration, WaitEvent's timeout, WaitAfterEntry's offset); Duration
 	// and Timeout hold its Approx. Plans compiled before calendar waits
 	// have none and wait the fixed Duration or Timeout.
 	Span *Span `json:"span,omitempty"`
+}
+
+// EventBranch is one event of a wait for several events, and where the
+// journey goes when it arrives.
+type EventBranch struct {
+	Event string      `json:"event,omitempty"`
+	When  *rules.Rule `json:"when,omitempty"` // optional rule over customer and event
+	Start int         `json:"start,omitempty"`
+}
+
+// Events names the events a wait listens for: its one event, or each
+// branch's.
+func (w *WaitStep) Events() []string {
+	switch w.Kind {
+	case WaitEvent:
+		return []string{w.Event}
+	case WaitEvents:
+		names := make([]string, len(w.Branches))
+		for i, b := range w.Branches {
+			names[i] = b.Event
+		}
+		return names
+	}
+	return nil
 }
 
 // IfStep branches on a rule.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -208,6 +209,10 @@ func (c *compiler) wait(idx int, f field, step map[string]field) *WaitStep {
 	_, hasUntil := m["until"]
 	_, hasEvent := m["event"]
 	_, hasAfterEntry := m["after_entry"]
+	if forms := waitForms(m); len(forms) > 1 && slices.Contains(forms, "for") {
+		c.errorf(m[forms[1]].key, "wait: for stands alone; use one of until, event, for and after_entry, not %s and %s", forms[0], forms[1])
+		return w
+	}
 	switch {
 	case hasUntil && hasEvent:
 		c.errorf(m["event"].key, "wait: use either until or event, not both")
@@ -250,10 +255,112 @@ func (c *compiler) wait(idx int, f field, step map[string]field) *WaitStep {
 			nest.onTimeout, _ = c.stepList(l)
 		}
 		c.nested[idx] = nest
+	case m["for"].key != nil:
+		c.waitEvents(idx, w, n, m, step)
 	default:
-		c.errorf(n, "wait: expected until or event in the mapping (or a plain duration like wait: 3d)")
+		c.errorf(n, "wait: expected until, event, for or after_entry in the mapping (or a plain duration like wait: 3d)")
 	}
 	return w
+}
+
+// waitForms lists the forms of wait present in m, in the order of the keys
+// in the file.
+func waitForms(m map[string]field) []string {
+	var forms []string
+	for _, k := range []string{"until", "event", "for", "after_entry"} {
+		if _, ok := m[k]; ok {
+			forms = append(forms, k)
+		}
+	}
+	sort.Slice(forms, func(i, j int) bool {
+		a, b := m[forms[i]].key, m[forms[j]].key
+		return a.Line < b.Line || a.Line == b.Line && a.Column < b.Column
+	})
+	return forms
+}
+
+// waitEvents reads a wait for several events:
+//
+//	wait:
+//	  for:
+//	    payment_succeeded: [steps…]
+//	    subscription_cancelled: { when: rule, steps: [steps…] }
+//	  timeout: 3d
+//	on_timeout: [steps…]
+//
+// Each event's steps run when it arrives first (an empty list goes on with
+// the step after the wait); on_timeout runs when none did in time.
+func (c *compiler) waitEvents(idx int, w *WaitStep, n *yaml.Node, m map[string]field, step map[string]field) {
+	w.Kind = WaitEvents
+	if wf, ok := m["when"]; ok {
+		c.errorf(wf.key, "when: in a wait for several events, give each event its own when (payment_failed: { when: …, steps: [...] })")
+	}
+	if t, ok := m["timeout"]; ok {
+		w.Span, w.Timeout = c.span(t)
+	} else {
+		c.errorf(n, "wait: waiting for events needs a timeout (e.g. timeout: 7d)")
+	}
+	if f, ok := step["on_event"]; ok {
+		c.errorf(f.key, "on_event is for a wait for one event; in a wait for several, list each event's steps under for")
+	}
+	nest := &nested{}
+	c.nested[idx] = nest
+	// Branches first, then on_timeout: steps are numbered in document order.
+	defer func() {
+		if l, ok := step["on_timeout"]; ok {
+			nest.onTimeout, _ = c.stepList(l)
+		}
+	}()
+	fm := c.deref(m["for"].val)
+	if fm == nil {
+		return
+	}
+	if fm.Kind != yaml.MappingNode || len(fm.Content) == 0 {
+		c.errorf(fm, "for: expected the events to wait for, each with its steps (payment_succeeded: [...]), got %s", describe(fm))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(fm.Content); i += 2 {
+		f := field{c.deref(fm.Content[i]), fm.Content[i+1]}
+		if f.key == nil {
+			return
+		}
+		name := c.eventName(field{&yaml.Node{Value: "for"}, f.key})
+		if seen[name] {
+			c.errorf(f.key, "for: %s is listed twice; give each event one branch (use if inside it to tell cases apart)", name)
+			continue
+		}
+		seen[name] = true
+		br, list := c.eventBranch(name, f)
+		w.Branches = append(w.Branches, br)
+		nest.branches = append(nest.branches, list)
+	}
+}
+
+// eventBranch reads one event's branch of a wait for several events: a
+// list of steps, or { when, steps }.
+func (c *compiler) eventBranch(name string, f field) (EventBranch, []int) {
+	br := EventBranch{Event: name, Start: End}
+	v := c.deref(f.val)
+	if v == nil {
+		return br, nil
+	}
+	if v.Kind != yaml.MappingNode {
+		list, _ := c.stepList(f)
+		return br, list
+	}
+	bm, ok := c.mapping(v, name, "event_branch")
+	if !ok {
+		return br, nil
+	}
+	if wf, ok := bm["when"]; ok {
+		br.When, _ = c.whenRule(wf, name)
+	}
+	var list []int
+	if sf, ok := bm["steps"]; ok {
+		list, _ = c.stepList(sf)
+	}
+	return br, list
 }
 
 // noEventBranches reports on_event/on_timeout on a wait that is not for an event.
@@ -618,6 +725,12 @@ func (c *compiler) link(list []int, cont int) {
 			st.Wait.OnEvent, st.Wait.OnTimeout = first(nest.onEvent, next), first(nest.onTimeout, next)
 			c.link(nest.onEvent, next)
 			c.link(nest.onTimeout, next)
+			for b, list := range nest.branches {
+				if b < len(st.Wait.Branches) {
+					st.Wait.Branches[b].Start = first(list, next)
+				}
+				c.link(list, next)
+			}
 		case st.Split != nil:
 			for b, list := range nest.branches {
 				if b < len(st.Split.Branches) {
@@ -639,6 +752,11 @@ func (p *Plan) successors(idx int) []int {
 		out = []int{st.If.Then, st.If.Else}
 	case st.Wait != nil && st.Wait.Kind == WaitEvent:
 		out = []int{st.Wait.OnEvent, st.Wait.OnTimeout}
+	case st.Wait != nil && st.Wait.Kind == WaitEvents:
+		for _, b := range st.Wait.Branches {
+			out = append(out, b.Start)
+		}
+		out = append(out, st.Wait.OnTimeout)
 	case st.Split != nil:
 		for _, b := range st.Split.Branches {
 			out = append(out, b.Start)

@@ -1,6 +1,9 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // warnGoalWaits warns about each wait for the goal event when the goal
 // ends the journey (exit: true) whatever the event says (no goal when):
@@ -13,12 +16,12 @@ func (c *compiler) warnGoalWaits() {
 		return
 	}
 	for _, st := range c.plan.Steps {
-		if st.Kind != KindWait || st.Wait == nil || st.Wait.Kind != WaitEvent || st.Wait.Event != g.Event {
+		if st.Kind != KindWait || st.Wait == nil || !slices.Contains(st.Wait.Events(), g.Event) {
 			continue
 		}
 		c.plan.Warnings = append(c.plan.Warnings, Diagnostic{
 			File: c.file, Line: st.Line, Col: st.Col,
-			Msg: fmt.Sprintf("step %s can only time out while the goal window is open (%s from entry): the goal (exit: true) ends the journey when %s arrives, so the steps for the event never run; remove exit: true to record the conversion and go on", st.ID, formatDuration(g.Within), g.Event),
+			Msg: fmt.Sprintf("step %s never sees %s while the goal window is open (%s from entry): the goal (exit: true) ends the journey when %s arrives, so the steps for the event never run; remove exit: true to record the conversion and go on", st.ID, g.Event, formatDuration(g.Within), g.Event),
 		})
 	}
 }

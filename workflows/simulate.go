@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -42,7 +43,14 @@ type SimOptions struct {
 	Memory *activities.Memory
 	// MaxRuns bounds the runs (continue-as-new) simulated; default 1000.
 	MaxRuns int
+	// Horizon is how much simulated time a journey may run; one still
+	// running then (a subscription that lasts for years) stops there,
+	// active (SimResult.Horizon). Default DefaultSimHorizon.
+	Horizon time.Duration
 }
+
+// DefaultSimHorizon is the simulated time a journey may run: three years.
+const DefaultSimHorizon = 3 * 365 * 24 * time.Hour
 
 // SimResult is what a simulation did.
 type SimResult struct {
@@ -56,6 +64,8 @@ type SimResult struct {
 	RunEvents []int
 	Memory    *activities.Memory
 	Final     State
+	// Horizon: the journey was still running at the simulation's horizon.
+	Horizon time.Duration
 }
 
 // Simulate runs the real Journey workflow for one customer in the SDK's
@@ -76,6 +86,9 @@ func Simulate(plan *engine.Plan, opts SimOptions) (*SimResult, error) {
 	if opts.MaxRuns <= 0 {
 		opts.MaxRuns = 1000
 	}
+	if opts.Horizon <= 0 {
+		opts.Horizon = DefaultSimHorizon
+	}
 	res.Memory.Put(opts.Customer)
 	in, err := Input(plan, opts.Customer.ID, simTrigger(plan, opts.Trigger, res.Start))
 	if err != nil {
@@ -84,9 +97,12 @@ func Simulate(plan *engine.Plan, opts SimOptions) (*SimResult, error) {
 	at, lastSeq := res.Start, 0
 	for res.Runs < opts.MaxRuns {
 		res.Runs++
-		next, now, state, err := simulateRun(in, at, res, opts.Events)
+		next, now, state, err := simulateRun(in, at, res, opts.Events, res.Start.Add(opts.Horizon).Sub(at))
 		if err != nil {
 			return res, err
+		}
+		if res.Err != nil && temporal.IsTimeoutError(res.Err) && state.Status == activities.StatusActive {
+			res.Err, res.Horizon = nil, opts.Horizon // still running at the horizon
 		}
 		for _, s := range state.Steps {
 			if s.Seq > lastSeq {
@@ -107,11 +123,12 @@ func Simulate(plan *engine.Plan, opts SimOptions) (*SimResult, error) {
 // simulateRun runs one workflow run starting at time at. It returns the
 // input of the next run when the run continued as new, and the time it
 // stopped.
-func simulateRun(in JourneyInput, at time.Time, res *SimResult, events []SimEvent) (*JourneyInput, time.Time, State, error) {
+func simulateRun(in JourneyInput, at time.Time, res *SimResult, events []SimEvent, left time.Duration) (*JourneyInput, time.Time, State, error) {
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(at)
+	env.SetWorkflowRunTimeout(max(left, time.Second))
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WorkflowID(in.Playbook, in.CustomerID), TaskQueue: TaskQueue})
 	Register(env, res.Memory)
 	deliverEvents(env, in.CustomerID, at, res, events)
@@ -195,8 +212,8 @@ func simTrigger(plan *engine.Plan, given *rules.Event, start time.Time) rules.Ev
 		}
 		return ev
 	}
-	if plan.Trigger.Kind == engine.TriggerEvent {
-		return rules.Event{ID: "sim-" + start.UTC().Format(time.RFC3339), Name: plan.Trigger.Event, Time: start}
+	if ets := plan.Trigger.EventTriggers(); len(ets) > 0 {
+		return rules.Event{ID: "sim-" + start.UTC().Format(time.RFC3339), Name: ets[0].Event, Time: start}
 	}
 	return rules.Event{}
 }
@@ -247,6 +264,9 @@ func (r *SimResult) Summary() string {
 		total += n
 	}
 	status := outcomeDetail(r.Final.Status, r.Final.Reason)
+	if r.Horizon > 0 {
+		status += fmt.Sprintf(" (still running at the simulation's horizon, %s)", FormatDuration(r.Horizon))
+	}
 	if r.Final.Converted && r.Final.Status != activities.StatusConverted {
 		status += ", goal reached"
 	}

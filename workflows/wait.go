@@ -12,8 +12,16 @@ import (
 	"github.com/rapport-crm/rapport/rules"
 )
 
-// matcher is the event a wait step is waiting for.
+// matcher is what a wait step is waiting for: one event, or the first of
+// several (each with its optional rule). hit is the index of the one that
+// ended the wait.
 type matcher struct {
+	alts []alternative
+	hit  int
+}
+
+// alternative is one event a wait takes; where names its rule in messages.
+type alternative struct {
 	event string
 	when  *rules.Rule
 	where string
@@ -74,6 +82,12 @@ func (j *journey) wait(step *engine.Step, key string) (int, error) {
 			return 0, err
 		}
 		return j.waitEvent(step, key, until)
+	case engine.WaitEvents:
+		until, err := end(now, w.Timeout)
+		if err != nil {
+			return 0, err
+		}
+		return j.waitEvents(step, key, until)
 	}
 	return 0, fmt.Errorf("step %s: unknown wait kind %q", step.ID, w.Kind)
 }
@@ -101,7 +115,7 @@ func (j *journey) spanEnd(w *engine.WaitStep, from time.Time, d time.Duration) (
 func (j *journey) waitEvent(step *engine.Step, key string, until time.Time) (int, error) {
 	w := step.Wait
 	j.logStep(step.ID, "wait", fmt.Sprintf("event %s (timeout %s)", w.Event, w.Length(w.Timeout)))
-	m := &matcher{event: w.Event, when: w.When, where: "step " + step.ID + " when"}
+	m := &matcher{alts: []alternative{{event: w.Event, when: w.When, where: "step " + step.ID + " when"}}}
 	matched, err := j.block(until, fmt.Sprintf("%s: waiting for %s until %s", step.ID, w.Event, j.localTime(until)), m, true)
 	if err != nil {
 		return 0, err
@@ -112,6 +126,30 @@ func (j *journey) waitEvent(step *engine.Step, key string, until time.Time) (int
 	}
 	j.logStep(step.ID, "wait", "→ "+outcome)
 	return next, j.record(step, key, outcome, "wait "+w.Event+" → "+outcome)
+}
+
+// waitEvents runs a wait for the first of several events: the branch of
+// the event that arrives first (and whose rule holds) runs, or on_timeout.
+// The step record's branch is the event's name, or timeout.
+func (j *journey) waitEvents(step *engine.Step, key string, until time.Time) (int, error) {
+	w := step.Wait
+	names := strings.Join(w.Events(), ", ")
+	j.logStep(step.ID, "wait", fmt.Sprintf("first of %s (timeout %s)", names, w.Length(w.Timeout)))
+	m := &matcher{}
+	for _, b := range w.Branches {
+		m.alts = append(m.alts, alternative{event: b.Event, when: b.When, where: "step " + step.ID + " " + b.Event + " when"})
+	}
+	matched, err := j.block(until, fmt.Sprintf("%s: waiting for %s until %s", step.ID, names, j.localTime(until)), m, true)
+	if err != nil {
+		return 0, err
+	}
+	outcome, next := "timeout", w.OnTimeout
+	if matched {
+		b := w.Branches[m.hit]
+		outcome, next = b.Event, b.Start
+	}
+	j.logStep(step.ID, "wait", "→ "+outcome)
+	return next, j.record(step, key, outcome, "wait "+names+" → "+outcome)
 }
 
 // block waits until the deadline, or until an event that m matches arrives
@@ -211,17 +249,23 @@ func (j *journey) onEvent(ev rules.Event, m *matcher) (bool, error) {
 			return false, err
 		}
 	}
-	if m == nil || ev.Name != m.event {
+	if m == nil {
 		return false, nil
 	}
-	if m.when != nil {
-		ok, err := j.decide(m.when, m.where, ev)
-		if err != nil || !ok {
-			return false, err
+	for i, a := range m.alts {
+		if ev.Name != a.event {
+			continue
 		}
+		if a.when != nil {
+			ok, err := j.decide(a.when, a.where, ev)
+			if err != nil || !ok {
+				return false, err
+			}
+		}
+		m.hit, j.event = i, ev
+		return true, nil
 	}
-	j.event = ev
-	return true, nil
+	return false, nil
 }
 
 func eventDetail(ev rules.Event) string {
