@@ -260,3 +260,42 @@ func TestPGRedispatchSweepsEventsClientsGaveUpOn(t *testing.T) {
 		t.Errorf("second pass redispatched %d, want 0", n)
 	}
 }
+
+// TestPGDeclaredTypes: with a workspace declaration, a number sent as text
+// is stored in PostgreSQL as a number (a rule comparing it with a number
+// works on the stored profile), and a batch with a mistyped trait is
+// refused whole, naming the field, with nothing written.
+func TestPGDeclaredTypes(t *testing.T) {
+	h, st := pgHarness(t)
+	ws, err := engine.ParseWorkspace("rapport.yaml", []byte("attrs:\n  balance: number\nevents:\n  purchase:\n    props: { quantity: number }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := &LiveWorkspace{}
+	live.Set(ws)
+	h.srv.opts.Workspace = live
+	ctx := context.Background()
+	if rec := h.do("POST", "/v1/identify", `{"userId":"c1","traits":{"balance":" 120.5"}}`); rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	c, err := st.Customer(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Attrs["balance"] != 120.5 {
+		t.Fatalf("stored balance %#v (%T), want the number 120.5", c.Attrs["balance"], c.Attrs["balance"])
+	}
+	body := `{"batch":[{"type":"identify","userId":"c2","traits":{"email":"b@example.com"}},
+		{"type":"track","userId":"c2","event":"purchase","messageId":"m1","properties":{"quantity":"two"}}]}`
+	rec := h.do("POST", "/v1/batch", body)
+	if rec.Code != 400 || !strings.Contains(errorOf(t, rec), `batch[1].properties.quantity: expected a number, got "two"`) {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var n int
+	if err := st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM customers WHERE id = 'c2') + (SELECT count(*) FROM events)`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d rows written by a refused batch", n)
+	}
+}
