@@ -95,63 +95,48 @@ func (d *EventDispatcher) Dispatch(ctx context.Context, c rules.Customer, ev rul
 }
 
 // listeners are the playbooks to signal with an event named name, sorted:
-// the deployed ones that listen, and the active enrollments that do.
+// the deployed ones that listen (engine.Plan.Listens), and the active
+// enrollments that do. An enrollment whose version is not deployed here is
+// signalled whatever it listens to: a needless signal is cheap, a missed
+// one is a bug.
 func (d *EventDispatcher) listeners(active []ActiveEnrollment, name string) []string {
 	set := map[string]bool{}
 	for _, pb := range d.plans.Names() {
-		if p, ok := d.plans.Latest(pb); ok && listens(p, name) {
+		if p, ok := d.plans.Latest(pb); ok && p.Listens(name) {
 			set[pb] = true
 		}
 	}
 	for _, a := range active {
 		p, ok := d.plans.Get(a.Playbook, a.Version)
-		if !ok || listens(p, name) {
+		if !ok || p.Listens(name) {
 			set[a.Playbook] = true
 		}
 	}
 	return slices.Sorted(maps.Keys(set))
 }
 
-// triggered lists the deployed playbooks ev starts for c. A trigger rule
-// that fails to evaluate is logged and counts as false: retrying would not
-// change it, and it must not hold up the other playbooks.
+// triggered lists the deployed playbooks ev starts for c
+// (engine.Plan.TriggeredBy, the decision the simulator makes too). A
+// trigger rule that fails to evaluate is logged and counts as false:
+// retrying would not change it, and it must not hold up the other
+// playbooks.
 func (d *EventDispatcher) triggered(c rules.Customer, ev rules.Event) []*engine.Plan {
 	var out []*engine.Plan
 	for _, name := range d.plans.Names() {
 		p, ok := d.plans.Latest(name)
-		if !ok || p.Trigger.Kind != engine.TriggerEvent || p.Trigger.Event != ev.Name {
+		if !ok {
 			continue
 		}
-		if when := p.Trigger.When; when != nil {
-			match, err := when.Bool(rules.NewEnv(c, ev, ev.Time))
-			if err != nil {
-				d.log.Warn("trigger rule failed; not enrolling", "playbook", p.Name, "customer", c.ID, "event", ev.ID, "rule", when.Source, "err", err)
-				continue
-			}
-			if !match {
-				continue
-			}
+		match, err := p.TriggeredBy(c, ev)
+		if err != nil {
+			d.log.Warn("trigger rule failed; not enrolling", "playbook", p.Name, "customer", c.ID, "event", ev.ID, "err", err)
+			continue
 		}
-		out = append(out, p)
+		if match {
+			out = append(out, p)
+		}
 	}
 	return out
-}
-
-// listens reports whether a journey of plan may react to an event named
-// name: its goal or a wait names the event, or it has an exit_when rule
-// (checked whenever an event arrives). An enrollment whose version is not
-// deployed here is signalled whatever it listens to (see listeners): a
-// needless signal is cheap, a missed one is a bug.
-func listens(p *engine.Plan, name string) bool {
-	if p.ExitWhen != nil || (p.Goal != nil && p.Goal.Event == name) {
-		return true
-	}
-	for _, s := range p.Steps {
-		if s.Wait != nil && s.Wait.Kind == engine.WaitEvent && s.Wait.Event == name {
-			return true
-		}
-	}
-	return false
 }
 
 // Enroll starts a manual enrollment (POST /v1/enroll).
