@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/simulate/simfile"
+	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/workflows"
 )
 
@@ -58,7 +60,11 @@ func (c simCase) run(t testing.TB) *Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Customer: workflows.SampleCustomer(DefaultStart)}
+	// Production's default global frequency cap, as `rapport simulate` sets it.
+	cfg := store.DefaultConfig()
+	mem := activities.NewMemory()
+	mem.GlobalCapMax, mem.GlobalCapPer = cfg.CapMax, cfg.CapPer
+	opts := Options{Customer: workflows.SampleCustomer(DefaultStart), Memory: mem}
 	if c.customer != "" {
 		data, err := os.ReadFile(c.customer)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/unsubscribe"
 )
@@ -200,12 +202,6 @@ func (s *Store) Unsubscribe(ctx context.Context, c unsubscribe.Claims) error {
 
 var _ unsubscribe.Applier = (*Store)(nil)
 
-// profileText are the core fields UpdateProfile may set, by the name a
-// playbook uses.
-var profileText = map[string]string{
-	"name": "name", "locale": "locale", "timezone": "timezone", "tier": "tier",
-	"email": "email", "phone": "phone", "stage": "stage",
-}
 
 // UpdateProfile applies a playbook's update step. Setting a value, adding
 // and removing tags are idempotent by nature, so a retry changes nothing
@@ -229,11 +225,11 @@ func (s *Store) UpdateProfile(ctx context.Context, u activities.ProfileUpdate) e
 			attrs[name] = v
 			continue
 		}
-		col, ok := profileText[k]
-		if !ok {
-			return permanent("update of customer %q: field %q cannot be set (use attrs.%s)", u.CustomerID, k, k)
+		// The column is named as the field; the list is engine's.
+		if !slices.Contains(engine.ProfileFields, k) {
+			return permanent("update of customer %q: field %q cannot be set (use %s or attrs.%s)", u.CustomerID, k, strings.Join(engine.ProfileFields, ", "), k)
 		}
-		sets = append(sets, col+" = "+arg(fmt.Sprint(v)))
+		sets = append(sets, k+" = "+arg(rules.Format(v)))
 	}
 	if u.Tier != "" {
 		sets = append(sets, "tier = "+arg(u.Tier))

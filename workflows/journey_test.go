@@ -372,7 +372,7 @@ func TestReentryPolicies(t *testing.T) {
 		want   activities.Status
 		reason string
 	}{
-		{"entry: { reentry: never }", 100 * day, activities.StatusRejected, "reentry_never"},
+		{"entry: { reentry: never }", 100 * day, activities.StatusRejected, activities.ReasonAlreadyEnrolled},
 		{"entry: { reentry: always }", 2 * day, activities.StatusCompleted, ""},
 		{"entry: { reentry: after, cooldown: 30d }", 10 * day, activities.StatusRejected, "cooldown"},
 		{"entry: { reentry: after, cooldown: 30d }", 31 * day, activities.StatusCompleted, ""},

@@ -11,6 +11,7 @@ import (
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/simulate"
 	"github.com/rapport-crm/rapport/simulate/simfile"
+	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/workflows"
 )
 
@@ -48,6 +49,7 @@ standard error), 0 otherwise, including when the customer is not admitted.`,
 	cmd.Flags().String("events", "", "YAML file of events to deliver, [{at: 5d, event: purchase, ...}]")
 	cmd.Flags().Bool("json", false, "print one JSON object per line")
 	cmd.Flags().String("start", simulate.DefaultStart.Format(time.RFC3339), "simulated start time (RFC 3339)")
+	cmd.Flags().String("frequency-cap", "", "global frequency cap per customer and channel, as RAPPORT_FREQUENCY_CAP in production: \"<max>/<duration>\" or off (default: production's default, "+defaultCap()+")")
 	cmd.Flags().Float64("global-control", 0, "global control group in percent, as rapport.global_control_pct in production (0 to 50)")
 	rootCmd.AddCommand(cmd)
 }
@@ -77,6 +79,13 @@ func runSimulate(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// defaultCap is production's default global frequency cap, written as
+// RAPPORT_FREQUENCY_CAP takes it ("3/7d"; the default is whole days).
+func defaultCap() string {
+	cfg := store.DefaultConfig()
+	return fmt.Sprintf("%d/%dd", cfg.CapMax, cfg.CapPer/(24*time.Hour))
+}
+
 // simOptions reads the flags and the files they name.
 func simOptions(cmd *cobra.Command) (simulate.Options, error) {
 	var opts simulate.Options
@@ -92,6 +101,13 @@ func simOptions(cmd *cobra.Command) (simulate.Options, error) {
 	}
 	opts.Memory = activities.NewMemory()
 	opts.Memory.GlobalControlPct = pct
+	capFlag, _ := cmd.Flags().GetString("frequency-cap")
+	if capFlag == "" {
+		capFlag = defaultCap()
+	}
+	if opts.Memory.GlobalCapMax, opts.Memory.GlobalCapPer, err = store.ParseCap(capFlag); err != nil {
+		return opts, fmt.Errorf("--frequency-cap: %w", err)
+	}
 	opts.Customer = workflows.SampleCustomer(t)
 	if path, _ := cmd.Flags().GetString("customer"); path != "" {
 		data, err := os.ReadFile(path)
