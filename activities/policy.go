@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"strconv"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/rapport-crm/rapport/rules"

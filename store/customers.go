@@ -202,7 +202,6 @@ func (s *Store) Unsubscribe(ctx context.Context, c unsubscribe.Claims) error {
 
 var _ unsubscribe.Applier = (*Store)(nil)
 
-
 // UpdateProfile applies a playbook's update step. Setting a value, adding
 // and removing tags are idempotent by nature, so a retry changes nothing
 // further; the whole update is one statement, so it applies atomically.
