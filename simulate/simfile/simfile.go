@@ -163,7 +163,14 @@ type customerJSON struct {
 	SignupAt       string         `json:"signup_at"`
 	Tags           []string       `json:"tags"`
 	Attrs          map[string]any `json:"attrs"`
-	Consents       []Consent      `json:"consents"`
+	Consents       []consentJSON  `json:"consents"`
+}
+
+// consentJSON is one consent of the file; every field is required.
+type consentJSON struct {
+	Channel *string `json:"channel"`
+	Topic   *string `json:"topic"`
+	Granted *bool   `json:"granted"`
 }
 
 // ParseCustomer reads a customer file (schema/customer.schema.json):
@@ -175,6 +182,9 @@ func ParseCustomer(file string, data []byte) (Customer, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&raw); err != nil {
 		return Customer{}, fmt.Errorf("%s: %w (the fields are described in docs/playbooks.md, \"The customer file\")", file, err)
+	}
+	if err := checkKeys(data); err != nil {
+		return Customer{}, fmt.Errorf("%s: %w", file, err)
 	}
 	if raw.ID == "" {
 		return Customer{}, fmt.Errorf("%s: the customer needs an id", file)
@@ -189,6 +199,9 @@ func ParseCustomer(file string, data []byte) (Customer, error) {
 		in   string
 		out  *time.Time
 	}{{"last_purchase_at", raw.LastPurchaseAt, &c.LastPurchaseAt}, {"birthday", raw.Birthday, &c.Birthday}, {"signup_at", raw.SignupAt, &c.SignupAt}} {
+		if d.in == "" {
+			continue // omitted (checkKeys refused an empty string)
+		}
 		t, err := ParseDate(d.in)
 		if err != nil {
 			return Customer{}, fmt.Errorf("%s: %s: %w", file, d.name, err)
@@ -198,29 +211,59 @@ func ParseCustomer(file string, data []byte) (Customer, error) {
 	if raw.Points < 0 {
 		return Customer{}, fmt.Errorf("%s: points: %d is negative; a balance never goes below zero", file, raw.Points)
 	}
+	if raw.OrderCount < 0 {
+		return Customer{}, fmt.Errorf("%s: order_count: %d is negative", file, raw.OrderCount)
+	}
 	if raw.Timezone != "" {
 		if _, err := time.LoadLocation(raw.Timezone); err != nil {
 			return Customer{}, fmt.Errorf("%s: timezone: %q is not an IANA zone like Europe/Berlin", file, raw.Timezone)
 		}
 	}
+	var consents []Consent
 	for i, k := range raw.Consents {
-		if !slices.Contains(consentChannels, k.Channel) {
-			return Customer{}, fmt.Errorf("%s: consents[%d]: channel %q: want one of %s", file, i, k.Channel, strings.Join(consentChannels, ", "))
-		}
-		if k.Topic == "" {
+		switch {
+		case k.Channel == nil || k.Topic == nil || k.Granted == nil:
+			return Customer{}, fmt.Errorf("%s: consents[%d]: channel, topic and granted are required", file, i)
+		case !slices.Contains(consentChannels, *k.Channel):
+			return Customer{}, fmt.Errorf("%s: consents[%d]: channel %q: want one of %s", file, i, *k.Channel, strings.Join(consentChannels, ", "))
+		case *k.Topic == "":
 			return Customer{}, fmt.Errorf("%s: consents[%d]: topic is required (a playbook's topic, or \"*\" for every topic)", file, i)
 		}
+		consents = append(consents, Consent{Channel: *k.Channel, Topic: *k.Topic, Granted: *k.Granted})
 	}
-	return Customer{Customer: c, Consents: raw.Consents}, nil
+	return Customer{Customer: c, Consents: consents}, nil
 }
 
-// ParseDate reads a date of the customer file: empty (not set),
-// YYYY-MM-DD (midnight UTC, the usual form of a birthday) or an RFC 3339
-// time.
-func ParseDate(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
+// checkKeys refuses what encoding/json lets through but the schema does
+// not: a key in another case than the schema's ("ID" for "id"; Go matches
+// names case-insensitively), and a date given as "" (omit it instead).
+func checkKeys(data []byte) error {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return err
 	}
+	for k, v := range top {
+		if !slices.Contains(customerKeys, k) {
+			return fmt.Errorf("unknown field %q (the fields are described in docs/playbooks.md, \"The customer file\")", k)
+		}
+		if slices.Contains(dateKeys, k) && string(v) == `""` {
+			return fmt.Errorf("%s: an empty date; omit the field when it is not set", k)
+		}
+	}
+	return nil
+}
+
+// customerKeys are the fields of the customer file; dateKeys the dates.
+var (
+	customerKeys = []string{"id", "email", "phone", "name", "locale", "timezone", "tier", "stage", "points",
+		"lifetime_value", "order_count", "avg_order_value", "purchase_gap_days", "churn_risk",
+		"last_purchase_at", "birthday", "signup_at", "tags", "attrs", "consents"}
+	dateKeys = []string{"last_purchase_at", "birthday", "signup_at"}
+)
+
+// ParseDate reads a date of the customer file: YYYY-MM-DD (midnight UTC,
+// the usual form of a birthday) or an RFC 3339 time.
+func ParseDate(s string) (time.Time, error) {
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t, nil
 	}
