@@ -178,3 +178,28 @@ steps:
 		t.Fatalf("Failure() = %q for a completed journey", r.Failure())
 	}
 }
+
+// Marked entries of a manual playbook are starts by POST /v1/enroll, one
+// while the journey runs starting nothing; the re-entry policy decides the
+// rest.
+func TestEntryManualStarts(t *testing.T) {
+	p := compile(t, `playbook: call
+stage: care
+trigger: { manual: true }
+entry: { reentry: always }
+steps:
+  - wait: 2d
+`)
+	start := func(at time.Duration, id string) Event {
+		return Event{At: at, Trigger: true, Event: rules.Event{ID: id, Name: "manual"}}
+	}
+	r := run(t, p, Options{Events: []Event{start(0, "m1"), start(day, "m2"), start(3*day, "m3")}})
+	wantText(t, r,
+		"+0s entry enter admitted (trigger manual)",
+		"+24h0m0s entry trigger manual start m2 not started: the customer's journey of the playbook is still running",
+		"+72h0m0s entry enter admitted (trigger manual)",
+	)
+	if len(r.Journeys) != 2 {
+		t.Fatalf("%d journeys, want 2\n%s", len(r.Journeys), text(r))
+	}
+}

@@ -63,7 +63,9 @@ type Options struct {
 	Consents []simfile.Consent
 	// Trigger is the trigger event at the start; default: for an event
 	// playbook without marked trigger events, an event of the trigger's
-	// name at the start.
+	// name at the start. For a manual playbook its ID and properties go
+	// to the "manual" event the enrollment starts with; segment and date
+	// playbooks start with the scan's event and ignore it.
 	Trigger *rules.Event
 	Events  []Event
 	Start   time.Time // default DefaultStart
@@ -118,6 +120,7 @@ type sim struct {
 	res     *Result
 	pending []due // every event, in time order
 	next    int   // index of the first event not yet dispatched
+	marked  bool  // some event is marked as a trigger
 	lastSeq int
 	extra   []workflows.StepLog // entry lines of the current journey's runs
 }
@@ -167,8 +170,9 @@ func (s *sim) schedule() {
 	marked := s.opts.Trigger != nil
 	for _, e := range s.opts.Events {
 		marked = marked || e.Trigger
+		s.marked = s.marked || e.Trigger
 	}
-	if t := s.startTrigger(marked); t != nil {
+	if t := s.startTrigger(marked); t != nil && s.plan.Trigger.Kind == engine.TriggerEvent {
 		s.pending = append(s.pending, due{when: t.Time, ev: *t, trigger: true})
 	}
 	for _, e := range s.opts.Events {
@@ -210,7 +214,15 @@ func (s *sim) first() error {
 	case engine.TriggerEvent:
 		return nil
 	case engine.TriggerManual:
-		return s.journey(rules.Event{ID: "sim-manual-" + start.UTC().Format(time.RFC3339), Name: "manual", Time: start}, start)
+		if s.marked {
+			return nil // each marked event is a manual start (dispatchIdle)
+		}
+		ev := rules.Event{ID: "sim-manual-" + start.UTC().Format(time.RFC3339), Time: start}
+		if t := s.opts.Trigger; t != nil {
+			ev = *t
+			ev.Time = start
+		}
+		return s.journey(manualStart(ev), start)
 	case engine.TriggerSegment:
 		s.applyUntil(start)
 		ok, why, err := s.scanMatch(start)
@@ -281,6 +293,9 @@ func (s *sim) applyUntil(at time.Time) {
 // dispatchIdle dispatches an event while no journey runs: it is applied
 // to the profile and, when it triggers the playbook, starts a journey.
 func (s *sim) dispatchIdle(d due) error {
+	if s.manual(d) {
+		return s.journey(manualStart(d.ev), d.when)
+	}
 	s.res.Memory.RecordEvent(s.opts.Customer.ID, d.ev)
 	ok, why := s.triggers(d.ev)
 	if !ok {
@@ -290,6 +305,22 @@ func (s *sim) dispatchIdle(d due) error {
 		return nil
 	}
 	return s.journey(d.ev, d.when)
+}
+
+// manual says whether d is a manual start (POST /v1/enroll) rather than
+// an event: a marked event of a manual playbook.
+func (s *sim) manual(d due) bool {
+	return d.trigger && s.plan.Trigger.Kind == engine.TriggerManual
+}
+
+// manualStart is the event a manual enrollment starts with, as POST
+// /v1/enroll builds it: named manual, with the request's ID and
+// properties.
+func manualStart(ev rules.Event) rules.Event {
+	if ev.ID == "" {
+		ev.ID = "sim-manual-" + ev.Time.UTC().Format(time.RFC3339)
+	}
+	return rules.Event{ID: ev.ID, Name: "manual", Time: ev.Time, Props: ev.Props}
 }
 
 // triggers is the dispatcher's decision for ev, on the profile as stored
@@ -418,6 +449,11 @@ func (s *sim) deliver(env *testsuite.TestWorkflowEnvironment, at time.Time) {
 			for s.next < len(s.pending) && !s.pending[s.next].when.After(when) {
 				d := s.pending[s.next]
 				s.next++
+				if s.manual(d) {
+					s.extra = append(s.extra, workflows.StepLog{At: d.when, StepID: "entry", Kind: "trigger",
+						Detail: fmt.Sprintf("manual start %s not started: the customer's journey of the playbook is still running", d.ev.ID)})
+					continue
+				}
 				s.res.Memory.RecordEvent(customerID, d.ev)
 				if ok, _ := s.triggers(d.ev); ok {
 					s.extra = append(s.extra, workflows.StepLog{At: d.when, StepID: "entry", Kind: "trigger",

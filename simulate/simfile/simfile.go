@@ -26,7 +26,9 @@ type Event struct {
 	// Trigger marks an event meant to start an enrollment. When any event
 	// is marked, the simulator does not make up a trigger event at the
 	// start; a marked event that does not trigger the playbook is shown
-	// as not admitted, with the reason.
+	// as not admitted, with the reason. For a manual playbook a marked
+	// entry is a start by POST /v1/enroll (its ID and props are the
+	// request's), not an event.
 	Trigger bool
 }
 
