@@ -1,20 +1,22 @@
 // Package simulate runs one customer through a playbook in simulated time:
 // the real Journey workflow in the Temporal SDK's test environment, against
 // the in-memory activities (activities.Memory), with no server and no
-// database. It is what `rapport simulate` and `rapport test` run.
+// database. It is what `rapport simulate` runs.
 //
 // It lives apart from package workflows because it links the SDK's test
-// suite (and with it testify and gomock), which the worker and the API
-// must not carry.
+// suite (go.temporal.io/sdk/testsuite), which the worker and the API must
+// not carry (TestProductionPackagesDoNotLinkTheTestSuite).
 //
 // The simulator makes production's decisions with production's code:
-// every event is applied to the profile as the event API applies it
-// (activities.ApplyEvent), an event starts an enrollment when the
-// dispatcher would start one (engine.Plan.TriggeredBy), a segment or date
+// every event is stored as the event API stores it (Memory.RecordEvent:
+// once per ID, purchases through activities.ApplyPurchase), an event
+// starts an enrollment when the dispatcher would start one
+// (engine.Plan.TriggeredBy) and reaches a running journey when the
+// dispatcher would signal it (engine.Plan.Listens), a segment or date
 // playbook enrolls when the scan would (scan.Matcher, scan.DateDue), and
 // the journey itself decides re-entry, audience, holdout, consent, caps,
-// quiet hours and addresses through the same activities policy the store
-// runs (activities.DecideSend).
+// quiet hours and addresses through the policy functions the store calls
+// too (activities.DecideEntry, activities.DecideSend).
 package simulate
 
 import (
