@@ -469,10 +469,11 @@ func (m *Memory) AdjustPoints(_ context.Context, r PointsRequest) (PointsResult,
 	return res, nil
 }
 
-// IssueCoupon issues a coupon once per Key. The code is the prefix and a
-// suffix derived from the key, so it is unique per enrollment step and the
-// same on every retry. A value out of the bounds of CheckCoupon fails
-// permanently, as in the store.
+// IssueCoupon issues a coupon once per Key, as the store does, with a
+// code of the store's shape (CouponCode) whose characters derive from the
+// key, so it is unique per enrollment step and the same in every
+// simulation. A request CheckCoupon refuses, or for an unknown customer,
+// fails permanently.
 func (m *Memory) IssueCoupon(_ context.Context, r CouponRequest) (rules.Coupon, error) {
 	if err := CheckCoupon(r); err != nil {
 		return rules.Coupon{}, err
@@ -482,11 +483,11 @@ func (m *Memory) IssueCoupon(_ context.Context, r CouponRequest) (rules.Coupon, 
 	if c, ok := m.issued[r.Key]; ok {
 		return c, nil
 	}
-	code := shortHash(r.Key, 8)
-	if r.Prefix != "" {
-		code = r.Prefix + "-" + code
+	if _, ok := m.customers[r.CustomerID]; !ok {
+		return rules.Coupon{}, fmt.Errorf("issue coupon for customer %q: not found: %w", r.CustomerID, ErrPermanent)
 	}
-	c := rules.Coupon{Code: code, Value: r.Value, Kind: r.Kind, ExpiresAt: r.ExpiresAt}
+	sum := sha256.Sum256([]byte(r.Key))
+	c := rules.Coupon{Code: CouponCode(r.Prefix, sum[:CouponCodeLength]), Value: r.Value, Kind: r.Kind, ExpiresAt: r.ExpiresAt}
 	m.issued[r.Key] = c
 	m.coupons = append(m.coupons, IssuedCoupon{Coupon: c, Key: r.Key, CustomerID: r.CustomerID})
 	return c, nil

@@ -230,8 +230,8 @@ func TestMemoryPointsCouponsTasksIdempotent(t *testing.T) {
 	req := CouponRequest{Key: "e1/c/1", CustomerID: "c1", Kind: "percent", Value: 15, ExpiresAt: t0, Prefix: "WB"}
 	c1, _ := m.IssueCoupon(ctx, req)
 	c2, _ := m.IssueCoupon(ctx, req)
-	other, _ := m.IssueCoupon(ctx, CouponRequest{Key: "e2/c/1", CustomerID: "c1", Kind: "amount", Value: 5, Prefix: "WB"})
-	if c1 != c2 || !strings.HasPrefix(c1.Code, "WB-") || len(c1.Code) != 11 || other.Code == c1.Code {
+	other, _ := m.IssueCoupon(ctx, CouponRequest{Key: "e2/c/1", CustomerID: "c1", Kind: "amount", Value: 5, ExpiresAt: t0, Prefix: "WB"})
+	if c1 != c2 || !strings.HasPrefix(c1.Code, "WB-") || len(c1.Code) != 3+CouponCodeLength || other.Code == c1.Code {
 		t.Fatalf("coupons %q %q %q: want one stable WB- code per key", c1.Code, c2.Code, other.Code)
 	}
 	if n := len(m.Coupons()); n != 2 {

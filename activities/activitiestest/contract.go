@@ -11,6 +11,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,7 @@ func Run(t *testing.T, newWorld New) {
 	cases = append(cases, sendCases()...)
 	cases = append(cases, entryCases()...)
 	cases = append(cases, profileCases()...)
+	cases = append(cases, couponCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -463,6 +465,69 @@ func profileCases() []contractCase {
 			c := load(t, w, "c9")
 			if c.ID != "c9" || c.Email != "" || c.OrderCount != 0 {
 				t.Fatalf("bare customer %+v", c)
+			}
+		}},
+	}
+}
+
+func couponCases() []contractCase {
+	req := func(key string) activities.CouponRequest {
+		return activities.CouponRequest{Enrollment: enrollment("e1", "winback"), Key: key, CustomerID: "c1",
+			Kind: "percent", Value: 15, ExpiresAt: T0.Add(30 * day), Prefix: "back"}
+	}
+	return []contractCase{
+		{name: "coupon/issued once per key, in the store's code shape", run: func(t *testing.T, w World) {
+			w.Put(t, ada())
+			a, err := w.IssueCoupon(ctx, req("k1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := w.IssueCoupon(ctx, req("k1"))
+			if err != nil || again != a {
+				t.Fatalf("retried issue = %+v, %v; want %+v", again, err, a)
+			}
+			b, err := w.IssueCoupon(ctx, req("k2"))
+			if err != nil || b.Code == a.Code {
+				t.Fatalf("second coupon %+v, %v: want another code than %s", b, err, a.Code)
+			}
+			code, ok := strings.CutPrefix(a.Code, "BACK-")
+			if !ok || len(code) != activities.CouponCodeLength || strings.Trim(code, activities.CouponCodeAlphabet) != "" {
+				t.Errorf("code %q: want BACK- and %d characters of %s", a.Code, activities.CouponCodeLength, activities.CouponCodeAlphabet)
+			}
+			if a.Kind != "percent" || a.Value != 15 || !a.ExpiresAt.Equal(T0.Add(30*day)) {
+				t.Errorf("coupon %+v", a)
+			}
+		}},
+		{name: "coupon/bad requests and unknown customers are permanent", run: func(t *testing.T, w World) {
+			w.Put(t, ada())
+			over := req("k1")
+			over.Value = 250
+			noExpiry := req("k2")
+			noExpiry.ExpiresAt = time.Time{}
+			noKey := req("")
+			nobody := req("k3")
+			nobody.CustomerID = "nobody"
+			for _, r := range []activities.CouponRequest{over, noExpiry, noKey, nobody} {
+				if _, err := w.IssueCoupon(ctx, r); !errors.Is(err, activities.ErrPermanent) {
+					t.Errorf("%+v: err = %v, want ErrPermanent", r, err)
+				}
+			}
+		}},
+		{name: "task/created once per key", run: func(t *testing.T, w World) {
+			w.Put(t, ada())
+			r := activities.TaskRequest{Enrollment: enrollment("e1", "winback"), Key: "k1", CustomerID: "c1",
+				Assignee: "relationship_manager", Title: "Call Ada", Priority: "high", DueAt: T0.Add(day)}
+			a, err := w.CreateTask(ctx, r)
+			if err != nil || a.TaskID == "" {
+				t.Fatalf("task %+v, %v", a, err)
+			}
+			again, err := w.CreateTask(ctx, r)
+			if err != nil || again != a {
+				t.Fatalf("retried task %+v, %v; want %+v", again, err, a)
+			}
+			r.Key = "k2"
+			if b, err := w.CreateTask(ctx, r); err != nil || b == a {
+				t.Fatalf("second task %+v, %v: want another id than %s", b, err, a.TaskID)
 			}
 		}},
 	}
