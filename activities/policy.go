@@ -208,8 +208,8 @@ func DecideEntry(r EntryRequest, f EntryFacts) EntryResult {
 }
 
 // ApplyPurchase applies a purchase of amount at time at to the profile's
-// purchase metrics, as the event API stores it (store.InsertEvent, in
-// SQL): one more order, the amount added to the lifetime value, the
+// purchase metrics; the store (store.InsertEvent, with the customer row
+// locked) and Memory.RecordEvent both call it: one more order, the amount added to the lifetime value, the
 // average order value rounded to cents, the last purchase the latest one,
 // and the purchase gap the days from the first purchase (*first, kept by
 // the caller; the zero time when unknown) to the last, per gap between
