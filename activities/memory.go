@@ -306,6 +306,9 @@ func (m *Memory) SendMessage(_ context.Context, r SendRequest) (SendResult, erro
 	if customerID == "" {
 		customerID = r.Enrollment.CustomerID
 	}
+	if r.Key == "" || customerID == "" {
+		return SendResult{}, fmt.Errorf("send %s/%s: key and customer are required: %w", r.Channel, r.Template, ErrPermanent)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if res, ok := m.sent[r.Key]; ok {

@@ -265,11 +265,15 @@ func sendCases() []contractCase {
 			r.Text = "{{ customer.nope }}"
 			wantSend(t, send(t, w, r), activities.SendFailed, activities.ReasonRenderError)
 		}},
-		{name: "send/unknown customer is permanent", run: func(t *testing.T, w World) {
+		{name: "send/unknown customer or no key is permanent", run: func(t *testing.T, w World) {
+			w.Put(t, ada())
 			r := mail("k1", T0)
 			r.Customer.ID, r.Enrollment.CustomerID = "nobody", "nobody"
-			if _, err := w.SendMessage(ctx, r); !errors.Is(err, activities.ErrPermanent) {
-				t.Fatalf("err = %v, want ErrPermanent", err)
+			noKey := mail("", T0)
+			for _, r := range []activities.SendRequest{r, noKey} {
+				if _, err := w.SendMessage(ctx, r); !errors.Is(err, activities.ErrPermanent) {
+					t.Errorf("key %q, customer %q: err = %v, want ErrPermanent", r.Key, r.Customer.ID, err)
+				}
 			}
 		}},
 	}
