@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/rapport-crm/rapport/engine"
@@ -312,17 +313,47 @@ func (e *valueError) Unwrap() []error {
 	return []error{ErrPermanent, e.kind}
 }
 
-// CheckCoupon checks a computed coupon value against the bounds the
-// compiler applies to a fixed one (engine.CheckCouponValue): a percent
-// coupon more than 0 and at most 100, an amount coupon more than 0 and at
-// most engine.MaxCouponAmount. Out of bounds is a permanent failure that
-// names the value and the bound ("coupon value 250 is over 100 % for a
-// percent coupon"). Both CouponIssuers call it before issuing anything.
+// CheckCoupon checks a coupon request: a key and an expiry are required,
+// and a computed value must keep the bounds the compiler applies to a
+// fixed one (engine.CheckCouponValue): a percent coupon more than 0 and at
+// most 100, an amount coupon more than 0 and at most
+// engine.MaxCouponAmount. Anything else is a permanent failure that says
+// what is wrong ("coupon value 250 is over 100 % for a percent coupon").
+// Both CouponIssuers call it before issuing anything.
 func CheckCoupon(r CouponRequest) error {
+	if r.Key == "" {
+		return &valueError{msg: fmt.Sprintf("coupon for customer %q: key is required", r.CustomerID)}
+	}
 	if err := engine.CheckCouponValue(r.Kind, r.Value); err != nil {
 		return &valueError{msg: err.Error()}
 	}
+	if r.ExpiresAt.IsZero() {
+		return &valueError{msg: fmt.Sprintf("coupon for customer %q: expiry is required", r.CustomerID)}
+	}
 	return nil
+}
+
+// CouponCodeAlphabet leaves out 0, 1, I and O, which customers misread.
+const CouponCodeAlphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+// CouponCodeLength characters give 32^10 ≈ 10^15 codes: unguessable when
+// drawn at random, and collisions practically never happen.
+const CouponCodeLength = 10
+
+// CouponCode is the code a coupon is issued under: the prefix in upper
+// case and a dash, when there is one, then one character of
+// CouponCodeAlphabet per byte of digits (the store draws them at random,
+// Memory derives them from the key, so simulations are reproducible).
+func CouponCode(prefix string, digits []byte) string {
+	var b strings.Builder
+	if prefix != "" {
+		b.WriteString(strings.ToUpper(prefix))
+		b.WriteByte('-')
+	}
+	for _, x := range digits {
+		b.WriteByte(CouponCodeAlphabet[int(x)%len(CouponCodeAlphabet)])
+	}
+	return b.String()
 }
 
 // CheckPoints checks a points change against the bounds the compiler

@@ -39,13 +39,21 @@ type Memory struct {
 
 	enrollments []*EnrollmentRecord
 	byID        map[string]*EnrollmentRecord
-	entries     map[string]EntryResult // by enrollment ID, admitted or not
 	steps       []StepRecord
 	stepKeys    map[string]bool
+
+	events        map[string]bool      // IDs of recorded events
+	firstPurchase map[string]time.Time // by customer, as the store's first_purchase_at
 
 	// GlobalControlPct is the global control group's share in percent, the
 	// store's setting rapport.global_control_pct (0 to 50; default 0).
 	GlobalControlPct float64
+	// GlobalCapMax and GlobalCapPer are the operator's frequency cap per
+	// customer and channel across all playbooks, the store's
+	// RAPPORT_FREQUENCY_CAP. NewMemory leaves it off (0); `rapport
+	// simulate` sets production's default.
+	GlobalCapMax int
+	GlobalCapPer time.Duration
 }
 
 type consentKey struct{ customer, channel, topic string }
@@ -60,6 +68,7 @@ type Message struct {
 	Locale        string     `json:"locale"`
 	Topic         string     `json:"topic"`
 	Transactional bool       `json:"transactional,omitempty"`
+	CustomerID    string     `json:"customer_id"`
 	Status        SendStatus `json:"status"`
 	Reason        string     `json:"reason,omitempty"`
 	To            string     `json:"to,omitempty"`
@@ -109,7 +118,8 @@ type EnrollmentRecord struct {
 }
 
 // NewMemory returns an empty store. Every customer has given consent on
-// every channel and topic until SetConsent says otherwise.
+// every channel and topic until SetConsent says otherwise, and the global
+// frequency cap is off.
 func NewMemory() *Memory {
 	return &Memory{
 		customers: map[string]rules.Customer{},
@@ -120,8 +130,10 @@ func NewMemory() *Memory {
 		created:   map[string]TaskResult{},
 		updated:   map[string]bool{},
 		byID:      map[string]*EnrollmentRecord{},
-		entries:   map[string]EntryResult{},
 		stepKeys:  map[string]bool{},
+
+		events:        map[string]bool{},
+		firstPurchase: map[string]time.Time{},
 	}
 }
 
@@ -132,32 +144,33 @@ func (m *Memory) Put(c rules.Customer) {
 	m.customers[c.ID] = cloneCustomer(c)
 }
 
-// RecordEvent applies a customer event to the profile the way the event API
-// and store.InsertEvent do before a journey hears of it: a purchase raises
-// the order count, lifetime value and average order value and moves the
-// last purchase time. The simulator calls it so that rules judging an event
-// see the profile as it will be in production.
-func (m *Memory) RecordEvent(customerID string, ev rules.Event) {
+// RecordEvent stores a customer event the way the event API and
+// store.InsertEvent do before a journey hears of it: once per event ID
+// (false for a duplicate, which changes nothing), creating an unknown
+// customer bare, and for a purchase updating the purchase metrics with
+// ApplyPurchase. The simulator calls it so that rules judging an event see
+// the profile as it will be in production.
+func (m *Memory) RecordEvent(customerID string, ev rules.Event) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if ev.ID != "" {
+		if m.events[ev.ID] {
+			return false
+		}
+		m.events[ev.ID] = true
+	}
 	c, ok := m.customers[customerID]
-	if !ok || ev.Name != "purchase" {
-		return
+	if !ok {
+		c = rules.Customer{ID: customerID}
 	}
-	first := c.LastPurchaseAt
-	if c.OrderCount > 1 && c.PurchaseGap > 0 {
-		first = c.LastPurchaseAt.Add(-time.Duration(c.PurchaseGap * float64(c.OrderCount-1) * float64(24*time.Hour)))
-	}
-	c.OrderCount++
-	c.LifetimeValue += ev.Amount
-	c.AvgOrderValue = c.LifetimeValue / float64(c.OrderCount)
-	if ev.Time.After(c.LastPurchaseAt) {
-		c.LastPurchaseAt = ev.Time
-	}
-	if c.OrderCount > 1 && !first.IsZero() {
-		c.PurchaseGap = c.LastPurchaseAt.Sub(first).Hours() / 24 / float64(c.OrderCount-1)
+	if ev.Name == "purchase" {
+		at := ev.Time
+		first := m.firstPurchase[customerID]
+		ApplyPurchase(&c, &first, ev.Amount, at)
+		m.firstPurchase[customerID] = first
 	}
 	m.customers[customerID] = c
+	return true
 }
 
 // Customer returns the stored profile of id.
@@ -188,65 +201,56 @@ func (m *Memory) LoadCustomer(_ context.Context, customerID string) (rules.Custo
 	return cloneCustomer(c), nil
 }
 
-// RecordStart admits an enrollment under the re-entry policy. Enrollments
-// that ended "rejected" (turned away by the audience rule) do not count as
-// earlier entries: a customer outside the audience today may enter later.
-// Any policy refuses while another enrollment of the playbook is active.
+// RecordStart admits an enrollment under the re-entry policy, as the
+// store does: CheckEntry, then DecideEntry on the customer's enrollments
+// of the playbook, then the global control draw for a new admission.
+// Refusals are not recorded; asking again decides again.
 func (m *Memory) RecordStart(_ context.Context, r EntryRequest) (EntryResult, error) {
+	if err := CheckEntry(r); err != nil {
+		return EntryResult{}, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if res, ok := m.entries[r.Enrollment.ID]; ok {
+	res := DecideEntry(r, m.entryFacts(r))
+	if !res.Admitted || m.byID[r.Enrollment.ID] != nil {
 		return res, nil
 	}
 	if r.GlobalControl && (m.GlobalControlPct < 0 || m.GlobalControlPct > MaxGlobalControlPct) {
 		return EntryResult{}, fmt.Errorf("record start of %s: global control group %g%%; keep it between 0 and %d percent", r.Enrollment.ID, m.GlobalControlPct, MaxGlobalControlPct)
 	}
-	res := m.admit(r)
-	if res.Admitted && r.GlobalControl && InGlobalControl(r.Enrollment.CustomerID, m.GlobalControlPct) {
+	if r.GlobalControl && InGlobalControl(r.Enrollment.CustomerID, m.GlobalControlPct) {
 		res.GlobalControl = true
 		r.Enrollment.Holdout = true // recorded as the store records it
 	}
-	m.entries[r.Enrollment.ID] = res
-	if res.Admitted {
-		rec := &EnrollmentRecord{Enrollment: r.Enrollment, Status: StatusActive, StartedAt: r.At, TriggerID: r.TriggerID, GlobalControl: res.GlobalControl}
-		m.enrollments = append(m.enrollments, rec)
-		m.byID[r.Enrollment.ID] = rec
-	}
+	rec := &EnrollmentRecord{Enrollment: r.Enrollment, Status: StatusActive, StartedAt: r.At, TriggerID: r.TriggerID, GlobalControl: res.GlobalControl}
+	m.enrollments = append(m.enrollments, rec)
+	m.byID[r.Enrollment.ID] = rec
 	return res, nil
 }
 
-// admit applies the re-entry policy to the earlier enrollments of the same
-// customer in the same playbook.
-func (m *Memory) admit(r EntryRequest) EntryResult {
-	var last *EnrollmentRecord
+// entryFacts gathers what DecideEntry needs; the caller holds the lock.
+func (m *Memory) entryFacts(r EntryRequest) EntryFacts {
+	var f EntryFacts
+	if rec := m.byID[r.Enrollment.ID]; rec != nil {
+		f.Existing, f.ExistingGlobalControl = rec.Status, rec.GlobalControl
+	}
 	for _, e := range m.enrollments {
-		if e.Enrollment.Playbook != r.Enrollment.Playbook || e.Enrollment.CustomerID != r.Enrollment.CustomerID || e.Status == StatusRejected {
+		if e.Enrollment.Playbook != r.Enrollment.Playbook || e.Enrollment.CustomerID != r.Enrollment.CustomerID || e.Enrollment.ID == r.Enrollment.ID {
 			continue
 		}
 		if r.TriggerID != "" && e.TriggerID == r.TriggerID {
-			return EntryResult{Reason: ReasonDuplicateTrigger}
+			f.SameTrigger = true
 		}
-		if e.Status == StatusActive {
-			return EntryResult{Reason: "already_active"}
+		if e.Status == StatusRejected {
+			continue
 		}
-		if last == nil || e.StartedAt.After(last.StartedAt) {
-			last = e
+		f.Earlier = true
+		f.Active = f.Active || e.Status == StatusActive
+		if e.StartedAt.After(f.Last) {
+			f.Last = e.StartedAt
 		}
 	}
-	if last == nil {
-		return EntryResult{Admitted: true}
-	}
-	switch r.Reentry {
-	case "always":
-		return EntryResult{Admitted: true}
-	case "after":
-		if r.At.Sub(last.StartedAt) >= r.Cooldown {
-			return EntryResult{Admitted: true}
-		}
-		return EntryResult{Reason: "cooldown"}
-	default: // never, or unset
-		return EntryResult{Reason: "reentry_never"}
-	}
+	return f
 }
 
 // RecordStep appends a step record once per Key.
@@ -262,7 +266,8 @@ func (m *Memory) RecordStep(_ context.Context, s StepRecord) error {
 }
 
 // RecordConversion marks an active enrollment converted. The first
-// conversion wins, so a retried call changes nothing.
+// conversion wins, so a retried call changes nothing; an enrollment that
+// has ended keeps what it had.
 func (m *Memory) RecordConversion(_ context.Context, c Conversion) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -270,7 +275,9 @@ func (m *Memory) RecordConversion(_ context.Context, c Conversion) error {
 	if !ok {
 		return fmt.Errorf("record conversion of enrollment %q: not started: %w", c.Enrollment.ID, ErrPermanent)
 	}
-	rec.convert(c.At, c.Event)
+	if rec.Status == StatusActive {
+		rec.convert(c.At, c.Event)
+	}
 	return nil
 }
 
@@ -281,15 +288,29 @@ func (rec *EnrollmentRecord) convert(at time.Time, event string) {
 	}
 }
 
-// RecordOutcome closes an enrollment. The first outcome wins, so a retried
-// or replayed call changes nothing. A converted outcome converts the
-// enrollment too, if it had not converted before.
+// RecordOutcome closes an enrollment; a status that is not final is a
+// permanent failure. The first outcome wins, so a retried or replayed call
+// changes nothing. A converted outcome converts the enrollment too, if it
+// had not converted before.
 func (m *Memory) RecordOutcome(_ context.Context, o Outcome) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	switch o.Status {
+	case StatusCompleted, StatusConverted, StatusExited, StatusFailed, StatusRejected:
+	default:
+		return fmt.Errorf("record outcome of enrollment %s: %q is not a final status: %w", o.Enrollment.ID, o.Status, ErrPermanent)
+	}
 	rec, ok := m.byID[o.Enrollment.ID]
 	if !ok {
-		return fmt.Errorf("record outcome of enrollment %q: not started: %w", o.Enrollment.ID, ErrPermanent)
+		// Never admitted by RecordStart (a journey refused before it
+		// began): recorded closed, as the store records it.
+		if _, known := m.customers[o.Enrollment.CustomerID]; !known {
+			return fmt.Errorf("record outcome of enrollment %s: customer %q not found: %w", o.Enrollment.ID, o.Enrollment.CustomerID, ErrPermanent)
+		}
+		rec = &EnrollmentRecord{Enrollment: o.Enrollment, Status: o.Status, Reason: o.Reason, StartedAt: o.At, EndedAt: o.At}
+		m.enrollments = append(m.enrollments, rec)
+		m.byID[o.Enrollment.ID] = rec
+		return nil
 	}
 	if rec.Status != StatusActive {
 		return nil
@@ -301,98 +322,98 @@ func (m *Memory) RecordOutcome(_ context.Context, o Outcome) error {
 	return nil
 }
 
-// SendMessage renders and logs a message. In order, a non-transactional
-// message is suppressed for a holdout enrollment, for missing consent, or
-// over the playbook's frequency cap (or deferred, when the cap says defer);
-// any message is suppressed when the customer has no address on the
-// channel. A deferred answer is not remembered, so asking again with the
-// same Key after RetryAt gets a fresh decision.
+// SendMessage decides, renders and logs a message once per Key, as the
+// store does: an unknown customer is a permanent failure; DecideSend
+// decides on the facts (the address as stored now, consent for the topic
+// or "*", the messages each cap counts); a message that passes is
+// rendered, and one whose template cannot be rendered is recorded failed
+// (render_error). A deferred answer is not remembered, so asking again
+// with the same Key after RetryAt gets a fresh decision.
 func (m *Memory) SendMessage(_ context.Context, r SendRequest) (SendResult, error) {
-	unsubscribe := "https://example.invalid/u/" + r.Key
-	env := rules.NewEnv(r.Customer, r.Event, r.Now)
-	env.Coupon, env.UnsubscribeURL = r.Coupon, unsubscribe
-	out, err := engine.RenderMessage(engine.Message{Subject: r.Subject, Text: r.Text, HTML: r.HTML}, &env)
-	if err != nil {
-		return SendResult{}, fmt.Errorf("render template %s (%s) for step %s: %v: %w", r.Template, r.Locale, r.StepID, err, ErrPermanent)
+	if r.Topic == "" {
+		r.Topic = DefaultTopic
+	}
+	customerID := r.Customer.ID
+	if customerID == "" {
+		customerID = r.Enrollment.CustomerID
+	}
+	if r.Key == "" || customerID == "" {
+		return SendResult{}, fmt.Errorf("send %s/%s: key and customer are required: %w", r.Channel, r.Template, ErrPermanent)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if res, ok := m.sent[r.Key]; ok {
 		return res, nil
 	}
-	res := m.decide(r)
-	if res.Status == SendDeferred {
-		return res, nil
+	c, ok := m.customers[customerID]
+	if !ok {
+		return SendResult{}, fmt.Errorf("send %s: customer %q not found: %w", r.Key, customerID, ErrPermanent)
 	}
-	if res.Status == SendSent {
-		res.ProviderID = "mem-" + shortHash(r.Key, 10)
+	to := Recipient(r.Channel, customerID, c.Email, c.Phone)
+	status, reason, retryAt := DecideSend(r, m.sendFacts(r, customerID, to))
+	if status == SendDeferred {
+		return SendResult{Status: status, Reason: reason, RetryAt: retryAt}, nil
+	}
+	res := SendResult{Status: status, Reason: reason, To: to}
+	var out engine.Rendered
+	if status == "" {
+		env := rules.NewEnv(r.Customer, r.Event, r.Now)
+		env.Coupon, env.UnsubscribeURL = r.Coupon, "https://example.invalid/u/"+r.Key
+		var err error
+		if out, err = engine.RenderMessage(engine.Message{Subject: r.Subject, Text: r.Text, HTML: r.HTML}, &env); err != nil {
+			res.Status, res.Reason = SendFailed, ReasonRenderError
+		} else {
+			res.Status, res.ProviderID = SendSent, "mem-"+shortHash(r.Key, 10)
+		}
 	}
 	m.sent[r.Key] = res
 	m.messages = append(m.messages, Message{
 		Key: r.Key, Enrollment: r.Enrollment, StepID: r.StepID, Channel: r.Channel,
 		Template: r.Template, Locale: r.Locale, Topic: r.Topic, Transactional: r.Transactional,
-		Status: res.Status, Reason: res.Reason, To: res.To,
+		Status: res.Status, Reason: res.Reason, To: res.To, CustomerID: customerID,
 		Subject: out.Subject, Text: out.Text, HTML: out.HTML, At: r.Now,
 	})
 	return res, nil
 }
 
-// decide applies the send policies; the caller holds the lock.
-func (m *Memory) decide(r SendRequest) SendResult {
-	if r.Enrollment.Holdout { // a holdout receives nothing, transactional included
-		return SendResult{Status: SendSuppressed, Reason: ReasonHoldout}
+// sendFacts gathers what DecideSend needs; the caller holds the lock. The
+// caps count the marketing messages sent (Memory delivers at once, so
+// sent is the store's queued or sent).
+func (m *Memory) sendFacts(r SendRequest, customerID, to string) SendFacts {
+	f := SendFacts{Recipient: to, Consent: true}
+	if r.Transactional {
+		return f
 	}
-	if !r.Transactional {
-		if ok, set := m.consent[consentKey{r.Customer.ID, r.Channel, r.Topic}]; set && !ok {
-			return SendResult{Status: SendSuppressed, Reason: ReasonConsent}
+	lookup := func(topic string) *bool {
+		if ok, set := m.consent[consentKey{customerID, r.Channel, topic}]; set {
+			return &ok
 		}
+		return nil
 	}
-	to := address(r.Channel, r.Customer)
-	if to == "" && r.Channel != "webhook" {
-		return SendResult{Status: SendSuppressed, Reason: ReasonNoAddress}
-	}
-	if !r.Transactional && r.CapMax > 0 {
-		if n, oldest := m.sentWithin(r); n >= r.CapMax {
-			if r.CapDefer {
-				return SendResult{Status: SendDeferred, Reason: ReasonFrequencyCap, RetryAt: oldest.Add(r.CapPer)}
-			}
-			return SendResult{Status: SendSuppressed, Reason: ReasonFrequencyCap}
-		}
-	}
-	return SendResult{Status: SendSent, To: to}
-}
-
-// sentWithin counts the marketing messages of r's playbook sent to r's
-// customer in the cap window ending at r.Now, and the time of the oldest.
-func (m *Memory) sentWithin(r SendRequest) (int, time.Time) {
-	from := r.Now.Add(-r.CapPer)
-	n, oldest := 0, time.Time{}
+	f.Consent = ConsentOf(lookup(r.Topic), lookup(AllTopics))
+	var global, playbook []time.Time
 	for _, msg := range m.messages {
-		if msg.Status != SendSent || msg.Transactional || msg.Enrollment.Playbook != r.Enrollment.Playbook ||
-			msg.Enrollment.CustomerID != r.Customer.ID || !msg.At.After(from) || msg.At.After(r.Now) {
+		if msg.Status != SendSent || msg.Transactional || msg.CustomerID != customerID {
 			continue
 		}
-		if n == 0 || msg.At.Before(oldest) {
-			oldest = msg.At
+		if msg.Channel == r.Channel {
+			global = append(global, msg.At)
 		}
-		n++
+		if msg.Enrollment.Playbook == r.Enrollment.Playbook {
+			playbook = append(playbook, msg.At)
+		}
 	}
-	return n, oldest
-}
-
-func address(channel string, c rules.Customer) string {
-	switch channel {
-	case "email":
-		return c.Email
-	case "sms":
-		return c.Phone
-	default:
-		return c.ID
+	if m.GlobalCapMax > 0 && m.GlobalCapPer > 0 {
+		f.Global = CapFacts{Max: m.GlobalCapMax, Per: m.GlobalCapPer, Counted: CapWindow(global, r.Now, m.GlobalCapPer)}
 	}
+	if r.CapMax > 0 && r.CapPer > 0 && r.Enrollment.Playbook != "" {
+		f.Playbook = CapFacts{Max: r.CapMax, Per: r.CapPer, Counted: CapWindow(playbook, r.Now, r.CapPer)}
+	}
+	return f
 }
 
 // UpdateProfile applies a profile update once per Key. Set accepts the core
-// fields name, locale, timezone and tier, and attrs.<name>.
+// fields of engine.ProfileFields and attrs.<name>.
 func (m *Memory) UpdateProfile(_ context.Context, u ProfileUpdate) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -434,6 +455,9 @@ func setField(c *rules.Customer, field string, v any) error {
 		c.Attrs[name] = v
 		return nil
 	}
+	if !slices.Contains(engine.ProfileFields, field) {
+		return fmt.Errorf("field %q cannot be set (use %s or attrs.%s)", field, strings.Join(engine.ProfileFields, ", "), field)
+	}
 	s := rules.Format(v)
 	switch field {
 	case "name":
@@ -445,7 +469,7 @@ func setField(c *rules.Customer, field string, v any) error {
 	case "tier":
 		c.Tier = s
 	default:
-		return fmt.Errorf("cannot set field %q (use name, locale, timezone, tier or attrs.<name>)", field)
+		return fmt.Errorf("field %q is in engine.ProfileFields but Memory cannot set it", field)
 	}
 	return nil
 }
@@ -479,10 +503,11 @@ func (m *Memory) AdjustPoints(_ context.Context, r PointsRequest) (PointsResult,
 	return res, nil
 }
 
-// IssueCoupon issues a coupon once per Key. The code is the prefix and a
-// suffix derived from the key, so it is unique per enrollment step and the
-// same on every retry. A value out of the bounds of CheckCoupon fails
-// permanently, as in the store.
+// IssueCoupon issues a coupon once per Key, as the store does, with a
+// code of the store's shape (CouponCode) whose characters derive from the
+// key, so it is unique per enrollment step and the same in every
+// simulation. A request CheckCoupon refuses, or for an unknown customer,
+// fails permanently.
 func (m *Memory) IssueCoupon(_ context.Context, r CouponRequest) (rules.Coupon, error) {
 	if err := CheckCoupon(r); err != nil {
 		return rules.Coupon{}, err
@@ -492,11 +517,11 @@ func (m *Memory) IssueCoupon(_ context.Context, r CouponRequest) (rules.Coupon, 
 	if c, ok := m.issued[r.Key]; ok {
 		return c, nil
 	}
-	code := shortHash(r.Key, 8)
-	if r.Prefix != "" {
-		code = r.Prefix + "-" + code
+	if _, ok := m.customers[r.CustomerID]; !ok {
+		return rules.Coupon{}, fmt.Errorf("issue coupon for customer %q: not found: %w", r.CustomerID, ErrPermanent)
 	}
-	c := rules.Coupon{Code: code, Value: r.Value, Kind: r.Kind, ExpiresAt: r.ExpiresAt}
+	sum := sha256.Sum256([]byte(r.Key))
+	c := rules.Coupon{Code: CouponCode(r.Prefix, sum[:CouponCodeLength]), Value: r.Value, Kind: r.Kind, ExpiresAt: r.ExpiresAt}
 	m.issued[r.Key] = c
 	m.coupons = append(m.coupons, IssuedCoupon{Coupon: c, Key: r.Key, CustomerID: r.CustomerID})
 	return c, nil

@@ -49,13 +49,18 @@ func TestMemorySendRendersAndIsIdempotent(t *testing.T) {
 	}
 }
 
-func TestMemorySendBadTemplateIsPermanent(t *testing.T) {
+// A template that cannot be rendered for the customer is recorded failed
+// (render_error), as the store records it, and the journey goes on.
+func TestMemorySendBadTemplateIsFailed(t *testing.T) {
 	m := newMem()
 	req := sendReq("k", t0)
 	req.Text = "{{ customer.nope }}"
-	_, err := m.SendMessage(context.Background(), req)
-	if !errors.Is(err, ErrPermanent) {
-		t.Fatalf("err = %v, want ErrPermanent", err)
+	res, err := m.SendMessage(context.Background(), req)
+	if err != nil || res.Status != SendFailed || res.Reason != ReasonRenderError {
+		t.Fatalf("send = %+v, %v; want failed (render_error)", res, err)
+	}
+	if msgs := m.Messages(); len(msgs) != 1 || msgs[0].Status != SendFailed {
+		t.Fatalf("logged %+v", msgs)
 	}
 }
 
@@ -146,11 +151,11 @@ func TestMemoryReentry(t *testing.T) {
 	if !start(m, "e1", "never", t0).Admitted {
 		t.Fatal("first enrollment refused")
 	}
-	if res := start(m, "e2", "always", t0); res.Admitted || res.Reason != "already_active" {
+	if res := start(m, "e2", "always", t0); res.Admitted || res.Reason != ReasonActive {
 		t.Fatalf("second while first active = %+v", res)
 	}
 	end(m, "e1", StatusCompleted)
-	if res := start(m, "e3", "never", t0.Add(400*day)); res.Admitted || res.Reason != "reentry_never" {
+	if res := start(m, "e3", "never", t0.Add(400*day)); res.Admitted || res.Reason != ReasonAlreadyEnrolled {
 		t.Fatalf("never after completion = %+v", res)
 	}
 	if res := start(m, "e4", "after", t0.Add(10*day)); res.Admitted || res.Reason != "cooldown" {
@@ -225,8 +230,8 @@ func TestMemoryPointsCouponsTasksIdempotent(t *testing.T) {
 	req := CouponRequest{Key: "e1/c/1", CustomerID: "c1", Kind: "percent", Value: 15, ExpiresAt: t0, Prefix: "WB"}
 	c1, _ := m.IssueCoupon(ctx, req)
 	c2, _ := m.IssueCoupon(ctx, req)
-	other, _ := m.IssueCoupon(ctx, CouponRequest{Key: "e2/c/1", CustomerID: "c1", Kind: "amount", Value: 5, Prefix: "WB"})
-	if c1 != c2 || !strings.HasPrefix(c1.Code, "WB-") || len(c1.Code) != 11 || other.Code == c1.Code {
+	other, _ := m.IssueCoupon(ctx, CouponRequest{Key: "e2/c/1", CustomerID: "c1", Kind: "amount", Value: 5, ExpiresAt: t0, Prefix: "WB"})
+	if c1 != c2 || !strings.HasPrefix(c1.Code, "WB-") || len(c1.Code) != 3+CouponCodeLength || other.Code == c1.Code {
 		t.Fatalf("coupons %q %q %q: want one stable WB- code per key", c1.Code, c2.Code, other.Code)
 	}
 	if n := len(m.Coupons()); n != 2 {

@@ -40,7 +40,7 @@ func TestMemoryCouponValueBounds(t *testing.T) {
 		t.Errorf("%d coupons issued out of bounds", n)
 	}
 	for _, ok := range []CouponRequest{{Kind: "percent", Value: 100}, {Kind: "percent", Value: 0.5}, {Kind: "amount", Value: 250}} {
-		ok.Key, ok.CustomerID = "ok/"+ok.Kind+rules.Format(ok.Value), "c1"
+		ok.Key, ok.CustomerID, ok.ExpiresAt = "ok/"+ok.Kind+rules.Format(ok.Value), "c1", t0
 		if _, err := m.IssueCoupon(ctx, ok); err != nil {
 			t.Errorf("%s coupon of %v refused: %v", ok.Kind, ok.Value, err)
 		}

@@ -95,7 +95,10 @@ func (d *EventDispatcher) Dispatch(ctx context.Context, c rules.Customer, ev rul
 }
 
 // listeners are the playbooks to signal with an event named name, sorted:
-// the deployed ones that listen, and the active enrollments that do.
+// the deployed ones that listen (engine.Plan.Listens), and the active
+// enrollments that do. An enrollment whose version is not deployed here is
+// signalled whatever it listens to: a needless signal is cheap, a missed
+// one is a bug.
 func (d *EventDispatcher) listeners(active []ActiveEnrollment, name string) []string {
 	set := map[string]bool{}
 	for _, pb := range d.plans.Names() {
@@ -112,9 +115,11 @@ func (d *EventDispatcher) listeners(active []ActiveEnrollment, name string) []st
 	return slices.Sorted(maps.Keys(set))
 }
 
-// triggered lists the deployed playbooks ev starts for c. A trigger rule
-// that fails to evaluate is logged and counts as false: retrying would not
-// change it, and it must not hold up the other playbooks.
+// triggered lists the deployed playbooks ev starts for c
+// (engine.Plan.TriggeredBy, the decision the simulator makes too). A
+// trigger rule that fails to evaluate is logged and counts as false:
+// retrying would not change it, and it must not hold up the other
+// playbooks.
 func (d *EventDispatcher) triggered(c rules.Customer, ev rules.Event) []*engine.Plan {
 	var out []*engine.Plan
 	for _, name := range d.plans.Names() {
@@ -122,21 +127,14 @@ func (d *EventDispatcher) triggered(c rules.Customer, ev rules.Event) []*engine.
 		if !ok {
 			continue
 		}
-		i := slices.IndexFunc(p.Trigger.EventTriggers(), func(et engine.EventTrigger) bool { return et.Event == ev.Name })
-		if i < 0 {
+		match, err := p.TriggeredBy(c, ev)
+		if err != nil {
+			d.log.Warn("trigger rule failed; not enrolling", "playbook", p.Name, "customer", c.ID, "event", ev.ID, "err", err)
 			continue
 		}
-		if when := p.Trigger.EventTriggers()[i].When; when != nil {
-			match, err := when.Bool(rules.NewEnv(c, ev, ev.Time))
-			if err != nil {
-				d.log.Warn("trigger rule failed; not enrolling", "playbook", p.Name, "customer", c.ID, "event", ev.ID, "rule", when.Source, "err", err)
-				continue
-			}
-			if !match {
-				continue
-			}
+		if match {
+			out = append(out, p)
 		}
-		out = append(out, p)
 	}
 	return out
 }

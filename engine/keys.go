@@ -58,5 +58,12 @@ var (
 	channels      = []string{"email", "sms", "webhook"}
 	couponKinds   = []string{"percent", "amount"}
 	priorities    = []string{"low", "normal", "high"}
-	coreSetFields = []string{"name", "locale", "timezone", "tier"}
+	coreSetFields = ProfileFields
 )
+
+// ProfileFields are the core profile fields an update step may set (`set:
+// {name: ...}`), besides attrs.<name>: the one list the compiler, the
+// PostgreSQL store and the in-memory activities accept. Email and phone
+// are not among them: an address comes from the customer, never from a
+// playbook.
+var ProfileFields = []string{"name", "locale", "timezone", "tier"}

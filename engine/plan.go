@@ -107,7 +107,8 @@ func (t Trigger) EventTriggers() []EventTrigger {
 
 // Listens reports whether a journey of p may react to an event named name:
 // its goal or a wait names the event, or it has an exit_when rule (checked
-// whenever an event arrives).
+// whenever an event arrives). The dispatcher signals only the journeys
+// that listen; the simulator does the same.
 func (p *Plan) Listens(name string) bool {
 	if p.ExitWhen != nil || (p.Goal != nil && p.Goal.Event == name) {
 		return true

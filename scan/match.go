@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
@@ -104,24 +105,21 @@ func isSignupDay(date, at time.Time, loc *time.Location, kind string) bool {
 	return d.Year() == at.Year()
 }
 
-// Admissible mirrors the store's re-entry policy (store.RecordStart) on a
-// customer's enrollment history, so a scan does not start a workflow that
-// would only be refused. RecordStart remains the authority. A customer
-// whose latest enrollment started at or after the scan time was enrolled
-// by this very scan (a retried page) or concurrently, and is skipped too:
-// that makes a retried page start nobody twice even under reentry always.
+// Admissible applies the store's re-entry policy (activities.DecideEntry,
+// which store.RecordStart calls) to a customer's enrollment history, so a
+// scan does not start a workflow that would only be refused. RecordStart
+// remains the authority. A customer whose latest enrollment started at or
+// after the scan time was enrolled by this very scan (a retried page) or
+// concurrently, and is skipped too: that makes a retried page start nobody
+// twice even under reentry always.
 func Admissible(entry engine.Entry, h store.EntryHistory, now time.Time) bool {
-	if !h.Any {
-		return true
-	}
-	if h.Active || (h.Last != nil && !h.Last.Before(now)) {
+	if h.Last != nil && !h.Last.Before(now) {
 		return false
 	}
-	switch entry.Reentry {
-	case engine.ReentryAlways:
-		return true
-	case engine.ReentryAfter:
-		return h.Last == nil || now.Sub(*h.Last) >= entry.Cooldown
+	f := activities.EntryFacts{Earlier: h.Any, Active: h.Active}
+	if h.Last != nil {
+		f.Last = *h.Last
 	}
-	return false // never (the default)
+	r := activities.EntryRequest{Reentry: string(entry.Reentry), Cooldown: entry.Cooldown, At: now}
+	return activities.DecideEntry(r, f).Admitted
 }

@@ -5,20 +5,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/rules"
 )
-
-// codeAlphabet leaves out 0, 1, I and O, which customers misread.
-const codeAlphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-
-// codeLength random characters give 32^10 ≈ 10^15 codes: unguessable, and
-// collisions (retried) practically never happen.
-const codeLength = 10
 
 // IssueCoupon issues one coupon with a random, unguessable code (PREFIX-
 // followed by ten characters). A retry with the same Key returns the
@@ -48,16 +40,7 @@ func (s *Store) IssueCoupon(ctx context.Context, r activities.CouponRequest) (ru
 // (activities.CheckCoupon: "coupon value 250 is over 100 % for a percent
 // coupon").
 func checkCoupon(r activities.CouponRequest) error {
-	if r.Key == "" {
-		return permanent("coupon for customer %q: key is required", r.CustomerID)
-	}
-	if err := activities.CheckCoupon(r); err != nil {
-		return err
-	}
-	if r.ExpiresAt.IsZero() {
-		return permanent("coupon for customer %q: expiry is required", r.CustomerID)
-	}
-	return nil
+	return activities.CheckCoupon(r)
 }
 
 // insertCoupon inserts the coupon unless the key exists, and returns
@@ -83,18 +66,11 @@ func (s *Store) insertCoupon(ctx context.Context, r activities.CouponRequest, co
 	return c, err
 }
 
+// newCode draws a random, unguessable code (activities.CouponCode).
 func newCode(prefix string) string {
-	var b strings.Builder
-	if prefix != "" {
-		b.WriteString(strings.ToUpper(prefix))
-		b.WriteByte('-')
-	}
-	buf := make([]byte, codeLength)
+	buf := make([]byte, activities.CouponCodeLength)
 	if _, err := rand.Read(buf); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
-	for _, x := range buf {
-		b.WriteByte(codeAlphabet[int(x)%len(codeAlphabet)])
-	}
-	return b.String()
+	return activities.CouponCode(prefix, buf)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/unsubscribe"
 )
@@ -113,7 +115,8 @@ func (s *Store) UpsertCustomer(ctx context.Context, c rules.Customer) error {
 // messageId) is the primary key, and inserted is false for a duplicate.
 // An unknown customer is created bare, so events that arrive before the
 // profile are not lost. A purchase event also updates the purchase metrics
-// in the same transaction, so they count each order exactly once.
+// in the same transaction (applyPurchase), so they count each order
+// exactly once.
 func (s *Store) InsertEvent(ctx context.Context, customerID string, ev rules.Event) (bool, error) {
 	if ev.ID == "" {
 		return false, permanent("event %q for customer %q has no id", ev.Name, customerID)
@@ -143,24 +146,40 @@ func (s *Store) InsertEvent(ctx context.Context, customerID string, ev rules.Eve
 		if !inserted || ev.Name != "purchase" {
 			return nil
 		}
-		_, err = tx.Exec(ctx, `
-			UPDATE customers SET
-				order_count       = order_count + 1,
-				lifetime_value    = lifetime_value + $2,
-				avg_order_value   = round((lifetime_value + $2) / (order_count + 1), 2),
-				first_purchase_at = LEAST(COALESCE(first_purchase_at, last_purchase_at, $3), $3),
-				last_purchase_at  = GREATEST(COALESCE(last_purchase_at, $3), $3),
-				purchase_gap_days = CASE WHEN order_count = 0 THEN 0 ELSE
-					extract(epoch FROM GREATEST(COALESCE(last_purchase_at, $3), $3)
-						- LEAST(COALESCE(first_purchase_at, last_purchase_at, $3), $3)) / 86400 / order_count END,
-				updated_at        = now()
-			WHERE id = $1`, customerID, ev.Amount, at)
-		return err
+		return applyPurchase(ctx, tx, customerID, ev.Amount, at)
 	})
 	if err != nil {
 		return false, fmt.Errorf("insert event %q of customer %q: %w", ev.ID, customerID, err)
 	}
 	return inserted, nil
+}
+
+// applyPurchase updates the purchase metrics of a customer for one
+// purchase, with the row locked: activities.ApplyPurchase computes them,
+// the formulas the in-memory activities (and so the simulator) use too.
+func applyPurchase(ctx context.Context, tx pgx.Tx, customerID string, amount float64, at time.Time) error {
+	var c rules.Customer
+	var first, last *time.Time
+	err := tx.QueryRow(ctx, `
+		SELECT lifetime_value, order_count, avg_order_value, purchase_gap_days, last_purchase_at, first_purchase_at
+		FROM customers WHERE id = $1 FOR UPDATE`, customerID).
+		Scan(&c.LifetimeValue, &c.OrderCount, &c.AvgOrderValue, &c.PurchaseGap, &last, &first)
+	if err != nil {
+		return err
+	}
+	var firstAt time.Time
+	if last != nil {
+		c.LastPurchaseAt = *last
+	}
+	if first != nil {
+		firstAt = *first
+	}
+	activities.ApplyPurchase(&c, &firstAt, amount, at)
+	_, err = tx.Exec(ctx, `
+		UPDATE customers SET order_count = $2, lifetime_value = $3, avg_order_value = $4,
+			first_purchase_at = $5, last_purchase_at = $6, purchase_gap_days = $7, updated_at = now()
+		WHERE id = $1`, customerID, c.OrderCount, c.LifetimeValue, c.AvgOrderValue, firstAt, c.LastPurchaseAt, c.PurchaseGap)
+	return err
 }
 
 // knownChannels are the channels consent can be recorded for.
@@ -200,13 +219,6 @@ func (s *Store) Unsubscribe(ctx context.Context, c unsubscribe.Claims) error {
 
 var _ unsubscribe.Applier = (*Store)(nil)
 
-// profileText are the core fields UpdateProfile may set, by the name a
-// playbook uses.
-var profileText = map[string]string{
-	"name": "name", "locale": "locale", "timezone": "timezone", "tier": "tier",
-	"email": "email", "phone": "phone", "stage": "stage",
-}
-
 // UpdateProfile applies a playbook's update step. Setting a value, adding
 // and removing tags are idempotent by nature, so a retry changes nothing
 // further; the whole update is one statement, so it applies atomically.
@@ -229,11 +241,11 @@ func (s *Store) UpdateProfile(ctx context.Context, u activities.ProfileUpdate) e
 			attrs[name] = v
 			continue
 		}
-		col, ok := profileText[k]
-		if !ok {
-			return permanent("update of customer %q: field %q cannot be set (use attrs.%s)", u.CustomerID, k, k)
+		// The column is named as the field; the list is engine's.
+		if !slices.Contains(engine.ProfileFields, k) {
+			return permanent("update of customer %q: field %q cannot be set (use %s or attrs.%s)", u.CustomerID, k, strings.Join(engine.ProfileFields, ", "), k)
 		}
-		sets = append(sets, col+" = "+arg(fmt.Sprint(v)))
+		sets = append(sets, k+" = "+arg(rules.Format(v)))
 	}
 	if u.Tier != "" {
 		sets = append(sets, "tier = "+arg(u.Tier))

@@ -12,11 +12,12 @@ import (
 	"github.com/rapport-crm/rapport/activities"
 )
 
-// Reasons RecordStart gives for turning a customer away.
+// Reasons RecordStart gives for turning a customer away: those of the
+// entry policy (activities.DecideEntry), which the simulator shares.
 const (
-	RefusedActive   = "active"           // an enrollment of the playbook is still running
-	RefusedEnrolled = "already_enrolled" // reentry never, and an earlier enrollment exists
-	RefusedCooldown = "cooldown"         // reentry after, and the last start is inside the cooldown
+	RefusedActive   = activities.ReasonActive
+	RefusedEnrolled = activities.ReasonAlreadyEnrolled
+	RefusedCooldown = activities.ReasonCooldown
 )
 
 // RecordStart admits or refuses an enrollment under the re-entry policy:
@@ -29,7 +30,9 @@ const (
 // is still active (a customer runs one journey of a playbook at a time),
 // and when the same trigger (TriggerID) already started one (a retried
 // dispatch of one event never enrolls twice).
-// Rejected enrollments (StatusRejected) never count.
+// Rejected enrollments (StatusRejected) never count. The store reads the
+// facts; activities.CheckEntry and activities.DecideEntry decide, as they
+// do for the in-memory activities the simulator runs.
 //
 // The customer row is locked, so two triggers racing for the same customer
 // cannot both be admitted. An admitted enrollment is recorded as active;
@@ -39,20 +42,8 @@ const (
 // same unless the blocking enrollment has since ended.
 func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (activities.EntryResult, error) {
 	e := r.Enrollment
-	if e.ID == "" || e.Playbook == "" || e.CustomerID == "" {
-		return activities.EntryResult{}, permanent("record start: enrollment id, playbook and customer are required (got %+v)", e)
-	}
-	reentry := r.Reentry
-	switch reentry {
-	case "":
-		reentry = "never"
-	case "never", "always":
-	case "after":
-		if r.Cooldown <= 0 {
-			return activities.EntryResult{}, permanent("record start of %s: reentry after needs a positive cooldown", e.ID)
-		}
-	default:
-		return activities.EntryResult{}, permanent("record start of %s: unknown reentry policy %q", e.ID, r.Reentry)
+	if err := activities.CheckEntry(r); err != nil {
+		return activities.EntryResult{}, err
 	}
 	at := orNow(r.At)
 	var res activities.EntryResult
@@ -99,24 +90,13 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		switch {
-		case existing == string(activities.StatusRejected):
-			res = activities.EntryResult{Reason: "rejected"}
-			return nil
-		case existing != "":
-			res = activities.EntryResult{Admitted: true, GlobalControl: existingControl}
-			return nil
-		case sameTrigger:
-			res = activities.EntryResult{Reason: activities.ReasonDuplicateTrigger}
-			return nil
-		case active:
-			res = activities.EntryResult{Reason: RefusedActive}
-			return nil
-		case reentry == "never" && any:
-			res = activities.EntryResult{Reason: RefusedEnrolled}
-			return nil
-		case reentry == "after" && last != nil && at.Sub(*last) < r.Cooldown:
-			res = activities.EntryResult{Reason: RefusedCooldown}
+		f := activities.EntryFacts{Existing: activities.Status(existing), ExistingGlobalControl: existingControl,
+			SameTrigger: sameTrigger, Earlier: any, Active: active}
+		if last != nil {
+			f.Last = *last
+		}
+		r.At = at
+		if res = activities.DecideEntry(r, f); !res.Admitted || f.Existing != "" {
 			return nil
 		}
 		if controlPct > activities.MaxGlobalControlPct {

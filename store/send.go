@@ -23,23 +23,23 @@ const (
 	msgSuppressed = "suppressed"
 )
 
-// Failure reasons recorded in the outbox besides the suppression reasons.
-const (
-	ReasonRenderError = "render_error"
-)
+// ReasonRenderError is recorded in the outbox for a template that cannot
+// be rendered for the customer.
+const ReasonRenderError = activities.ReasonRenderError
 
 // SendMessage records a message in the outbox and delivers it, exactly
 // once per Key:
 //
 //  1. In one transaction with the customer row locked: a message already
 //     recorded under Key answers with its recorded outcome (a still queued
-//     one goes on to delivery). Otherwise the checks run in order: holdout,
-//     recipient address, consent for the channel and topic, the global
-//     frequency cap (per customer and channel, all playbooks) and the
-//     playbook's cap (per customer, all channels). Transactional messages
-//     skip consent and caps; a holdout receives nothing, transactional
-//     messages included. A stopped message is recorded
-//     suppressed (or failed, for a missing address); a message over a cap
+//     one goes on to delivery). Otherwise the facts are read — recipient
+//     address, consent for the channel and topic (or "*"), the messages
+//     counted by the global frequency cap (per customer and channel, all
+//     playbooks) and by the playbook's cap (per customer, all channels) —
+//     and activities.DecideSend decides, as it does for the simulator: a
+//     holdout receives nothing, a missing address is suppressed
+//     (no_address), transactional messages skip consent and caps. A
+//     stopped message is recorded suppressed; a message over a cap
 //     with CapDefer is not recorded at all and answers SendDeferred with
 //     the time the cap frees up, so the journey's later retry with the
 //     same Key is checked afresh. A message that passes is rendered and
@@ -68,7 +68,7 @@ func (s *Store) SendMessage(ctx context.Context, r activities.SendRequest) (acti
 		return activities.SendResult{}, permanent("send %s: channel %q is not configured", r.Key, r.Channel)
 	}
 	if r.Topic == "" {
-		r.Topic = "marketing"
+		r.Topic = activities.DefaultTopic
 	}
 	r.Now = orNow(r.Now)
 	d, err := s.decide(ctx, customerID, r)
@@ -136,7 +136,7 @@ func (s *Store) settle(st *sendState, customerID string, r activities.SendReques
 	if !st.found {
 		return d, errUnknownCustomer(customerID)
 	}
-	recipient := recipientOf(r.Channel, customerID, st.email, st.phone)
+	recipient := activities.Recipient(r.Channel, customerID, st.email, st.phone)
 	if st.existing != nil {
 		d = fromRecorded(st.existing)
 		if st.existing.status == msgQueued {
@@ -147,7 +147,7 @@ func (s *Store) settle(st *sendState, customerID string, r activities.SendReques
 		}
 		return d, nil
 	}
-	status, reason, retryAt := s.check(st, r, recipient)
+	status, reason, retryAt := activities.DecideSend(r, st.facts(recipient))
 	if status == activities.SendDeferred {
 		d.result = activities.SendResult{Status: activities.SendDeferred, Reason: reason, RetryAt: retryAt}
 		return d, nil // nothing recorded: the key stays free for the retry
@@ -232,54 +232,17 @@ func queueCapQuery(b *pgx.Batch, dst *[]time.Time, where string, customerID, oth
 	})
 }
 
-// check runs the policy checks on a new message. An empty status means
-// the message may be sent.
-func (s *Store) check(st *sendState, r activities.SendRequest, recipient string) (activities.SendStatus, string, time.Time) {
-	switch {
-	case r.Enrollment.Holdout:
-		// A holdout receives nothing from the playbook, transactional
-		// messages included: its conversions are the baseline.
-		return activities.SendSuppressed, activities.ReasonHoldout, time.Time{}
-	case recipient == "":
-		return activities.SendFailed, activities.ReasonNoAddress, time.Time{}
-	case r.Transactional:
-		return "", "", time.Time{}
-	case !st.consent:
-		return activities.SendSuppressed, activities.ReasonConsent, time.Time{}
+// facts are the state read under the lock, as the send policy
+// (activities.DecideSend) takes them.
+func (st *sendState) facts(recipient string) activities.SendFacts {
+	f := activities.SendFacts{Recipient: recipient, Consent: st.consent}
+	if st.checkCaps {
+		f.Global = activities.CapFacts{Max: st.globalMax, Per: st.globalPer, Counted: st.globalCap}
 	}
-	var retryAt time.Time
-	over := false
-	if st.checkCaps && len(st.globalCap) >= st.globalMax {
-		over, retryAt = true, st.globalCap[st.globalMax-1].Add(st.globalPer)
+	if st.checkPB {
+		f.Playbook = activities.CapFacts{Max: st.pbMax, Per: st.pbPer, Counted: st.pbCap}
 	}
-	if st.checkPB && len(st.pbCap) >= st.pbMax {
-		over = true
-		if t := st.pbCap[st.pbMax-1].Add(st.pbPer); t.After(retryAt) {
-			retryAt = t
-		}
-	}
-	switch {
-	case !over:
-		return "", "", time.Time{}
-	case r.CapDefer:
-		return activities.SendDeferred, activities.ReasonFrequencyCap, retryAt.UTC()
-	default:
-		return activities.SendSuppressed, activities.ReasonFrequencyCap, time.Time{}
-	}
-}
-
-// recipientOf is the address a channel delivers to: the profile's email
-// or phone as stored now (not as the journey last saw it), and the
-// customer id for webhooks, whose receiver resolves the person itself.
-func recipientOf(channel, customerID, email, phone string) string {
-	switch channel {
-	case "email":
-		return email
-	case "sms":
-		return phone
-	default:
-		return customerID
-	}
+	return f
 }
 
 func fromRecorded(m *recorded) decision {

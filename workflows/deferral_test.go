@@ -1,4 +1,4 @@
-package workflows
+package workflows_test
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rapport-crm/rapport/activities"
+	. "github.com/rapport-crm/rapport/workflows"
 )
 
 // TestLongDeferralUnderEventStormStaysBounded: a send deferred 30 days by
@@ -15,7 +16,10 @@ import (
 // one still converts) and sends the deferred message once, when the cap
 // allows it.
 func TestLongDeferralUnderEventStormStaysBounded(t *testing.T) {
+	// exit_when makes the journey listen to every event, so the
+	// dispatcher (and the simulator) signals the storm's visits.
 	head := `goal: { event: purchase, within: 60d }
+exit_when: event.name == "stop"
 policies:
   frequency_cap: { max: 1, per: 30d, action: defer }`
 	steps := `
@@ -83,7 +87,8 @@ policies:
 // mid-deferral and sends once, at the end of the quiet window, in the next
 // run.
 func TestQuietHoursDeferralResumesAfterContinueAsNew(t *testing.T) {
-	head := `policies:
+	head := `exit_when: event.name == "stop"
+policies:
   quiet_hours: { start: "21:00", end: "08:00" }`
 	plan := playbook(t, head, "  - send: { channel: email, template: hi }\n")
 	start := time.Date(2026, 3, 10, 22, 0, 0, 0, time.UTC)

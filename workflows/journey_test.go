@@ -1,4 +1,4 @@
-package workflows
+package workflows_test
 
 import (
 	"fmt"
@@ -9,47 +9,10 @@ import (
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
+	. "github.com/rapport-crm/rapport/workflows"
 )
 
 const day = 24 * time.Hour
-
-// playbook builds a test playbook from its distinctive parts: head holds
-// the top-level keys between trigger and templates (entry, goal, policies,
-// exit_when), steps the step list. Templates hi (email) and ping (sms) are
-// defined; unused ones are dropped to satisfy the compiler.
-func playbook(t *testing.T, head, steps string) *engine.Plan {
-	t.Helper()
-	src := "playbook: test\nstage: nurture\ntrigger: { event: signup }\n" + head + "\n"
-	if strings.Contains(steps, "template: ") {
-		src += "templates:\n"
-	}
-	if strings.Contains(steps, "template: hi") {
-		src += "  hi:\n    en: { subject: \"Hi {{ customer.name }}\", text: \"Hello {{ customer.name }} {{ coupon.code }}\" }\n    zh: { subject: \"你好\", text: \"你好 {{ customer.name }}\" }\n"
-	}
-	if strings.Contains(steps, "template: ping") {
-		src += "  ping:\n    en: { text: \"Ping {{ customer.name }}\" }\n"
-	}
-	src += "steps:\n" + steps
-	plan, err := engine.Compile("test.yaml", []byte(src))
-	if err != nil {
-		t.Fatalf("compile test playbook:\n%s\n%v", src, err)
-	}
-	return plan
-}
-
-// input is the workflow input of an enrollment in plan.
-func input(t *testing.T, plan *engine.Plan, customerID string, trigger rules.Event) JourneyInput {
-	t.Helper()
-	in, err := Input(plan, customerID, trigger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in
-}
-
-func customer(id string) rules.Customer {
-	return rules.Customer{ID: id, Name: "Ada", Email: id + "@example.com", Phone: "+100", Locale: "en", Timezone: "UTC", Tier: "gold", SignupAt: DefaultSimStart}
-}
 
 func simulate(t *testing.T, plan *engine.Plan, opts SimOptions) *SimResult {
 	t.Helper()
@@ -135,7 +98,7 @@ func TestGoalWithExitEndsTheJourneyMidWait(t *testing.T) {
 		{At: 4 * day, Event: rules.Event{ID: "p1", Name: "purchase", Amount: 50}},
 	}})
 	wantOutcome(t, r, activities.StatusConverted, "goal purchase")
-	if got := r.end().Sub(r.Start); got != 4*day {
+	if got := r.End().Sub(r.Start); got != 4*day {
 		t.Errorf("converted after %s, want 96h (mid-wait)", got)
 	}
 	if n := len(r.Memory.Messages()); n != 1 {
@@ -174,37 +137,10 @@ func TestGoalRecordsTheConversionAndGoesOn(t *testing.T) {
 	}
 }
 
-// TestPlanPinnedBeforeGoalsMeasuredEndsAtTheGoal: a journey whose pinned
-// plan has no goal continue (pinned by an earlier release) still ends at
-// its goal, as it did when it started.
-func TestPlanPinnedBeforeGoalsMeasuredEndsAtTheGoal(t *testing.T) {
-	plan := playbook(t, "goal: { event: purchase, within: 30d }", waitSteps)
-	in := input(t, plan, "c1", rules.Event{ID: "t1", Name: "signup"})
-	old := strings.Replace(string(in.Plan), `,"continue":true`, "", 1)
-	if old == string(in.Plan) {
-		t.Fatalf("no goal continue in the pinned plan %s", in.Plan)
-	}
-	in.Plan = []byte(old)
-	env, mem := memoryEnv(t)
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(EventSignal, rules.Event{ID: "p1", Name: "purchase"})
-	}, 2*day)
-	env.ExecuteWorkflow(WorkflowName, in)
-	var res JourneyResult
-	if err := env.GetWorkflowResult(&res); err != nil || res.Status != activities.StatusConverted || res.Reason != "goal purchase" {
-		t.Fatalf("result %+v, %v; want converted (goal purchase)", res, err)
-	}
-	if m := mem.Messages(); len(m) != 0 {
-		t.Fatalf("messages %+v, want none: the goal ends the journey before the wait sees the event", m)
-	}
-	if e := mem.Enrollments(); len(e) != 1 || e[0].ConversionEvent != "purchase" || e[0].ConvertedAt.IsZero() {
-		t.Fatalf("recorded enrollment %+v, want converted on purchase", e)
-	}
-}
 
 func TestTriggerSignalledAgainIsNotAConversion(t *testing.T) {
-	plan := playbook(t, "goal: { event: purchase, within: 30d }", "  - wait: 2d\n  - send: { channel: email, template: hi }\n")
-	trigger := rules.Event{ID: "order-1", Name: "purchase", Amount: 50}
+	plan := playbook(t, "goal: { event: signup, within: 30d }", "  - wait: 2d\n  - send: { channel: email, template: hi }\n")
+	trigger := rules.Event{ID: "signup-1", Name: "signup"}
 	r := simulate(t, plan, SimOptions{Trigger: &trigger, Events: []SimEvent{{At: time.Hour, Event: trigger}}})
 	wantOutcome(t, r, activities.StatusCompleted, "")
 	if n := len(r.Memory.Messages()); n != 1 {
@@ -468,7 +404,7 @@ func TestReentryPolicies(t *testing.T) {
 		want   activities.Status
 		reason string
 	}{
-		{"entry: { reentry: never }", 100 * day, activities.StatusRejected, "reentry_never"},
+		{"entry: { reentry: never }", 100 * day, activities.StatusRejected, activities.ReasonAlreadyEnrolled},
 		{"entry: { reentry: always }", 2 * day, activities.StatusCompleted, ""},
 		{"entry: { reentry: after, cooldown: 30d }", 10 * day, activities.StatusRejected, "cooldown"},
 		{"entry: { reentry: after, cooldown: 30d }", 31 * day, activities.StatusCompleted, ""},

@@ -1,4 +1,4 @@
-package workflows
+package workflows_test
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
+	. "github.com/rapport-crm/rapport/workflows"
 )
 
 // TestLocalTimeAcrossDST: a local time skipped by a jump forward is the

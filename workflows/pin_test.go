@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -148,5 +149,33 @@ func TestLegacyJourneyWithRulesRefusedSinceRuns(t *testing.T) {
 	}
 	if msgs := mem.Messages(); len(msgs) != 1 || msgs[0].Text != "You have 3 tags" {
 		t.Fatalf("messages %+v, want the one email rendered with reduce", msgs)
+	}
+}
+
+// TestPlanPinnedBeforeGoalsMeasuredEndsAtTheGoal: a journey whose pinned
+// plan has no goal continue (pinned by an earlier release) still ends at
+// its goal, as it did when it started.
+func TestPlanPinnedBeforeGoalsMeasuredEndsAtTheGoal(t *testing.T) {
+	plan := playbook(t, "goal: { event: purchase, within: 30d }", "  - wait: { event: purchase, timeout: 5d }\n    on_event:\n      - send: { channel: email, template: hi }\n")
+	in := input(t, plan, "c1", rules.Event{ID: "t1", Name: "signup"})
+	old := strings.Replace(string(in.Plan), `,"continue":true`, "", 1)
+	if old == string(in.Plan) {
+		t.Fatalf("no goal continue in the pinned plan %s", in.Plan)
+	}
+	in.Plan = []byte(old)
+	env, mem := memoryEnv(t)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(EventSignal, rules.Event{ID: "p1", Name: "purchase"})
+	}, 48*time.Hour)
+	env.ExecuteWorkflow(WorkflowName, in)
+	var res JourneyResult
+	if err := env.GetWorkflowResult(&res); err != nil || res.Status != activities.StatusConverted || res.Reason != "goal purchase" {
+		t.Fatalf("result %+v, %v; want converted (goal purchase)", res, err)
+	}
+	if m := mem.Messages(); len(m) != 0 {
+		t.Fatalf("messages %+v, want none: the goal ends the journey before the wait sees the event", m)
+	}
+	if e := mem.Enrollments(); len(e) != 1 || e[0].ConversionEvent != "purchase" || e[0].ConvertedAt.IsZero() {
+		t.Fatalf("recorded enrollment %+v, want converted on purchase", e)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/simulate/simfile"
 )
 
 // The recorder runs in real time on a dev server, where a playbook's days
@@ -83,11 +84,12 @@ func sampleRecordings(now time.Time) ([]recording, error) {
 		c := SampleCustomer(now)
 		c.ID, c.Timezone = "sample-"+name, loc.String()
 		rec := recording{name: "sample-" + name, source: compressPlaybook(string(src), now, loc), customer: c}
-		if data, err := os.ReadFile(filepath.Join("testdata", "simulate", name+".events.yaml")); err == nil {
-			events, trigger, err := ParseSimEvents(name+".events.yaml", data)
+		if data, err := os.ReadFile(filepath.Join("..", "simulate", "testdata", "simulate", name+".events.yaml")); err == nil {
+			all, err := simfile.ParseEvents(name+".events.yaml", data)
 			if err != nil {
 				return nil, err
 			}
+			events, trigger := simfile.Split(all)
 			rec.trigger = trigger
 			rec.drive = driveCompressed(events)
 		}
@@ -98,7 +100,7 @@ func sampleRecordings(now time.Time) ([]recording, error) {
 
 // driveCompressed delivers events at their offsets, a day of the events
 // file taking a second, as the event API does (stored, then signalled).
-func driveCompressed(events []SimEvent) func(context.Context, client.Client, string, recorderWorld) error {
+func driveCompressed(events []simfile.Event) func(context.Context, client.Client, string, recorderWorld) error {
 	return func(ctx context.Context, c client.Client, wfID string, w recorderWorld) error {
 		start := time.Now()
 		for _, ev := range events {

@@ -1,8 +1,8 @@
 // Package workflows runs each enrollment of a customer in a playbook as a
 // durable Temporal workflow, Journey, that interprets the compiled
 // engine.Plan step by step, and offers the client helpers to start it
-// (Enroll), feed it events (SignalEvent) and simulate it without a server
-// (Simulate).
+// (Enroll) and feed it events (SignalEvent). Package simulate runs it
+// without a server; it is apart because it links the SDK's test suite.
 //
 // The workflow carries the compiled plan (engine.Pin) and the playbook
 // source in its input, so an enrollment always finishes on the version and

@@ -1,4 +1,4 @@
-package workflows
+package simulate
 
 import (
 	"bytes"
@@ -7,9 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/simulate/simfile"
+	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/workflows"
 )
 
 var update = flag.Bool("update", false, "rewrite the simulate golden files")
@@ -35,9 +38,16 @@ func simCases(t testing.TB) []simCase {
 		}
 		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
 		cases = append(cases, simCase{name: name, playbook: f})
-		if ev := filepath.Join("testdata", "simulate", name+".events.yaml"); fileExists(ev) {
-			c := simCase{name: name + "+events", playbook: f, events: ev}
-			if cf := filepath.Join("testdata", "simulate", name+".customer.json"); fileExists(cf) {
+		ev := filepath.Join("testdata", "simulate", name+".events.yaml")
+		cf := filepath.Join("testdata", "simulate", name+".customer.json")
+		if fileExists(ev) || fileExists(cf) {
+			c := simCase{name: name + "+events", playbook: f}
+			if fileExists(ev) {
+				c.events = ev
+			} else {
+				c.name = name + "+customer"
+			}
+			if fileExists(cf) {
 				c.customer = cf
 			}
 			cases = append(cases, c)
@@ -48,31 +58,37 @@ func simCases(t testing.TB) []simCase {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-func (c simCase) run(t testing.TB) *SimResult {
+func (c simCase) run(t testing.TB) *Result {
 	plan, err := engine.CompileFile(c.playbook)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := SimOptions{Customer: SampleCustomer(DefaultSimStart)}
+	// Production's default global frequency cap, as `rapport simulate` sets it.
+	cfg := store.DefaultConfig()
+	mem := activities.NewMemory()
+	mem.GlobalCapMax, mem.GlobalCapPer = cfg.CapMax, cfg.CapPer
+	opts := Options{Customer: workflows.SampleCustomer(DefaultStart), Memory: mem}
 	if c.customer != "" {
 		data, err := os.ReadFile(c.customer)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if opts.Customer, err = ParseCustomer(c.customer, data); err != nil {
+		cf, err := simfile.ParseCustomer(c.customer, data)
+		if err != nil {
 			t.Fatal(err)
 		}
+		opts.Customer, opts.Consents = cf.Customer, cf.Consents
 	}
 	if c.events != "" {
 		data, err := os.ReadFile(c.events)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if opts.Events, opts.Trigger, err = ParseSimEvents(c.events, data); err != nil {
+		if opts.Events, err = simfile.ParseEvents(c.events, data); err != nil {
 			t.Fatal(err)
 		}
 	}
-	res, err := Simulate(plan, opts)
+	res, err := Run(plan, opts)
 	if err != nil {
 		t.Fatalf("%s: %v", c.name, err)
 	}
@@ -80,15 +96,15 @@ func (c simCase) run(t testing.TB) *SimResult {
 }
 
 // Every sample playbook simulates to completion, reproducibly, and the
-// output matches its golden file (go test ./workflows -run Golden -update).
+// output matches its golden file (go test ./simulate -run Golden -update).
 func TestSimulateGolden(t *testing.T) {
 	for _, c := range simCases(t) {
 		t.Run(c.name, func(t *testing.T) {
 			res := c.run(t)
-			if res.Err != nil {
-				t.Fatalf("journey failed: %v", res.Err)
+			if why := res.Failure(); why != "" {
+				t.Fatalf("journey failed: %s", why)
 			}
-			if (res.Final.Status == "active" && res.Horizon == 0) || res.Final.Status == "" {
+			if len(res.Journeys) > 0 && res.Final.Status == "active" && res.Horizon == 0 {
 				t.Fatalf("journey did not finish: %+v", res.Final)
 			}
 			var out bytes.Buffer
@@ -123,27 +139,6 @@ func TestSimulateJSONLines(t *testing.T) {
 	if len(lines) != len(res.Log)+1 || !strings.HasPrefix(lines[0], `{"elapsed":"+0s","at":"2026-01-05T09:00:00Z","step":"entry"`) ||
 		!strings.Contains(lines[len(lines)-1], `"outcome":"exited"`) {
 		t.Fatalf("json output:\n%s", out.String())
-	}
-}
-
-func TestParseSimEventsErrors(t *testing.T) {
-	cases := map[string]string{
-		"- { at: 5d }":                      "ev.yaml:1: event 1: missing key event",
-		"- { event: purchase }":             "ev.yaml:1: event 1: missing key at",
-		"- { at: 5x, event: purchase }":     "ev.yaml:1: event 1: at: invalid duration",
-		"- { at: 5d, event: p, amont: 3 }":  `ev.yaml:1: event 1: unknown key "amont"`,
-		"at: 5d":                            "ev.yaml:1: expected a list of events",
-		"- { at: 1d, event: a }\n- nothing": "ev.yaml:2: event 2: expected a mapping",
-	}
-	for src, want := range cases {
-		_, _, err := ParseSimEvents("ev.yaml", []byte(src))
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: err = %v, want %q", src, err, want)
-		}
-	}
-	evs, trig, err := ParseSimEvents("ev.yaml", []byte("- { at: 2d, event: b }\n- { at: 1d, event: a, amount: 4, props: { sku: x } }\n- { event: t, trigger: true }\n"))
-	if err != nil || len(evs) != 2 || evs[0].Event.Name != "a" || evs[0].At != 24*time.Hour || evs[0].Event.Props["sku"] != "x" || trig == nil || trig.Name != "t" {
-		t.Fatalf("parsed %+v, trigger %+v, %v", evs, trig, err)
 	}
 }
 

@@ -1,0 +1,29 @@
+package simfile
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseEvents(t *testing.T) {
+	cases := map[string]string{
+		"- { at: 5d }":                      "ev.yaml:1: event 1: missing key event",
+		"- { event: purchase }":             "ev.yaml:1: event 1: missing key at",
+		"- { at: 5x, event: purchase }":     "ev.yaml:1: event 1: at: invalid duration",
+		"- { at: 5d, event: p, amont: 3 }":  `ev.yaml:1: event 1: unknown key "amont"`,
+		"at: 5d":                            "ev.yaml:1: expected a list of events",
+		"- { at: 1d, event: a }\n- nothing": "ev.yaml:2: event 2: expected a mapping",
+	}
+	for src, want := range cases {
+		_, err := ParseEvents("ev.yaml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", src, err, want)
+		}
+	}
+	all, err := ParseEvents("ev.yaml", []byte("- { at: 2d, event: b }\n- { at: 1d, event: a, amount: 4, props: { sku: x } }\n- { event: t, trigger: true }\n- { at: 3d, event: t, trigger: true }\n"))
+	evs, trig := Split(all)
+	if err != nil || len(all) != 4 || len(evs) != 3 || !evs[2].Trigger || evs[0].Event.Name != "a" || evs[0].At != 24*time.Hour || evs[0].Event.Props["sku"] != "x" || trig == nil || trig.Name != "t" {
+		t.Fatalf("parsed %+v, trigger %+v, %v", evs, trig, err)
+	}
+}
