@@ -27,6 +27,9 @@ const manifestName = "SHA256SUMS"
 // whole, fails. TestRecordHistories prints the line to add here.
 var manifestPins = map[string]string{
 	"": "e9f3e1f0ade9035f0f37155b887f1bc7cf93ecc9b3739c1ae490707410d4a81d",
+	// Goals that measure (RecordConversion), waits for several events,
+	// triggers on several events; milk_delivery and car_care.
+	"2026-11-26": "d8b7ac66a51e64bc9faf59a4bc5523c867a7329c236c18f42987387d6099e0b5",
 }
 
 // TestHistoryCorpusIsAppendOnly holds the recorded histories to their
