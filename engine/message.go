@@ -317,5 +317,24 @@ func (c *compiler) checkText(s string, html bool) error {
 			return nil
 		}
 	}
+	if err == nil {
+		err = c.checkPlaceholdersDeclared(s)
+	}
+	return err
+}
+
+// checkPlaceholdersDeclared checks the placeholders of a template text
+// against the workspace declaration, as rules are checked: a misspelt or
+// undeclared customer.attrs or event.props name would render empty.
+func (c *compiler) checkPlaceholdersDeclared(s string) error {
+	if c.ws == nil || c.started {
+		return nil
+	}
+	_, err := parseText(s, func(src string, kind rules.Kind) (*rules.Rule, error) {
+		if err := rules.CheckDeclared(src, kind, c.ws.declared(nil)); err != nil {
+			return nil, err
+		}
+		return compileRule(src, kind)
+	})
 	return err
 }

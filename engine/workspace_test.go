@@ -98,6 +98,18 @@ steps:
 			`5:49: if: event.props.colour is not declared for any event in rapport.yaml; declare it under the event's props: with its type`,
 			`7:22: set: attrs.balanse is not declared in rapport.yaml (did you mean "balance"?)`,
 		}},
+		{"placeholders read declared data too", `playbook: t
+stage: nurture
+trigger: { event: purchase }
+templates:
+  hi:
+    en: { subject: "{{ customer.attrs.favourte_category }} for you", text: "Code {{ coupon.code }}, {{ event.props.sku }}, {{ event.props.size }}" }
+steps:
+  - send: { channel: email, template: hi }
+`, []string{
+			`6:39: subject: placeholder: customer.attrs.favourte_category is not declared in rapport.yaml (did you mean "favourite_category"?)`,
+			`6:139: text: placeholder: event.props.size is not declared for any event in rapport.yaml; declare it under the event's props: with its type`,
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -105,6 +105,9 @@ func (d Declared) env() types.Map {
 	env := structMap(reflect.TypeFor[Env](), nil)
 	env["customer"] = structMap(reflect.TypeFor[Customer](), map[string]types.Type{"attrs": declaredMap(d.Attrs)})
 	env["event"] = structMap(reflect.TypeFor[Event](), map[string]types.Type{"props": declaredMap(d.Props)})
+	// Typed as a map of its fields too: expr's checker cannot look up a
+	// field of a struct type given inside a types.Map environment.
+	env["coupon"] = structMap(reflect.TypeFor[Coupon](), nil)
 	return env
 }
 
