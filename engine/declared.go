@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -57,6 +58,32 @@ func (c *compiler) declaredAttr(k *yaml.Node, name string) {
 		return
 	}
 	c.errorf(k, "set: attrs.%s is not declared in %s; declare it under attrs: with its type", name, c.ws.File)
+}
+
+// declaredAttrValue checks that the value an update sets a declared
+// number or boolean attr to is of that type (a text attr takes any value,
+// which is stored as it comes).
+func (c *compiler) declaredAttrValue(f field, name string) {
+	if c.ws == nil || c.ws.Attrs == nil || c.started {
+		return
+	}
+	kind, what := rules.Text, ""
+	switch c.ws.Attrs[name] {
+	case rules.TypeNumber:
+		kind, what = rules.Number, "a number"
+	case rules.TypeBoolean:
+		kind, what = rules.Bool, "true or false"
+	default:
+		return
+	}
+	n := c.deref(f.val)
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return
+	}
+	if err := rules.CheckDeclared(n.Value, kind, c.ws.declared(c.propsOf)); err != nil {
+		line, col := c.scalarPos(n, 1, 1)
+		c.errorAt(line, col, fmt.Sprintf("set: attrs.%s is declared %s in %s; set it to %s, not %s", name, c.ws.Attrs[name], c.ws.File, what, strings.TrimSpace(n.Value)))
+	}
 }
 
 // checkDeclared checks rule n (which compiled) against the declaration and

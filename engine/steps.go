@@ -509,6 +509,9 @@ func (c *compiler) updateSet(f field) map[string]*rules.Rule {
 			c.declaredAttr(k, name)
 		}
 		r, _ := c.ruleWith(field{k, n.Content[i+1]}, rules.Text, fixedTextAdvice)
+		if name, isAttr := strings.CutPrefix(k.Value, "attrs."); isAttr && r != nil {
+			c.declaredAttrValue(field{k, n.Content[i+1]}, name)
+		}
 		out[k.Value] = r
 	}
 	return out

@@ -98,6 +98,15 @@ steps:
 			`5:49: if: event.props.colour is not declared for any event in rapport.yaml; declare it under the event's props: with its type`,
 			`7:22: set: attrs.balanse is not declared in rapport.yaml (did you mean "balance"?)`,
 		}},
+		{"a declared number or boolean attr is set to a value of its type", `playbook: t
+stage: nurture
+trigger: { event: purchase }
+steps:
+  - update: { set: { attrs.balance: "'lots'", attrs.favourite_category: "'tea'" } }
+  - update: { set: { attrs.balance: customer.attrs.balance + event.amount } }
+`, []string{
+			`5:38: set: attrs.balance is declared number in rapport.yaml; set it to a number, not 'lots'`,
+		}},
 		{"placeholders read declared data too", `playbook: t
 stage: nurture
 trigger: { event: purchase }
