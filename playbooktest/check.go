@@ -149,6 +149,9 @@ func countSent(o observed) int {
 
 func checkTasks(e Expect, o observed) []Failure {
 	var fs []Failure
+	if p, given := e.Pos["tasks"]; given && len(e.Tasks) == 0 && len(o.tasks) > 0 {
+		fs = append(fs, Failure{Line: p.Line, Col: p.Col, Msg: "tasks: want none, got " + taskList(o)})
+	}
 	used := make([]bool, len(o.tasks))
 	for _, w := range e.Tasks {
 		found := false
@@ -190,6 +193,9 @@ func taskList(o observed) string {
 
 func checkCoupons(e Expect, o observed) []Failure {
 	var fs []Failure
+	if p, given := e.Pos["coupons"]; given && len(e.Coupons) == 0 && len(o.coupons) > 0 {
+		fs = append(fs, Failure{Line: p.Line, Col: p.Col, Msg: "coupons: want none, got " + couponList(o)})
+	}
 	used := make([]bool, len(o.coupons))
 	for _, w := range e.Coupons {
 		found := false

@@ -48,7 +48,8 @@ type Case struct {
 }
 
 // Expect is what a case expects. Every field is optional: an expectation
-// left out is not checked. Pos fields locate each one in the file, so a
+// left out is not checked. An empty list of tasks or coupons (tasks: [])
+// expects none; a list names some that must be there, others may be too. Pos fields locate each one in the file, so a
 // failure points at the line that states it.
 type Expect struct {
 	Sent      []SentWant
