@@ -264,7 +264,11 @@ func checkOutcome(e Expect, o observed) []Failure {
 		}
 	}
 	if e.Outcome != nil && *e.Outcome != o.outcome {
-		add("outcome", *e.Outcome, fmt.Sprintf("%s (%s)", o.outcome, o.reason))
+		got := o.outcome
+		if o.reason != "" {
+			got += " (" + o.reason + ")"
+		}
+		add("outcome", *e.Outcome, got)
 	}
 	if e.Reason != nil {
 		add("reason", fmt.Sprintf("%q", *e.Reason), fmt.Sprintf("%q", o.reason))

@@ -48,6 +48,9 @@ Output is go test's: "--- FAIL: playbook/case (0.01s)" with what differed,
 one "ok" or "FAIL" line per test file; --json prints one object per case.
 The exit status is 1 when any case fails or any test file cannot run.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runTest(cmd, o, args) },
+		// The output says what failed; usage after it would bury it.
+		SilenceUsage:  true,
+		SilenceErrors: true,
 	}
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print one JSON object per case")
 	cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "print passing cases too")
