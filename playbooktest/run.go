@@ -75,7 +75,7 @@ type observed struct {
 	reason    string
 	converted bool
 	holdout   bool
-	journeys  int
+	journeys  int // admitted: the entry policy did not reject them
 	customer  rules.Customer
 	failure   string // why a journey failed, if one did
 }
@@ -90,9 +90,9 @@ func observe(sim *simulate.Result, customerID string) observed {
 	o := observed{
 		start: sim.Start, messages: sim.Memory.Messages(), coupons: sim.Memory.Coupons(),
 		ledger: sim.Memory.Ledger(customerID), outcome: string(sim.Final.Status), reason: sim.Final.Reason,
-		converted: sim.Final.Converted, holdout: sim.Final.Holdout, journeys: len(sim.Journeys), failure: sim.Failure(),
+		converted: sim.Final.Converted, holdout: sim.Final.Holdout, journeys: admitted(sim), failure: sim.Failure(),
 	}
-	if o.journeys == 0 {
+	if len(sim.Journeys) == 0 {
 		o.outcome, o.reason = "not_admitted", sim.NotAdmitted
 	}
 	o.customer, _ = sim.Memory.Customer(customerID)
@@ -118,4 +118,17 @@ func tasksWithTimes(sim *simulate.Result) []seenTask {
 		}
 	}
 	return out
+}
+
+// admitted counts the journeys the entry policy let in: a trigger refused
+// for re-entry, audience or cooldown starts a workflow that is rejected at
+// once, and a test of re-entry means the journeys that ran.
+func admitted(sim *simulate.Result) int {
+	n := 0
+	for _, j := range sim.Journeys {
+		if j.Status != activities.StatusRejected {
+			n++
+		}
+	}
+	return n
 }
