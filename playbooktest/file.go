@@ -305,6 +305,11 @@ func (p *parser) customerMap(n *yaml.Node) map[string]any {
 			p.errorf(n, "customer: %v", err)
 		}
 	}
+	for k := range m {
+		if !contains(simfile.CustomerKeys, k) {
+			delete(m, k) // reported above, once, at the key
+		}
+	}
 	return m
 }
 
