@@ -12,9 +12,17 @@ vet:
 	$(GO) vet $(PKGS)
 
 # The whole suite: unit, workflow (SDK test environment), PostgreSQL and
-# end-to-end tests against a real Temporal dev server.
+# end-to-end tests against a real Temporal dev server, then the sample
+# playbooks' own tests (playbooks/tests, `rapport test`; go test runs them
+# too, in cmd/rapport's TestSamplePlaybookTests, this shows each file).
 test: vet
 	$(GO) test -count=1 -timeout 40m $(PKGS)
+	$(GO) run ./cmd/rapport test playbooks
+
+# Only the playbook tests: what a pull request changing a playbook runs.
+.PHONY: test-playbooks
+test-playbooks:
+	$(GO) run ./cmd/rapport test playbooks
 
 test-short:
 	$(GO) test -short $(PKGS)

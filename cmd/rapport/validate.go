@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/playbooktest"
 )
 
 func init() {
@@ -132,7 +133,9 @@ func countFiles(ds []jsonDiagnostic, severity string) int {
 
 // playbookFiles expands the arguments: files are taken as given,
 // directories are searched recursively for *.yaml and *.yml, except the
-// workspace declaration (engine.WorkspaceFile), which is not a playbook. A file named
+// workspace declaration (engine.WorkspaceFile) and playbook tests
+// (playbooktest.IsTestFile, e.g. playbooks/tests/winback_test.yaml), which
+// are not playbooks. A file named
 // twice (a folder and a file in it) is taken once, so it is not mistaken
 // for two playbooks of the same name.
 func playbookFiles(args []string) ([]string, error) {
@@ -160,7 +163,7 @@ func playbookFiles(args []string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) && !engine.IsWorkspaceFile(path) {
+			if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) && !engine.IsWorkspaceFile(path) && !playbooktest.IsTestFile(path) {
 				found = append(found, path)
 			}
 			return nil

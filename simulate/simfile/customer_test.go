@@ -171,7 +171,7 @@ func TestCustomerKeysAreTheSchemas(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := slices.Sorted(slices.Values(customerKeys))
+	want := slices.Sorted(slices.Values(CustomerKeys))
 	if !slices.Equal(keys, want) {
 		t.Fatalf("schema properties %v, parser keys %v", keys, want)
 	}

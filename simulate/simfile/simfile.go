@@ -55,7 +55,7 @@ func ParseEvents(file string, data []byte) ([]Event, error) {
 	}
 	var events []Event
 	for i, n := range list.Content {
-		se, err := parseEvent(n, i+1)
+		se, err := ParseEvent(n, i+1)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", file, n.Line, err)
 		}
@@ -79,7 +79,11 @@ func Split(events []Event) (rest []Event, trigger *rules.Event) {
 	return rest, trigger
 }
 
-func parseEvent(n *yaml.Node, pos int) (Event, error) {
+// ParseEvent reads one entry of an events file, the pos-th (1-based, for
+// messages and the default ID sim-<pos>). It is exported for `rapport
+// test`, whose cases hold their events inline and report errors at the
+// entry's own line.
+func ParseEvent(n *yaml.Node, pos int) (Event, error) {
 	if n.Kind != yaml.MappingNode {
 		return Event{}, fmt.Errorf("event %d: expected a mapping like {at: 5d, event: purchase}", pos)
 	}
@@ -245,7 +249,7 @@ func checkKeys(data []byte) error {
 		return err
 	}
 	for k, v := range top {
-		if !slices.Contains(customerKeys, k) {
+		if !slices.Contains(CustomerKeys, k) {
 			return fmt.Errorf("unknown field %q (the fields are described in docs/playbooks.md, \"The customer file\")", k)
 		}
 		if slices.Contains(dateKeys, k) && string(v) == `""` {
@@ -255,9 +259,10 @@ func checkKeys(data []byte) error {
 	return nil
 }
 
-// customerKeys are the fields of the customer file; dateKeys the dates.
+// CustomerKeys are the fields of the customer file (exported for `rapport
+// test`, which checks them with typo hints); dateKeys the dates.
 var (
-	customerKeys = []string{"id", "email", "phone", "name", "locale", "timezone", "tier", "stage", "points",
+	CustomerKeys = []string{"id", "email", "phone", "name", "locale", "timezone", "tier", "stage", "points",
 		"lifetime_value", "order_count", "avg_order_value", "purchase_gap_days", "churn_risk",
 		"last_purchase_at", "birthday", "signup_at", "tags", "attrs", "consents"}
 	dateKeys = []string{"last_purchase_at", "birthday", "signup_at"}

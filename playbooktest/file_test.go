@@ -1,0 +1,76 @@
+package playbooktest
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/rapport-crm/rapport/engine"
+)
+
+// Mistakes in a test file are reported at their line and column, every
+// one of them, with a typo hint where one fits.
+func TestParseDiagnostics(t *testing.T) {
+	src := `playbook: winback
+customer: { id: c-1, tierr: gold }
+cases:
+  - name: a
+    events:
+      - { at: 1x, event: purchase }
+    expect:
+      sent: [{ template: miss_you, within: 1h }]
+      points: lots
+  - name: a
+    expect: { holdout: maybe }
+`
+	_, err := Parse("w_test.yaml", []byte(src))
+	if n := strings.Count(err.Error(), "tierr"); n != 1 {
+		t.Errorf("the unknown customer key is reported %d times, want once:\n%v", n, err)
+	}
+	for _, want := range []string{
+		`w_test.yaml:2:22: unknown key "tierr" in customer (did you mean "tier"?)`,
+		"w_test.yaml:6:9: event 1: at:",
+		"w_test.yaml:8:44: within: give at too",
+		"w_test.yaml:9:15: points: expected a whole number",
+		`w_test.yaml:10:5: two cases named "a" (the first at line 4)`,
+		"w_test.yaml:11:24: holdout: expected true or false",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}
+
+// An expectation naming a template, channel or assignee the playbook does
+// not have is refused, so it cannot pass for ever.
+func TestCheckRefusesUnknownNames(t *testing.T) {
+	src, err := os.ReadFile("../playbooks/winback.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := engine.Compile("winback.yaml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse("w_test.yaml", []byte(`playbook: winback
+cases:
+  - name: a
+    expect:
+      sent: [{ template: miss_you, channel: sms }]
+      not_sent: [last_chanse]
+      tasks: [{ assignee: manager }]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Check(f, plan)
+	for _, want := range []string{
+		"w_test.yaml:5:14: sent: playbook winback sends miss_you on [email], not on sms",
+		`w_test.yaml:6:18: not_sent: playbook winback sends no template last_chanse (did you mean "last_chance"?)`,
+		"w_test.yaml:7:15: tasks: playbook winback has no task for manager",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}
