@@ -180,3 +180,13 @@ func (m *localeMatcher) match(locale string) string {
 	}
 	return m.keys[i]
 }
+
+// HasLocale reports whether t has a variant in the language and script of
+// a customer's locale, rather than giving them the fallback: what a
+// preview flags as a missing locale.
+func (t *Template) HasLocale(locale string) bool {
+	if t == nil || len(t.Variants) == 0 {
+		return false
+	}
+	return t.Variants[locale] != nil || matcherFor(t).match(locale) != ""
+}

@@ -338,3 +338,57 @@ func (c *compiler) checkPlaceholdersDeclared(s string) error {
 	})
 	return err
 }
+
+// EmptyPlaceholder is a placeholder of a message that rendered as nothing
+// (or only spaces): a customer field not set, a property the event lacks.
+type EmptyPlaceholder struct {
+	Part   string // subject, text or html
+	Source string // the placeholder's rule, as written
+}
+
+// RenderMessageChecked renders m exactly as RenderMessage does (a send's
+// path) and reports each placeholder that rendered empty, so that a
+// preview can flag "Hello ," before a customer sees it.
+func RenderMessageChecked(m Message, env *rules.Env) (Rendered, []EmptyPlaceholder, error) {
+	out, err := RenderMessage(m, env)
+	if err != nil {
+		return Rendered{}, nil, err
+	}
+	var empty []EmptyPlaceholder
+	for _, part := range []struct {
+		name, src string
+		html      bool
+	}{{"subject", m.Subject, false}, {"text", m.Text, false}, {"html", m.HTML, true}} {
+		sources, err := emptyPlaceholders(part.src, part.html, env)
+		if err != nil {
+			return Rendered{}, nil, fmt.Errorf("render %s: %w", part.name, err)
+		}
+		for _, s := range sources {
+			empty = append(empty, EmptyPlaceholder{Part: part.name, Source: s})
+		}
+	}
+	return out, empty, nil
+}
+
+// emptyPlaceholders lists the rules of the placeholders of s whose value
+// is empty once formatted, as the renderer formats it.
+func emptyPlaceholders(s string, html bool, env *rules.Env) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	t, err := startedText(s, html)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := t.values(env)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, p := range t.parts {
+		if p.rule != nil && strings.TrimSpace(vals[i]) == "" {
+			out = append(out, strings.TrimSpace(p.rule.Source))
+		}
+	}
+	return out, nil
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +102,37 @@ func TestBadHTMLContextFailsAtCompile(t *testing.T) {
 	// A placeholder inside an unclosed attribute cannot be escaped safely.
 	if err := checkHTML(`<a href="{{ unsubscribe_url }}`); err == nil {
 		t.Error("html ending inside an attribute was accepted")
+	}
+}
+
+// Each placeholder that renders empty is reported by part, with its rule;
+// the rendering is RenderMessage's.
+func TestRenderMessageChecked(t *testing.T) {
+	m := Message{
+		Subject: "Hi {{ customer.name }}",
+		Text:    "Code {{ coupon.code }} for {{ customer.name }}{{ \"  \" }}",
+		HTML:    `<a href="{{ unsubscribe_url }}">x</a>`,
+	}
+	env := rules.NewEnv(rules.Customer{Name: "Ada"}, rules.Event{}, time.Time{})
+	got, empty, err := RenderMessageChecked(m, &env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := RenderMessage(m, &env)
+	if got != want {
+		t.Errorf("rendered %+v, RenderMessage %+v", got, want)
+	}
+	wantEmpty := []EmptyPlaceholder{{"text", "coupon.code"}, {"text", `"  "`}, {"html", "unsubscribe_url"}}
+	if !slices.Equal(empty, wantEmpty) {
+		t.Errorf("empty = %+v, want %+v", empty, wantEmpty)
+	}
+}
+
+func TestHasLocale(t *testing.T) {
+	tpl := &Template{Default: "en", Variants: map[string]*Variant{"en": {}, "zh": {}}}
+	for locale, want := range map[string]bool{"en": true, "en-GB": true, "zh_CN": true, "zh-TW": false, "de": false, "": false} {
+		if got := tpl.HasLocale(locale); got != want {
+			t.Errorf("HasLocale(%q) = %v, want %v", locale, got, want)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,35 +20,136 @@ type Line struct {
 	Step    string
 	Action  string
 	Detail  string
+	// Message is the message a send line sent, rendered as the customer
+	// receives it; nil for other lines and sends that sent nothing.
+	Message *activities.Message
 }
 
-// MarshalJSON writes the elapsed time as a duration string ("72h0m0s").
+// MarshalJSON writes the elapsed time as a duration string ("72h0m0s")
+// and, for a message sent, its rendered subject and text.
 func (l Line) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
+	j := struct {
 		Elapsed string    `json:"elapsed"`
 		At      time.Time `json:"at"`
 		Step    string    `json:"step"`
 		Action  string    `json:"action"`
 		Detail  string    `json:"detail,omitempty"`
-	}{"+" + l.Elapsed.String(), l.At, l.Step, l.Action, l.Detail})
+		Subject string    `json:"subject,omitempty"`
+		Text    string    `json:"text,omitempty"`
+	}{Elapsed: "+" + l.Elapsed.String(), At: l.At, Step: l.Step, Action: l.Action, Detail: l.Detail}
+	if l.Message != nil {
+		j.Subject, j.Text = l.Message.Subject, l.Message.Text
+	}
+	return json.Marshal(j)
 }
 
 // Lines turns the step log into output lines, with a final summary line.
+// Each send line carries the message it sent (Memory records it with
+// the step and the time the workflow logged the send).
 func (r *Result) Lines() []Line {
 	out := make([]Line, 0, len(r.Log)+1)
+	sent := r.sentMessages()
 	for _, s := range r.Log {
-		out = append(out, Line{Elapsed: s.At.Sub(r.Start), At: s.At, Step: s.StepID, Action: s.Kind, Detail: s.Detail})
+		l := Line{Elapsed: s.At.Sub(r.Start), At: s.At, Step: s.StepID, Action: s.Kind, Detail: s.Detail}
+		if s.Kind == "send" {
+			l.Message = takeMessage(&sent, s.StepID, s.At)
+		}
+		out = append(out, l)
 	}
 	return out
 }
 
-// String formats a line as "+<elapsed> <step> <action> <detail>".
+// sentMessages are the messages Memory sent to the simulated customer, in
+// order.
+func (r *Result) sentMessages() []activities.Message {
+	var out []activities.Message
+	for _, m := range r.Memory.Messages() {
+		if m.Status == activities.SendSent && m.CustomerID == r.Final.CustomerID {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// takeMessage removes and returns the first message of step sent at at.
+func takeMessage(msgs *[]activities.Message, step string, at time.Time) *activities.Message {
+	for i, m := range *msgs {
+		if m.StepID == step && m.At.Equal(at) {
+			*msgs = append((*msgs)[:i:i], (*msgs)[i+1:]...)
+			return &m
+		}
+	}
+	return nil
+}
+
+// previewLines is how many lines of a message's text the text output
+// shows under its send line; --json has the whole text.
+const previewLines = 3
+
+// String formats a line as "+<elapsed> <step> <action> <detail>", and
+// under a send the rendered subject and the first lines of the text,
+// indented, so that a simulation reads like the customer's inbox.
 func (l Line) String() string {
 	s := fmt.Sprintf("+%s %s %s", l.Elapsed, l.Step, l.Action)
 	if l.Detail != "" {
 		s += " " + l.Detail
 	}
+	if m := l.Message; m != nil {
+		s += messageLines(m.Subject, m.Text)
+	}
 	return s
+}
+
+// messageLines indents a subject and the first non-blank lines of a text.
+func messageLines(subject, text string) string {
+	var b strings.Builder
+	if subject != "" {
+		b.WriteString("\n    subject: " + subject)
+	}
+	var lines []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.TrimSpace(l) != "" {
+			lines = append(lines, strings.TrimRight(l, " \t"))
+		}
+	}
+	for i, l := range lines {
+		if i == previewLines {
+			more := len(lines) - previewLines
+			fmt.Fprintf(&b, "\n    | … (%d more %s)", more, plural(more, "line", "lines"))
+			break
+		}
+		b.WriteString("\n    | " + l)
+	}
+	return b.String()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// WriteHTML writes the HTML body of each message sent, in order, to dir as
+// <seq>-<step>-<template>.<locale>.html (seq counts the messages sent,
+// from 001), to open in a browser; it returns the paths written.
+func (r *Result) WriteHTML(dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("html directory: %w", err)
+	}
+	var paths []string
+	for i, m := range r.sentMessages() {
+		if m.HTML == "" {
+			continue
+		}
+		name := fmt.Sprintf("%03d-%s-%s.%s.html", i+1, m.StepID, m.Template, m.Locale)
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(m.HTML), 0o644); err != nil {
+			return paths, fmt.Errorf("write html: %w", err)
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
 }
 
 // Summary is the closing line: outcome, runs, estimated history events and

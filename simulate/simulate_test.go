@@ -152,3 +152,60 @@ func BenchmarkSimulate(b *testing.B) {
 		})
 	}
 }
+
+// Each send line carries the message as rendered for the customer: the
+// text output shows its subject and first lines, --json its subject and
+// whole text, and WriteHTML writes its HTML body to a file.
+func TestSimulateMessages(t *testing.T) {
+	res := simCase{name: "winback", playbook: "../playbooks/winback.yaml"}.run(t)
+	var sends []Line
+	for _, l := range res.Lines() {
+		if l.Action == "send" {
+			sends = append(sends, l)
+		}
+	}
+	if len(sends) == 0 || sends[0].Message == nil || sends[0].Message.Subject != "Ada，好久不见" {
+		t.Fatalf("first send line: %+v", sends)
+	}
+	first := sends[0].String()
+	if !strings.Contains(first, "\n    subject: Ada，好久不见\n    | 距离您上次购买已经 120 天了。") {
+		t.Errorf("text output of the first send:\n%s", first)
+	}
+	j, err := sends[0].MarshalJSON()
+	if err != nil || !strings.Contains(string(j), `"subject":"Ada，好久不见","text":"距离您上次购买已经 120 天了。`) {
+		t.Errorf("json of the first send: %s %v", j, err)
+	}
+	// Only winback_offer's en variant has an HTML part.
+	if paths, err := res.WriteHTML(t.TempDir()); err != nil || len(paths) != 0 {
+		t.Errorf("html files of a zh customer: %v %v", paths, err)
+	}
+	plan, err := engine.CompileFile("../playbooks/winback.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	en := workflows.SampleCustomer(DefaultStart)
+	en.Locale = "en"
+	if res, err = Run(plan, Options{Customer: en}); err != nil {
+		t.Fatal(err)
+	}
+	paths, err := res.WriteHTML(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 1 || filepath.Base(paths[0]) != "002-offer-winback_offer.en.html" {
+		t.Fatalf("html files: %v", paths)
+	}
+	body, err := os.ReadFile(paths[0])
+	if err != nil || !strings.Contains(string(body), "<p>Use code <b>WB-") {
+		t.Errorf("html body: %s %v", body, err)
+	}
+}
+
+// A text of more lines than the preview shows says how many it leaves
+// out; blank lines are not counted.
+func TestMessageLines(t *testing.T) {
+	got := messageLines("", "a\n\nb\nc\nd\ne\n")
+	if want := "\n    | a\n    | b\n    | c\n    | … (2 more lines)"; got != want {
+		t.Errorf("messageLines = %q, want %q", got, want)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/report"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
@@ -16,7 +17,7 @@ import (
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "report [PLAYBOOK] [--since DURATION] [--json]",
+		Use:   "report [PLAYBOOK] [--since DURATION] [--json | --format text|json|mermaid]",
 		Short: "Funnel, steps, split variants and holdout lift of deployed playbooks, from PostgreSQL",
 		Long: `report reads the enrollments, step records and messages in PostgreSQL
 (DATABASE_URL) and prints, per playbook: enrolled, active, completed,
@@ -27,12 +28,18 @@ variant; and the holdout comparison — conversion of treated against
 held-out customers, the absolute lift with a 95% confidence interval and a
 p-value, or "not enough data" below 30 per group or 5 conversions or
 non-conversions in either. docs/metrics.md defines every figure and the
-JSON fields.`,
+JSON fields.
+
+--format mermaid (with PLAYBOOK) draws the active deployed version's
+journey, as explain --format mermaid does, with the live counts on it:
+enrolled on the trigger, reached (and sent, for sends) on each step,
+converted on the goal.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: runReport,
 	}
 	cmd.Flags().String("since", "", "only enrollments started within this duration, e.g. 30d, 12h, 1d12h (default: all time)")
 	cmd.Flags().Bool("json", false, "print JSON (field names documented in docs/metrics.md)")
+	cmd.Flags().String("format", "text", "text, json or mermaid (mermaid needs PLAYBOOK)")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -40,6 +47,16 @@ func runReport(cmd *cobra.Command, args []string) error {
 	q := store.ReportQuery{}
 	if len(args) == 1 {
 		q.Playbook = args[0]
+	}
+	format, _ := cmd.Flags().GetString("format")
+	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+		format = "json"
+	}
+	if format != "text" && format != "json" && format != engine.FormatMermaid {
+		return fmt.Errorf("--format %q: use text, json or mermaid", format)
+	}
+	if format == engine.FormatMermaid && q.Playbook == "" {
+		return fmt.Errorf("--format mermaid draws one playbook: name it")
 	}
 	if s, _ := cmd.Flags().GetString("since"); s != "" {
 		d, err := rules.ParseDuration(s)
@@ -58,12 +75,31 @@ func runReport(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	r := report.Build(in)
-	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+	if format == engine.FormatMermaid {
+		return reportDiagram(cmd, st, r, q.Playbook)
+	}
+	if format == "json" {
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
 	return report.WriteText(cmd.OutOrStdout(), r)
+}
+
+// reportDiagram draws the active version of playbook with r's counts.
+func reportDiagram(cmd *cobra.Command, st *store.Store, r report.Report, playbook string) error {
+	dp, ok, err := st.ActivePlaybook(cmd.Context(), playbook)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("playbook %s is not deployed", playbook)
+	}
+	plan, err := engine.CompileStarted(dp.Source)
+	if err != nil {
+		return fmt.Errorf("compile deployed playbook %s: %w", playbook, err)
+	}
+	return engine.Diagram(cmd.OutOrStdout(), plan, engine.FormatMermaid, report.DiagramCounts(r, playbook))
 }
 
 // openStoreEnv opens the store at DATABASE_URL for read-only commands

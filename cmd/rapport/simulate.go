@@ -16,11 +16,15 @@ import (
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "simulate PLAYBOOK.yaml [--customer FILE.json] [--events FILE.yaml] [--json] [--start RFC3339]",
+		Use:   "simulate PLAYBOOK.yaml [--customer FILE.json] [--events FILE.yaml] [--json] [--html DIR] [--start RFC3339]",
 		Short: "Run one customer through a playbook in simulated time (the real journey workflow, in memory) and print each action",
 		Long: `simulate runs the real Journey workflow in the Temporal SDK's test environment,
 with time skipping and in-memory activities: no server, no database. It prints
 one line per action, "+<elapsed> <step> <action> <details>", and a summary.
+Under each message sent it prints, indented, the rendered subject and the
+first lines of the text, as the customer receives them (--json: the fields
+subject and text, with the whole text); --html DIR writes each HTML body to
+DIR/<seq>-<step>-<template>.<locale>.html to open in a browser.
 
 It decides entry as production does: an event enrolls the customer when its
 name and the trigger's when rule match and no journey of the playbook is
@@ -47,6 +51,7 @@ standard error), 0 otherwise, including when the customer is not admitted.`,
 	cmd.Flags().String("customer", "", "customer profile JSON file (default: a built-in sample customer)")
 	cmd.Flags().String("events", "", "YAML file of events to deliver, [{at: 5d, event: purchase, ...}]")
 	cmd.Flags().Bool("json", false, "print one JSON object per line")
+	cmd.Flags().String("html", "", "write the HTML body of each message sent to this directory")
 	cmd.Flags().String("start", simulate.DefaultStart.Format(time.RFC3339), "simulated start time (RFC 3339)")
 	cmd.Flags().String("frequency-cap", "", "global frequency cap per customer and channel, as RAPPORT_FREQUENCY_CAP in production: \"<max>/<duration>\" or off (default: production's default, "+defaultCap()+")")
 	cmd.Flags().Float64("global-control", 0, "global control group in percent, as rapport.global_control_pct in production (0 to 50)")
@@ -70,6 +75,13 @@ func runSimulate(cmd *cobra.Command, args []string) error {
 	asJSON, _ := cmd.Flags().GetBool("json")
 	if err := res.Write(cmd.OutOrStdout(), asJSON); err != nil {
 		return err
+	}
+	if dir, _ := cmd.Flags().GetString("html"); dir != "" {
+		paths, err := res.WriteHTML(dir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "simulate: wrote %d HTML %s to %s\n", len(paths), plural(len(paths), "body", "bodies"), dir)
 	}
 	if why := res.Failure(); why != "" {
 		fmt.Fprintln(cmd.ErrOrStderr(), "simulate: "+why)
