@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"os"
 	"strings"
 	"testing"
@@ -15,7 +17,28 @@ func runRapport(t *testing.T, args ...string) (string, error) {
 	rootCmd.SetErr(&out)
 	rootCmd.SetArgs(args)
 	err := rootCmd.Execute()
+	resetFlags(rootCmd)
 	return out.String(), err
+}
+
+// resetFlags puts every flag the last run changed back to its default:
+// cobra keeps flag values between Execute calls, so one test's --customer
+// would otherwise reach the next test's command.
+func resetFlags(cmd *cobra.Command) {
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if !f.Changed {
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			_ = sv.Replace(nil)
+		} else {
+			_ = f.Value.Set(f.DefValue)
+		}
+		f.Changed = false
+	})
+	for _, c := range cmd.Commands() {
+		resetFlags(c)
+	}
 }
 
 // The command prints what simulate.Run prints (its golden files are
