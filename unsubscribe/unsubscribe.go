@@ -52,7 +52,12 @@ var (
 	ErrNoSecret  = errors.New("unsubscribe secret is not configured")
 )
 
-var b64 = base64.RawURLEncoding
+// b64 is base64url without padding, decoded strictly: the last character
+// of an encoding carries unused low bits, and a lenient decoder accepts
+// several last characters for the same bytes. Strict decoding leaves each
+// token exactly one spelling, so a changed character is always refused
+// (issue #13: the signature's last character was malleable).
+var b64 = base64.RawURLEncoding.Strict()
 
 // Sign returns the token for c. Expires is kept to the second. A token
 // signed with an empty secret is refused by Verify, so a missing secret
