@@ -120,3 +120,35 @@ func TestVerifyRefusesEveryOtherLastCharacter(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckPublicURL(t *testing.T) {
+	tests := []struct {
+		base      string
+		allowHTTP bool
+		ok        bool
+	}{
+		{"https://rapport.example.com", false, true},
+		{"https://rapport.example.com/crm/", false, true},
+		{"HTTPS://rapport.example.com", false, true},
+		{"http://127.0.0.1:8080", true, true}, // rapport dev
+		{"http://rapport.example.com", false, false},
+		{"", false, false},
+		{"/unsubscribe", false, false},
+		{"rapport.example.com", false, false},
+		{"https:///path-only", false, false},
+		{"ftp://rapport.example.com", true, false},
+		{"https://user:pw@rapport.example.com", false, false},
+		{"https://rapport.example.com/?x=1", false, false},
+		{"https://rapport.example.com/#f", false, false},
+		{"https://user:pw@rapport.example.com\x7f", false, false},
+	}
+	for _, tt := range tests {
+		err := unsubscribe.CheckPublicURL(tt.base, tt.allowHTTP)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckPublicURL(%q, %v) = %v, want ok=%v", tt.base, tt.allowHTTP, err, tt.ok)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "RAPPORT_PUBLIC_URL") || strings.Contains(err.Error(), ":pw@")) {
+			t.Errorf("CheckPublicURL(%q): error %q does not name the variable, or shows the password", tt.base, err)
+		}
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/rapport-crm/rapport/reconcile"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/unsubscribe"
 	"github.com/rapport-crm/rapport/workflows"
 )
 
@@ -232,6 +233,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if err := checkLinks(cfgStore); err != nil {
+		return err
+	}
 	st, err := openStore(ctx, log, cfg.Backoff, cfg.DatabaseURL, cfgStore)
 	if err != nil {
 		return stoppedWhileConnecting(ctx, err, log)
@@ -275,6 +279,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.Info("stopping worker: waiting for running activities", "timeout", cfg.StopTimeout)
 	w.Stop()
 	log.Info("worker stopped")
+	return nil
+}
+
+// checkLinks refuses to start a worker that would send email or SMS
+// whose unsubscribe links are relative or http (RAPPORT_PUBLIC_URL):
+// every marketing message would go out with a link that cannot work or
+// that receivers ignore, and nobody would notice until complaints. http is
+// only for `rapport dev`, which builds its store without this check.
+func checkLinks(cfg store.Config) error {
+	if cfg.Channels["email"] == nil && cfg.Channels["sms"] == nil {
+		return nil
+	}
+	if err := unsubscribe.CheckPublicURL(cfg.PublicURL, false); err != nil {
+		return fmt.Errorf("email and SMS need unsubscribe links: %w", err)
+	}
 	return nil
 }
 
