@@ -42,6 +42,9 @@ const (
 type Overrides struct {
 	Address   string
 	Namespace string
+	// DefaultAddress replaces DefaultAddress when nothing sets an address
+	// (`rapport dev` uses 127.0.0.1, where it may start a dev server).
+	DefaultAddress string
 }
 
 // Load returns client options for the profile in the configuration file
@@ -60,7 +63,7 @@ func load(o Overrides, env envconfig.EnvLookup) (client.Options, error) {
 	if err != nil {
 		return client.Options{}, fmt.Errorf("temporal client configuration (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE, TEMPORAL_*): %w", err)
 	}
-	prof.Address = first(o.Address, prof.Address, DefaultAddress)
+	prof.Address = first(o.Address, prof.Address, o.DefaultAddress, DefaultAddress)
 	prof.Namespace = first(o.Namespace, prof.Namespace, DefaultNamespace)
 	opts, err := prof.ToClientOptions(envconfig.ToClientOptionsRequest{})
 	if err != nil {

@@ -145,6 +145,12 @@ func TestDefaultsWithoutFileOrEnvironment(t *testing.T) {
 	if opts.HostPort != DefaultAddress || opts.Namespace != DefaultNamespace || Secured(opts) {
 		t.Errorf("defaults: %s", Describe(opts))
 	}
+	if opts, _ = load(Overrides{DefaultAddress: "127.0.0.1:7233"}, fakeEnv{}); opts.HostPort != "127.0.0.1:7233" {
+		t.Errorf("DefaultAddress: %s", Describe(opts))
+	}
+	if opts, _ = load(Overrides{DefaultAddress: "127.0.0.1:7233"}, fakeEnv{"TEMPORAL_ADDRESS": "set:7233"}); opts.HostPort != "set:7233" {
+		t.Errorf("DefaultAddress over a set address: %s", Describe(opts))
+	}
 }
 
 func TestLoadErrorsNameTheSettingAndHideSecrets(t *testing.T) {
