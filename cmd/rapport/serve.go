@@ -18,6 +18,7 @@ import (
 	"github.com/rapport-crm/rapport/api"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/temporalenv"
+	"github.com/rapport-crm/rapport/unsubscribe"
 )
 
 func init() {
@@ -37,6 +38,10 @@ Environment (flags override):
   RAPPORT_API_KEY             required: clients send it as "Authorization: Bearer <key>"
                               or as the Basic auth user name (Segment's write key)
   RAPPORT_UNSUBSCRIBE_SECRET  secret of the unsubscribe links (the same as the worker's)
+  RAPPORT_TWILIO_AUTH_TOKEN   enables the inbound-SMS webhook POST /v1/sms/inbound
+                              (STOP, START, HELP; X-Twilio-Signature checked with it)
+  RAPPORT_PUBLIC_URL          https URL Twilio calls this server at (required with the token)
+  RAPPORT_SMS_HELP            reply to HELP: sender, contact, "Reply STOP to unsubscribe"
 
 The server starts without Temporal and answers event calls with 503 until it
 is reachable; clients retry, and stored events are dispatched on the retry.`,
@@ -70,6 +75,7 @@ type serveConfig struct {
 	APIKey                                    string
 	Workspace                                 string
 	UnsubscribeSecret                         []byte
+	SMS                                       api.SMSOptions // Replies set by newServeHandler
 	Reload, RedispatchAfter, RedispatchWindow time.Duration
 }
 
@@ -92,6 +98,9 @@ func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
 	}
 	var err error
 	if c.Temporal, err = temporalenv.Load(o); err != nil {
+		return c, err
+	}
+	if c.SMS, err = smsOptionsFromEnv(); err != nil {
 		return c, err
 	}
 	if c.Reload < time.Second {
@@ -176,6 +185,7 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *
 		Enroller:     disp,
 		Workspace:    ws,
 		Unsubscriber: &api.TokenUnsubscriber{Secret: cfg.UnsubscribeSecret, Applier: st, Customers: pg},
+		SMS:          smsOptions(cfg.SMS, st),
 		Checks: map[string]func(context.Context) error{
 			"db": func(ctx context.Context) error { return st.Pool().Ping(ctx) },
 			"temporal": func(ctx context.Context) error {
@@ -185,6 +195,29 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *
 		},
 		Logger: log,
 	})
+}
+
+// smsOptionsFromEnv reads the inbound-SMS webhook's settings. The token
+// enables it; the signature covers the URL Twilio called, so the public
+// https URL is required with it.
+func smsOptionsFromEnv() (api.SMSOptions, error) {
+	o := api.SMSOptions{AuthToken: os.Getenv("RAPPORT_TWILIO_AUTH_TOKEN"), PublicURL: os.Getenv("RAPPORT_PUBLIC_URL"), Help: os.Getenv("RAPPORT_SMS_HELP")}
+	if o.AuthToken == "" {
+		return o, nil
+	}
+	if err := unsubscribe.CheckPublicURL(o.PublicURL, false); err != nil {
+		return o, fmt.Errorf("RAPPORT_TWILIO_AUTH_TOKEN is set: the inbound-SMS webhook needs the URL Twilio calls: %w", err)
+	}
+	return o, nil
+}
+
+// smsOptions enables the webhook over st when a token is configured.
+func smsOptions(o api.SMSOptions, st *store.Store) *api.SMSOptions {
+	if o.AuthToken == "" {
+		return nil
+	}
+	o.Replies = st
+	return &o
 }
 
 func reloadPlans(ctx context.Context, plans *api.LivePlans, st *store.Store, log *slog.Logger) error {

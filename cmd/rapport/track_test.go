@@ -210,3 +210,24 @@ func TestServeTemporalSettings(t *testing.T) {
 		t.Errorf("unknown profile: %v", err)
 	}
 }
+
+// TestServeSMSSettings: the inbound-SMS webhook is off without a token,
+// and with one needs the https URL Twilio calls.
+func TestServeSMSSettings(t *testing.T) {
+	t.Setenv("RAPPORT_TWILIO_AUTH_TOKEN", "")
+	if o, err := smsOptionsFromEnv(); err != nil || smsOptions(o, nil) != nil {
+		t.Errorf("no token: %+v %v, want disabled", o, err)
+	}
+	t.Setenv("RAPPORT_TWILIO_AUTH_TOKEN", "tok-do-not-show")
+	for _, public := range []string{"", "http://rapport.example"} {
+		t.Setenv("RAPPORT_PUBLIC_URL", public)
+		_, err := smsOptionsFromEnv()
+		if err == nil || !strings.Contains(err.Error(), "RAPPORT_PUBLIC_URL") || strings.Contains(err.Error(), "tok-do-not-show") {
+			t.Errorf("RAPPORT_PUBLIC_URL=%q: %v", public, err)
+		}
+	}
+	t.Setenv("RAPPORT_PUBLIC_URL", "https://rapport.example")
+	if o, err := smsOptionsFromEnv(); err != nil || o.AuthToken != "tok-do-not-show" {
+		t.Errorf("token and https URL: %+v %v", o, err)
+	}
+}
