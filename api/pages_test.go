@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/unsubscribe"
 )
 
@@ -147,6 +149,31 @@ func TestUnsubscribeStoreFailureIs503(t *testing.T) {
 	rec := h.do("POST", "/u/"+token("c2", testNow.Add(time.Hour)), "")
 	if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), "db down") {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+}
+
+// TestUnsubscribeUnknownCustomer: a valid link for a customer who is not
+// on file (never imported, or erased) gets a clear page, not a 503 that
+// asks to retry forever, and is not counted as a withdrawal.
+func TestUnsubscribeUnknownCustomer(t *testing.T) {
+	h, app := unsubHarness(t)
+	app.fail = fmt.Errorf("withdraw: %w", store.ErrNotFound) // what store.Store answers
+	tok := token("gone", testNow.Add(time.Hour))
+	for _, method := range []string{"GET", "POST"} {
+		rec := h.do(method, "/u/"+tok, "List-Unsubscribe=One-Click", "Authorization", "", "Content-Type", "application/x-www-form-urlencoded")
+		body := rec.Body.String()
+		if rec.Code != http.StatusOK || rec.Header().Get("Retry-After") != "" {
+			t.Errorf("%s: status %d, Retry-After %q; want 200 without", method, rec.Code, rec.Header().Get("Retry-After"))
+		}
+		if !strings.Contains(body, "not on file") || !strings.Contains(body, "marketing messages by email") {
+			t.Errorf("%s: page %s", method, body)
+		}
+		if strings.Contains(body, `method="post"`) {
+			t.Errorf("%s: page offers a form for a customer not on file", method)
+		}
+	}
+	if len(app.got) != 0 {
+		t.Errorf("withdrawals %+v", app.got)
 	}
 }
 

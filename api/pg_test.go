@@ -177,6 +177,15 @@ func TestPGUnsubscribe(t *testing.T) {
 	if rec = h.do("POST", "/u/"+expired, ""); rec.Code != 400 {
 		t.Errorf("expired token: %d", rec.Code)
 	}
+	// A valid token of a customer the database does not have: the real
+	// store's error leads to the not-on-file page, not 503.
+	gone := unsubscribe.Sign(storetest.Secret, unsubscribe.Claims{Customer: "gone", Channel: "email", Topic: "marketing", Expires: testNow.Add(time.Hour)})
+	for _, method := range []string{"GET", "POST"} {
+		rec = h.do(method, "/u/"+gone, "List-Unsubscribe=One-Click", "Content-Type", "application/x-www-form-urlencoded")
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), "not on file") {
+			t.Errorf("%s unknown customer: %d %s", method, rec.Code, rec.Body)
+		}
+	}
 }
 
 func TestPGActiveEnrollmentsAndRegistry(t *testing.T) {

@@ -76,6 +76,8 @@ type Options struct {
 	Enroller Enroller
 	// Unsubscriber serves /u/{token}; nil disables the pages.
 	Unsubscriber Unsubscriber
+	// SMS enables the inbound-message webhook (SMSPath); nil disables it.
+	SMS *SMSOptions
 	// Workspace is the declaration identify traits and track properties
 	// are checked against (declared.go); nil checks nothing.
 	Workspace *LiveWorkspace
@@ -142,6 +144,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /u/{token}", s.handleUnsubscribe)
 	s.mux.HandleFunc("GET "+unsubscribe.Path, s.handleUnsubscribePage) // ?token=…, as unsubscribe.URL links
 	s.mux.HandleFunc("POST "+unsubscribe.Path, s.handleUnsubscribe)
+	s.mux.HandleFunc("POST "+SMSPath, s.handleSMS)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 }
 

@@ -14,9 +14,9 @@ const maxTokenLen = 2048
 
 // pageText is the wording of the unsubscribe pages in one language.
 type pageText struct {
-	Lang, Title, Confirm, Button, Done, Invalid, Retry string
-	Topic                                              map[string]string // consent topic → display name
-	Channel                                            map[string]string
+	Lang, Title, Confirm, Button, Done, Invalid, Retry, NotOnFile string
+	Topic                                                         map[string]string // consent topic → display name
+	Channel                                                       map[string]string
 }
 
 // pageTexts holds the page languages; the customer's locale picks one by
@@ -30,18 +30,21 @@ var pageTexts = map[string]pageText{
 		Done:    "You are unsubscribed from {topic} messages by {channel}. We are sorry to see you go.",
 		Invalid: "This unsubscribe link is not valid or has expired. Please use the link in a recent message.",
 		Retry:   "We could not process your request just now. Please try again in a few minutes.",
+		NotOnFile: "This address is not on file with us any more, so there is nothing to unsubscribe: " +
+			"we will not send you {topic} messages by {channel}.",
 		Topic:   map[string]string{"marketing": "marketing", "service": "service", "loyalty": "loyalty programme", "surveys": "survey", "*": "all"},
 		Channel: map[string]string{"email": "email", "sms": "SMS", "webhook": "app"},
 	},
 	"zh": {
 		Lang: "zh", Title: "退订",
-		Confirm: "确定不再通过{channel}接收我们的{topic}消息吗？",
-		Button:  "退订",
-		Done:    "您已退订通过{channel}发送的{topic}消息。",
-		Invalid: "此退订链接无效或已过期，请使用最近一封消息中的链接。",
-		Retry:   "暂时无法处理您的请求，请稍后再试。",
-		Topic:   map[string]string{"marketing": "营销", "service": "服务", "loyalty": "会员", "surveys": "问卷", "*": "所有"},
-		Channel: map[string]string{"email": "电子邮件", "sms": "短信", "webhook": "应用"},
+		Confirm:   "确定不再通过{channel}接收我们的{topic}消息吗？",
+		Button:    "退订",
+		Done:      "您已退订通过{channel}发送的{topic}消息。",
+		Invalid:   "此退订链接无效或已过期，请使用最近一封消息中的链接。",
+		Retry:     "暂时无法处理您的请求，请稍后再试。",
+		NotOnFile: "我们已没有您的联系信息记录，无需退订：我们不会再通过{channel}向您发送{topic}消息。",
+		Topic:     map[string]string{"marketing": "营销", "service": "服务", "loyalty": "会员", "surveys": "问卷", "*": "所有"},
+		Channel:   map[string]string{"email": "电子邮件", "sms": "短信", "webhook": "应用"},
 	},
 }
 
@@ -80,6 +83,10 @@ func (s *Server) handleUnsubscribePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.opts.Unsubscriber.Check(r.Context(), token, s.opts.Now())
+	if errors.Is(err, ErrNotOnFile) {
+		s.renderNotOnFile(w, r, u)
+		return
+	}
 	if err != nil {
 		s.renderFailure(w, r, err)
 		return
@@ -105,6 +112,10 @@ func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), applyTimeout)
 	defer cancel()
 	u, err := s.opts.Unsubscriber.Unsubscribe(ctx, token, s.opts.Now())
+	if errors.Is(err, ErrNotOnFile) {
+		s.renderNotOnFile(w, r, u)
+		return
+	}
 	if err != nil {
 		s.renderFailure(w, r, err)
 		return
@@ -141,6 +152,14 @@ func (s *Server) renderFailure(w http.ResponseWriter, r *http.Request, err error
 func (s *Server) renderInvalid(w http.ResponseWriter, r *http.Request) {
 	t := texts("", r)
 	render(w, http.StatusBadRequest, page{Lang: t.Lang, Title: t.Title, Message: t.Invalid})
+}
+
+// renderNotOnFile answers a valid link whose customer is not on file with
+// 200: the customer's wish (no more messages) already holds, and a 2xx
+// tells a one-click sender not to retry.
+func (s *Server) renderNotOnFile(w http.ResponseWriter, r *http.Request, u Unsubscription) {
+	t := texts("", r)
+	render(w, http.StatusOK, page{Lang: t.Lang, Title: t.Title, Message: t.describe(t.NotOnFile, u)})
 }
 
 func render(w http.ResponseWriter, status int, p page) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/unsubscribe"
 )
 
@@ -22,13 +23,23 @@ type TokenUnsubscriber struct {
 	}
 }
 
+// ErrNotOnFile is a valid token for a customer the store does not have
+// (never imported, or erased since the message was sent). Nothing is left
+// to withdraw and nothing will be sent, so the page says so: answering 503
+// would have the customer, and RFC 8058 senders, retry forever.
+var ErrNotOnFile = errors.New("customer is not on file")
+
 // Check implements Unsubscriber.
 func (u *TokenUnsubscriber) Check(ctx context.Context, token string, now time.Time) (Unsubscription, error) {
 	c, err := u.verify(token, now)
 	if err != nil {
 		return Unsubscription{}, err
 	}
-	return u.describe(ctx, c), nil
+	out, err := u.describe(ctx, c)
+	if isUnknownCustomer(err) {
+		return out, ErrNotOnFile
+	}
+	return out, nil
 }
 
 // Unsubscribe implements Unsubscriber.
@@ -37,10 +48,13 @@ func (u *TokenUnsubscriber) Unsubscribe(ctx context.Context, token string, now t
 	if err != nil {
 		return Unsubscription{}, err
 	}
-	if err := u.Applier.Unsubscribe(ctx, c); err != nil {
+	if err := u.Applier.Unsubscribe(ctx, c); isUnknownCustomer(err) {
+		return Unsubscription{Topic: c.Topic, Channel: c.Channel}, ErrNotOnFile
+	} else if err != nil {
 		return Unsubscription{}, fmt.Errorf("withdraw consent of %s for %s/%s: %w", c.Customer, c.Channel, c.Topic, err)
 	}
-	return u.describe(ctx, c), nil
+	out, _ := u.describe(ctx, c) // a failed lookup only loses the language
+	return out, nil
 }
 
 // verify maps every reason a token is refused to ErrInvalidToken, except a
@@ -56,12 +70,21 @@ func (u *TokenUnsubscriber) verify(token string, now time.Time) (unsubscribe.Cla
 	return c, nil
 }
 
-func (u *TokenUnsubscriber) describe(ctx context.Context, c unsubscribe.Claims) Unsubscription {
+// describe names what c withdraws, in the customer's language when the
+// customer can be read; the error is the lookup's.
+func (u *TokenUnsubscriber) describe(ctx context.Context, c unsubscribe.Claims) (Unsubscription, error) {
 	out := Unsubscription{Topic: c.Topic, Channel: c.Channel}
-	if u.Customers != nil {
-		if cust, err := u.Customers.Customer(ctx, c.Customer); err == nil {
-			out.Locale = cust.Locale
-		}
+	if u.Customers == nil {
+		return out, nil
 	}
-	return out
+	cust, err := u.Customers.Customer(ctx, c.Customer)
+	out.Locale = cust.Locale
+	return out, err
+}
+
+// isUnknownCustomer is a lookup or withdrawal that failed because the
+// customer does not exist: ErrNotFound from an api Store, store.ErrNotFound
+// from the PostgreSQL store applying the withdrawal.
+func isUnknownCustomer(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, store.ErrNotFound)
 }

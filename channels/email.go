@@ -28,7 +28,8 @@ type SMTPConfig struct {
 	TLS      string // none, starttls (default), tls
 	Timeout  time.Duration
 	// MessageIDDomain is the right-hand side of generated Message-IDs
-	// (default "rapport").
+	// (RAPPORT_SMTP_MESSAGE_ID_DOMAIN); empty takes the domain of From.
+	// RFC 5322 wants a domain there, and spam filters score a bare word.
 	MessageIDDomain string
 }
 
@@ -50,9 +51,11 @@ func NewEmail(cfg SMTPConfig) (*Email, error) {
 	if err != nil || port <= 0 || port > 65535 {
 		return nil, fmt.Errorf("email: RAPPORT_SMTP_ADDR %q: bad port", cfg.Addr)
 	}
-	if _, err := mail.ParseAddress(cfg.From); err != nil {
-		return nil, fmt.Errorf("email: RAPPORT_SMTP_FROM %q: %w", cfg.From, err)
+	domain, err := messageIDDomain(cfg.MessageIDDomain, cfg.From)
+	if err != nil {
+		return nil, err
 	}
+	cfg.MessageIDDomain = domain
 	switch cfg.TLS {
 	case "":
 		cfg.TLS = TLSStartTLS
@@ -62,9 +65,6 @@ func NewEmail(cfg SMTPConfig) (*Email, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
-	}
-	if cfg.MessageIDDomain == "" {
-		cfg.MessageIDDomain = "rapport"
 	}
 	return &Email{cfg: cfg, host: host, port: port}, nil
 }
@@ -132,7 +132,9 @@ func (e *Email) build(m Message) (*gomail.Msg, error) {
 	if err := msg.To(m.To); err != nil {
 		return nil, PermanentError("invalid_address", err)
 	}
-	msg.Subject(m.Subject)
+	// go-mail folds a long encoded subject with an empty first line;
+	// foldSubject never does.
+	msg.SetGenHeaderPreformatted(gomail.HeaderSubject, foldSubject(m.Subject))
 	msg.SetMessageIDWithValue(e.MessageID(m.Key))
 	msg.SetDate()
 	if m.Locale != "" {

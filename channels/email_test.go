@@ -126,3 +126,33 @@ func TestEmailConfigErrorsNameTheVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestMessageIDDomain: the right-hand side of a Message-ID is a domain,
+// the sender's unless RAPPORT_SMTP_MESSAGE_ID_DOMAIN says otherwise.
+func TestMessageIDDomain(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ from, setting, want, err string }{
+		{"Shop <hello@Shop.Example>", "", "@shop.example", ""},
+		{"hello@shop.example", "mail.shop.example", "@mail.shop.example", ""},
+		{"hello@shop.example", "not a domain", "", "RAPPORT_SMTP_MESSAGE_ID_DOMAIN"},
+		{"hello@shop.example", "x>@evil", "", "RAPPORT_SMTP_MESSAGE_ID_DOMAIN"},
+		{"hello@[127.0.0.1]", "", "", "set RAPPORT_SMTP_MESSAGE_ID_DOMAIN"},
+		{"hello@[127.0.0.1]", "shop.example", "@shop.example", ""},
+	}
+	for _, tt := range tests {
+		e, err := channels.NewEmail(channels.SMTPConfig{Addr: "h:25", From: tt.from, MessageIDDomain: tt.setting})
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s / %q: err = %v, want one naming %s", tt.from, tt.setting, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s / %q: %v", tt.from, tt.setting, err)
+			continue
+		}
+		if id := e.MessageID("k"); !strings.HasSuffix(id, tt.want) || strings.Count(id, "@") != 1 {
+			t.Errorf("%s / %q: Message-ID %s, want …%s", tt.from, tt.setting, id, tt.want)
+		}
+	}
+}

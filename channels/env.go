@@ -15,6 +15,7 @@ import (
 //	RAPPORT_SMTP_PASSWORD   SMTP AUTH password (optional)
 //	RAPPORT_SMTP_FROM       sender, e.g. "Shop <hello@shop.example>" (required with ADDR)
 //	RAPPORT_SMTP_TLS        none, starttls (default) or tls
+//	RAPPORT_SMTP_MESSAGE_ID_DOMAIN  right-hand side of Message-IDs (default: the domain of FROM)
 //	RAPPORT_SMS_URL         Twilio-style Messages endpoint; enables sms
 //	RAPPORT_SMS_USER        basic-auth user (Twilio account SID)
 //	RAPPORT_SMS_TOKEN       basic-auth password (Twilio auth token)
@@ -37,6 +38,7 @@ func fromEnv(get func(string) string) (Set, error) {
 		e, err := NewEmail(SMTPConfig{
 			Addr: addr, User: get("RAPPORT_SMTP_USER"), Password: get("RAPPORT_SMTP_PASSWORD"),
 			From: get("RAPPORT_SMTP_FROM"), TLS: strings.ToLower(get("RAPPORT_SMTP_TLS")),
+			MessageIDDomain: get("RAPPORT_SMTP_MESSAGE_ID_DOMAIN"),
 		})
 		if err != nil {
 			return nil, err

@@ -23,6 +23,7 @@ import (
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/temporalenv"
 	"github.com/rapport-crm/rapport/worker"
 	"github.com/rapport-crm/rapport/workflows"
 
@@ -31,7 +32,12 @@ import (
 
 // DevOptions configure `rapport dev`.
 type DevOptions struct {
-	TemporalAddress string // reuse a server answering here; else start one here
+	// TemporalAddress and Namespace override the Temporal settings
+	// (temporalenv: config profile, TEMPORAL_*); empty keeps them, with
+	// 127.0.0.1:7233 when nothing sets an address. A server answering
+	// there is reused; otherwise one is started there, unless the settings
+	// use TLS or an API key (a remote cluster).
+	TemporalAddress string
 	Namespace       string
 	UIPort          int    // Web UI of a dev server we start
 	StateDir        string // the dev server's database file lives here
@@ -55,19 +61,17 @@ func DefaultDevOptions() DevOptions {
 		state = filepath.Join(dir, "rapport-dev")
 	}
 	return DevOptions{
-		TemporalAddress: envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-		Namespace:       envOr("TEMPORAL_NAMESPACE", "default"),
-		UIPort:          8233,
-		StateDir:        state,
-		DatabaseURL:     envOr("DATABASE_URL", store.DefaultDatabaseURL),
-		PlaybookDir:     "playbooks",
-		APIAddr:         envOr("RAPPORT_LISTEN", "127.0.0.1:8080"),
-		APIKey:          envOr("RAPPORT_API_KEY", "dev-key"),
-		SMTPAddr:        "127.0.0.1:1025",
-		MailAddr:        "127.0.0.1:8025",
-		MetricsAddr:     envOr("RAPPORT_METRICS_ADDR", "127.0.0.1:9090"),
-		Seed:            true,
-		Out:             os.Stdout,
+		UIPort:      8233,
+		StateDir:    state,
+		DatabaseURL: envOr("DATABASE_URL", store.DefaultDatabaseURL),
+		PlaybookDir: "playbooks",
+		APIAddr:     envOr("RAPPORT_LISTEN", "127.0.0.1:8080"),
+		APIKey:      envOr("RAPPORT_API_KEY", "dev-key"),
+		SMTPAddr:    "127.0.0.1:1025",
+		MailAddr:    "127.0.0.1:8025",
+		MetricsAddr: envOr("RAPPORT_METRICS_ADDR", "127.0.0.1:9090"),
+		Seed:        true,
+		Out:         os.Stdout,
 	}
 }
 
@@ -84,13 +88,14 @@ const devUnsubscribeSecret = "rapport-dev-unsubscribe-secret"
 // Dev is a running development environment; Close stops everything it
 // started, in reverse order.
 type Dev struct {
-	opts    DevOptions
-	closers []func()
-	UIURL   string // Temporal Web UI, "" when unknown
-	APIURL  string
-	MailURL string
-	Mail    *MailCatcher
-	Stack   *Stack
+	opts     DevOptions
+	temporal client.Options // loaded by startTemporal; dial adds metrics and logger
+	closers  []func()
+	UIURL    string // Temporal Web UI, "" when unknown
+	APIURL   string
+	MailURL  string
+	Mail     *MailCatcher
+	Stack    *Stack
 }
 
 // Close stops what Start started, last first.
@@ -162,11 +167,20 @@ func StartDev(ctx context.Context, o DevOptions) (d *Dev, err error) {
 // otherwise starts `temporal server start-dev` there with the Web UI and
 // Rapport's search attributes, keeping its state in StateDir.
 func (d *Dev) startTemporal(ctx context.Context) error {
+	topts, err := temporalenv.Load(temporalenv.Overrides{Address: d.opts.TemporalAddress, Namespace: d.opts.Namespace, DefaultAddress: "127.0.0.1:7233"})
+	if err != nil {
+		return err
+	}
+	d.temporal = topts
+	d.opts.TemporalAddress, d.opts.Namespace = topts.HostPort, topts.Namespace
 	o := d.opts
-	if TemporalReachable(ctx, o.TemporalAddress, o.Namespace, 3*time.Second) {
-		d.say("temporal: using the server at %s", o.TemporalAddress)
+	if c, err := DialTemporalWith(ctx, topts, 3*time.Second); err == nil {
+		c.Close()
+		d.say("temporal: using the server at %s", temporalenv.Describe(topts))
 		d.UIURL = fmt.Sprintf("http://localhost:%d", o.UIPort)
 		return nil
+	} else if temporalenv.Secured(topts) {
+		return fmt.Errorf("%w: %v", temporalenv.ErrNoDevServer, err)
 	}
 	bin, err := TemporalBinary(ctx, true, o.Out)
 	if err != nil {
@@ -224,10 +238,11 @@ func (d *Dev) startDatabase(ctx context.Context, set channels.Set) (*store.Store
 func (d *Dev) dial(ctx context.Context) (client.Client, *worker.Metrics, error) {
 	m := worker.NewMetrics()
 	d.onClose(func() { _ = m.Close() })
-	c, err := client.DialContext(ctx, client.Options{HostPort: d.opts.TemporalAddress, Namespace: d.opts.Namespace,
-		MetricsHandler: m.TemporalHandler(), Logger: sdklog.NewStructuredLogger(d.opts.Log)})
+	opts := d.temporal
+	opts.MetricsHandler, opts.Logger = m.TemporalHandler(), sdklog.NewStructuredLogger(d.opts.Log)
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to Temporal at %s: %w", d.opts.TemporalAddress, err)
+		return nil, nil, fmt.Errorf("connect to Temporal at %s: %w", temporalenv.Describe(opts), err)
 	}
 	d.onClose(c.Close)
 	if err := EnsureSearchAttributes(ctx, c, d.opts.Namespace); err != nil {

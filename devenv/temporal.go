@@ -83,15 +83,24 @@ func TemporalReachable(ctx context.Context, hostPort, namespace string, timeout 
 // DialTemporal connects to hostPort and checks the server's health within
 // timeout.
 func DialTemporal(ctx context.Context, hostPort, namespace string, timeout time.Duration) (client.Client, error) {
+	return DialTemporalWith(ctx, client.Options{HostPort: hostPort, Namespace: namespace}, timeout)
+}
+
+// DialTemporalWith is DialTemporal with full client options (TLS, API
+// key: see temporalenv); it sets a quiet Logger when opts has none.
+func DialTemporalWith(ctx context.Context, opts client.Options, timeout time.Duration) (client.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := client.DialContext(ctx, client.Options{HostPort: hostPort, Namespace: namespace, Logger: quietLogger{}})
+	if opts.Logger == nil {
+		opts.Logger = quietLogger{}
+	}
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("temporal at %s: %w", hostPort, err)
+		return nil, fmt.Errorf("temporal at %s: %w", opts.HostPort, err)
 	}
 	if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("temporal at %s: health check: %w", hostPort, err)
+		return nil, fmt.Errorf("temporal at %s: health check: %w", opts.HostPort, err)
 	}
 	return c, nil
 }

@@ -52,7 +52,12 @@ var (
 	ErrNoSecret  = errors.New("unsubscribe secret is not configured")
 )
 
-var b64 = base64.RawURLEncoding
+// b64 is base64url without padding, decoded strictly: the last character
+// of an encoding carries unused low bits, and a lenient decoder accepts
+// several last characters for the same bytes. Strict decoding leaves each
+// token exactly one spelling, so a changed character is always refused
+// (issue #13: the signature's last character was malleable).
+var b64 = base64.RawURLEncoding.Strict()
 
 // Sign returns the token for c. Expires is kept to the second. A token
 // signed with an empty secret is refused by Verify, so a missing secret
@@ -105,6 +110,34 @@ func Verify(secret []byte, token string, now time.Time) (Claims, error) {
 // e.g. https://rapport.example.com/unsubscribe?token=….
 func URL(base string, secret []byte, c Claims) string {
 	return strings.TrimRight(base, "/") + Path + "?token=" + url.QueryEscape(Sign(secret, c))
+}
+
+// CheckPublicURL checks base (RAPPORT_PUBLIC_URL) as the root of
+// unsubscribe links: absolute, with a host, no query or fragment, and
+// https unless allowHTTP (`rapport dev` only). A relative link does
+// nothing in a mail client, and RFC 8058 one-click needs an HTTPS URI:
+// receivers ignore List-Unsubscribe-Post on http, and the token would
+// travel in clear. Errors name the variable.
+func CheckPublicURL(base string, allowHTTP bool) error {
+	if base == "" {
+		return errors.New("RAPPORT_PUBLIC_URL is not set: unsubscribe links need the absolute https URL where `rapport serve` is reached, e.g. https://rapport.example.com")
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return errors.New("RAPPORT_PUBLIC_URL does not parse as a URL") // the parse error would echo it
+	}
+	shown := u.Redacted() // never a password in an error
+	switch {
+	case !u.IsAbs() || u.Host == "":
+		return fmt.Errorf("RAPPORT_PUBLIC_URL %q: want an absolute URL such as https://rapport.example.com", shown)
+	case u.Scheme == "http" && !allowHTTP:
+		return fmt.Errorf("RAPPORT_PUBLIC_URL %q: want https (RFC 8058 one-click unsubscribe needs an HTTPS URI; http is for `rapport dev` only)", shown)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("RAPPORT_PUBLIC_URL %q: want an https URL", shown)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("RAPPORT_PUBLIC_URL %q: want scheme, host and optional path only", shown)
+	}
+	return nil
 }
 
 // Path is where the unsubscribe handler is mounted under the public URL.

@@ -96,3 +96,59 @@ func TestURL(t *testing.T) {
 		t.Errorf("token in link: %+v %v", got, err)
 	}
 }
+
+// TestVerifyRefusesEveryOtherLastCharacter changes the last character of
+// the signature, then of the whole token, to every other base64url
+// character: each must be refused. A lenient decoder accepts three of
+// them, which differ only in bits the encoding does not use.
+func TestVerifyRefusesEveryOtherLastCharacter(t *testing.T) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	tok := unsubscribe.Sign(secret, claims)
+	p, sig, _ := strings.Cut(tok, ".")
+	for _, variant := range []struct{ name, prefix, last, suffix string }{
+		{"signature", p + "." + sig[:len(sig)-1], sig[len(sig)-1:], ""},
+		{"payload", p[:len(p)-1], p[len(p)-1:], "." + sig},
+	} {
+		for _, c := range alphabet {
+			if string(c) == variant.last {
+				continue
+			}
+			changed := variant.prefix + string(c) + variant.suffix
+			if _, err := unsubscribe.Verify(secret, changed, now); err == nil {
+				t.Errorf("%s: last character %q → %q accepted", variant.name, variant.last, c)
+			}
+		}
+	}
+}
+
+func TestCheckPublicURL(t *testing.T) {
+	tests := []struct {
+		base      string
+		allowHTTP bool
+		ok        bool
+	}{
+		{"https://rapport.example.com", false, true},
+		{"https://rapport.example.com/crm/", false, true},
+		{"HTTPS://rapport.example.com", false, true},
+		{"http://127.0.0.1:8080", true, true}, // rapport dev
+		{"http://rapport.example.com", false, false},
+		{"", false, false},
+		{"/unsubscribe", false, false},
+		{"rapport.example.com", false, false},
+		{"https:///path-only", false, false},
+		{"ftp://rapport.example.com", true, false},
+		{"https://user:pw@rapport.example.com", false, false},
+		{"https://rapport.example.com/?x=1", false, false},
+		{"https://rapport.example.com/#f", false, false},
+		{"https://user:pw@rapport.example.com\x7f", false, false},
+	}
+	for _, tt := range tests {
+		err := unsubscribe.CheckPublicURL(tt.base, tt.allowHTTP)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckPublicURL(%q, %v) = %v, want ok=%v", tt.base, tt.allowHTTP, err, tt.ok)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "RAPPORT_PUBLIC_URL") || strings.Contains(err.Error(), ":pw@")) {
+			t.Errorf("CheckPublicURL(%q): error %q does not name the variable, or shows the password", tt.base, err)
+		}
+	}
+}

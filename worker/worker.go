@@ -26,13 +26,18 @@ import (
 	"github.com/rapport-crm/rapport/reconcile"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/temporalenv"
+	"github.com/rapport-crm/rapport/unsubscribe"
 	"github.com/rapport-crm/rapport/workflows"
 )
 
 // Config is the worker's configuration, normally from the environment.
 type Config struct {
-	TemporalAddress string // TEMPORAL_ADDRESS, default localhost:7233
-	Namespace       string // TEMPORAL_NAMESPACE, default "default"
+	// TemporalAddress and Namespace override the Temporal settings
+	// temporalenv.Load reads (config file profile, TEMPORAL_* variables);
+	// empty keeps them. TLS, mTLS and API keys come only from there.
+	TemporalAddress string
+	Namespace       string
 	DatabaseURL     string // DATABASE_URL, default store.DefaultDatabaseURL
 	MetricsAddr     string // RAPPORT_METRICS_ADDR, default :9090; "off" disables
 	// CacheSize is the SDK's sticky workflow cache (RAPPORT_WORKFLOW_CACHE,
@@ -54,13 +59,11 @@ type Config struct {
 // ConfigFromEnv reads Config from the environment, with defaults.
 func ConfigFromEnv() Config {
 	return Config{
-		TemporalAddress: envOr("TEMPORAL_ADDRESS", "localhost:7233"),
-		Namespace:       envOr("TEMPORAL_NAMESPACE", "default"),
-		DatabaseURL:     envOr("DATABASE_URL", store.DefaultDatabaseURL),
-		MetricsAddr:     envOr("RAPPORT_METRICS_ADDR", ":9090"),
-		StopTimeout:     30 * time.Second,
-		CacheSize:       envInt("RAPPORT_WORKFLOW_CACHE"),
-		Slots:           Slots{Local: envInt("RAPPORT_LOCAL_ACTIVITY_SLOTS"), Activity: envInt("RAPPORT_ACTIVITY_SLOTS")},
+		DatabaseURL: envOr("DATABASE_URL", store.DefaultDatabaseURL),
+		MetricsAddr: envOr("RAPPORT_METRICS_ADDR", ":9090"),
+		StopTimeout: 30 * time.Second,
+		CacheSize:   envInt("RAPPORT_WORKFLOW_CACHE"),
+		Slots:       Slots{Local: envInt("RAPPORT_LOCAL_ACTIVITY_SLOTS"), Activity: envInt("RAPPORT_ACTIVITY_SLOTS")},
 	}
 }
 
@@ -232,6 +235,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if err := checkLinks(cfgStore); err != nil {
+		return err
+	}
+	topts, err := temporalenv.Load(temporalenv.Overrides{Address: cfg.TemporalAddress, Namespace: cfg.Namespace})
+	if err != nil {
+		return err
+	}
 	st, err := openStore(ctx, log, cfg.Backoff, cfg.DatabaseURL, cfgStore)
 	if err != nil {
 		return stoppedWhileConnecting(ctx, err, log)
@@ -249,10 +259,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	m := NewMetrics()
 	defer m.Close()
-	c, err := dialTemporal(ctx, log, cfg.Backoff, client.Options{
-		HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace,
-		MetricsHandler: m.TemporalHandler(), Logger: sdklog.NewStructuredLogger(log),
-	})
+	topts.MetricsHandler, topts.Logger = m.TemporalHandler(), sdklog.NewStructuredLogger(log)
+	c, err := dialTemporal(ctx, log, cfg.Backoff, topts)
 	if err != nil {
 		return stoppedWhileConnecting(ctx, err, log)
 	}
@@ -269,12 +277,27 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := w.Start(); err != nil {
 		return err
 	}
-	log.Info("worker running", "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace, "task_queue", workflows.TaskQueue, "metrics", cfg.MetricsAddr,
+	log.Info("worker running", "temporal", temporalenv.Describe(topts), "task_queue", workflows.TaskQueue, "metrics", cfg.MetricsAddr,
 		"db_pool", st.Pool().Config().MaxConns, "local_activity_slots", slots.Local, "activity_slots", slots.Activity)
 	<-ctx.Done()
 	log.Info("stopping worker: waiting for running activities", "timeout", cfg.StopTimeout)
 	w.Stop()
 	log.Info("worker stopped")
+	return nil
+}
+
+// checkLinks refuses to start a worker that would send email or SMS
+// whose unsubscribe links are relative or http (RAPPORT_PUBLIC_URL):
+// every marketing message would go out with a link that cannot work or
+// that receivers ignore, and nobody would notice until complaints. http is
+// only for `rapport dev`, which builds its store without this check.
+func checkLinks(cfg store.Config) error {
+	if cfg.Channels["email"] == nil && cfg.Channels["sms"] == nil {
+		return nil
+	}
+	if err := unsubscribe.CheckPublicURL(cfg.PublicURL, false); err != nil {
+		return fmt.Errorf("email and SMS need unsubscribe links: %w", err)
+	}
 	return nil
 }
 

@@ -14,7 +14,6 @@ import (
 
 	"github.com/rapport-crm/rapport/report"
 	"github.com/rapport-crm/rapport/store"
-	"github.com/rapport-crm/rapport/worker"
 )
 
 func init() {
@@ -46,7 +45,7 @@ func runCustomer(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	links := temporalLinks{base: os.Getenv("RAPPORT_TEMPORAL_UI"), namespace: worker.ConfigFromEnv().Namespace}
+	links := temporalLinks{base: os.Getenv("RAPPORT_TEMPORAL_UI"), namespace: temporalNamespace()}
 	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
 		return writeCustomerJSON(cmd.OutOrStdout(), v, links)
 	}

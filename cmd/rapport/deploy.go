@@ -14,6 +14,7 @@ import (
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/temporalenv"
 	"github.com/rapport-crm/rapport/worker"
 )
 
@@ -149,9 +150,14 @@ func compileAll(out, errOut io.Writer, paths []string) (plans []*engine.Plan, ok
 	return plans, ok, nil
 }
 
-// connectEnv opens the store (DATABASE_URL) and dials Temporal
-// (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE) with the worker's defaults.
+// connectEnv opens the store (DATABASE_URL) and dials Temporal with the
+// settings temporalenv loads: the config file's profile and the TEMPORAL_*
+// variables, TLS, mTLS and API key included.
 func connectEnv(ctx context.Context) (*store.Store, client.Client, error) {
+	topts, err := temporalenv.Load(temporalenv.Overrides{})
+	if err != nil {
+		return nil, nil, err
+	}
 	cfg := worker.ConfigFromEnv()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -159,12 +165,24 @@ func connectEnv(ctx context.Context) (*store.Store, client.Client, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w (DATABASE_URL)", err)
 	}
-	c, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: quietSDKLogger{}})
+	topts.Logger = quietSDKLogger{}
+	c, err := client.DialContext(ctx, topts)
 	if err != nil {
 		st.Close()
-		return nil, nil, fmt.Errorf("connect to Temporal at %s (TEMPORAL_ADDRESS): %w", cfg.TemporalAddress, err)
+		return nil, nil, fmt.Errorf("connect to Temporal at %s: %w", temporalenv.Describe(topts), err)
 	}
 	return st, c, nil
+}
+
+// temporalNamespace is the namespace of the loaded Temporal settings, for
+// commands that only name it (links, messages). A configuration error is
+// reported by the commands that connect, so here it means the default.
+func temporalNamespace() string {
+	opts, err := temporalenv.Load(temporalenv.Overrides{})
+	if err != nil {
+		return temporalenv.DefaultNamespace
+	}
+	return opts.Namespace
 }
 
 // quietSDKLogger keeps the SDK's informational logging out of command

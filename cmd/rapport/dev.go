@@ -16,8 +16,10 @@ func init() {
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the whole product on this machine: Temporal dev server, PostgreSQL, mail catcher, worker, API, sample playbooks and demo data",
-		Long: `dev uses the Temporal server at TEMPORAL_ADDRESS when one answers, and
-otherwise starts "temporal server start-dev" there (installing the CLI with
+		Long: `dev uses the Temporal server at TEMPORAL_ADDRESS (or the Temporal CLI's
+config profile, TLS and API key included) when one answers, and
+otherwise starts "temporal server start-dev" there (never for settings
+with TLS or an API key) (installing the CLI with
 go install when it is missing) with the Web UI and Rapport's search
 attributes. It creates and migrates the database at DATABASE_URL (default:
 the local PostgreSQL), catches all mail in process (listed over HTTP),
@@ -43,7 +45,7 @@ everything it started. Development only: the API key defaults to dev-key.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&d.TemporalAddress, "temporal-address", d.TemporalAddress, "Temporal frontend to use, or to start a dev server on")
+	f.StringVar(&d.TemporalAddress, "temporal-address", d.TemporalAddress, "Temporal frontend to use, or to start a dev server on (default: TEMPORAL_ADDRESS, the config profile, else 127.0.0.1:7233)")
 	f.IntVar(&d.UIPort, "ui-port", d.UIPort, "Web UI port of the dev server rapport dev starts")
 	f.StringVar(&d.StateDir, "state-dir", d.StateDir, "where the dev server keeps its database and log")
 	f.StringVar(&d.DatabaseURL, "database-url", d.DatabaseURL, "PostgreSQL URL (the database is created if missing)")

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rapport-crm/rapport/reconcile"
-	"github.com/rapport-crm/rapport/worker"
 )
 
 func init() {
@@ -56,7 +55,7 @@ func runReconcile(cmd *cobra.Command, _ []string) error {
 	if o.Grace < 0 {
 		return fmt.Errorf("--grace %s: must not be negative", o.Grace)
 	}
-	o.Namespace = worker.ConfigFromEnv().Namespace
+	o.Namespace = temporalNamespace()
 	ctx := cmd.Context()
 	st, c, err := connectEnv(ctx)
 	if err != nil {

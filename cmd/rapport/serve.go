@@ -17,6 +17,8 @@ import (
 
 	"github.com/rapport-crm/rapport/api"
 	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/temporalenv"
+	"github.com/rapport-crm/rapport/unsubscribe"
 )
 
 func init() {
@@ -30,9 +32,16 @@ Environment (flags override):
   DATABASE_URL                PostgreSQL (default ` + store.DefaultDatabaseURL + `)
   TEMPORAL_ADDRESS            Temporal frontend (default localhost:7233)
   TEMPORAL_NAMESPACE          Temporal namespace (default default)
+  TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE
+                              TLS, mTLS and API key, as the Temporal CLI reads them
+                              (see docs/operators.md, "Connecting to Temporal")
   RAPPORT_API_KEY             required: clients send it as "Authorization: Bearer <key>"
                               or as the Basic auth user name (Segment's write key)
   RAPPORT_UNSUBSCRIBE_SECRET  secret of the unsubscribe links (the same as the worker's)
+  RAPPORT_TWILIO_AUTH_TOKEN   enables the inbound-SMS webhook POST /v1/sms/inbound
+                              (STOP, START, HELP; X-Twilio-Signature checked with it)
+  RAPPORT_PUBLIC_URL          https URL Twilio calls this server at (required with the token)
+  RAPPORT_SMS_HELP            reply to HELP: sender, contact, "Reply STOP to unsubscribe"
 
 The server starts without Temporal and answers event calls with 503 until it
 is reachable; clients retry, and stored events are dispatched on the retry.`,
@@ -42,8 +51,8 @@ is reachable; clients retry, and stored events are dispatched on the retry.`,
 	f := cmd.Flags()
 	f.String("listen", serveEnv("RAPPORT_LISTEN", ":8080"), "address to listen on")
 	f.String("database-url", serveEnv("DATABASE_URL", store.DefaultDatabaseURL), "PostgreSQL URL")
-	f.String("temporal-address", serveEnv("TEMPORAL_ADDRESS", "localhost:7233"), "Temporal frontend host:port")
-	f.String("temporal-namespace", serveEnv("TEMPORAL_NAMESPACE", "default"), "Temporal namespace")
+	f.String("temporal-address", "", "Temporal frontend host:port (default: TEMPORAL_ADDRESS, the config profile, else localhost:7233)")
+	f.String("temporal-namespace", "", "Temporal namespace (default: TEMPORAL_NAMESPACE, the config profile, else default)")
 	f.Duration("reload", 30*time.Second, "how often to reload the deployed playbooks (and the --workspace file)")
 	f.String("workspace", serveEnv("RAPPORT_WORKSPACE", ""), "workspace declaration (playbooks/rapport.yaml) that identify traits and track properties are checked against; empty checks none")
 	f.Duration("redispatch-after", time.Minute, "dispatch stored events whose client did not retry a failed call after this long")
@@ -61,11 +70,13 @@ func serveEnv(name, def string) string {
 
 // serveConfig is everything `rapport serve` needs, checked up front.
 type serveConfig struct {
-	Listen, DatabaseURL, TemporalAddress, TemporalNamespace string
-	APIKey                                                  string
-	Workspace                                               string
-	UnsubscribeSecret                                       []byte
-	Reload, RedispatchAfter, RedispatchWindow               time.Duration
+	Listen, DatabaseURL                       string
+	Temporal                                  client.Options // temporalenv.Load with the flags over it
+	APIKey                                    string
+	Workspace                                 string
+	UnsubscribeSecret                         []byte
+	SMS                                       api.SMSOptions // Replies set by newServeHandler
+	Reload, RedispatchAfter, RedispatchWindow time.Duration
 }
 
 func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
@@ -73,8 +84,9 @@ func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
 	var c serveConfig
 	c.Listen, _ = f.GetString("listen")
 	c.DatabaseURL, _ = f.GetString("database-url")
-	c.TemporalAddress, _ = f.GetString("temporal-address")
-	c.TemporalNamespace, _ = f.GetString("temporal-namespace")
+	var o temporalenv.Overrides
+	o.Address, _ = f.GetString("temporal-address")
+	o.Namespace, _ = f.GetString("temporal-namespace")
 	c.Reload, _ = f.GetDuration("reload")
 	c.Workspace, _ = f.GetString("workspace")
 	c.RedispatchAfter, _ = f.GetDuration("redispatch-after")
@@ -83,6 +95,13 @@ func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
 	c.UnsubscribeSecret = []byte(os.Getenv("RAPPORT_UNSUBSCRIBE_SECRET"))
 	if c.APIKey == "" {
 		return c, errors.New("RAPPORT_API_KEY is not set: the event API needs a key for its clients")
+	}
+	var err error
+	if c.Temporal, err = temporalenv.Load(o); err != nil {
+		return c, err
+	}
+	if c.SMS, err = smsOptionsFromEnv(); err != nil {
+		return c, err
 	}
 	if c.Reload < time.Second {
 		return c, fmt.Errorf("--reload %s: must be at least 1s", c.Reload)
@@ -108,12 +127,11 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	defer st.Close()
 	// Lazy: the API comes up without Temporal and answers 503 meanwhile.
-	tc, err := client.NewLazyClient(client.Options{
-		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
-		Logger: tlog.NewStructuredLogger(log.With("component", "temporal")),
-	})
+	topts := cfg.Temporal
+	topts.Logger = tlog.NewStructuredLogger(log.With("component", "temporal"))
+	tc, err := client.NewLazyClient(topts)
 	if err != nil {
-		return fmt.Errorf("temporal client for %s: %w", cfg.TemporalAddress, err)
+		return fmt.Errorf("temporal client for %s: %w", temporalenv.Describe(topts), err)
 	}
 	defer tc.Close()
 
@@ -167,6 +185,7 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *
 		Enroller:     disp,
 		Workspace:    ws,
 		Unsubscriber: &api.TokenUnsubscriber{Secret: cfg.UnsubscribeSecret, Applier: st, Customers: pg},
+		SMS:          smsOptions(cfg.SMS, st),
 		Checks: map[string]func(context.Context) error{
 			"db": func(ctx context.Context) error { return st.Pool().Ping(ctx) },
 			"temporal": func(ctx context.Context) error {
@@ -176,6 +195,29 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *
 		},
 		Logger: log,
 	})
+}
+
+// smsOptionsFromEnv reads the inbound-SMS webhook's settings. The token
+// enables it; the signature covers the URL Twilio called, so the public
+// https URL is required with it.
+func smsOptionsFromEnv() (api.SMSOptions, error) {
+	o := api.SMSOptions{AuthToken: os.Getenv("RAPPORT_TWILIO_AUTH_TOKEN"), PublicURL: os.Getenv("RAPPORT_PUBLIC_URL"), Help: os.Getenv("RAPPORT_SMS_HELP")}
+	if o.AuthToken == "" {
+		return o, nil
+	}
+	if err := unsubscribe.CheckPublicURL(o.PublicURL, false); err != nil {
+		return o, fmt.Errorf("RAPPORT_TWILIO_AUTH_TOKEN is set: the inbound-SMS webhook needs the URL Twilio calls: %w", err)
+	}
+	return o, nil
+}
+
+// smsOptions enables the webhook over st when a token is configured.
+func smsOptions(o api.SMSOptions, st *store.Store) *api.SMSOptions {
+	if o.AuthToken == "" {
+		return nil
+	}
+	o.Replies = st
+	return &o
 }
 
 func reloadPlans(ctx context.Context, plans *api.LivePlans, st *store.Store, log *slog.Logger) error {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rapport-crm/rapport/temporalenv"
 )
 
 func TestParseKeyValues(t *testing.T) {
@@ -174,5 +176,58 @@ func TestServeConfigNeedsAPIKey(t *testing.T) {
 	_ = cmd.Flags().Set("reload", "10ms")
 	if _, err := loadServeConfig(cmd); err == nil {
 		t.Error("a 10ms reload interval was accepted")
+	}
+}
+
+// TestServeTemporalSettings: serve reads Temporal's standard settings
+// (TEMPORAL_* over the config file) and its flags win over both.
+func TestServeTemporalSettings(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("RAPPORT_API_KEY", "secret")
+	t.Setenv("TEMPORAL_ADDRESS", "env.internal:7233")
+	t.Setenv("TEMPORAL_NAMESPACE", "env-ns")
+	t.Setenv("TEMPORAL_API_KEY", "temporal-key")
+	cmd := &cobra.Command{}
+	cmd.Flags().String("temporal-address", "", "")
+	cmd.Flags().String("temporal-namespace", "", "")
+	cmd.Flags().Duration("reload", 30*time.Second, "")
+	cmd.Flags().Duration("redispatch-after", time.Minute, "")
+	cmd.Flags().Duration("redispatch-window", 24*time.Hour, "")
+	c, err := loadServeConfig(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := temporalenv.Describe(c.Temporal); got != "env.internal:7233, namespace env-ns, TLS, API key" {
+		t.Errorf("from the environment: %s", got)
+	}
+	_ = cmd.Flags().Set("temporal-address", "flag.internal:7233")
+	_ = cmd.Flags().Set("temporal-namespace", "flag-ns")
+	if c, err = loadServeConfig(cmd); err != nil || c.Temporal.HostPort != "flag.internal:7233" || c.Temporal.Namespace != "flag-ns" {
+		t.Errorf("flags: %s %v", temporalenv.Describe(c.Temporal), err)
+	}
+	t.Setenv("TEMPORAL_PROFILE", "missing")
+	if _, err := loadServeConfig(cmd); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("unknown profile: %v", err)
+	}
+}
+
+// TestServeSMSSettings: the inbound-SMS webhook is off without a token,
+// and with one needs the https URL Twilio calls.
+func TestServeSMSSettings(t *testing.T) {
+	t.Setenv("RAPPORT_TWILIO_AUTH_TOKEN", "")
+	if o, err := smsOptionsFromEnv(); err != nil || smsOptions(o, nil) != nil {
+		t.Errorf("no token: %+v %v, want disabled", o, err)
+	}
+	t.Setenv("RAPPORT_TWILIO_AUTH_TOKEN", "tok-do-not-show")
+	for _, public := range []string{"", "http://rapport.example"} {
+		t.Setenv("RAPPORT_PUBLIC_URL", public)
+		_, err := smsOptionsFromEnv()
+		if err == nil || !strings.Contains(err.Error(), "RAPPORT_PUBLIC_URL") || strings.Contains(err.Error(), "tok-do-not-show") {
+			t.Errorf("RAPPORT_PUBLIC_URL=%q: %v", public, err)
+		}
+	}
+	t.Setenv("RAPPORT_PUBLIC_URL", "https://rapport.example")
+	if o, err := smsOptionsFromEnv(); err != nil || o.AuthToken != "tok-do-not-show" {
+		t.Errorf("token and https URL: %+v %v", o, err)
 	}
 }

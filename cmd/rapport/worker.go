@@ -16,9 +16,13 @@ func init() {
 		Use:   "worker",
 		Short: "Run journeys and scans: a Temporal worker on task queue rapport, with metrics and /healthz on RAPPORT_METRICS_ADDR",
 		Long: `worker connects to Temporal (TEMPORAL_ADDRESS, default localhost:7233;
-TEMPORAL_NAMESPACE, default default) and PostgreSQL (DATABASE_URL), and runs
+TEMPORAL_NAMESPACE, default default; TEMPORAL_API_KEY, TEMPORAL_TLS_* and
+the Temporal CLI's config profiles, see docs/operators.md, "Connecting to
+Temporal") and PostgreSQL (DATABASE_URL), and runs
 the Journey and Scan workflows and their activities. Channels come from the
-environment (RAPPORT_SMTP_ADDR, RAPPORT_SMS_URL, RAPPORT_WEBHOOK_URL, ...).
+environment (RAPPORT_SMTP_ADDR, RAPPORT_SMS_URL, RAPPORT_WEBHOOK_URL, ...);
+with email or SMS it refuses to start unless RAPPORT_PUBLIC_URL is the
+absolute https URL of "rapport serve" (the base of unsubscribe links).
 Prometheus metrics and /healthz are served on RAPPORT_METRICS_ADDR (default
 :9090). RAPPORT_WORKFLOW_CACHE bounds the journeys kept in memory (SDK
 sticky cache, default 10,000, about 30 KiB each); evicted journeys are
