@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
 )
 
 // ErrNotFound is what a Store answers for a customer it does not have.
@@ -31,6 +32,10 @@ type Store interface {
 	// customer record when there is none (a track may come before the
 	// first identify); inserted is false when it was already stored.
 	InsertEvent(ctx context.Context, customerID string, ev rules.Event) (inserted bool, err error)
+	// Ingest writes one call of the event API atomically (its profile
+	// change, anonymous id, group and event); it fails wrapping
+	// store.ErrMessageIDReused for a messageId of another user's event.
+	Ingest(ctx context.Context, in store.Ingestion) (store.IngestResult, error)
 	// EventDispatched says whether the stored event has been dispatched.
 	EventDispatched(ctx context.Context, eventID string) (bool, error)
 	// MarkDispatched records that dispatch of the event succeeded.
