@@ -6,11 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/store"
 )
 
@@ -241,5 +244,34 @@ func TestSpecGzipBody(t *testing.T) {
 	}
 	if rec := h.do("POST", "/v1/batch", "not gzip", "Content-Encoding", "gzip"); rec.Code != 400 {
 		t.Errorf("bad gzip: status %d, want 400", rec.Code)
+	}
+}
+
+// TestSpecOrderCompletedStartsLoyaltyLadder: the sample loyalty_ladder,
+// as shipped, starts on Segment's "Order Completed" (issue #13: it never
+// did), through the real dispatcher, with the metrics already updated.
+func TestSpecOrderCompletedStartsLoyaltyLadder(t *testing.T) {
+	src, err := os.ReadFile("../playbooks/loyalty_ladder.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := engine.Compile("loyalty_ladder.yaml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := engine.NewRegistry()
+	reg.Add(plan)
+	j := &fakeJourneys{}
+	h, st := pgHarness(t, func(o *Options) {
+		o.Dispatcher = NewEventDispatcher(reg, j, fakeEnrollments{}, nil)
+	})
+	mustStatus(t, h, "/v1/track", `{"userId":"c1","event":"Order Completed","messageId":"o1","properties":{"order_id":"A1","revenue":80}}`, 200)
+	if want := []string{"loyalty_ladder/c1/o1"}; !slices.Equal(j.enrolls, want) {
+		t.Errorf("enrollments %v, want %v", j.enrolls, want)
+	}
+	var orders int
+	query(t, st, `SELECT order_count FROM customers WHERE id = 'c1'`, &orders)
+	if orders != 1 {
+		t.Errorf("order_count %d, want 1", orders)
 	}
 }
