@@ -39,6 +39,7 @@ type Call struct {
 	Timezone      string    // context.timezone
 	Timestamp     time.Time // when it happened, corrected for clock skew
 
+	derived bool           // MessageID was derived, not sent
 	event   *rules.Event   // track, page, screen: the event to store
 	effect  string         // the event's effect on the metrics
 	profile *profileUpdate // the profile change of the traits
@@ -61,7 +62,7 @@ func fieldErr(field, format string, args ...any) *FieldError {
 // unless listed in the parse functions.
 var commonFields = []string{
 	"type", "userId", "anonymousId", "timestamp", "messageId", "context", "integrations",
-	"sentAt", "receivedAt", "originalTimestamp", "channel", "version", "writeKey", "_metadata", "options",
+	"sentAt", "receivedAt", "originalTimestamp", "channel", "version", "writeKey", "_metadata",
 }
 
 // callFields are the top-level fields accepted per call type; anything else
@@ -242,7 +243,7 @@ func parseCall(raw []byte, typ, path string, lim limits) (Call, error) {
 		return Call{}, err
 	}
 	if c.MessageID == "" {
-		c.MessageID = derivedMessageID(typ, obj)
+		c.MessageID, c.derived = derivedMessageID(typ, obj), true
 		if c.event != nil {
 			c.event.ID = c.MessageID
 		}
@@ -546,19 +547,27 @@ func parseBatch(raw []byte, lim limits) (calls []Call, idx []int, errs []itemErr
 	for i, item := range items {
 		path := fmt.Sprintf("batch[%d]", i)
 		c, err := parseCall(item, "", path, lim)
-		if err == nil {
+		if err == nil && sentID(c) {
 			if j, dup := seen[c.MessageID]; dup {
 				err = fieldErr(path+".messageId", "repeats batch[%d].messageId %q", j, c.MessageID)
 			}
+			seen[c.MessageID] = i
 		}
 		if err != nil {
 			errs = append(errs, itemError{Index: i, Status: http.StatusBadRequest, Error: err.Error()})
 			continue
 		}
-		seen[c.MessageID] = i
 		calls, idx = append(calls, c), append(idx, i)
 	}
 	return calls, idx, errs, nil
+}
+
+// sentID says whether c stores an event under a messageId its client
+// sent. Two such items with one id in a batch are a client's bug, worth
+// an error; identical calls without messageId share a derived key and
+// count once, as their retries do.
+func sentID(c Call) bool {
+	return c.event != nil && !c.derived
 }
 
 // batchItems reads the batch list and checks its length.

@@ -139,6 +139,9 @@ func eventTime(obj map[string]json.RawMessage, path string, lim limits) (time.Ti
 	return t, nil
 }
 
+// derivedPrefix starts every derived key.
+const derivedPrefix = "derived-"
+
 // derivedMessageID is the key of a call sent without messageId, which
 // the spec makes optional: a digest of the call type and the call as sent,
 // less what a client's retry changes (sentAt, _metadata). A retried call
@@ -158,5 +161,5 @@ func derivedMessageID(typ string, obj map[string]json.RawMessage) string {
 	_ = json.Unmarshal(b, &canon)
 	b, _ = json.Marshal(canon) // maps marshal with sorted keys at every level
 	sum := sha256.Sum256(append([]byte(typ+"\x00"), b...))
-	return "derived-" + hex.EncodeToString(sum[:20])
+	return derivedPrefix + hex.EncodeToString(sum[:20])
 }

@@ -275,3 +275,20 @@ func TestSpecOrderCompletedStartsLoyaltyLadder(t *testing.T) {
 		t.Errorf("order_count %d, want 1", orders)
 	}
 }
+
+// TestSpecIdenticalCallsWithoutMessageIDInABatch: identical calls without
+// messageId share the derived key and count once; no error is reported
+// for an id the client never sent.
+func TestSpecIdenticalCallsWithoutMessageIDInABatch(t *testing.T) {
+	h, st := pgHarness(t)
+	item := `{"type":"track","userId":"c1","event":"Product Added","timestamp":"2026-03-10T11:00:00Z"}`
+	rec := mustStatus(t, h, "/v1/batch", `{"batch":[`+item+`,`+item+`,{"type":"identify","userId":"c1"},{"type":"identify","userId":"c1"}]}`, 200)
+	if strings.TrimSpace(rec.Body.String()) != `{"success":true,"calls":4}` {
+		t.Errorf("answer %s", rec.Body)
+	}
+	var n int
+	query(t, st, `SELECT count(*) FROM events`, &n)
+	if n != 1 {
+		t.Errorf("%d events, want 1", n)
+	}
+}
