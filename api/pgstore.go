@@ -31,11 +31,6 @@ func (p PGStore) Customer(ctx context.Context, id string) (rules.Customer, error
 	return c, err
 }
 
-// ClearFields implements Store in one statement.
-func (p PGStore) ClearFields(ctx context.Context, customerID string, fields []string) error {
-	return store.ClearFields(ctx, p.Pool(), customerID, fields)
-}
-
 // EventDispatched implements Store.
 func (p PGStore) EventDispatched(ctx context.Context, eventID string) (bool, error) {
 	var done bool
