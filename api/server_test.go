@@ -420,6 +420,7 @@ func TestBatchBadItemsAreListedTheRestApplied(t *testing.T) {
 		{"bad trait", `{"batch":[{"type":"identify","userId":"c1"},{"type":"identify","userId":"c1","traits":{"email":"x"}}]}`, "batch[1].traits.email:"},
 		{"bad property", `{"batch":[{"type":"track","userId":"c1","event":"x","messageId":"m1","properties":{"score":"high"}}]}`, "batch[0].properties.score: must be a number"},
 		{"repeated messageId", `{"batch":[{"type":"track","userId":"c1","event":"x","messageId":"m1"},{"type":"track","userId":"c1","event":"x","messageId":"m1"}]}`, "batch[1].messageId: repeats batch[0].messageId"},
+		{"invalid UTF-8", "{\"batch\":[{\"type\":\"identify\",\"userId\":\"c1\"},{\"type\":\"track\",\"userId\":\"c1\",\"event\":\"caf\xe9\"}]}", "batch[1]: invalid UTF-8 at byte 42"},
 		{"unknown item field", `{"batch":[{"type":"track","userId":"c1","event":"x","messageId":"m1","extra":1}]}`, "batch[0].extra: unknown field"},
 		{"unknown top-level field", `{"batch":[],"foo":1}`, "foo: unknown field"},
 		{"empty", `{"batch":[]}`, "batch: is empty"},
