@@ -163,7 +163,7 @@ func (m *Memory) RecordEvent(customerID string, ev rules.Event) bool {
 	if !ok {
 		c = rules.Customer{ID: customerID}
 	}
-	if ev.Name == "purchase" {
+	if DefaultCommerce().Effect(ev.Name) == Purchase { // as store.InsertEvent counts them
 		at := ev.Time
 		first := m.firstPurchase[customerID]
 		ApplyPurchase(&c, &first, ev.Amount, at)

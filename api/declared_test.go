@@ -27,7 +27,6 @@ func TestDeclaredValuesAre400NamingTheField(t *testing.T) {
 		{"trait", "/v1/identify", `{"userId":"c1","traits":{"balance":"abc"}}`, `traits.balance: expected a number, got "abc"`},
 		{"boolean trait", "/v1/identify", `{"userId":"c1","traits":{"vip":"yes"}}`, `traits.vip: expected true or false, got "yes"`},
 		{"property", "/v1/track", `{"userId":"c1","event":"purchase","messageId":"m1","properties":{"sku":7}}`, `properties.sku: expected text, got a number`},
-		{"in a batch", "/v1/batch", `{"batch":[{"type":"identify","userId":"c1","traits":{"balance":5}},{"type":"track","userId":"c1","event":"x","messageId":"m1"},{"type":"identify","userId":"c2","traits":{"balance":"abc"}}]}`, `batch[2].traits.balance: expected a number, got "abc"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

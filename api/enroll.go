@@ -22,7 +22,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "manual enrollment is not enabled on this server")
 		return
 	}
-	body, ok := readBody(w, r)
+	body, ok := readBody(w, r, MaxCallBytes)
 	if !ok {
 		return
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
 )
 
 // memStore is an in-memory Store that counts writes.
@@ -75,6 +76,48 @@ func (m *memStore) UpsertCustomer(_ context.Context, c rules.Customer) error {
 	maps.Copy(old.Attrs, c.Attrs)
 	m.customers[c.ID] = old
 	return nil
+}
+
+// Ingest writes a call as the PostgreSQL store does, for customers only:
+// an anonymous call is accepted and kept nowhere (the anonymous visitors'
+// tables are tested over PostgreSQL, spec_pg_test.go).
+func (m *memStore) Ingest(ctx context.Context, in store.Ingestion) (store.IngestResult, error) {
+	if m.failWith != nil {
+		return store.IngestResult{}, m.failWith
+	}
+	if in.CustomerID == "" {
+		return store.IngestResult{}, nil
+	}
+	res := store.IngestResult{CustomerID: in.CustomerID}
+	if in.Profile == nil {
+		in.Profile = &store.ProfileChange{}
+	}
+	if p := in.Profile; p != nil {
+		set := p.Set
+		set.ID = in.CustomerID
+		m.mu.Lock()
+		old := m.customers[in.CustomerID]
+		m.mu.Unlock()
+		set.Locale = cmp.Or(set.Locale, old.Locale, p.Fill.Locale)
+		set.Timezone = cmp.Or(set.Timezone, old.Timezone, p.Fill.Timezone)
+		if set.SignupAt.IsZero() && old.SignupAt.IsZero() {
+			set.SignupAt = p.Fill.SignupAt
+		}
+		if err := m.UpsertCustomer(ctx, set); err != nil {
+			return res, err
+		}
+		if len(p.Clear) > 0 {
+			if err := m.ClearFields(ctx, in.CustomerID, p.Clear); err != nil {
+				return res, err
+			}
+		}
+	}
+	if in.Event == nil {
+		return res, nil
+	}
+	var err error
+	res.Inserted, err = m.InsertEvent(ctx, in.CustomerID, *in.Event)
+	return res, err
 }
 
 func (m *memStore) ClearFields(_ context.Context, id string, fields []string) error {

@@ -1,17 +1,24 @@
 package api
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
 )
 
 // applyTimeout bounds the work done for one call once it is read. The work
@@ -19,57 +26,80 @@ import (
 // event was stored must not leave the event half dispatched.
 const applyTimeout = 15 * time.Second
 
-// success is Segment's answer shape, which its libraries expect.
+// success is Segment's answer shape, which its libraries expect, with
+// the batch's per-item errors.
 type success struct {
 	Success bool `json:"success"`
-	Calls   int  `json:"calls,omitempty"` // batch: number of calls applied
+	// Calls is the number of batch items applied.
+	Calls int `json:"calls,omitempty"`
+	// Rejected and Errors are the batch items not applied, each with the
+	// status it would have answered alone.
+	Rejected int         `json:"rejected,omitempty"`
+	Errors   []itemError `json:"errors,omitempty"`
 }
 
-func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
-	s.handleCall(w, r, "identify")
-}
-
-func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) { s.handleCall(w, r, "track") }
-
-// handleCall serves /v1/identify and /v1/track.
-func (s *Server) handleCall(w http.ResponseWriter, r *http.Request, typ string) {
-	body, ok := readBody(w, r)
-	if !ok {
-		return
+// handleCall serves /v1/identify, /v1/track, /v1/page, /v1/screen,
+// /v1/group and /v1/alias.
+func (s *Server) handleCall(typ string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, ok := readBody(w, r, MaxCallBytes)
+		if !ok {
+			return
+		}
+		call, err := parseCall(body, typ, "", s.limits())
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		s.apply(w, r, []Call{call}, nil, nil)
 	}
-	call, err := parseCall(body, typ, "", s.limits())
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	s.apply(w, r, []Call{call}, false)
 }
 
-// handleBatch serves /v1/batch: every item is validated before any is
-// applied, so one bad item rejects the batch and nothing is written.
+// handleBatch serves /v1/batch. A batch whose envelope is sound answers
+// 200 even when some items are refused, as Segment does: the refused ones
+// are listed in errors, and the others are applied. A client that does
+// not retry 4xx (classic analytics-node) thus loses only the bad items;
+// retrying them would not help, since each would be refused again.
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r)
+	body, ok := readBody(w, r, MaxBatchBytes)
 	if !ok {
 		return
 	}
-	calls, err := parseBatch(body, s.limits())
+	calls, idx, errs, err := parseBatch(body, s.limits())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	s.apply(w, r, calls, true)
+	s.apply(w, r, calls, idx, errs)
 }
 
-// readBody reads a size-limited body, answering 413 when it is too big.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(r.Body)
+// readBody reads a body of at most limit bytes, gunzipped when it says
+// Content-Encoding: gzip (as Segment's libraries may send it); the limit
+// holds for the body as sent (limited) and as decompressed. Too big is 413.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	src := io.Reader(r.Body)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "body: Content-Encoding is gzip but the body is not gzip data")
+			return nil, false
+		}
+		defer zr.Close()
+		src = io.LimitReader(zr, limit+1)
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Encoding %q is not supported (send gzip or none)", truncate(enc, 40)))
+		return nil, false
+	}
+	body, err := io.ReadAll(src)
 	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "body: larger than the limit of "+byteSize(tooBig.Limit))
+	case errors.As(err, &tooBig) || int64(len(body)) > limit:
+		writeError(w, http.StatusRequestEntityTooLarge, "body: larger than the limit of "+byteSize(limit))
 		return nil, false
 	case err != nil:
-		writeError(w, http.StatusBadRequest, "body: could not be read")
+		writeError(w, http.StatusBadRequest, "body: could not be read: "+err.Error())
 		return nil, false
 	}
 	return body, true
@@ -83,30 +113,53 @@ func byteSize(n int64) string {
 }
 
 func (s *Server) limits() limits {
-	return limits{now: s.opts.Now().UTC(), maxFuture: s.opts.MaxFuture, maxPast: s.opts.MaxPast, ws: s.opts.Workspace.Get()}
+	return limits{now: s.opts.Now().UTC(), maxFuture: s.opts.MaxFuture, maxPast: s.opts.MaxPast,
+		ws: s.opts.Workspace.Get(), commerce: s.opts.Commerce}
 }
 
-// apply writes the calls in order and dispatches each stored event, then
-// answers. Once one dispatch fails the remaining calls are still written
-// (an accepted event is never lost) but not dispatched; the answer is 503
-// and the client's retry dispatches them.
-func (s *Server) apply(w http.ResponseWriter, r *http.Request, calls []Call, batch bool) {
+// apply writes the calls in order, each atomically, and dispatches each
+// stored event, then answers. idx are the batch indexes of the calls and
+// errs the batch items already refused (both nil for a single call).
+//
+// A call refused by the store for its content (a messageId of another
+// user, a value out of range) is a 4xx: alone it is the answer, in a batch
+// it joins errs and the next item goes on. Once one dispatch fails the
+// remaining calls are still written (an accepted event is never lost) but
+// not dispatched; the answer is 503 and the client's retry dispatches
+// them. Any other store failure answers 503 or 500 at once; the items
+// written before it stay written, and a retry finds them by messageId.
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, calls []Call, idx []int, errs []itemError) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), applyTimeout)
 	defer cancel()
+	batch := idx != nil || errs != nil
 	var dispatchErr error
+	applied := 0
 	for i, call := range calls {
-		pending, err := s.write(ctx, call)
+		path := ""
+		if batch {
+			path = fmt.Sprintf("batch[%d]", idx[i])
+		}
+		who, pending, err := s.write(ctx, call)
 		if err != nil {
-			s.fail(w, "store", i, len(calls), err)
+			status, msg, refused := refusal(err, path, call)
+			switch {
+			case refused && batch:
+				errs = append(errs, itemError{Index: idx[i], Status: status, Error: msg})
+				continue
+			case refused:
+				writeError(w, status, msg)
+			default:
+				s.fail(w, "store", i, len(calls), err)
+			}
 			return
 		}
+		applied++
 		if pending == nil || dispatchErr != nil {
 			continue
 		}
-		dispatchErr = s.dispatch(ctx, call.UserID, *pending)
-		if dispatchErr != nil {
+		if dispatchErr = s.dispatch(ctx, who, *pending); dispatchErr != nil {
 			s.opts.Logger.Error("dispatch failed; the event is stored and the client will retry",
-				"customer", call.UserID, "event", pending.Name, "message_id", pending.ID, "err", dispatchErr)
+				"customer", who, "event", pending.Name, "message_id", pending.ID, "err", dispatchErr)
 		}
 	}
 	if dispatchErr != nil {
@@ -115,9 +168,26 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, calls []Call, bat
 	}
 	answer := success{Success: true}
 	if batch {
-		answer.Calls = len(calls)
+		slices.SortFunc(errs, func(a, b itemError) int { return a.Index - b.Index })
+		answer.Calls, answer.Rejected, answer.Errors = applied, len(errs), errs
 	}
 	writeJSON(w, http.StatusOK, answer)
+}
+
+// refusal says whether the store refused a call for what it holds, and
+// with which 4xx: 409 for a messageId another user's event has, 422 for a
+// value PostgreSQL cannot keep (a revenue that overflows the lifetime
+// value, …). Retrying such a call cannot help, so it is never a 5xx.
+func refusal(err error, path string, call Call) (int, string, bool) {
+	switch {
+	case errors.Is(err, store.ErrMessageIDReused):
+		return http.StatusConflict, join(path, "messageId") + ": " + strconv.Quote(call.MessageID) + " is already used by an event of another user", true
+	case store.IsInputError(err):
+		var pg *pgconn.PgError
+		errors.As(err, &pg)
+		return http.StatusUnprocessableEntity, nameOr(path, "body") + ": a value cannot be stored: " + pg.Message, true
+	}
+	return 0, "", false
 }
 
 // fail answers a server-side failure: 503 with Retry-After when a retry
@@ -132,48 +202,46 @@ func (s *Server) fail(w http.ResponseWriter, stage string, index, n int, err err
 	writeError(w, http.StatusInternalServerError, "internal error while handling the call; retry the same call")
 }
 
-// write stores one call. For a track it returns the stored event when it
-// still needs dispatching, nil when it was fully dispatched before.
-func (s *Server) write(ctx context.Context, call Call) (*rules.Event, error) {
-	if call.Type == "identify" {
-		return nil, s.identify(ctx, call)
+// write stores one call in one transaction. It returns the customer the
+// call counted for ("" for an anonymous visitor) and, for an event, the
+// event when it still needs dispatching (nil when it was dispatched
+// before, or has no customer to go to).
+func (s *Server) write(ctx context.Context, call Call) (string, *rules.Event, error) {
+	in := store.Ingestion{CustomerID: call.UserID, AnonymousID: call.AnonymousID, Profile: call.profile,
+		Event: call.event, Effect: call.effect, GroupID: call.GroupID}
+	if call.Type == "group" {
+		in.GroupTraits = call.Traits
 	}
-	inserted, err := s.opts.Store.InsertEvent(ctx, call.UserID, call.event)
-	if err != nil {
-		return nil, err
-	}
-	if !inserted {
-		done, err := s.opts.Store.EventDispatched(ctx, call.event.ID)
-		if err != nil || done {
-			return nil, err
+	if call.UserID == "" {
+		in.AnonymousTraits = withoutNulls(call.ContextTraits)
+		if call.Type == "identify" {
+			in.AnonymousTraits = withoutNulls(call.Traits)
 		}
 	}
-	ev := call.event
-	return &ev, nil
+	res, err := s.opts.Store.Ingest(ctx, in)
+	if err != nil || call.event == nil || res.CustomerID == "" {
+		return res.CustomerID, nil, err
+	}
+	if !res.Inserted {
+		done, err := s.opts.Store.EventDispatched(ctx, call.event.ID)
+		if err != nil || done {
+			return res.CustomerID, nil, err
+		}
+	}
+	ev := *call.event
+	return res.CustomerID, &ev, nil
 }
 
-// identify merges the traits into the stored profile. The stored record
-// is read only to fill in what it does not know yet (withDefaults); the
-// store merges the update, so concurrent changes to other fields (a
-// purchase updating the metrics) are not overwritten.
-func (s *Server) identify(ctx context.Context, call Call) error {
-	u := call.profile
-	stored, err := s.opts.Store.Customer(ctx, call.UserID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		u.withDefaults(nil, call)
-	case err != nil:
-		return err
-	default:
-		u.withDefaults(&stored, call)
+// withoutNulls drops the null traits of an anonymous visitor: there is
+// nothing stored yet for them to clear.
+func withoutNulls(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if v != nil {
+			out[k] = v
+		}
 	}
-	if err := s.opts.Store.UpsertCustomer(ctx, u.Set); err != nil {
-		return err
-	}
-	if len(u.Clear) == 0 {
-		return nil
-	}
-	return s.opts.Store.ClearFields(ctx, call.UserID, u.Clear)
+	return out
 }
 
 // dispatch hands a stored event to the journeys with the customer as

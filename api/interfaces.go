@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
 )
 
 // ErrNotFound is what a Store answers for a customer it does not have.
@@ -19,18 +20,10 @@ var ErrUnavailable = errors.New("dependency unavailable")
 type Store interface {
 	// Customer returns the stored profile, or an error wrapping ErrNotFound.
 	Customer(ctx context.Context, id string) (rules.Customer, error)
-	// UpsertCustomer creates the customer or merges c into it: non-zero
-	// fields replace the stored ones, attrs merge key by key, zero fields
-	// keep the stored value.
-	UpsertCustomer(ctx context.Context, c rules.Customer) error
-	// ClearFields empties profile fields an identify sent as null: core
-	// fields by name (email, phone, name, locale, timezone, tier, stage,
-	// birthday, signup_at) and attributes as attrs.<name>.
-	ClearFields(ctx context.Context, customerID string, fields []string) error
-	// InsertEvent stores an event, keyed by its ID, creating a bare
-	// customer record when there is none (a track may come before the
-	// first identify); inserted is false when it was already stored.
-	InsertEvent(ctx context.Context, customerID string, ev rules.Event) (inserted bool, err error)
+	// Ingest writes one call of the event API atomically (its profile
+	// change, anonymous id, group and event); it fails wrapping
+	// store.ErrMessageIDReused for a messageId of another user's event.
+	Ingest(ctx context.Context, in store.Ingestion) (store.IngestResult, error)
 	// EventDispatched says whether the stored event has been dispatched.
 	EventDispatched(ctx context.Context, eventID string) (bool, error)
 	// MarkDispatched records that dispatch of the event succeeded.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,37 +29,6 @@ func (p PGStore) Customer(ctx context.Context, id string) (rules.Customer, error
 		return c, fmt.Errorf("customer %s: %w", id, ErrNotFound)
 	}
 	return c, err
-}
-
-// clearable maps the core fields an identify may clear to their SQL.
-var clearable = map[string]string{
-	"email": "email = ''", "phone": "phone = ''", "name": "name = ''", "locale": "locale = ''",
-	"timezone": "timezone = ''", "tier": "tier = ''", "stage": "stage = ''",
-	"birthday": "birthday = NULL", "signup_at": "signup_at = NULL",
-}
-
-// ClearFields implements Store in one statement.
-func (p PGStore) ClearFields(ctx context.Context, customerID string, fields []string) error {
-	var sets []string
-	var attrs []string
-	for _, f := range fields {
-		if name, ok := strings.CutPrefix(f, "attrs."); ok {
-			attrs = append(attrs, name)
-		} else if set, ok := clearable[f]; ok {
-			sets = append(sets, set)
-		} else {
-			return fmt.Errorf("clear %q of customer %s: not a field an identify may clear", f, customerID)
-		}
-	}
-	if attrs == nil {
-		attrs = []string{}
-	}
-	sets = append(sets, "attrs = attrs - $2::text[]", "updated_at = now()")
-	_, err := p.Pool().Exec(ctx, `UPDATE customers SET `+strings.Join(sets, ", ")+` WHERE id = $1`, customerID, attrs)
-	if err != nil {
-		return fmt.Errorf("clear fields of customer %s: %w", customerID, err)
-	}
-	return nil
 }
 
 // EventDispatched implements Store.

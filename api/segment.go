@@ -5,35 +5,44 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 )
 
-// Call is one validated Segment call: an identify or a track.
+// Call is one validated Segment call: identify, track, page, screen,
+// group or alias.
 //
-// Event names are kept exactly as sent: a playbook names the event the way
-// the source sends it (`event: purchase`, or `event: "Order Completed"` for
-// a Segment e-commerce source). No case folding or snake-casing happens, so
-// what a marketer sees in the event log is what the playbook must say.
+// Event names are normalised to the lowercase word a playbook can name
+// (activities.NormalizeEvent): "Order Completed" is stored and dispatched
+// as order_completed. A page call is stored as the event `page`, a screen
+// call as `screen`, with the page's name and category in the properties.
 type Call struct {
-	Type       string // "identify" or "track"
-	UserID     string
-	MessageID  string // required for track (idempotency); optional for identify
-	Event      string // track
-	Properties map[string]any
-	Traits     map[string]any // identify; a nil value clears the trait
-	Locale     string         // context.locale
-	Timezone   string         // context.timezone
-	Timestamp  time.Time      // when it happened; the receive time when absent
+	Type        string
+	UserID      string // "" for an anonymous call
+	AnonymousID string // anonymousId; an alias's previousId
+	MessageID   string // sent, or derived from the call (derivedMessageID)
+	Event       string // track (normalised), page, screen
+	Properties  map[string]any
+	Traits      map[string]any // identify and group; a nil value clears the trait
+	// ContextTraits are context.traits: profile changes any call may carry.
+	ContextTraits map[string]any
+	GroupID       string
+	Locale        string    // context.locale
+	Timezone      string    // context.timezone
+	Timestamp     time.Time // when it happened, corrected for clock skew
 
-	event   rules.Event   // track: the event to store, built while validating
-	profile profileUpdate // identify: the profile change, built while validating
+	derived bool           // MessageID was derived, not sent
+	event   *rules.Event   // track, page, screen: the event to store
+	effect  string         // the event's effect on the metrics
+	profile *profileUpdate // the profile change of the traits
 }
 
 // FieldError is bad input, named by the JSON path of the field at fault
@@ -61,9 +70,17 @@ var commonFields = []string{
 var callFields = map[string]map[string]bool{
 	"identify": fieldSet(append([]string{"traits"}, commonFields...)),
 	"track":    fieldSet(append([]string{"event", "properties"}, commonFields...)),
+	"page":     fieldSet(append([]string{"name", "category", "properties"}, commonFields...)),
+	"screen":   fieldSet(append([]string{"name", "category", "properties"}, commonFields...)),
+	"group":    fieldSet(append([]string{"groupId", "traits"}, commonFields...)),
+	"alias":    fieldSet(append([]string{"previousId"}, commonFields...)),
 }
 
-var batchFields = fieldSet([]string{"batch", "context", "integrations", "sentAt", "writeKey", "_metadata"})
+// batchFields are the members of a batch envelope. Classic analytics-node
+// sends timestamp and sentAt beside the batch, others context and
+// messageId; all are accepted, and sentAt and context apply to every item
+// that has none of its own.
+var batchFields = fieldSet([]string{"batch", "context", "integrations", "sentAt", "timestamp", "messageId", "writeKey", "_metadata"})
 
 func fieldSet(names []string) map[string]bool {
 	m := make(map[string]bool, len(names))
@@ -81,6 +98,13 @@ type limits struct {
 	// ws is the workspace declaration traits and properties are checked
 	// against (nil: none).
 	ws *engine.Workspace
+	// commerce says which events are purchases and refunds and where
+	// their amount is.
+	commerce activities.Commerce
+	// sentAt and context are the batch envelope's, for items without
+	// their own.
+	sentAt  time.Time
+	context map[string]any
 }
 
 // decodeObject decodes raw as a JSON object, keeping its members raw, and
@@ -186,31 +210,22 @@ func objectField(obj map[string]json.RawMessage, name, path string) (map[string]
 	return m, nil
 }
 
-// ParseCall validates one identify or track call. typ is the call type the
-// endpoint expects ("" inside a batch, where the item's own type decides).
-// path prefixes field names in errors ("batch[2]").
+// parseCall validates one call. typ is the call type the endpoint expects
+// ("" inside a batch, where the item's own type decides). path prefixes
+// field names in errors ("batch[2]").
 func parseCall(raw []byte, typ, path string, lim limits) (Call, error) {
 	if len(raw) > MaxCallBytes {
 		return Call{}, fieldErr(nameOr(path, "body"), "call is %d bytes; the limit is %d", len(raw), MaxCallBytes)
 	}
-	all := fieldSet(append([]string{"traits", "event", "properties"}, commonFields...))
-	obj, err := decodeObject(raw, all, path)
+	if err := validUTF8(raw, path); err != nil {
+		return Call{}, err
+	}
+	obj, err := decodeObject(raw, allCallFields, path)
 	if err != nil {
 		return Call{}, err
 	}
-	given, err := stringField(obj, "type", path)
-	if err != nil {
+	if typ, err = callType(obj, typ, path); err != nil {
 		return Call{}, err
-	}
-	switch {
-	case typ == "" && given == "":
-		return Call{}, fieldErr(join(path, "type"), "required (identify or track)")
-	case typ == "" && callFields[given] == nil:
-		return Call{}, fieldErr(join(path, "type"), "%q is not supported; use identify or track", given)
-	case typ != "" && given != "" && given != typ:
-		return Call{}, fieldErr(join(path, "type"), "%q sent to the %s endpoint", given, typ)
-	case typ == "":
-		typ = given
 	}
 	for k := range obj {
 		if !callFields[typ][k] {
@@ -221,43 +236,152 @@ func parseCall(raw []byte, typ, path string, lim limits) (Call, error) {
 	if err := parseCommon(&c, obj, path, lim); err != nil {
 		return Call{}, err
 	}
-	if typ == "identify" {
-		if c.Traits, err = objectField(obj, "traits", path); err != nil {
-			return Call{}, err
-		}
-		// Build the update now, so that bad traits are found before
-		// anything of a batch is applied.
-		if c.Traits, err = declaredValues(declaredAttrs(lim.ws), c.Traits, join(path, "traits")); err != nil {
-			return Call{}, err
-		}
-		c.profile, err = buildIdentify(c, path)
-		return c, err
-	}
-	if err := parseTrack(&c, obj, path); err != nil {
+	if err := checkValues(obj, path); err != nil {
 		return Call{}, err
 	}
-	if c.Properties, err = declaredValues(declaredProps(lim.ws, c.Event), c.Properties, join(path, "properties")); err != nil {
+	if err := parseKind(&c, obj, path, lim); err != nil {
 		return Call{}, err
 	}
-	c.event, err = eventFromTrack(c, path)
-	return c, err
+	if c.MessageID == "" {
+		c.MessageID, c.derived = derivedMessageID(typ, obj), true
+		if c.event != nil {
+			c.event.ID = c.MessageID
+		}
+	}
+	return c, nil
 }
 
-// parseCommon reads the members every call has: userId, messageId,
-// timestamp and the context's locale and time zone.
-func parseCommon(c *Call, obj map[string]json.RawMessage, path string, lim limits) error {
+var allCallFields = fieldSet(append([]string{"traits", "event", "properties", "name", "category", "groupId", "previousId"}, commonFields...))
+
+// callType decides the type of a call from the endpoint and its type field.
+func callType(obj map[string]json.RawMessage, typ, path string) (string, error) {
+	given, err := stringField(obj, "type", path)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case typ == "" && given == "":
+		return "", fieldErr(join(path, "type"), "required (identify, track, page, screen, group or alias)")
+	case typ == "" && callFields[given] == nil:
+		return "", fieldErr(join(path, "type"), "%q is not a Segment call type (identify, track, page, screen, group or alias)", truncate(given, 40))
+	case typ != "" && given != "" && given != typ:
+		return "", fieldErr(join(path, "type"), "%q sent to the %s endpoint", truncate(given, 40), typ)
+	case typ == "":
+		return given, nil
+	}
+	return typ, nil
+}
+
+// parseKind reads what is particular to each call type and builds the
+// event and profile change it writes, so that bad values are found before
+// anything is written.
+func parseKind(c *Call, obj map[string]json.RawMessage, path string, lim limits) error {
 	var err error
-	if c.UserID, err = stringField(obj, "userId", path); err != nil {
+	switch c.Type {
+	case "identify":
+		if c.Traits, err = objectField(obj, "traits", path); err != nil {
+			return err
+		}
+	case "track":
+		if err := parseTrack(c, obj, path); err != nil {
+			return err
+		}
+	case "page", "screen":
+		if err := parsePage(c, obj, path); err != nil {
+			return err
+		}
+	case "group":
+		if err := parseGroup(c, obj, path); err != nil {
+			return err
+		}
+	case "alias":
+		if err := parseAlias(c, obj, path); err != nil {
+			return err
+		}
+	}
+	if err := buildProfile(c, path, lim); err != nil {
 		return err
 	}
-	if c.UserID == "" {
-		if _, anon := obj["anonymousId"]; anon {
-			return fieldErr(join(path, "userId"), "required (anonymous calls are not supported; identify the customer first)")
-		}
-		return fieldErr(join(path, "userId"), "required")
+	if c.Event == "" {
+		return nil
 	}
-	if err := ValidCustomerID(c.UserID); err != nil {
-		return fieldErr(join(path, "userId"), "%v", err)
+	if c.Properties, err = declaredValues(declaredProps(lim.ws, c.Event), c.Properties, join(path, "properties")); err != nil {
+		return err
+	}
+	ev, err := eventFromTrack(*c, path, lim.commerce)
+	c.event, c.effect = &ev, lim.commerce.Effect(c.Event)
+	return err
+}
+
+// buildProfile validates the traits that change a profile: an identify's
+// traits over its context.traits, or any other call's context.traits.
+func buildProfile(c *Call, path string, lim limits) error {
+	traits := c.ContextTraits
+	field := join(path, "context.traits")
+	if c.Type == "identify" {
+		traits, field = mergeUnder(c.Traits, c.ContextTraits), join(path, "traits")
+	}
+	if len(traits) == 0 && c.Type != "identify" {
+		return nil
+	}
+	traits, err := declaredValues(declaredAttrs(lim.ws), traits, field)
+	if err != nil {
+		return err
+	}
+	if c.Type == "identify" {
+		c.Traits = traits
+	}
+	if c.UserID == "" {
+		return nil // an anonymous visitor's traits are kept as sent
+	}
+	u, err := buildIdentify(c.UserID, traits, field)
+	if err != nil {
+		return err
+	}
+	if c.Type == "identify" {
+		fillDefaults(&u, *c, traits)
+	}
+	c.profile = &u
+	return nil
+}
+
+// mergeUnder returns over with the members of under it does not have.
+func mergeUnder(over, under map[string]any) map[string]any {
+	if len(under) == 0 {
+		return over
+	}
+	out := make(map[string]any, len(over)+len(under))
+	for k, v := range under {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
+// parseCommon reads the members every call has: userId, anonymousId,
+// messageId, the timestamps and the context.
+func parseCommon(c *Call, obj map[string]json.RawMessage, path string, lim limits) error {
+	var err error
+	if c.UserID, err = idField(obj, "userId", path); err != nil {
+		return err
+	}
+	if c.UserID != "" {
+		if err := ValidCustomerID(c.UserID); err != nil {
+			return fieldErr(join(path, "userId"), "%v", err)
+		}
+	}
+	if c.AnonymousID, err = idField(obj, "anonymousId", path); err != nil {
+		return err
+	}
+	if c.AnonymousID != "" {
+		if err := validToken(c.AnonymousID, 200); err != nil {
+			return fieldErr(join(path, "anonymousId"), "%v", err)
+		}
+	}
+	if c.UserID == "" && c.AnonymousID == "" {
+		return fieldErr(join(path, "userId"), "required, or anonymousId")
 	}
 	if c.MessageID, err = stringField(obj, "messageId", path); err != nil {
 		return err
@@ -266,42 +390,40 @@ func parseCommon(c *Call, obj map[string]json.RawMessage, path string, lim limit
 		if err := validToken(c.MessageID, 200); err != nil {
 			return fieldErr(join(path, "messageId"), "%v", err)
 		}
-	} else if c.Type == "track" {
-		return fieldErr(join(path, "messageId"), "required (it makes a retried call count once)")
 	}
-	if c.Timestamp, err = parseTimestamp(obj, path, lim); err != nil {
+	if c.Timestamp, err = eventTime(obj, path, lim); err != nil {
 		return err
 	}
-	return parseContext(c, obj, path)
+	return parseContext(c, obj, path, lim)
 }
 
-// parseTimestamp reads an RFC 3339 timestamp and bounds it; absent means
-// the receive time.
-func parseTimestamp(obj map[string]json.RawMessage, path string, lim limits) (time.Time, error) {
-	s, err := stringField(obj, "timestamp", path)
-	if err != nil || s == "" {
-		return lim.now, err
+// idField reads an id that Segment allows as a string or a number (some
+// sources send numeric user ids); a number becomes its decimal text.
+func idField(obj map[string]json.RawMessage, name, path string) (string, error) {
+	raw, ok := obj[name]
+	if !ok || isNull(raw) {
+		return "", nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fieldErr(join(path, "timestamp"), "must be an RFC 3339 time like 2025-05-01T12:00:00Z, got %q", truncate(s, 40))
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return n.String(), nil
 	}
-	if t.After(lim.now.Add(lim.maxFuture)) {
-		return time.Time{}, fieldErr(join(path, "timestamp"), "%s is more than %s in the future", s, lim.maxFuture)
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fieldErr(join(path, name), "must be a string or a number, got %s", jsonKind(raw))
 	}
-	if t.Before(lim.now.Add(-lim.maxPast)) {
-		return time.Time{}, fieldErr(join(path, "timestamp"), "%s is more than %s in the past", s, lim.maxPast)
-	}
-	return t.UTC(), nil
+	return strings.TrimSpace(s), nil
 }
 
-// parseContext keeps the two context members Rapport uses; the rest of the
-// context (library, ip, page, …) is accepted and ignored.
-func parseContext(c *Call, obj map[string]json.RawMessage, path string) error {
+// parseContext reads the context members Rapport uses (locale, timezone,
+// traits), the item's over the batch envelope's; the rest of the context
+// (library, ip, page, …) is accepted and ignored.
+func parseContext(c *Call, obj map[string]json.RawMessage, path string, lim limits) error {
 	ctx, err := objectField(obj, "context", path)
-	if err != nil || ctx == nil {
+	if err != nil {
 		return err
 	}
+	ctx = mergeUnder(ctx, lim.context)
 	p := join(path, "context")
 	for _, f := range []struct {
 		name string
@@ -316,6 +438,13 @@ func parseContext(c *Call, obj map[string]json.RawMessage, path string) error {
 			return fieldErr(join(p, f.name), "must be a string")
 		}
 		*f.dst = s
+	}
+	if t, ok := ctx["traits"]; ok && t != nil {
+		m, isObj := t.(map[string]any)
+		if !isObj {
+			return fieldErr(join(p, "traits"), "must be an object, got %s", goKind(t))
+		}
+		c.ContextTraits = m
 	}
 	return nil
 }
@@ -332,17 +461,117 @@ func parseTrack(c *Call, obj map[string]json.RawMessage, path string) error {
 	if err := validText(c.Event, 200); err != nil {
 		return fieldErr(join(path, "event"), "%v", err)
 	}
+	c.Event = activities.NormalizeEvent(c.Event)
 	c.Properties, err = objectField(obj, "properties", path)
 	return err
 }
 
-// parseBatch validates every item of a batch before anything is applied,
-// so that one bad item rejects the whole batch and nothing is written.
-func parseBatch(raw []byte, lim limits) ([]Call, error) {
+// parsePage reads a page or screen call, stored as the event `page` or
+// `screen` with its name and category among the properties.
+func parsePage(c *Call, obj map[string]json.RawMessage, path string) error {
+	props, err := objectField(obj, "properties", path)
+	if err != nil {
+		return err
+	}
+	if props == nil {
+		props = map[string]any{}
+	}
+	for _, f := range []string{"name", "category"} {
+		v, err := stringField(obj, f, path)
+		if err != nil {
+			return err
+		}
+		if v != "" {
+			props[f] = v
+		}
+	}
+	c.Event, c.Properties = c.Type, props
+	return nil
+}
+
+// parseGroup reads a group call: the account a customer belongs to.
+func parseGroup(c *Call, obj map[string]json.RawMessage, path string) error {
+	var err error
+	if c.GroupID, err = idField(obj, "groupId", path); err != nil {
+		return err
+	}
+	if c.GroupID == "" {
+		return fieldErr(join(path, "groupId"), "required")
+	}
+	if err := validText(c.GroupID, 200); err != nil {
+		return fieldErr(join(path, "groupId"), "%v", err)
+	}
+	if c.UserID == "" {
+		return fieldErr(join(path, "userId"), "required for a group call (Rapport keeps accounts of customers)")
+	}
+	c.Traits, err = objectField(obj, "traits", path)
+	return err
+}
+
+// parseAlias reads an alias call: previousId (an anonymousId or an
+// earlier id) becomes the user's, as an anonymousId tied to it.
+func parseAlias(c *Call, obj map[string]json.RawMessage, path string) error {
+	prev, err := idField(obj, "previousId", path)
+	if err != nil {
+		return err
+	}
+	if prev == "" {
+		return fieldErr(join(path, "previousId"), "required")
+	}
+	if err := validToken(prev, 200); err != nil {
+		return fieldErr(join(path, "previousId"), "%v", err)
+	}
+	if c.UserID == "" {
+		return fieldErr(join(path, "userId"), "required for an alias call")
+	}
+	c.AnonymousID = prev
+	return nil
+}
+
+// parseBatch validates a batch envelope and each of its items. A bad item
+// does not reject the batch: its error is returned in errs by index, and
+// the other items are applied. Only a bad envelope is an error.
+func parseBatch(raw []byte, lim limits) (calls []Call, idx []int, errs []itemError, err error) {
 	obj, err := decodeObject(raw, batchFields, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
+	items, err := batchItems(obj)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if lim, err = envelope(obj, lim); err != nil {
+		return nil, nil, nil, err
+	}
+	seen := make(map[string]int, len(items))
+	for i, item := range items {
+		path := fmt.Sprintf("batch[%d]", i)
+		c, err := parseCall(item, "", path, lim)
+		if err == nil && sentID(c) {
+			if j, dup := seen[c.MessageID]; dup {
+				err = fieldErr(path+".messageId", "repeats batch[%d].messageId %q", j, c.MessageID)
+			}
+			seen[c.MessageID] = i
+		}
+		if err != nil {
+			errs = append(errs, itemError{Index: i, Status: http.StatusBadRequest, Error: err.Error()})
+			continue
+		}
+		calls, idx = append(calls, c), append(idx, i)
+	}
+	return calls, idx, errs, nil
+}
+
+// sentID says whether c stores an event under a messageId its client
+// sent. Two such items with one id in a batch are a client's bug, worth
+// an error; identical calls without messageId share a derived key and
+// count once, as their retries do.
+func sentID(c Call) bool {
+	return c.event != nil && !c.derived
+}
+
+// batchItems reads the batch list and checks its length.
+func batchItems(obj map[string]json.RawMessage) ([]json.RawMessage, error) {
 	rawBatch, ok := obj["batch"]
 	if !ok || isNull(rawBatch) {
 		return nil, fieldErr("batch", "required")
@@ -357,21 +586,26 @@ func parseBatch(raw []byte, lim limits) ([]Call, error) {
 	if len(items) > MaxBatchItems {
 		return nil, fieldErr("batch", "has %d calls; the limit is %d", len(items), MaxBatchItems)
 	}
-	calls := make([]Call, len(items))
-	seen := make(map[string]int, len(items))
-	for i, item := range items {
-		path := fmt.Sprintf("batch[%d]", i)
-		if calls[i], err = parseCall(item, "", path, lim); err != nil {
-			return nil, err
-		}
-		if id := calls[i].MessageID; id != "" {
-			if j, dup := seen[id]; dup {
-				return nil, fieldErr(path+".messageId", "repeats batch[%d].messageId %q", j, id)
-			}
-			seen[id] = i
+	return items, nil
+}
+
+// envelope reads the batch's sentAt and context, which apply to items
+// without their own.
+func envelope(obj map[string]json.RawMessage, lim limits) (limits, error) {
+	if raw, ok := obj["context"]; ok {
+		if err := validUTF8(raw, "context"); err != nil {
+			return lim, err
 		}
 	}
-	return calls, nil
+	var err error
+	if lim.context, err = objectField(obj, "context", ""); err != nil {
+		return lim, err
+	}
+	if err := checkValue(lim.context, "context"); err != nil {
+		return lim, err
+	}
+	lim.sentAt, err = timeField(obj, "sentAt", "")
+	return lim, err
 }
 
 // MaxCustomerID is the longest customer id accepted.

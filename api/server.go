@@ -16,28 +16,60 @@
 //
 // # Segment compatibility
 //
-// POST /v1/identify, /v1/track and /v1/batch (alias /v1/import) accept
-// Segment's tracking spec, authenticated by "Authorization: Bearer <key>"
-// or Basic auth with the key as user name. Limits are Segment's: 32 KiB a
-// call, 500 KiB a batch. Unknown top-level fields are rejected (400 naming
-// the field); the fields Segment libraries add (anonymousId, context,
-// integrations, sentAt, channel, version, …) are accepted. Anonymous calls
-// (no userId) are refused. messageId is required on track: it is the
-// event's ID and makes a retried call count once.
+// POST /v1/identify, /v1/track, /v1/page, /v1/screen, /v1/group,
+// /v1/alias and /v1/batch (alias /v1/import) accept Segment's tracking
+// spec, authenticated by "Authorization: Bearer <key>" or Basic auth with
+// the key as user name, plain or Content-Encoding: gzip. Limits are
+// Segment's: 32 KiB a call, 500 KiB a batch (decompressed). Unknown
+// top-level fields are rejected (400 naming the field); the fields Segment
+// libraries add (context, integrations, sentAt, channel, version,
+// _metadata, …) are accepted, and so are a batch envelope's timestamp,
+// sentAt and context.
 //
-// Event names are kept exactly as sent, with no case folding or
-// snake-casing: a playbook names an event the way its source sends it
-// (`trigger: { event: purchase }`, or `event: "Order Completed"` for a
-// Segment e-commerce source).
+// Batches: a batch whose envelope is sound answers 200, as Segment does,
+// even when items are refused; the answer lists them:
+// {"success":true,"calls":2,"rejected":1,"errors":[{"index":1,"status":400,
+// "error":"batch[1].userId: …"}]}. Each item is written in one transaction,
+// whole or not at all. Refused input is always a 4xx (400 bad field, 409 a
+// messageId another user's event has, 422 a value the database cannot
+// keep), never a 5xx, since a retry would be refused again; 500 and 503
+// mean a retry may help.
 //
-// Track properties amount (else revenue, total, value), currency,
-// order_id (or orderId), category and score fill the event's typed fields;
-// all properties are kept in event.props. Identify traits email, phone,
-// name (else firstName + lastName), locale, timezone, birthday, createdAt
-// (signup_at), tier and stage fill the customer's typed fields; all other
-// traits go to customer.attrs. A trait not sent keeps its stored value, ""
-// counts as not sent, null clears. context.locale and context.timezone
-// fill locale and time zone when the profile has none.
+// Identity: a call needs userId or anonymousId (a string, or a number
+// taken as its decimal text). An anonymous visitor's traits and events are
+// kept apart (anonymous_ids, anonymous_events) until an identify, an alias
+// (previousId) or any call carrying both ids ties them to the user: the
+// traits fill attributes the customer lacks, the events join the
+// customer's history (metrics applied, not dispatched), and later calls
+// with that anonymousId count for the customer. context.traits change the
+// profile like identify traits (an identify's own traits win). group
+// calls keep the customer's accounts (customer_groups).
+//
+// messageId is optional: without one the key is derived from the call
+// (a digest of it less sentAt and _metadata), so a retried call still
+// counts once. Times are ISO 8601 (RFC 3339, or offsets like +0000) and
+// corrected for the client's clock as Segment does: timestamp =
+// receivedAt − (sentAt − originalTimestamp, else timestamp) when sentAt is
+// sent; without sentAt the time is taken as sent.
+//
+// Event names are normalised to the lowercase word a playbook names
+// (activities.NormalizeEvent): "Order Completed" is order_completed. A
+// page call is the event `page`, a screen call `screen`, with name and
+// category among the properties. Options.Commerce says which events are
+// purchases and refunds (default order_completed and purchase,
+// order_refunded) and where the amount is: amount, else revenue, total,
+// subtotal, value, else the sum of products[].price × quantity.
+//
+// Track properties currency, order_id (or orderId), category and score
+// fill the event's typed fields; all properties are kept in event.props.
+// Identify traits email, phone, name (else firstName + lastName), locale,
+// timezone, birthday, createdAt (signup_at), tier and stage fill the
+// customer's typed fields (control characters stripped, as they may reach
+// message headers); all other traits go to customer.attrs. A trait not
+// sent keeps its stored value, "" counts as not sent, null clears.
+// context.locale and context.timezone fill locale and time zone when the
+// profile has none. Bodies that are not UTF-8, and NUL characters in
+// values, are refused before anything is decoded or stored.
 package api
 
 import (
@@ -53,6 +85,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/unsubscribe"
 )
 
@@ -83,6 +116,11 @@ type Options struct {
 	Workspace *LiveWorkspace
 	// Checks are the dependencies /healthz reports, by name (db, temporal).
 	Checks map[string]func(context.Context) error
+
+	// Commerce names the purchase and refund events and the amount
+	// properties; default activities.DefaultCommerce (Segment's
+	// e-commerce spec plus `purchase`).
+	Commerce activities.Commerce
 
 	// MaxFuture and MaxPast bound event timestamps relative to the receive
 	// time; defaults 24h and 5 years (365×5 days).
@@ -123,6 +161,9 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = 5 * time.Second
 	}
+	if opts.Commerce.PurchaseEvents == nil && opts.Commerce.RefundEvents == nil && opts.Commerce.AmountProps == nil {
+		opts.Commerce = activities.DefaultCommerce()
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -135,8 +176,9 @@ func NewServer(opts Options) (*Server, error) {
 }
 
 func (s *Server) routes() {
-	s.mux.Handle("POST /v1/identify", s.authed(s.limited(MaxCallBytes, s.handleIdentify)))
-	s.mux.Handle("POST /v1/track", s.authed(s.limited(MaxCallBytes, s.handleTrack)))
+	for _, typ := range []string{"identify", "track", "page", "screen", "group", "alias"} {
+		s.mux.Handle("POST /v1/"+typ, s.authed(s.limited(MaxCallBytes, s.handleCall(typ))))
+	}
 	s.mux.Handle("POST /v1/batch", s.authed(s.limited(MaxBatchBytes, s.handleBatch)))
 	s.mux.Handle("POST /v1/import", s.authed(s.limited(MaxBatchBytes, s.handleBatch))) // Segment's alias of batch
 	s.mux.Handle("POST /v1/enroll", s.authed(s.limited(MaxCallBytes, s.handleEnroll)))

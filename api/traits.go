@@ -11,10 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	_ "time/tzdata" // time zone names must resolve even on hosts without zoneinfo
+	_ "time/tzdata"
+	"unicode" // time zone names must resolve even on hosts without zoneinfo
 
+	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
 )
 
 // Identify traits with a typed home in the customer record. Every other
@@ -38,31 +41,28 @@ var typedTraits = fieldSet([]string{traitEmail, traitPhone, traitName, traitLoca
 
 var localeRe = regexp.MustCompile(`^[a-z]{2}(-[A-Z]{2})?$`)
 
-// profileUpdate is what one identify changes in the stored profile. The
-// store merges it: non-zero fields of Set replace the stored ones, Attrs
-// merge key by key, and fields not sent keep their stored value.
-type profileUpdate struct {
-	Set rules.Customer
-	// Clear names the traits sent as null, which clears them: a core
-	// field (email, birthday, signup_at, …) or attrs.<name>.
-	Clear []string
-}
+// profileUpdate is what one call changes in the stored profile. The
+// store merges it in the call's transaction: non-zero fields of Set
+// replace the stored ones, Attrs merge key by key, Clear names the traits
+// sent as null (a core field or attrs.<name>), Fill applies where the
+// record has no value, and fields not sent keep their stored value.
+type profileUpdate = store.ProfileChange
 
 // clearName is the field a null trait clears.
 var clearName = map[string]string{traitCreatedAt: "signup_at"}
 
-// buildIdentify validates an identify's traits and turns them into a
-// profileUpdate. A trait sent as "" counts as not sent; null clears.
-func buildIdentify(call Call, path string) (profileUpdate, error) {
-	u := profileUpdate{Set: rules.Customer{ID: call.UserID}}
-	if err := applyTypedTraits(&u, call.Traits, join(path, "traits")); err != nil {
+// buildIdentify validates the traits of customer id and turns them into
+// a profileUpdate. A trait sent as "" counts as not sent; null clears.
+func buildIdentify(id string, traits map[string]any, path string) (profileUpdate, error) {
+	u := profileUpdate{Set: rules.Customer{ID: id}}
+	if err := applyTypedTraits(&u, traits, path); err != nil {
 		return profileUpdate{}, err
 	}
-	if _, named := call.Traits[traitName]; !named {
-		u.Set.Name = fullName(call.Traits)
+	if _, named := traits[traitName]; !named {
+		u.Set.Name = stripControl(fullName(traits))
 	}
-	for _, k := range sortedKeys(call.Traits) {
-		v := call.Traits[k]
+	for _, k := range sortedKeys(traits) {
+		v := traits[k]
 		switch {
 		case typedTraits[k]:
 		case v == nil:
@@ -77,27 +77,36 @@ func buildIdentify(call Call, path string) (profileUpdate, error) {
 	return u, nil
 }
 
-// withDefaults fills in what the stored record (nil when there is none)
-// does not know from the call: the device context's locale and time zone,
-// and, for a record without one, the signup time as the call's time. An
-// explicit trait, even null, always wins.
-func (u *profileUpdate) withDefaults(stored *rules.Customer, call Call) {
-	if stored == nil {
-		stored = &rules.Customer{}
-	}
-	if _, sent := call.Traits[traitLocale]; !sent && stored.Locale == "" && call.Locale != "" {
+// withDefaults fills in, where the stored record has none, what the call
+// says without a trait: the device context's locale and time zone, and the
+// signup time as the call's time. An explicit trait, even null, always
+// wins. The store applies Fill inside the call's transaction.
+func fillDefaults(u *profileUpdate, call Call, traits map[string]any) {
+	if _, sent := traits[traitLocale]; !sent && call.Locale != "" {
 		if l, err := normalizeLocale(call.Locale); err == nil {
-			u.Set.Locale = l
+			u.Fill.Locale = l
 		}
 	}
-	if _, sent := call.Traits[traitTimezone]; !sent && stored.Timezone == "" && call.Timezone != "" {
+	if _, sent := traits[traitTimezone]; !sent && call.Timezone != "" {
 		if validTimezone(call.Timezone) == nil {
-			u.Set.Timezone = call.Timezone
+			u.Fill.Timezone = call.Timezone
 		}
 	}
-	if _, sent := call.Traits[traitCreatedAt]; !sent && stored.SignupAt.IsZero() {
-		u.Set.SignupAt = call.Timestamp
+	if _, sent := traits[traitCreatedAt]; !sent {
+		u.Fill.SignupAt = call.Timestamp
 	}
+}
+
+// stripControl removes control characters (CR, LF, NUL, …) from a value
+// that may end up in a message header (a name in To:, an e-mail
+// address), so that it cannot add a header line.
+func stripControl(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // applyTypedTraits validates the traits with a typed home and puts them in
@@ -162,7 +171,7 @@ func stringHome(c *rules.Customer, name string) *string {
 // checkTrait validates and normalizes one typed string trait; "" (a
 // cleared trait) is always fine.
 func checkTrait(name, s string) (string, error) {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSpace(stripControl(s))
 	if s == "" {
 		return "", nil
 	}
@@ -247,24 +256,19 @@ func validTimezone(s string) error {
 	return nil
 }
 
-// Track properties with a typed home in the event. The amount is the first
-// of these present; they are the names Segment's e-commerce spec and
-// common sources use.
-var amountProps = []string{"amount", "revenue", "total", "value"}
+// maxAmount is the largest amount the store keeps (numeric(14, 2)).
+const maxAmount = 999_999_999_999.99
 
-// eventFromTrack builds the stored event of a track call. Every property is
-// kept in Props; the typed ones are also copied into their fields.
-func eventFromTrack(call Call, path string) (rules.Event, error) {
+// eventFromTrack builds the stored event of a track, page or screen call.
+// Every property is kept in Props; the typed ones are also copied into
+// their fields. The amount is the first of the commerce amount properties
+// present ("products": the sum of products[].price × quantity).
+func eventFromTrack(call Call, path string, com activities.Commerce) (rules.Event, error) {
 	p := join(path, "properties")
 	ev := rules.Event{ID: call.MessageID, Name: call.Event, Time: call.Timestamp, Props: call.Properties}
 	var err error
-	for _, name := range amountProps {
-		if v, ok := call.Properties[name]; ok && v != nil {
-			if ev.Amount, err = propNumber(v, join(p, name)); err != nil {
-				return ev, err
-			}
-			break
-		}
+	if ev.Amount, err = amountOf(call.Properties, com.AmountProps, p); err != nil {
+		return ev, err
 	}
 	if ev.Score, err = optNumber(call.Properties, "score", p); err != nil {
 		return ev, err
@@ -285,6 +289,54 @@ func eventFromTrack(call Call, path string) (rules.Event, error) {
 		}
 	}
 	return ev, nil
+}
+
+// amountOf reads the amount from the first of names present and checks
+// that the store can keep it.
+func amountOf(props map[string]any, names []string, path string) (float64, error) {
+	for _, name := range names {
+		v, ok := props[name]
+		if !ok || v == nil {
+			continue
+		}
+		var amount float64
+		var err error
+		if list, isList := v.([]any); isList && name == "products" {
+			amount, err = productsSum(list, join(path, name))
+		} else {
+			amount, err = propNumber(v, join(path, name))
+		}
+		if err == nil && math.Abs(amount) > maxAmount {
+			err = fieldErr(join(path, name), "%g is out of range (at most %.2f)", amount, maxAmount)
+		}
+		return amount, err
+	}
+	return 0, nil
+}
+
+// productsSum is the e-commerce spec's products[] total: price × quantity
+// (quantity 1 when absent).
+func productsSum(list []any, path string) (float64, error) {
+	sum := 0.0
+	for i, item := range list {
+		p, ok := item.(map[string]any)
+		if !ok {
+			return 0, fieldErr(fmt.Sprintf("%s[%d]", path, i), "must be an object, got %s", goKind(item))
+		}
+		at := fmt.Sprintf("%s[%d]", path, i)
+		price, err := optNumber(p, "price", at)
+		if err != nil {
+			return 0, err
+		}
+		qty := 1.0
+		if _, ok := p["quantity"]; ok {
+			if qty, err = optNumber(p, "quantity", at); err != nil {
+				return 0, err
+			}
+		}
+		sum += price * qty
+	}
+	return sum, nil
 }
 
 // propNumber accepts a JSON number or a numeric string ("12.50"), since

@@ -83,7 +83,7 @@ func TestConversionMigrationBackfills(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL := storetest.NewDB(t)
-	if err := store.MigrateDown(ctx, dbURL); err != nil {
+	if err := store.MigrateDownTo(ctx, dbURL, 6); err != nil {
 		t.Fatal(err)
 	}
 	s, err := store.Open(ctx, dbURL, storetest.Config())

@@ -67,6 +67,12 @@ func (s *Store) LoadCustomer(ctx context.Context, id string) (rules.Customer, er
 // the balance only moves through the ledger (AdjustPoints). To clear a
 // field, use UpdateProfile.
 func (s *Store) UpsertCustomer(ctx context.Context, c rules.Customer) error {
+	return upsertCustomer(ctx, s.pool, c)
+}
+
+// upsertCustomer is UpsertCustomer on q, so that Ingest can run it inside
+// its transaction.
+func upsertCustomer(ctx context.Context, q execer, c rules.Customer) error {
 	if c.ID == "" {
 		return permanent("customer has no id")
 	}
@@ -78,7 +84,7 @@ func (s *Store) UpsertCustomer(ctx context.Context, c rules.Customer) error {
 	if tags == nil {
 		tags = []string{}
 	}
-	_, err := s.pool.Exec(ctx, `
+	_, err := q.Exec(ctx, `
 		INSERT INTO customers AS c (id, email, phone, name, locale, timezone, tier, stage,
 			lifetime_value, order_count, avg_order_value, purchase_gap_days, churn_risk,
 			last_purchase_at, birthday, signup_at, tags, attrs)
@@ -124,34 +130,65 @@ func (s *Store) InsertEvent(ctx context.Context, customerID string, ev rules.Eve
 	if customerID == "" || ev.Name == "" {
 		return false, permanent("event %q: customer id and event name are required", ev.ID)
 	}
-	props := ev.Props
-	if props == nil {
-		props = map[string]any{}
-	}
-	at := orNow(ev.Time)
 	inserted := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO customers (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, customerID); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO events (id, customer_id, name, time, amount, currency, order_id, category, score, props)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-			ON CONFLICT (id) DO NOTHING`,
-			ev.ID, customerID, ev.Name, at, ev.Amount, ev.Currency, ev.OrderID, ev.Category, ev.Score, props)
-		if err != nil {
-			return err
-		}
-		inserted = tag.RowsAffected() == 1
-		if !inserted || ev.Name != "purchase" {
-			return nil
-		}
-		return applyPurchase(ctx, tx, customerID, ev.Amount, at)
+		var err error
+		inserted, err = insertEvent(ctx, tx, customerID, ev, activities.DefaultCommerce().Effect(ev.Name))
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("insert event %q of customer %q: %w", ev.ID, customerID, err)
 	}
 	return inserted, nil
+}
+
+// insertEvent stores ev for an existing customer inside tx and, when it
+// is new, applies the metrics its effect implies (activities.Purchase or
+// activities.Refund; "" for none).
+func insertEvent(ctx context.Context, tx pgx.Tx, customerID string, ev rules.Event, effect string) (bool, error) {
+	props := ev.Props
+	if props == nil {
+		props = map[string]any{}
+	}
+	at := orNow(ev.Time)
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO events (id, customer_id, name, time, amount, currency, order_id, category, score, props)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (id) DO NOTHING`,
+		ev.ID, customerID, ev.Name, at, ev.Amount, ev.Currency, ev.OrderID, ev.Category, ev.Score, props)
+	if err != nil || tag.RowsAffected() == 0 {
+		return false, err
+	}
+	return true, applyEffect(ctx, tx, customerID, effect, ev.Amount, at)
+}
+
+// applyEffect updates the metrics of a purchase or a refund.
+func applyEffect(ctx context.Context, tx pgx.Tx, customerID, effect string, amount float64, at time.Time) error {
+	switch effect {
+	case activities.Purchase:
+		return applyPurchase(ctx, tx, customerID, amount, at)
+	case activities.Refund:
+		return applyRefund(ctx, tx, customerID, amount)
+	}
+	return nil
+}
+
+// applyRefund takes a refunded amount off the revenue (never below zero)
+// and counts it; the order count stays, since the order happened.
+func applyRefund(ctx context.Context, tx pgx.Tx, customerID string, amount float64) error {
+	_, err := tx.Exec(ctx, `
+		UPDATE customers SET
+			lifetime_value  = greatest(lifetime_value - $2::numeric, 0),
+			avg_order_value = CASE WHEN order_count > 0
+				THEN round(greatest(lifetime_value - $2::numeric, 0) / order_count, 2) ELSE 0 END,
+			refund_count    = refund_count + 1,
+			refunded_amount = refunded_amount + $2::numeric,
+			updated_at      = now()
+		WHERE id = $1`, customerID, amount)
+	return err
 }
 
 // applyPurchase updates the purchase metrics of a customer for one

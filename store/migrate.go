@@ -58,6 +58,15 @@ func MigrateDown(ctx context.Context, databaseURL string) error {
 	})
 }
 
+// MigrateDownTo rolls back every applied migration above version, so a
+// test of one migration does not depend on how many came after it.
+func MigrateDownTo(ctx context.Context, databaseURL string, version int64) error {
+	return withMigrations(ctx, databaseURL, func(p *goose.Provider) error {
+		_, err := p.DownTo(ctx, version)
+		return err
+	})
+}
+
 // MigrationStatus lists every known migration and whether it is applied.
 func MigrationStatus(ctx context.Context, databaseURL string) ([]MigrationState, error) {
 	var out []MigrationState

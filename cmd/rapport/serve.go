@@ -24,7 +24,7 @@ import (
 func init() {
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the event API (Segment-compatible identify/track/batch), manual enrollment, unsubscribe pages and /healthz",
+		Short: "Run the event API (Segment's tracking spec: identify/track/page/screen/group/alias/batch), manual enrollment, unsubscribe pages and /healthz",
 		Long: `Run the event API.
 
 Environment (flags override):
@@ -44,7 +44,8 @@ Environment (flags override):
   RAPPORT_SMS_HELP            reply to HELP: sender, contact, "Reply STOP to unsubscribe"
 
 The server starts without Temporal and answers event calls with 503 until it
-is reachable; clients retry, and stored events are dispatched on the retry.`,
+is reachable; clients retry, and stored events are dispatched on the retry.
+` + commerceEnvHelp,
 		Args: cobra.NoArgs,
 		RunE: runServe,
 	}
@@ -176,10 +177,15 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *
 	if len(cfg.UnsubscribeSecret) == 0 {
 		log.Warn("RAPPORT_UNSUBSCRIBE_SECRET is not set: unsubscribe links answer 503")
 	}
+	commerce, err := commerceFromEnv()
+	if err != nil {
+		return nil, err
+	}
 	pg := api.PGStore{Store: st}
 	disp := api.NewEventDispatcher(plans, api.TemporalJourneys{Client: tc}, pg, log)
 	return api.NewServer(api.Options{
 		APIKey:       cfg.APIKey,
+		Commerce:     commerce,
 		Store:        pg,
 		Dispatcher:   disp,
 		Enroller:     disp,

@@ -1,0 +1,65 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/store/storetest"
+)
+
+// TestIngestRefundsNeverTakeRevenueBelowZero: a refund larger than what
+// was bought (a refund of an order made before Rapport saw the customer)
+// leaves revenue at 0, not negative, and is still counted.
+func TestIngestRefundsNeverTakeRevenueBelowZero(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.New(t)
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, in := range []store.Ingestion{
+		{CustomerID: "c1", Event: &rules.Event{ID: "o1", Name: "order_completed", Amount: 50, Time: at}, Effect: activities.Purchase},
+		{CustomerID: "c1", Event: &rules.Event{ID: "r1", Name: "order_refunded", Amount: 80, Time: at}, Effect: activities.Refund},
+		{CustomerID: "c1", Event: &rules.Event{ID: "r1", Name: "order_refunded", Amount: 80, Time: at}, Effect: activities.Refund}, // retried
+	} {
+		if _, err := s.Ingest(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var orders, refunds int
+	var ltv, aov, refunded float64
+	err := s.Pool().QueryRow(ctx, `SELECT order_count, lifetime_value::float8, avg_order_value::float8, refund_count, refunded_amount::float8
+		FROM customers WHERE id = 'c1'`).Scan(&orders, &ltv, &aov, &refunds, &refunded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if orders != 1 || ltv != 0 || aov != 0 || refunds != 1 || refunded != 80 {
+		t.Errorf("orders %d ltv %v aov %v refunds %d refunded %v; want 1, 0, 0, 1, 80", orders, ltv, aov, refunds, refunded)
+	}
+}
+
+// TestIngestReusedMessageIDWritesNothing: the refused call leaves neither
+// a customer nor a tie to an anonymous id behind.
+func TestIngestReusedMessageIDWritesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.New(t)
+	if _, err := s.Ingest(ctx, store.Ingestion{AnonymousID: "a1", Event: &rules.Event{ID: "m1", Name: "page"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Ingest(ctx, store.Ingestion{CustomerID: "c2", AnonymousID: "a2",
+		Profile: &store.ProfileChange{Set: rules.Customer{Email: "c2@example.com"}}, Event: &rules.Event{ID: "m1", Name: "page"}})
+	if !errors.Is(err, store.ErrMessageIDReused) {
+		t.Fatalf("err %v, want ErrMessageIDReused", err)
+	}
+	var rows int
+	if err := s.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM customers) + (SELECT count(*) FROM anonymous_ids WHERE anonymous_id = 'a2')`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 0 {
+		t.Errorf("%d rows left by a refused call", rows)
+	}
+}
