@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
 )
 
 // SMSPath is where the inbound-message webhook is mounted: point the
@@ -183,11 +184,11 @@ func (s *Server) storeInboundSMS(ctx context.Context, ids []string, body string,
 			ID: "sms-" + sid + "-" + id, Name: "sms_received", Time: s.opts.Now().UTC(),
 			Props: map[string]any{"body": body, "from": form.Get("From"), "to": form.Get("To"), "message_sid": sid},
 		}
-		inserted, err := s.opts.Store.InsertEvent(ctx, id, ev)
+		res, err := s.opts.Store.Ingest(ctx, store.Ingestion{CustomerID: id, Event: &ev})
 		if err != nil {
 			return err
 		}
-		if !inserted {
+		if !res.Inserted {
 			continue
 		}
 		if err := s.dispatch(ctx, id, ev); err != nil {

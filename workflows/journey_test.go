@@ -137,7 +137,6 @@ func TestGoalRecordsTheConversionAndGoesOn(t *testing.T) {
 	}
 }
 
-
 func TestTriggerSignalledAgainIsNotAConversion(t *testing.T) {
 	plan := playbook(t, "goal: { event: signup, within: 30d }", "  - wait: 2d\n  - send: { channel: email, template: hi }\n")
 	trigger := rules.Event{ID: "signup-1", Name: "signup"}
