@@ -137,7 +137,11 @@ func (j *journey) waitEvent(step *engine.Step, key string, until time.Time) (int
 // The step record's branch is the event's name, or timeout.
 func (j *journey) waitEvents(step *engine.Step, key string, until time.Time) (int, error) {
 	w := step.Wait
-	names := strings.Join(w.Events(), ", ")
+	var alts []string
+	for _, b := range w.Branches {
+		alts = append(alts, eventOf(b.Event, b.Of))
+	}
+	names := strings.Join(alts, ", ")
 	j.logStep(step.ID, "wait", fmt.Sprintf("first of %s (timeout %s)", names, w.Length(w.Timeout)))
 	m := &matcher{}
 	for _, b := range w.Branches {
