@@ -2,9 +2,11 @@ package workflows_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/rules"
+	. "github.com/rapport-crm/rapport/workflows"
 )
 
 const engagementSteps = `
@@ -94,5 +96,29 @@ func TestWaitOfMessageOpenedBeforeTheWait(t *testing.T) {
 `
 	r := simulate(t, playbook(t, "", steps), SimOptions{Events: []SimEvent{messageEvent("message_opened", "welcome", nil)}})
 	wantLine(t, r, "+48h0m0s await event message_opened of welcome already received")
+	wantOutcome(t, r, activities.StatusExited, "opened")
+}
+
+func TestWaitOfMessageIgnoresAnEarlierPassesMessage(t *testing.T) {
+	// The welcome is sent on each pass of the loop; an open of the first
+	// pass's message (its message_key) that comes during the second
+	// pass's wait does not end that wait.
+	steps := `
+  - id: welcome
+    send: { channel: email, template: hi }
+  - id: await
+    wait: { event: message_opened, of: welcome, timeout: 1d }
+    on_event:
+      - exit: opened
+  - goto: welcome
+`
+	plan := playbook(t, "", steps)
+	enrollment := SimulatedEnrollmentID(WorkflowID(plan.Name, "c1"), DefaultSimStart)
+	late := messageEvent("message_opened", "welcome", map[string]any{"message_key": enrollment + "/welcome/1"})
+	late.At = day + 12*time.Hour
+	current := messageEvent("message_opened", "welcome", map[string]any{"message_key": enrollment + "/welcome/2/email"})
+	current.Event.ID, current.At = "current", day+18*time.Hour
+	r := simulate(t, plan, SimOptions{Events: []SimEvent{late, current}})
+	wantLine(t, r, "+42h0m0s await wait → event")
 	wantOutcome(t, r, activities.StatusExited, "opened")
 }
