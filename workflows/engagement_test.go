@@ -25,7 +25,6 @@ const engagementSteps = `
             send: { channel: sms, template: ping }
 `
 
-
 func messageEvent(name, of string, props map[string]any) SimEvent {
 	return SimEvent{At: day, Event: rules.Event{ID: name + "-" + of, Name: name, Props: props}, Of: of}
 }
