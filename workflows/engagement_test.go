@@ -25,6 +25,9 @@ const engagementSteps = `
             send: { channel: sms, template: ping }
 `
 
+// messageEvent is a provider's report name about the message of send step
+// of, a day into the simulation; props given override those the simulator
+// fills in.
 func messageEvent(name, of string, props map[string]any) SimEvent {
 	return SimEvent{At: day, Event: rules.Event{ID: name + "-" + of, Name: name, Props: props}, Of: of}
 }
