@@ -66,6 +66,12 @@ type compiler struct {
 	// propsOf is the event whose props the when rule being compiled reads.
 	ws      *Workspace
 	propsOf *string
+
+	// msgRefs are the send steps named by of and message(), checked once
+	// every step is known; messageBan says why the rules being compiled
+	// cannot read message() ("": they can).
+	msgRefs    []messageRef
+	messageBan string
 }
 
 // sendRef is one use of a template by a send step.
@@ -176,6 +182,7 @@ func (c *compiler) compile(src []byte) *Plan {
 	if f, ok := top["steps"]; ok {
 		c.steps(f)
 	}
+	c.checkMessageRefs()
 	c.checkTemplateUse()
 	c.warnGoalWaits()
 	return c.plan
@@ -284,6 +291,8 @@ func (c *compiler) trigger(f field) {
 	}
 	t := &c.plan.Trigger
 	form := forms[0]
+	c.messageBan = triggerHasNoMessages
+	defer func() { c.messageBan = "" }()
 	c.onlyWith(m, "when", form == "event", "an event trigger (with events, give each event its own when)")
 	c.onlyWith(m, "where", form != "event" && form != "events" && form != "manual", "an every, cron or date trigger")
 	c.onlyWith(m, "at", form == "date", "a date trigger")

@@ -21,8 +21,8 @@ import (
 // place a playbook names an event reads it here.
 func (c *compiler) eventName(f field) string {
 	name, ok := c.word(f, wordRe, "event name (a lowercase word like purchase)")
-	if !ok || c.ws == nil || c.ws.Events == nil {
-		return name
+	if !ok || c.ws == nil || c.ws.Events == nil || rules.IsMessageEvent(name) {
+		return name // the message events are built in
 	}
 	if _, declared := c.ws.Events[name]; !declared {
 		names := declaredNames(c.ws.Events)
@@ -112,12 +112,14 @@ func (ws *Workspace) declared(event *string) rules.Declared {
 	d := rules.Declared{Attrs: ws.Attrs, File: ws.File}
 	switch {
 	case ws.Events == nil:
+	case event != nil && rules.IsMessageEvent(*event):
+		d.Props, d.Event = messageEventProps(), *event
 	case event != nil:
 		if props, ok := ws.Events[*event]; ok {
 			d.Props, d.Event = props, *event
 		}
 	default:
-		d.Props = map[string]rules.Type{}
+		d.Props = messageEventProps()
 		for _, props := range ws.Events {
 			for name, t := range props {
 				if prev, seen := d.Props[name]; seen && prev != t {

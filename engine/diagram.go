@@ -209,7 +209,7 @@ func stepLabel(st *Step) string {
 func waitLabel(w *WaitStep) string {
 	switch w.Kind {
 	case WaitEvent:
-		s := "wait for event " + w.Event
+		s := "wait for event " + eventOf(w.Event, w.Of)
 		if w.When != nil {
 			s += " when " + ruleText(w.When)
 		}
@@ -245,7 +245,7 @@ func stepEdges(p *Plan, i int) []diagramEdge {
 	case st.Wait != nil && st.Wait.Kind == WaitEvents:
 		var out []diagramEdge
 		for _, b := range st.Wait.Branches {
-			label := b.Event
+			label := eventOf(b.Event, b.Of)
 			if b.When != nil {
 				label += " when " + ruleText(b.When)
 			}

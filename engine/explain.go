@@ -204,7 +204,7 @@ func (e *explainer) describeWait(w *WaitStep) string {
 	case WaitEvents:
 		var parts []string
 		for _, b := range w.Branches {
-			p := b.Event
+			p := eventOf(b.Event, b.Of)
 			if b.When != nil {
 				p += " when " + ruleText(b.When)
 			}
@@ -212,7 +212,7 @@ func (e *explainer) describeWait(w *WaitStep) string {
 		}
 		return fmt.Sprintf("wait for the first of: %s; timeout %s -> %s", strings.Join(parts, ", "), w.Length(w.Timeout), e.target(w.OnTimeout))
 	}
-	s := "wait for event " + w.Event
+	s := "wait for event " + eventOf(w.Event, w.Of)
 	if w.When != nil {
 		s += " when " + ruleText(w.When)
 	}

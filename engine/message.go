@@ -317,6 +317,9 @@ func (c *compiler) checkText(s string, html bool) error {
 			return nil
 		}
 	}
+	if err == nil && !c.started {
+		err = noMessageInText(s)
+	}
 	if err == nil {
 		err = c.checkPlaceholdersDeclared(s)
 	}

@@ -52,6 +52,11 @@ type Plan struct {
 	Steps []Step `json:"steps,omitempty"`
 	// StepIndex maps step IDs to indexes.
 	StepIndex map[string]int `json:"step_index,omitempty"`
+	// Watched are the send steps, sorted, whose messages the journey
+	// follows: a wait names one (of) or a rule reads message("id"). The
+	// journey keeps what became of their messages only; plans compiled
+	// before engagement waits have none and keep nothing.
+	Watched []string `json:"watched,omitempty"`
 
 	// Warnings are problems that do not stop the playbook from running,
 	// such as steps that can never run (validate prints them).
@@ -106,11 +111,15 @@ func (t Trigger) EventTriggers() []EventTrigger {
 }
 
 // Listens reports whether a journey of p may react to an event named name:
-// its goal or a wait names the event, or it has an exit_when rule (checked
-// whenever an event arrives). The dispatcher signals only the journeys
-// that listen; the simulator does the same.
+// its goal or a wait names the event, it has an exit_when rule (checked
+// whenever an event arrives), or it is a message event and the journey
+// watches its messages (rules read message()). The dispatcher signals
+// only the journeys that listen; the simulator does the same.
 func (p *Plan) Listens(name string) bool {
 	if p.ExitWhen != nil || (p.Goal != nil && p.Goal.Event == name) {
+		return true
+	}
+	if len(p.Watched) > 0 && rules.IsMessageEvent(name) {
 		return true
 	}
 	for _, s := range p.Steps {
@@ -298,6 +307,7 @@ type WaitStep struct {
 	Duration  time.Duration `json:"duration,omitempty"`   // WaitFor
 	Until     TimeOfDay     `json:"until,omitempty"`      // WaitUntil
 	Event     string        `json:"event,omitempty"`      // WaitEvent: event name
+	Of        string        `json:"of,omitempty"`         // WaitEvent: the send step whose message the event is about ("": any)
 	When      *rules.Rule   `json:"when,omitempty"`       // WaitEvent: optional rule over customer and event
 	Timeout   time.Duration `json:"timeout,omitempty"`    // WaitEvent
 	OnEvent   int           `json:"on_event,omitempty"`   // WaitEvent: index when the event happened (often Next)
@@ -317,6 +327,7 @@ type WaitStep struct {
 // journey goes when it arrives.
 type EventBranch struct {
 	Event string      `json:"event,omitempty"`
+	Of    string      `json:"of,omitempty"`   // as WaitStep.Of
 	When  *rules.Rule `json:"when,omitempty"` // optional rule over customer and event
 	Start int         `json:"start,omitempty"`
 }

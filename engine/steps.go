@@ -221,7 +221,7 @@ func (c *compiler) wait(idx int, f field, step map[string]field) *WaitStep {
 	case hasAfterEntry:
 		w.Kind = WaitAfterEntry
 		w.Span, w.Duration = c.span(m["after_entry"])
-		for _, k := range []string{"when", "timeout"} {
+		for _, k := range []string{"when", "timeout", "of"} {
 			if kf, ok := m[k]; ok {
 				c.errorf(kf.key, "%s is only allowed in a wait for an event", k)
 			}
@@ -230,7 +230,7 @@ func (c *compiler) wait(idx int, f field, step map[string]field) *WaitStep {
 	case hasUntil:
 		w.Kind = WaitUntil
 		w.Until, _ = c.timeOfDay(m["until"])
-		for _, k := range []string{"when", "timeout"} {
+		for _, k := range []string{"when", "timeout", "of"} {
 			if kf, ok := m[k]; ok {
 				c.errorf(kf.key, "%s is only allowed in a wait for an event", k)
 			}
@@ -239,6 +239,9 @@ func (c *compiler) wait(idx int, f field, step map[string]field) *WaitStep {
 	case hasEvent:
 		w.Kind = WaitEvent
 		w.Event = c.eventName(m["event"])
+		if of, ok := m["of"]; ok {
+			w.Of = c.messageOf(of, w.Event, idx)
+		}
 		if wf, ok := m["when"]; ok {
 			w.When, _ = c.whenRule(wf, w.Event)
 		}
@@ -295,6 +298,9 @@ func (c *compiler) waitEvents(idx int, w *WaitStep, n *yaml.Node, m map[string]f
 	if wf, ok := m["when"]; ok {
 		c.errorf(wf.key, "when: in a wait for several events, give each event its own when (payment_failed: { when: …, steps: [...] })")
 	}
+	if of, ok := m["of"]; ok {
+		c.errorf(of.key, "of: in a wait for several events, give each message event its own of (message_opened: { of: welcome, steps: [...] })")
+	}
 	if t, ok := m["timeout"]; ok {
 		w.Span, w.Timeout = c.span(t)
 	} else {
@@ -331,15 +337,15 @@ func (c *compiler) waitEvents(idx int, w *WaitStep, n *yaml.Node, m map[string]f
 			continue
 		}
 		seen[name] = true
-		br, list := c.eventBranch(name, f)
+		br, list := c.eventBranch(idx, name, f)
 		w.Branches = append(w.Branches, br)
 		nest.branches = append(nest.branches, list)
 	}
 }
 
-// eventBranch reads one event's branch of a wait for several events: a
-// list of steps, or { when, steps }.
-func (c *compiler) eventBranch(name string, f field) (EventBranch, []int) {
+// eventBranch reads one event's branch of the wait for several events at
+// step idx: a list of steps, or { of, when, steps }.
+func (c *compiler) eventBranch(idx int, name string, f field) (EventBranch, []int) {
 	br := EventBranch{Event: name, Start: End}
 	v := c.deref(f.val)
 	if v == nil {
@@ -352,6 +358,9 @@ func (c *compiler) eventBranch(name string, f field) (EventBranch, []int) {
 	bm, ok := c.mapping(v, name, "event_branch")
 	if !ok {
 		return br, nil
+	}
+	if of, ok := bm["of"]; ok {
+		br.Of = c.messageOf(of, name, idx)
 	}
 	if wf, ok := bm["when"]; ok {
 		br.When, _ = c.whenRule(wf, name)

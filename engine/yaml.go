@@ -321,6 +321,7 @@ func (c *compiler) ruleWith(f field, kind rules.Kind, advise func(n *yaml.Node, 
 		return nil, false
 	}
 	c.checkDeclared(f, n, kind)
+	c.noteMessageCalls(n, f.key.Value)
 	return r, true
 }
 

@@ -149,9 +149,10 @@ func ParseDuration(s string) (time.Duration, error) {
 	return total, nil
 }
 
-// nowFunctions are the built-ins that receive the environment (and so `now`)
-// as a hidden first argument.
-var nowFunctions = map[string]bool{"daysSince": true, "hoursSince": true, "isBirthday": true, "isAnniversary": true, "localHour": true}
+// nowFunctions are the built-ins that receive the environment (and so `now`,
+// or for message the journey's message statuses) as a hidden first
+// argument.
+var nowFunctions = map[string]bool{"daysSince": true, "hoursSince": true, "isBirthday": true, "isAnniversary": true, "localHour": true, "message": true}
 
 // nowArgument is the expr patcher that passes the environment to
 // nowFunctions. It passes `$env` rather than the `now` field because reading
@@ -234,6 +235,9 @@ func builtinOptions() []expr.Option {
 		expr.Function("isAnniversary", func(p ...any) (any, error) {
 			return IsAnniversary(engineNow(p[0]), p[1].(time.Time), p[2].(string)), nil
 		}, new(func(any, time.Time, string) bool)),
+		expr.Function("message", func(p ...any) (any, error) {
+			return message(p[0], p[1].(string)), nil
+		}, new(func(any, string) Message)),
 		expr.Function("duration", func(p ...any) (any, error) {
 			return ParseDuration(p[0].(string))
 		}, new(func(string) time.Duration)),

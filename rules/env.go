@@ -75,6 +75,10 @@ type Env struct {
 	Now      time.Time `expr:"now"`
 	// UnsubscribeURL is only set when rendering a message template.
 	UnsubscribeURL string `expr:"unsubscribe_url"`
+	// Messages is what became of the messages of the journey's watched
+	// send steps, by step id; rules read it through message("id") only,
+	// so that the compiler can check every id they name.
+	Messages map[string]Message `expr:"-"`
 }
 
 // NewEnv returns the environment for one evaluation at time now, with the

@@ -101,6 +101,9 @@ func compileIn(src string, kind Kind, d dialect) (*Rule, error) {
 	if err := sourceError(src, d); err != nil {
 		return nil, err
 	}
+	if _, err := MessageRefs(src); err != nil {
+		return nil, err
+	}
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, compileError(src, err, kind)
@@ -123,7 +126,7 @@ func toError(err error) *Error {
 
 // goTypeNames are the Go type names expr puts in its messages, and the
 // names a marketer knows them by.
-var goTypeNames = map[string]string{"rules.Customer": "customer", "rules.Event": "event", "rules.Coupon": "coupon", "rules.Env": "the rule environment"}
+var goTypeNames = map[string]string{"rules.Customer": "customer", "rules.Event": "event", "rules.Coupon": "coupon", "rules.Message": "message(…)", "rules.Env": "the rule environment"}
 
 var (
 	noFieldRe     = regexp.MustCompile(`^type (rules\.\w+) has no field (\w+)$`)
@@ -175,12 +178,16 @@ func exprFields(goName string) []string {
 		t = reflect.TypeOf(Event{})
 	case "rules.Coupon":
 		t = reflect.TypeOf(Coupon{})
+	case "rules.Message":
+		t = reflect.TypeOf(Message{})
 	default:
 		t = reflect.TypeOf(Env{})
 	}
 	var names []string
 	for i := 0; i < t.NumField(); i++ {
-		names = append(names, t.Field(i).Tag.Get("expr"))
+		if name := t.Field(i).Tag.Get("expr"); name != "-" {
+			names = append(names, name)
+		}
 	}
 	if t == reflect.TypeOf(Env{}) {
 		for name := range nowFunctions {

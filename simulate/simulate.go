@@ -124,6 +124,7 @@ type due struct {
 	when    time.Time
 	ev      rules.Event
 	trigger bool
+	of      string // the send step a message event is about (Event.Of)
 }
 
 // sim is one simulation in progress.
@@ -136,6 +137,8 @@ type sim struct {
 	marked  bool  // some event is marked as a trigger
 	lastSeq int
 	extra   []workflows.StepLog // entry lines of the current journey's runs
+	// enrollment is the ID of the journey running (or last run).
+	enrollment string
 }
 
 // Run simulates opts.Customer in plan. Continue-as-new is followed by
@@ -197,7 +200,7 @@ func (s *sim) schedule() {
 		if ev.Time.IsZero() {
 			ev.Time = when
 		}
-		s.pending = append(s.pending, due{when: when, ev: ev, trigger: e.Trigger})
+		s.pending = append(s.pending, due{when: when, ev: ev, trigger: e.Trigger, of: e.Of})
 	}
 	sort.SliceStable(s.pending, func(a, b int) bool { return s.pending[a].when.Before(s.pending[b].when) })
 }
@@ -382,6 +385,7 @@ func (s *sim) journey(trigger rules.Event, at time.Time) error {
 		return fmt.Errorf("simulate: %w", err)
 	}
 	s.res.Journeys = append(s.res.Journeys, Journey{Start: at})
+	s.enrollment = workflows.SimulatedEnrollmentID(workflows.WorkflowID(in.Playbook, in.CustomerID), at)
 	j := &s.res.Journeys[len(s.res.Journeys)-1]
 	s.res.Err, s.res.Result = nil, workflows.JourneyResult{}
 	for s.res.Runs < s.opts.MaxRuns {
@@ -476,6 +480,7 @@ func (s *sim) deliver(env *testsuite.TestWorkflowEnvironment, at time.Time) {
 			for s.next < len(s.pending) && !s.pending[s.next].when.After(when) {
 				d := s.pending[s.next]
 				s.next++
+				d.ev = s.aboutMessage(d)
 				if s.manual(d) {
 					s.extra = append(s.extra, workflows.StepLog{At: d.when, StepID: "entry", Kind: "trigger",
 						Detail: fmt.Sprintf("manual start %s not started: the customer's journey of the playbook is still running", d.ev.ID)})
@@ -498,3 +503,24 @@ func (s *sim) deliver(env *testsuite.TestWorkflowEnvironment, at time.Time) {
 
 // oneLine folds a rule written over several lines into one, for a log line.
 func oneLine(src string) string { return strings.Join(strings.Fields(src), " ") }
+
+// aboutMessage fills in the props a provider's report of d's message event
+// carries, for the send step d names (of) in the journey running: what
+// the email or SMS provider would send back about the message that step
+// sent. Props the events file gives are kept.
+func (s *sim) aboutMessage(d due) rules.Event {
+	idx, ok := s.plan.StepIndex[d.of]
+	if d.of == "" || !ok {
+		return d.ev
+	}
+	ev := d.ev
+	props := map[string]any{"enrollment_id": s.enrollment, "step_id": d.of, "playbook": s.plan.Name, "provider": "simulator"}
+	if send := s.plan.Steps[idx].Send; send != nil {
+		props["template"], props["channel"] = send.Template, string(send.Channel)
+	}
+	for k, v := range ev.Props {
+		props[k] = v
+	}
+	ev.Props = props
+	return ev
+}

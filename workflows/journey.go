@@ -142,6 +142,8 @@ type journey struct {
 	globalControl bool
 	// converted: the journey reached a goal that continues (see checkGoal).
 	converted bool
+	// messages: the watched send steps' messages (see engagement.go).
+	messages map[string]MessageState
 
 	enrolledAt     time.Time
 	goalDeadline   time.Time
@@ -191,7 +193,7 @@ func newJourney(ctx workflow.Context, in JourneyInput, plan *engine.Plan) *journ
 		// Only the SDK test environment has no first run ID (and gives
 		// every run the same run ID): name the enrollment by workflow ID
 		// and start time, unique and reproducible in a simulation.
-		enrollmentID = info.WorkflowExecution.ID + "@" + workflow.Now(ctx).UTC().Format(time.RFC3339)
+		enrollmentID = SimulatedEnrollmentID(info.WorkflowExecution.ID, workflow.Now(ctx))
 	}
 	if r := in.Resume; r != nil {
 		j.restore(r)
@@ -216,6 +218,13 @@ func newJourney(ctx workflow.Context, in JourneyInput, plan *engine.Plan) *journ
 		Version: plan.Version, CustomerID: in.CustomerID, Holdout: j.holdout,
 	}
 	return j
+}
+
+// SimulatedEnrollmentID is the enrollment ID of a journey in the SDK test
+// environment, which has no first run ID: its workflow ID and start time.
+// The simulator derives the props of message events from it.
+func SimulatedEnrollmentID(workflowID string, start time.Time) string {
+	return workflowID + "@" + start.UTC().Format(time.RFC3339)
 }
 
 // run enters (first run only), walks the plan and closes the enrollment.
@@ -479,6 +488,7 @@ func (j *journey) checkpoint(deadline time.Time) *Checkpoint {
 		Seen: j.seen.list(), EnrolledAt: j.enrolledAt, GoalDeadline: j.goalDeadline,
 		Holdout: j.holdout, Converted: j.converted, Coupon: j.coupon, Event: j.event,
 		Steps: slices.Clone(tail), Seq: j.seq, Counters: j.counters, SinceWait: j.sinceWait,
+		Messages: j.messages,
 	}
 }
 
@@ -493,6 +503,7 @@ func (j *journey) restore(r *Checkpoint) {
 	j.enrolledAt, j.goalDeadline = r.EnrolledAt, r.GoalDeadline
 	j.holdout, j.converted, j.coupon, j.event = r.Holdout, r.Converted, r.Coupon, r.Event
 	j.log, j.seq, j.counters, j.sinceWait = slices.Clone(r.Steps), r.Seq, r.Counters, r.SinceWait
+	j.messages = r.Messages
 	j.counters.Runs++
 }
 
@@ -504,6 +515,7 @@ func (j *journey) state() (State, error) {
 		WaitingFor: j.waitingFor, Holdout: j.holdout, Converted: j.converted || j.status == activities.StatusConverted,
 		Steps:   slices.Clone(j.log),
 		Outcome: j.outcome(), Reason: j.reason, Counters: j.counters, EstimatedEvents: j.est,
+		Messages: j.messageStatuses(),
 	}, nil
 }
 

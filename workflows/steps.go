@@ -81,7 +81,7 @@ func (j *journey) env(ev rules.Event) (rules.Env, error) {
 		return rules.Env{}, err
 	}
 	env := rules.NewEnv(c, ev, workflow.Now(j.ctx))
-	env.Coupon = j.coupon
+	env.Coupon, env.Messages = j.coupon, j.messageStatuses()
 	return env, nil
 }
 
@@ -172,6 +172,7 @@ func (j *journey) send(step *engine.Step, key string) (int, error) {
 		}
 		if res.Status != activities.SendDeferred || attempt >= maxDefers {
 			j.logStep(step.ID, "send", sendDetail(s, req.Locale, res))
+			j.noteSend(step.ID, key, res.Status)
 			return step.Next, nil
 		}
 		if err := j.deferSend(step, key, attempt, res.RetryAt); err != nil {

@@ -98,6 +98,19 @@ type Checkpoint struct {
 	// SinceWait counts the steps since the last wait that waited, so the
 	// runaway guard holds across runs.
 	SinceWait int `json:"since_wait,omitempty"`
+	// Messages are the messages of the plan's watched send steps, by step
+	// id (see engagement.go); none for a plan that watches none.
+	Messages map[string]MessageState `json:"messages,omitempty"`
+}
+
+// MessageState is what a journey knows of the message a watched send step
+// sent last: the send's key and result, and the message events received
+// about it, the first of each name (a wait with `of` that starts after
+// one arrived ends at once, its rule judging that event).
+type MessageState struct {
+	Key    string                 `json:"key"`
+	Status string                 `json:"status"` // sent, suppressed or failed
+	Events map[string]rules.Event `json:"events,omitempty"`
 }
 
 // Deferral is a send step waiting to be tried again: Attempt is the try
@@ -136,6 +149,9 @@ type State struct {
 	Outcome      activities.Status `json:"outcome,omitempty"`
 	Reason       string            `json:"reason,omitempty"`
 	Counters     Counters          `json:"counters"`
+	// Messages is what became of the messages of the plan's watched send
+	// steps, as message("step") reads it.
+	Messages map[string]rules.Message `json:"messages,omitempty"`
 	// EstimatedEvents is the journey's own count of the history events of
 	// the current run (exact on a server: see GetCurrentHistoryLength).
 	EstimatedEvents int `json:"estimated_events"`

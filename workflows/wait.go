@@ -23,6 +23,7 @@ type matcher struct {
 // alternative is one event a wait takes; where names its rule in messages.
 type alternative struct {
 	event string
+	of    string // the send step the event must be about ("": any)
 	when  *rules.Rule
 	where string
 }
@@ -114,9 +115,12 @@ func (j *journey) spanEnd(w *engine.WaitStep, from time.Time, d time.Duration) (
 
 func (j *journey) waitEvent(step *engine.Step, key string, until time.Time) (int, error) {
 	w := step.Wait
-	j.logStep(step.ID, "wait", fmt.Sprintf("event %s (timeout %s)", w.Event, w.Length(w.Timeout)))
-	m := &matcher{alts: []alternative{{event: w.Event, when: w.When, where: "step " + step.ID + " when"}}}
-	matched, err := j.block(until, fmt.Sprintf("%s: waiting for %s until %s", step.ID, w.Event, j.localTime(until)), m, true)
+	j.logStep(step.ID, "wait", fmt.Sprintf("event %s (timeout %s)", eventOf(w.Event, w.Of), w.Length(w.Timeout)))
+	m := &matcher{alts: []alternative{{event: w.Event, of: w.Of, when: w.When, where: "step " + step.ID + " when"}}}
+	matched, err := j.heard(m)
+	if err == nil && !matched {
+		matched, err = j.block(until, fmt.Sprintf("%s: waiting for %s until %s", step.ID, w.Event, j.localTime(until)), m, true)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -133,13 +137,20 @@ func (j *journey) waitEvent(step *engine.Step, key string, until time.Time) (int
 // The step record's branch is the event's name, or timeout.
 func (j *journey) waitEvents(step *engine.Step, key string, until time.Time) (int, error) {
 	w := step.Wait
-	names := strings.Join(w.Events(), ", ")
+	var alts []string
+	for _, b := range w.Branches {
+		alts = append(alts, eventOf(b.Event, b.Of))
+	}
+	names := strings.Join(alts, ", ")
 	j.logStep(step.ID, "wait", fmt.Sprintf("first of %s (timeout %s)", names, w.Length(w.Timeout)))
 	m := &matcher{}
 	for _, b := range w.Branches {
-		m.alts = append(m.alts, alternative{event: b.Event, when: b.When, where: "step " + step.ID + " " + b.Event + " when"})
+		m.alts = append(m.alts, alternative{event: b.Event, of: b.Of, when: b.When, where: "step " + step.ID + " " + b.Event + " when"})
 	}
-	matched, err := j.block(until, fmt.Sprintf("%s: waiting for %s until %s", step.ID, names, j.localTime(until)), m, true)
+	matched, err := j.heard(m)
+	if err == nil && !matched {
+		matched, err = j.block(until, fmt.Sprintf("%s: waiting for %s until %s", step.ID, names, j.localTime(until)), m, true)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -238,6 +249,7 @@ func (j *journey) onEvent(ev rules.Event, m *matcher) (bool, error) {
 	if fresh {
 		j.stale = true
 	}
+	j.noteMessageEvent(ev)
 	if err := j.checkGoal(ev); err != nil {
 		return false, err
 	}
@@ -253,7 +265,7 @@ func (j *journey) onEvent(ev rules.Event, m *matcher) (bool, error) {
 		return false, nil
 	}
 	for i, a := range m.alts {
-		if ev.Name != a.event {
+		if ev.Name != a.event || (a.of != "" && !j.aboutMessage(ev, a.of)) {
 			continue
 		}
 		if a.when != nil {

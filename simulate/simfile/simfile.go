@@ -30,17 +30,24 @@ type Event struct {
 	// entry is a start by POST /v1/enroll (its ID and props are the
 	// request's), not an event.
 	Trigger bool
+	// Of names the send step a message event (message_opened …) is
+	// about: the simulator fills in the props the provider's report
+	// would carry (enrollment_id of the journey running then, step_id,
+	// playbook, template, channel, provider) where the entry leaves them
+	// out.
+	Of string
 }
 
 // eventKeys are the keys of one entry of a simulation events file.
-var eventKeys = []string{"at", "event", "id", "amount", "currency", "order_id", "category", "score", "props", "trigger"}
+var eventKeys = []string{"at", "event", "id", "amount", "currency", "order_id", "category", "score", "props", "trigger", "of"}
 
 // ParseEvents reads a simulation events file: a YAML list of
 // {at: 5d, event: purchase, amount: 42, ...}. `at` is the offset from the
 // start ("0s" for the start itself); custom properties go under props. An
 // entry with `trigger: true` is meant to start an enrollment (at the
-// start when it has no `at`); several may, to show re-entry. Errors name
-// the file and line.
+// start when it has no `at`); several may, to show re-entry. A message
+// event may say which send step's message it is about with `of`. Errors
+// name the file and line.
 func ParseEvents(file string, data []byte) ([]Event, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -98,6 +105,7 @@ func ParseEvent(n *yaml.Node, pos int) (Event, error) {
 		Score    float64        `yaml:"score"`
 		Props    map[string]any `yaml:"props"`
 		Trigger  bool           `yaml:"trigger"`
+		Of       string         `yaml:"of"`
 	}
 	for i := 0; i < len(n.Content); i += 2 {
 		if k := n.Content[i].Value; !slices.Contains(eventKeys, k) {
@@ -120,12 +128,15 @@ func ParseEvent(n *yaml.Node, pos int) (Event, error) {
 	} else if raw.At == "" && !raw.Trigger {
 		return Event{}, fmt.Errorf("event %d: missing key at (offset from the start, like 5d)", pos)
 	}
+	if raw.Of != "" && !rules.IsMessageEvent(raw.Event) {
+		return Event{}, fmt.Errorf("event %d: of: only a message event (%s) is about a message; %s is not one", pos, strings.Join(rules.MessageEvents, ", "), raw.Event)
+	}
 	if raw.ID == "" {
 		raw.ID = fmt.Sprintf("sim-%d", pos)
 	}
 	ev := rules.Event{ID: raw.ID, Name: raw.Event, Amount: raw.Amount, Currency: raw.Currency, OrderID: raw.OrderID,
 		Category: raw.Category, Score: raw.Score, Props: raw.Props}
-	return Event{At: at, Event: ev, Trigger: raw.Trigger}, nil
+	return Event{At: at, Event: ev, Trigger: raw.Trigger, Of: raw.Of}, nil
 }
 
 // Consent is a customer's recorded decision for messages of a topic on a

@@ -8,12 +8,13 @@ import (
 
 func TestParseEvents(t *testing.T) {
 	cases := map[string]string{
-		"- { at: 5d }":                      "ev.yaml:1: event 1: missing key event",
-		"- { event: purchase }":             "ev.yaml:1: event 1: missing key at",
-		"- { at: 5x, event: purchase }":     "ev.yaml:1: event 1: at: invalid duration",
-		"- { at: 5d, event: p, amont: 3 }":  `ev.yaml:1: event 1: unknown key "amont"`,
-		"at: 5d":                            "ev.yaml:1: expected a list of events",
-		"- { at: 1d, event: a }\n- nothing": "ev.yaml:2: event 2: expected a mapping",
+		"- { at: 5d }":                               "ev.yaml:1: event 1: missing key event",
+		"- { event: purchase }":                      "ev.yaml:1: event 1: missing key at",
+		"- { at: 5x, event: purchase }":              "ev.yaml:1: event 1: at: invalid duration",
+		"- { at: 5d, event: p, amont: 3 }":           `ev.yaml:1: event 1: unknown key "amont"`,
+		"at: 5d":                                     "ev.yaml:1: expected a list of events",
+		"- { at: 1d, event: a }\n- nothing":          "ev.yaml:2: event 2: expected a mapping",
+		"- { at: 1d, event: purchase, of: welcome }": "ev.yaml:1: event 1: of: only a message event (message_delivered, message_opened, message_clicked, message_bounced, message_complained, message_unsubscribed) is about a message; purchase is not one",
 	}
 	for src, want := range cases {
 		_, err := ParseEvents("ev.yaml", []byte(src))
@@ -25,5 +26,12 @@ func TestParseEvents(t *testing.T) {
 	evs, trig := Split(all)
 	if err != nil || len(all) != 4 || len(evs) != 3 || !evs[2].Trigger || evs[0].Event.Name != "a" || evs[0].At != 24*time.Hour || evs[0].Event.Props["sku"] != "x" || trig == nil || trig.Name != "t" {
 		t.Fatalf("parsed %+v, trigger %+v, %v", evs, trig, err)
+	}
+}
+
+func TestParseEventOfAMessage(t *testing.T) {
+	evs, err := ParseEvents("ev.yaml", []byte("- { at: 1d, event: message_opened, of: welcome }\n"))
+	if err != nil || len(evs) != 1 || evs[0].Of != "welcome" || evs[0].Event.Name != "message_opened" {
+		t.Fatalf("parsed %+v, %v", evs, err)
 	}
 }
