@@ -38,7 +38,9 @@ const ReasonRenderError = activities.ReasonRenderError
 //     playbooks) and by the playbook's cap (per customer, all channels) —
 //     and activities.DecideSend decides, as it does for the simulator: a
 //     holdout receives nothing, a missing address is suppressed
-//     (no_address), transactional messages skip consent and caps. A
+//     (no_address), an address on the suppression list is suppressed
+//     with its reason (suppressions, read in the same transaction),
+//     transactional messages skip consent and caps. A
 //     stopped message is recorded suppressed; a message over a cap
 //     with CapDefer is not recorded at all and answers SendDeferred with
 //     the time the cap frees up, so the journey's later retry with the
@@ -101,6 +103,7 @@ type sendState struct {
 	globalMax, pbMax   int
 	globalPer, pbPer   time.Duration
 	checkCaps, checkPB bool
+	suppressed         string // the suppression list's reason for the address
 }
 
 // recorded is a message row already under the Key.
@@ -194,6 +197,7 @@ func (s *Store) queueSendState(b *pgx.Batch, customerID string, r activities.Sen
 		st.existing = &m
 		return err
 	})
+	queueSuppression(b, st, customerID, r.Channel)
 	if !r.Transactional {
 		b.Queue(`
 			SELECT granted FROM consents
@@ -235,7 +239,7 @@ func queueCapQuery(b *pgx.Batch, dst *[]time.Time, where string, customerID, oth
 // facts are the state read under the lock, as the send policy
 // (activities.DecideSend) takes them.
 func (st *sendState) facts(recipient string) activities.SendFacts {
-	f := activities.SendFacts{Recipient: recipient, Consent: st.consent}
+	f := activities.SendFacts{Recipient: recipient, Consent: st.consent, Suppressed: st.suppressed}
 	if st.checkCaps {
 		f.Global = activities.CapFacts{Max: st.globalMax, Per: st.globalPer, Counted: st.globalCap}
 	}
