@@ -2,10 +2,13 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/channels"
+	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/feedback"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
@@ -122,5 +125,35 @@ func TestUnattributedComplaintAndUnsubscribe(t *testing.T) {
 	recordFeedback(t, s, feedback.Event{ID: "msg-sendgrid-u2", Provider: feedback.ProviderSendGrid, Kind: feedback.Unsubscribed, ProviderID: pid})
 	if n := count(t, s, `SELECT count(*) FROM consents WHERE customer_id = 'c1' AND channel = 'email' AND topic = 'marketing' AND NOT granted`); n != 1 {
 		t.Fatalf("provider unsubscribe did not withdraw consent")
+	}
+}
+
+// captured is a channel that keeps what it delivers.
+type captured struct{ msgs []channels.Message }
+
+func (c *captured) Deliver(_ context.Context, m channels.Message) (string, error) {
+	c.msgs = append(c.msgs, m)
+	return "cap-" + m.Key, nil
+}
+
+// A playbook with tracking gets its links rewritten through signed
+// redirects and an open pixel, at send time; the unsubscribe link stays.
+func TestSendTracksLinks(t *testing.T) {
+	cfg := storetest.Config()
+	cfg.TrackingSecret = []byte("track-secret")
+	ch := &captured{}
+	cfg.Channels["email"] = ch
+	s := storetest.NewWithConfig(t, cfg)
+	c := mustCustomer(t, s, rules.Customer{ID: "c1", Email: "ada@example.com", Name: "Ada"})
+	r := sendReq(enrollment("e1", "winback", "c1"), c, "e1/mail/1", t0)
+	r.HTML = `<p><a href="https://shop.example/new">New</a></p><a href="{{ unsubscribe_url }}">unsubscribe</a>`
+	r.Tracking = engine.Tracking{Clicks: true, Opens: true}
+	if _, err := s.SendMessage(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	m := ch.msgs[0]
+	if strings.Contains(m.HTML, "shop.example") || !strings.Contains(m.HTML, storetest.PublicURL+"/t/c/") ||
+		!strings.Contains(m.HTML, storetest.PublicURL+"/t/o/") || !strings.Contains(m.HTML, m.UnsubscribeURL) {
+		t.Fatalf("html not tracked as asked: %s", m.HTML)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/rapport-crm/rapport/channels"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/tracking"
 	"github.com/rapport-crm/rapport/unsubscribe"
 )
 
@@ -311,7 +312,26 @@ func (s *Store) render(r activities.SendRequest, customerID string) (engine.Rend
 	if err != nil {
 		return engine.Rendered{}, "", renderError{err}
 	}
-	return out, link, nil
+	return s.track(r, out, link), link, nil
+}
+
+// track applies the playbook's email tracking to a rendered message:
+// links through signed redirects, and the open pixel. The unsubscribe
+// link is left alone (it must work without the tracker). Without a
+// tracking secret nothing is tracked: a link that cannot be verified
+// would be a broken link.
+func (s *Store) track(r activities.SendRequest, out engine.Rendered, unsubURL string) engine.Rendered {
+	if r.Channel != "email" || len(s.cfg.TrackingSecret) == 0 || s.cfg.PublicURL == "" {
+		return out
+	}
+	t := tracking.Tracker{Secret: s.cfg.TrackingSecret, PublicURL: s.cfg.PublicURL, Skip: []string{unsubURL}}
+	if r.Tracking.Clicks {
+		out.HTML, out.Text = t.Links(r.Key, out.HTML, out.Text)
+	}
+	if r.Tracking.Opens && out.HTML != "" {
+		out.HTML = t.Pixel(r.Key, out.HTML)
+	}
+	return out
 }
 
 // renderError marks a template that cannot be rendered for this customer;
