@@ -10,6 +10,7 @@ import (
 	"github.com/rapport-crm/rapport/channels"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/feedback"
+	"github.com/rapport-crm/rapport/report"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/store/storetest"
@@ -155,5 +156,41 @@ func TestSendTracksLinks(t *testing.T) {
 	if strings.Contains(m.HTML, "shop.example") || !strings.Contains(m.HTML, storetest.PublicURL+"/t/c/") ||
 		!strings.Contains(m.HTML, storetest.PublicURL+"/t/o/") || !strings.Contains(m.HTML, m.UnsubscribeURL) {
 		t.Fatalf("html not tracked as asked: %s", m.HTML)
+	}
+}
+
+// The report counts the step's messages by what providers reported, with
+// rates over sent; `rapport customer` shows the suppression.
+func TestFeedbackInReportAndCustomerView(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	c := mustCustomer(t, s, rules.Customer{ID: "c1", Email: "ada@example.com", Name: "Ada"})
+	if _, err := s.RecordStart(ctx, activities.EntryRequest{Enrollment: enrollment("e1", "winback", "c1"), At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	pid := sent(t, s, c, "e1/mail/1")
+	sent(t, s, c, "e1/mail/2")
+	for i, k := range []string{feedback.Delivered, feedback.Delivered, feedback.Clicked, feedback.Bounced} {
+		e := feedback.Event{ID: "msg-sendgrid-r" + string(rune('0'+i)), Provider: feedback.ProviderSendGrid, Kind: k, ProviderID: pid, At: t0}
+		if k == feedback.Bounced {
+			e.Bounce = feedback.BounceHard
+		}
+		recordFeedback(t, s, e)
+	}
+	in, err := s.ReportInput(ctx, store.ReportQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := report.Build(in)
+	st := r.Playbooks[0].Steps[0]
+	if st.Sent != 2 || st.Delivered != 1 || st.Clicked != 1 || st.Bounced != 1 || *st.ClickRate != 0.5 {
+		t.Fatalf("step %+v", st)
+	}
+	v, err := s.CustomerView(ctx, "c1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Suppressions) != 1 || v.Suppressions[0].Reason != "hard_bounce" || v.Suppressions[0].SuppressedAt.IsZero() {
+		t.Fatalf("suppressions %+v", v.Suppressions)
 	}
 }

@@ -57,7 +57,42 @@ CREATE TABLE suppressions (
     CONSTRAINT suppressions_reason CHECK (reason IN ('', 'hard_bounce', 'complaint', 'soft_bounces'))
 );
 
+-- Response rate (docs/metrics.md): provider events are stored as customer
+-- events now, but a delivery, an open (machine opens: mail privacy
+-- proxies fetch every pixel) or a bounce is not the customer answering;
+-- a click, a complaint or an unsubscribe is.
+CREATE OR REPLACE VIEW enrollment_engagement AS
+SELECT e.id AS enrollment_id, e.playbook, e.version, e.customer_id, e.status, e.holdout, e.started_at, e.ended_at,
+       f.first_sent IS NOT NULL AS messaged,
+       f.first_sent IS NOT NULL AND EXISTS (
+           SELECT 1 FROM events ev WHERE ev.customer_id = e.customer_id
+           AND ev.name NOT IN ('message_delivered', 'message_opened', 'message_bounced')
+           AND ev.time > f.first_sent AND ev.time <= coalesce(e.ended_at, 'infinity')) AS responded,
+       EXISTS (
+           SELECT 1 FROM events ev WHERE ev.customer_id = e.customer_id
+           AND ev.name IN ('complaint', 'complaint_filed', 'message_complained')
+           AND ev.time >= e.started_at AND ev.time <= coalesce(e.ended_at, 'infinity')) AS complained
+FROM enrollments e
+CROSS JOIN LATERAL (
+    SELECT min(m.created_at) AS first_sent FROM messages m WHERE m.enrollment_id = e.id AND m.status = 'sent'
+) f
+WHERE e.status <> 'rejected';
+
 -- +goose Down
+CREATE OR REPLACE VIEW enrollment_engagement AS
+SELECT e.id AS enrollment_id, e.playbook, e.version, e.customer_id, e.status, e.holdout, e.started_at, e.ended_at,
+       f.first_sent IS NOT NULL AS messaged,
+       f.first_sent IS NOT NULL AND EXISTS (
+           SELECT 1 FROM events ev WHERE ev.customer_id = e.customer_id
+           AND ev.time > f.first_sent AND ev.time <= coalesce(e.ended_at, 'infinity')) AS responded,
+       EXISTS (
+           SELECT 1 FROM events ev WHERE ev.customer_id = e.customer_id AND ev.name IN ('complaint', 'complaint_filed')
+           AND ev.time >= e.started_at AND ev.time <= coalesce(e.ended_at, 'infinity')) AS complained
+FROM enrollments e
+CROSS JOIN LATERAL (
+    SELECT min(m.created_at) AS first_sent FROM messages m WHERE m.enrollment_id = e.id AND m.status = 'sent'
+) f
+WHERE e.status <> 'rejected';
 DROP TABLE suppressions;
 DROP TABLE message_events;
 DROP INDEX messages_provider_id;
