@@ -32,6 +32,9 @@ const maxFeedbackBytes = 1 << 20
 // store.Store implements it.
 type FeedbackRecorder interface {
 	RecordFeedback(ctx context.Context, e feedback.Event) (store.FeedbackResult, error)
+	// MarkFeedbackDispatched is Store.MarkDispatched for these events; it
+	// may skip the disk flush, since a lost marker only redispatches.
+	MarkFeedbackDispatched(ctx context.Context, eventID string) error
 }
 
 // FeedbackOptions enable the provider webhooks and the tracking
@@ -248,7 +251,14 @@ func (s *Server) recordFeedback(ctx context.Context, o *FeedbackOptions, e feedb
 	if !res.Inserted {
 		return nil
 	}
-	if err := s.dispatch(ctx, res.CustomerID, res.Event); err != nil {
+	c, err := s.opts.Store.Customer(ctx, res.CustomerID)
+	if err == nil {
+		err = s.opts.Dispatcher.Dispatch(ctx, c, res.Event)
+	}
+	if err == nil {
+		err = o.Recorder.MarkFeedbackDispatched(ctx, res.Event.ID)
+	}
+	if err != nil {
 		s.opts.Logger.Warn("message event stored, dispatch failed; it will be redispatched", "event", e.ID, "err", err)
 	}
 	return nil

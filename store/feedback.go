@@ -190,3 +190,21 @@ func queueSuppression(b *pgx.Batch, st *sendState, customerID, channel string) {
 		return err
 	})
 }
+
+// MarkFeedbackDispatched records that a feedback event's dispatch
+// succeeded, without waiting for the WAL flush (asynchronous commit):
+// should the database crash before the flush, the marker is lost and the
+// redispatch sweeper hands the event on again, which journeys drop by its
+// ID. Nothing is lost, and a provider webhook saves a disk flush per
+// event.
+func (s *Store) MarkFeedbackDispatched(ctx context.Context, eventID string) error {
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(`UPDATE events SET dispatched_at = now() WHERE id = $1 AND dispatched_at IS NULL`, eventID)
+	b.Queue(`COMMIT`)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("mark event %s dispatched: %w", eventID, err)
+	}
+	return nil
+}
