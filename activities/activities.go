@@ -187,6 +187,9 @@ type SendRequest struct {
 	CapMax   int           `json:"cap_max,omitempty"`
 	CapPer   time.Duration `json:"cap_per,omitempty"`
 	CapDefer bool          `json:"cap_defer,omitempty"`
+	// Tracking is the playbook's email tracking (clicks, opens), applied
+	// when the message is rendered.
+	Tracking engine.Tracking `json:"tracking,omitzero"`
 }
 
 // SendResult tells the journey what happened.

@@ -21,6 +21,10 @@ func (m memWorld) RecordEvent(_ testing.TB, customerID string, ev rules.Event) b
 	return m.Memory.RecordEvent(customerID, ev)
 }
 
+func (m memWorld) Suppress(_ testing.TB, channel, address, reason string) {
+	m.Memory.Suppress(channel, address, reason)
+}
+
 // The in-memory activities keep the contract the PostgreSQL store keeps
 // (store.TestContract runs the same cases).
 func TestContract(t *testing.T) {

@@ -25,6 +25,9 @@ type Memory struct {
 
 	customers map[string]rules.Customer
 	consent   map[consentKey]bool
+	// suppressed holds the suppression list: reason by channel and
+	// normalized address.
+	suppressed map[[2]string]string
 
 	messages []Message
 	sent     map[string]SendResult // by Key; final results only (never deferred)
@@ -122,15 +125,16 @@ type EnrollmentRecord struct {
 // frequency cap is off.
 func NewMemory() *Memory {
 	return &Memory{
-		customers: map[string]rules.Customer{},
-		consent:   map[consentKey]bool{},
-		sent:      map[string]SendResult{},
-		points:    map[string]PointsResult{},
-		issued:    map[string]rules.Coupon{},
-		created:   map[string]TaskResult{},
-		updated:   map[string]bool{},
-		byID:      map[string]*EnrollmentRecord{},
-		stepKeys:  map[string]bool{},
+		customers:  map[string]rules.Customer{},
+		consent:    map[consentKey]bool{},
+		suppressed: map[[2]string]string{},
+		sent:       map[string]SendResult{},
+		points:     map[string]PointsResult{},
+		issued:     map[string]rules.Coupon{},
+		created:    map[string]TaskResult{},
+		updated:    map[string]bool{},
+		byID:       map[string]*EnrollmentRecord{},
+		stepKeys:   map[string]bool{},
 
 		events:        map[string]bool{},
 		firstPurchase: map[string]time.Time{},
@@ -187,6 +191,15 @@ func (m *Memory) SetConsent(customer, channel, topic string, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.consent[consentKey{customer, channel, topic}] = ok
+}
+
+// Suppress puts an address on the suppression list with a reason
+// (ReasonHardBounce, ReasonComplaint, ReasonSoftBounces), as the store
+// does for a provider's bounce or complaint.
+func (m *Memory) Suppress(channel, address, reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.suppressed[[2]string{channel, NormalAddress(channel, address)}] = reason
 }
 
 // LoadCustomer returns the stored profile; an unknown customer is a
@@ -381,6 +394,7 @@ func (m *Memory) SendMessage(_ context.Context, r SendRequest) (SendResult, erro
 // sent is the store's queued or sent).
 func (m *Memory) sendFacts(r SendRequest, customerID, to string) SendFacts {
 	f := SendFacts{Recipient: to, Consent: true}
+	f.Suppressed = m.suppressed[[2]string{r.Channel, NormalAddress(r.Channel, to)}]
 	if r.Transactional {
 		return f
 	}

@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rapport-crm/rapport/rules"
@@ -61,13 +62,51 @@ type SendFacts struct {
 	// playbooks; Playbook is the request's cap per customer across all
 	// channels.
 	Global, Playbook CapFacts
+	// Suppressed is the reason the recipient's address is on the
+	// suppression list (ReasonHardBounce, ReasonComplaint,
+	// ReasonSoftBounces), "" when it is not.
+	Suppressed string
+}
+
+// Reasons an address is on the suppression list, recorded as the reason of
+// the messages it stops.
+const (
+	ReasonHardBounce  = "hard_bounce"  // the address does not exist
+	ReasonComplaint   = "complaint"    // the recipient reported mail as spam
+	ReasonSoftBounces = "soft_bounces" // a run of temporary failures
+)
+
+// SuppressesTransactional says whether a suppression stops transactional
+// messages too: a dead address is dead for receipts as well, while a
+// complaint is about marketing, and a receipt the customer asked for
+// still goes out.
+func SuppressesTransactional(reason string) bool {
+	return reason == ReasonHardBounce || reason == ReasonSoftBounces
+}
+
+// NormalAddress is the form of an address the suppression list keys on:
+// email trimmed and lower-cased, a phone number reduced to its digits and
+// a leading +. PostgreSQL's rapport_address (migration 00008) is its twin.
+func NormalAddress(channel, address string) string {
+	address = strings.TrimSpace(address)
+	if channel != "sms" {
+		return strings.ToLower(address)
+	}
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' || r == '+' {
+			return r
+		}
+		return -1
+	}, address)
 }
 
 // DecideSend decides a new message, in order: a holdout receives nothing,
 // transactional messages included (its conversions are the baseline); a
 // customer without an address on the channel is suppressed (no_address:
 // nothing to deliver to, and nothing a retry could fix — a decision, not a
-// failure); a transactional message then goes out; a marketing message
+// failure); an address on the suppression list is suppressed with the
+// list's reason (a complaint only for marketing: SuppressesTransactional);
+// a transactional message then goes out; a marketing message
 // without consent is suppressed; over either frequency cap it is deferred
 // to the time both caps free up (CapDefer) or suppressed. An empty status
 // means send.
@@ -77,6 +116,8 @@ func DecideSend(r SendRequest, f SendFacts) (status SendStatus, reason string, r
 		return SendSuppressed, ReasonHoldout, time.Time{}
 	case f.Recipient == "":
 		return SendSuppressed, ReasonNoAddress, time.Time{}
+	case f.Suppressed != "" && (!r.Transactional || SuppressesTransactional(f.Suppressed)):
+		return SendSuppressed, f.Suppressed, time.Time{}
 	case r.Transactional:
 		return "", "", time.Time{}
 	case !f.Consent:

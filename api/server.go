@@ -111,6 +111,9 @@ type Options struct {
 	Unsubscriber Unsubscriber
 	// SMS enables the inbound-message webhook (SMSPath); nil disables it.
 	SMS *SMSOptions
+	// Feedback enables the provider-event webhooks and the click and open
+	// tracking endpoints (feedback.go); nil disables them.
+	Feedback *FeedbackOptions
 	// Workspace is the declaration identify traits and track properties
 	// are checked against (declared.go); nil checks nothing.
 	Workspace *LiveWorkspace
@@ -188,6 +191,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+unsubscribe.Path, s.handleUnsubscribe)
 	s.mux.HandleFunc("POST "+SMSPath, s.handleSMS)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
+	s.feedbackRoutes()
 }
 
 // ServeHTTP implements http.Handler.

@@ -176,6 +176,9 @@ func (c *compiler) compile(src []byte) *Plan {
 	if f, ok := top["policies"]; ok {
 		c.policies(f)
 	}
+	if f, ok := top["tracking"]; ok {
+		c.tracking(f)
+	}
 	if f, ok := top["templates"]; ok {
 		c.templates(f)
 	}
@@ -513,6 +516,23 @@ func (c *compiler) policies(f field) {
 			}
 			c.plan.Policies.FrequencyCap = cp
 		}
+	}
+}
+
+// tracking reads the first-party engagement tracking of the playbook's
+// email (click-tracking links, the open pixel); both are off unless asked
+// for, because rewriting links and adding a pixel changes what the
+// customer receives.
+func (c *compiler) tracking(f field) {
+	m, ok := c.mapping(f.val, "tracking", "tracking")
+	if !ok {
+		return
+	}
+	if v, ok := m["clicks"]; ok {
+		c.plan.Tracking.Clicks, _ = c.boolean(v)
+	}
+	if v, ok := m["opens"]; ok {
+		c.plan.Tracking.Opens, _ = c.boolean(v)
 	}
 }
 

@@ -6,13 +6,14 @@ package engine
 // schema/playbook.schema.json describes exactly these keys: "playbook" is
 // the schema's root object, every other entry a $defs entry of that name.
 var mappingKeys = map[string][]string{
-	"playbook":      {"playbook", "description", "stage", "owner", "topic", "trigger", "entry", "goal", "exit_when", "policies", "templates", "steps"},
+	"playbook":      {"playbook", "description", "stage", "owner", "topic", "trigger", "entry", "goal", "exit_when", "policies", "tracking", "templates", "steps"},
 	"trigger":       {"event", "events", "when", "every", "cron", "where", "date", "at", "manual"},
 	"event_trigger": {"event", "when"},
 	"entry":         {"reentry", "cooldown", "audience", "holdout", "global_control"},
 	"goal":          {"event", "when", "within", "exit"},
 	"policies":      {"quiet_hours", "frequency_cap"},
 	"quiet_hours":   {"start", "end"},
+	"tracking":      {"clicks", "opens"},
 	"frequency_cap": {"max", "per", "action"},
 	"variant":       {"subject", "text", "html"},
 	"step":          {"id", "send", "wait", "on_event", "on_timeout", "if", "then", "else", "split", "update", "points", "coupon", "task", "goto", "exit"},

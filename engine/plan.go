@@ -45,6 +45,7 @@ type Plan struct {
 	Goal      *Goal                `json:"goal,omitempty"`
 	ExitWhen  *rules.Rule          `json:"exit_when,omitempty"`
 	Policies  Policies             `json:"policies,omitempty"`
+	Tracking  Tracking             `json:"tracking,omitzero"`
 	Templates map[string]*Template `json:"templates,omitempty"`
 
 	// Steps is the flattened program: Steps[0] runs first; each step names
@@ -212,6 +213,14 @@ type FrequencyCap struct {
 	Max    int           `json:"max,omitempty"`
 	Per    time.Duration `json:"per,omitempty"`
 	Action CapAction     `json:"action,omitempty"`
+}
+
+// Tracking is the playbook's first-party engagement tracking of email
+// (package tracking): Clicks rewrites links through signed redirects,
+// Opens adds an open pixel. Rapport's worker applies it at send time.
+type Tracking struct {
+	Clicks bool `json:"clicks,omitempty"`
+	Opens  bool `json:"opens,omitempty"`
 }
 
 // Template is a message with locale variants; Default is the locale used

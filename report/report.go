@@ -58,6 +58,10 @@ type StepRow struct {
 	Suppressed     map[string]int // messages by suppression reason
 	Deferred       map[string]int // deferrals by reason (quiet_hours, frequency_cap)
 	First          time.Time      // first record, to order steps
+	// Engagement counts the step's sent messages by what providers and
+	// tracking reported of them: each message once per kind (delivered,
+	// opened, clicked, bounced, complained, unsubscribed).
+	Engagement map[string]int
 }
 
 // VariantRow counts the treated enrollments that went down one branch of
@@ -137,6 +141,30 @@ type Step struct {
 	Deferred   map[string]int `json:"deferred"`
 	Failed     int            `json:"failed"`
 	Queued     int            `json:"queued"`
+	// Delivered … Unsubscribed count the step's messages that providers or
+	// tracking reported so (each message once per kind); each rate is the
+	// count over sent, null without sent messages (docs/metrics.md).
+	Delivered       int      `json:"delivered"`
+	Opened          int      `json:"opened"`
+	Clicked         int      `json:"clicked"`
+	Bounced         int      `json:"bounced"`
+	Complained      int      `json:"complained"`
+	Unsubscribed    int      `json:"unsubscribed"`
+	DeliveryRate    *float64 `json:"delivery_rate"`
+	OpenRate        *float64 `json:"open_rate"`
+	ClickRate       *float64 `json:"click_rate"`
+	BounceRate      *float64 `json:"bounce_rate"`
+	ComplaintRate   *float64 `json:"complaint_rate"`
+	UnsubscribeRate *float64 `json:"unsubscribe_rate"`
+}
+
+// withEngagement fills the engagement counts and their rates over sent.
+func (s Step) withEngagement(e map[string]int) Step {
+	s.Delivered, s.Opened, s.Clicked = e["delivered"], e["opened"], e["clicked"]
+	s.Bounced, s.Complained, s.Unsubscribed = e["bounced"], e["complained"], e["unsubscribed"]
+	s.DeliveryRate, s.OpenRate, s.ClickRate = Rate(s.Delivered, s.Sent), Rate(s.Opened, s.Sent), Rate(s.Clicked, s.Sent)
+	s.BounceRate, s.ComplaintRate, s.UnsubscribeRate = Rate(s.Bounced, s.Sent), Rate(s.Complained, s.Sent), Rate(s.Unsubscribed, s.Sent)
+	return s
 }
 
 // Variant is one branch of a split.
@@ -252,7 +280,7 @@ func addSteps(get func(string) *Playbook, rows []StepRow) {
 	for _, s := range sorted {
 		p := get(s.Playbook)
 		p.Steps = append(p.Steps, Step{Step: s.Step, Reached: s.Reached, Sent: s.Sent, Failed: s.Failed,
-			Queued: s.Queued, Suppressed: nonNil(s.Suppressed), Deferred: nonNil(s.Deferred)})
+			Queued: s.Queued, Suppressed: nonNil(s.Suppressed), Deferred: nonNil(s.Deferred)}.withEngagement(s.Engagement))
 	}
 }
 

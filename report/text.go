@@ -76,6 +76,29 @@ func writeSteps(ew *errWriter, steps []Step) {
 			s.Deferred["quiet_hours"], s.Deferred["frequency_cap"], s.Failed, s.Queued)
 	}
 	ew.flush(tw)
+	writeEngagement(ew, steps)
+}
+
+// writeEngagement is the steps' delivery and engagement table, shown when
+// any provider or tracking event came in.
+func writeEngagement(ew *errWriter, steps []Step) {
+	any := false
+	for _, s := range steps {
+		any = any || s.Delivered+s.Opened+s.Clicked+s.Bounced+s.Complained+s.Unsubscribed > 0
+	}
+	if !any {
+		return
+	}
+	ew.printf("\n")
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tSENT\tDELIVERED\tOPENED\tCLICKED\tBOUNCED\tCOMPLAINED\tUNSUBSCRIBED")
+	cell := func(n int, r *float64) string { return fmt.Sprintf("%d (%s)", n, pct(r)) }
+	for _, s := range steps {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Step, s.Sent, cell(s.Delivered, s.DeliveryRate),
+			cell(s.Opened, s.OpenRate), cell(s.Clicked, s.ClickRate), cell(s.Bounced, s.BounceRate),
+			cell(s.Complained, s.ComplaintRate), cell(s.Unsubscribed, s.UnsubscribeRate))
+	}
+	ew.flush(tw)
 }
 
 func writeVariants(ew *errWriter, vs []Variant) {

@@ -46,6 +46,13 @@ func (w pgWorld) RecordEvent(t testing.TB, customerID string, ev rules.Event) bo
 	return inserted
 }
 
+func (w pgWorld) Suppress(t testing.TB, channel, address, reason string) {
+	t.Helper()
+	if err := w.Store.Suppress(context.Background(), channel, address, reason, "test"); err != nil {
+		t.Fatalf("suppress: %v", err)
+	}
+}
+
 // The store keeps the contract the in-memory activities keep
 // (activities.TestContract runs the same cases), each case in a database
 // of its own.

@@ -107,14 +107,17 @@ type EnrollmentSummary struct {
 // CustomerView is everything Rapport knows about one customer, for
 // `rapport customer ID`.
 type CustomerView struct {
-	Profile     rules.Customer      `json:"profile"`
-	Metrics     CustomerMetrics     `json:"metrics"`
-	Consents    []Consent           `json:"consents"`
-	Ledger      []LedgerEntry       `json:"points_ledger"`
-	Coupons     []IssuedCoupon      `json:"coupons"`
-	OpenTasks   []OpenTask          `json:"open_tasks"`
-	Contacts    []Contact           `json:"contact_log"`
-	Enrollments []EnrollmentSummary `json:"enrollments"`
+	Profile  rules.Customer  `json:"profile"`
+	Metrics  CustomerMetrics `json:"metrics"`
+	Consents []Consent       `json:"consents"`
+	// Suppressions are the customer's addresses on the suppression list,
+	// with reason and date.
+	Suppressions []Suppression       `json:"suppressions"`
+	Ledger       []LedgerEntry       `json:"points_ledger"`
+	Coupons      []IssuedCoupon      `json:"coupons"`
+	OpenTasks    []OpenTask          `json:"open_tasks"`
+	Contacts     []Contact           `json:"contact_log"`
+	Enrollments  []EnrollmentSummary `json:"enrollments"`
 }
 
 // DefaultContactLimit is how many ledger entries and contact-log lines
@@ -143,7 +146,7 @@ func (s *Store) CustomerView(ctx context.Context, id string, limit int) (Custome
 		what string
 		read func(context.Context, *CustomerView, string, int) error
 	}{
-		{"metrics", readMetrics(s)}, {"consents", readConsents(s)}, {"points ledger", readLedger(s)},
+		{"metrics", readMetrics(s)}, {"consents", readConsents(s)}, {"suppressions", readSuppressions(s)}, {"points ledger", readLedger(s)},
 		{"coupons", readCoupons(s)}, {"tasks", readTasks(s)}, {"contact log", readContacts(s)},
 		{"enrollments", readEnrollments(s)},
 	} {
@@ -195,6 +198,20 @@ func readConsents(s *Store) viewPart {
 			WHERE customer_id = $1 ORDER BY channel, topic`, id)
 		var err error
 		v.Consents, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Consent])
+		return err
+	}
+}
+
+func readSuppressions(s *Store) viewPart {
+	return func(ctx context.Context, v *CustomerView, id string, _ int) error {
+		rows, _ := s.pool.Query(ctx, `SELECT s.channel, s.address, s.reason, s.soft_bounces, s.suppressed_at, s.source
+			FROM suppressions s, customers c
+			WHERE c.id = $1 AND s.suppressed_at IS NOT NULL AND (
+				(s.channel = 'email' AND s.address = rapport_address('email', c.email)) OR
+				(s.channel = 'sms' AND s.address = rapport_address('sms', c.phone)))
+			ORDER BY s.channel`, id)
+		var err error
+		v.Suppressions, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Suppression])
 		return err
 	}
 }

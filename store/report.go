@@ -125,6 +125,9 @@ func (s *Store) reportSteps(ctx context.Context, in *report.Input, playbook stri
 	if err := s.reportMessages(ctx, get, playbook, from); err != nil {
 		return err
 	}
+	if err := s.reportFeedback(ctx, get, playbook, from); err != nil {
+		return err
+	}
 	if err := s.reportDeferrals(ctx, get, playbook, from); err != nil {
 		return err
 	}
@@ -178,6 +181,23 @@ func (s *Store) reportMessages(ctx context.Context, get func(string, string) *re
 		return nil
 	})
 	return err
+}
+
+// reportFeedback counts each step's messages by the kinds of their status
+// history (message_events): a message counts once per kind, however many
+// opens or clicks it had.
+func (s *Store) reportFeedback(ctx context.Context, get func(string, string) *report.StepRow, playbook string, from time.Time) error {
+	return s.countStepReasons(ctx, `
+		SELECT e.playbook, m.step_id, me.kind, count(DISTINCT m.key)::int
+		FROM message_events me JOIN messages m ON m.key = me.message_key JOIN e ON e.id = m.enrollment_id
+		WHERE m.step_id <> ''
+		GROUP BY 1, 2, 3`, playbook, from, func(pb, step, kind string, n int) {
+		r := get(pb, step)
+		if r.Engagement == nil {
+			r.Engagement = map[string]int{}
+		}
+		r.Engagement[kind] = n
+	})
 }
 
 // reportProgramme counts, over the enrollments of playbooks that take part

@@ -12,6 +12,7 @@ import (
 	"github.com/rapport-crm/rapport/channels"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/tracking"
 	"github.com/rapport-crm/rapport/unsubscribe"
 )
 
@@ -38,7 +39,9 @@ const ReasonRenderError = activities.ReasonRenderError
 //     playbooks) and by the playbook's cap (per customer, all channels) —
 //     and activities.DecideSend decides, as it does for the simulator: a
 //     holdout receives nothing, a missing address is suppressed
-//     (no_address), transactional messages skip consent and caps. A
+//     (no_address), an address on the suppression list is suppressed
+//     with its reason (suppressions, read in the same transaction),
+//     transactional messages skip consent and caps. A
 //     stopped message is recorded suppressed; a message over a cap
 //     with CapDefer is not recorded at all and answers SendDeferred with
 //     the time the cap frees up, so the journey's later retry with the
@@ -101,6 +104,7 @@ type sendState struct {
 	globalMax, pbMax   int
 	globalPer, pbPer   time.Duration
 	checkCaps, checkPB bool
+	suppressed         string // the suppression list's reason for the address
 }
 
 // recorded is a message row already under the Key.
@@ -194,6 +198,7 @@ func (s *Store) queueSendState(b *pgx.Batch, customerID string, r activities.Sen
 		st.existing = &m
 		return err
 	})
+	queueSuppression(b, st, customerID, r.Channel)
 	if !r.Transactional {
 		b.Queue(`
 			SELECT granted FROM consents
@@ -235,7 +240,7 @@ func queueCapQuery(b *pgx.Batch, dst *[]time.Time, where string, customerID, oth
 // facts are the state read under the lock, as the send policy
 // (activities.DecideSend) takes them.
 func (st *sendState) facts(recipient string) activities.SendFacts {
-	f := activities.SendFacts{Recipient: recipient, Consent: st.consent}
+	f := activities.SendFacts{Recipient: recipient, Consent: st.consent, Suppressed: st.suppressed}
 	if st.checkCaps {
 		f.Global = activities.CapFacts{Max: st.globalMax, Per: st.globalPer, Counted: st.globalCap}
 	}
@@ -307,7 +312,26 @@ func (s *Store) render(r activities.SendRequest, customerID string) (engine.Rend
 	if err != nil {
 		return engine.Rendered{}, "", renderError{err}
 	}
-	return out, link, nil
+	return s.track(r, out, link), link, nil
+}
+
+// track applies the playbook's email tracking to a rendered message:
+// links through signed redirects, and the open pixel. The unsubscribe
+// link is left alone (it must work without the tracker). Without a
+// tracking secret nothing is tracked: a link that cannot be verified
+// would be a broken link.
+func (s *Store) track(r activities.SendRequest, out engine.Rendered, unsubURL string) engine.Rendered {
+	if r.Channel != "email" || len(s.cfg.TrackingSecret) == 0 || s.cfg.PublicURL == "" {
+		return out
+	}
+	t := tracking.Tracker{Secret: s.cfg.TrackingSecret, PublicURL: s.cfg.PublicURL, Skip: []string{unsubURL}}
+	if r.Tracking.Clicks {
+		out.HTML, out.Text = t.Links(r.Key, out.HTML, out.Text)
+	}
+	if r.Tracking.Opens && out.HTML != "" {
+		out.HTML = t.Pixel(r.Key, out.HTML)
+	}
+	return out
 }
 
 // renderError marks a template that cannot be rendered for this customer;

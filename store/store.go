@@ -49,6 +49,15 @@ type Config struct {
 	PublicURL         string
 	UnsubscribeTTL    time.Duration
 
+	// SoftBounceLimit is how many soft bounces in a row suppress an
+	// address (RAPPORT_SOFT_BOUNCE_LIMIT, default DefaultSoftBounceLimit).
+	SoftBounceLimit int
+
+	// TrackingSecret signs click-tracking links and open pixels
+	// (RAPPORT_TRACKING_SECRET); empty disables tracking, whatever a
+	// playbook asks for.
+	TrackingSecret []byte
+
 	// MaxConns sizes the connection pool (RAPPORT_DB_MAX_CONNS). Zero
 	// keeps pool_max_conns from the database URL, or DefaultMaxConns when
 	// the URL has none (pgx's own default, max(4, CPUs), is too small for
@@ -71,6 +80,8 @@ func DefaultConfig() Config {
 //	RAPPORT_FREQUENCY_CAP       global cap "<max>/<duration>", e.g. 3/7d (default); "off" disables
 //	RAPPORT_UNSUBSCRIBE_SECRET  HMAC secret for unsubscribe links (required to send marketing messages)
 //	RAPPORT_PUBLIC_URL          base URL of the unsubscribe handler, e.g. https://rapport.example.com
+//	RAPPORT_TRACKING_SECRET     HMAC secret for click-tracking links and open pixels (unset: no tracking)
+//	RAPPORT_SOFT_BOUNCE_LIMIT   soft bounces in a row that suppress an address (default 3)
 //	RAPPORT_DB_MAX_CONNS        connection pool size (default: the URL's pool_max_conns, else DefaultMaxConns)
 //
 // and the channels (see channels.FromEnv).
@@ -85,6 +96,14 @@ func ConfigFromEnv() (Config, error) {
 	}
 	cfg.UnsubscribeSecret = []byte(os.Getenv("RAPPORT_UNSUBSCRIBE_SECRET"))
 	cfg.PublicURL = os.Getenv("RAPPORT_PUBLIC_URL")
+	cfg.TrackingSecret = []byte(os.Getenv("RAPPORT_TRACKING_SECRET"))
+	if v := os.Getenv("RAPPORT_SOFT_BOUNCE_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return Config{}, fmt.Errorf("RAPPORT_SOFT_BOUNCE_LIMIT: %q is not a positive number", v)
+		}
+		cfg.SoftBounceLimit = n
+	}
 	if v := os.Getenv("RAPPORT_DB_MAX_CONNS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {

@@ -267,7 +267,7 @@ func (j *journey) sendRequest(step *engine.Step, key string) (activities.SendReq
 		Enrollment: j.enr, Key: key, StepID: step.ID, Channel: string(s.Channel),
 		Template: s.Template, Locale: locale, Topic: j.plan.Topic, Transactional: s.Transactional,
 		Subject: v.Subject, Text: v.Text, HTML: v.HTML,
-		Customer: c, Event: j.event, Coupon: j.coupon, Now: workflow.Now(j.ctx),
+		Customer: c, Event: j.event, Coupon: j.coupon, Now: workflow.Now(j.ctx), Tracking: j.plan.Tracking,
 	}
 	if fc := j.plan.Policies.FrequencyCap; fc != nil && !s.Transactional {
 		req.CapMax, req.CapPer, req.CapDefer = fc.Max, fc.Per, fc.Action == engine.CapDefer

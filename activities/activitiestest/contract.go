@@ -31,6 +31,9 @@ type World interface {
 	// RecordEvent stores an event as the event API does; false for a
 	// duplicate ID.
 	RecordEvent(t testing.TB, customerID string, ev rules.Event) bool
+	// Suppress puts an address on the suppression list with a reason, as
+	// a provider's hard bounce, complaint or run of soft bounces does.
+	Suppress(t testing.TB, channel, address, reason string)
 }
 
 // Config is the operator's configuration a World is built with.
@@ -61,6 +64,7 @@ type contractCase struct {
 func Run(t *testing.T, newWorld New) {
 	var cases []contractCase
 	cases = append(cases, sendCases()...)
+	cases = append(cases, suppressionCases()...)
 	cases = append(cases, entryCases()...)
 	cases = append(cases, profileCases()...)
 	cases = append(cases, couponCases()...)
@@ -551,6 +555,46 @@ func couponCases() []contractCase {
 			if b, err := w.CreateTask(ctx, r); err != nil || b == a {
 				t.Fatalf("second task %+v, %v: want another id than %s", b, err, a.TaskID)
 			}
+		}},
+	}
+}
+
+func suppressionCases() []contractCase {
+	tx := func(key string) activities.SendRequest {
+		r := mail(key, T0)
+		r.Transactional = true
+		return r
+	}
+	return []contractCase{
+		{name: "suppression/hard bounce stops marketing and transactional mail", run: func(t *testing.T, w World) {
+			w.Put(t, ada())
+			w.Suppress(t, "email", " ADA@example.com", activities.ReasonHardBounce) // normalized
+			wantSend(t, send(t, w, mail("k1", T0)), activities.SendSuppressed, activities.ReasonHardBounce)
+			wantSend(t, send(t, w, tx("k2")), activities.SendSuppressed, activities.ReasonHardBounce)
+			sms := mail("k3", T0)
+			sms.Channel = "sms"
+			wantSend(t, send(t, w, sms), activities.SendSent, "") // another channel, another address
+		}},
+		{name: "suppression/complaint stops marketing only", run: func(t *testing.T, w World) {
+			w.Put(t, ada())
+			w.Suppress(t, "email", "ada@example.com", activities.ReasonComplaint)
+			wantSend(t, send(t, w, mail("k1", T0)), activities.SendSuppressed, activities.ReasonComplaint)
+			wantSend(t, send(t, w, tx("k2")), activities.SendSent, "")
+		}},
+		{name: "suppression/soft bounces stop everything, phone numbers normalized", run: func(t *testing.T, w World) {
+			w.Put(t, ada())
+			w.Suppress(t, "sms", "+49 151 0000 0001", activities.ReasonSoftBounces)
+			sms := mail("k1", T0)
+			sms.Channel = "sms"
+			wantSend(t, send(t, w, sms), activities.SendSuppressed, activities.ReasonSoftBounces)
+			wantSend(t, send(t, w, mail("k2", T0)), activities.SendSent, "")
+		}},
+		{name: "suppression/holdout and missing address come first", run: func(t *testing.T, w World) {
+			c := ada()
+			c.Email = ""
+			w.Put(t, c)
+			w.Suppress(t, "email", "ada@example.com", activities.ReasonHardBounce)
+			wantSend(t, send(t, w, mail("k1", T0)), activities.SendSuppressed, activities.ReasonNoAddress)
 		}},
 	}
 }

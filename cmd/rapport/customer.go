@@ -106,6 +106,11 @@ func writeCustomer(w io.Writer, v store.CustomerView, links temporalLinks) error
 		c := v.Consents[i]
 		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", c.Channel, c.Topic, cvYesNo(c.Granted), cvOrDash(c.Source), cvStamp(c.UpdatedAt))
 	})
+	cvSection(tw, "Suppressed addresses (bounces and complaints stop mail to them)")
+	cvTable(tw, len(v.Suppressions), "CHANNEL\tADDRESS\tREASON\tSINCE\tSOURCE", func(i int) string {
+		s := v.Suppressions[i]
+		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", s.Channel, s.Address, s.Reason, cvStamp(s.SuppressedAt), cvOrDash(s.Source))
+	})
 	cvSection(tw, fmt.Sprintf("Points: balance %d", p.Points))
 	cvTable(tw, len(v.Ledger), "AT\tDELTA\tREASON\tBALANCE\tENROLLMENT", func(i int) string {
 		l := v.Ledger[i]

@@ -42,6 +42,12 @@ Environment (flags override):
                               (STOP, START, HELP; X-Twilio-Signature checked with it)
   RAPPORT_PUBLIC_URL          https URL Twilio calls this server at (required with the token)
   RAPPORT_SMS_HELP            reply to HELP: sender, contact, "Reply STOP to unsubscribe"
+  RAPPORT_SES_TOPIC_ARNS      SNS topics (comma-separated) whose SES notifications POST /v1/feedback/ses accepts
+  RAPPORT_SENDGRID_WEBHOOK_PUBLIC_KEY  verification key of SendGrid's Signed Event Webhook (POST /v1/feedback/sendgrid)
+  RAPPORT_MAILGUN_SIGNING_KEY webhook signing key of Mailgun (POST /v1/feedback/mailgun)
+  RAPPORT_TWILIO_AUTH_TOKEN   also enables Twilio status callbacks (POST /v1/feedback/twilio)
+  RAPPORT_TRACKING_SECRET     enables tracked links GET /t/c/<token> and the open pixel GET /t/o/<token>.gif
+  RAPPORT_SOFT_BOUNCE_LIMIT   soft bounces in a row that suppress an address (default 3)
 
 The server starts without Temporal and answers event calls with 503 until it
 is reachable; clients retry, and stored events are dispatched on the retry.
@@ -76,7 +82,8 @@ type serveConfig struct {
 	APIKey                                    string
 	Workspace                                 string
 	UnsubscribeSecret                         []byte
-	SMS                                       api.SMSOptions // Replies set by newServeHandler
+	SMS                                       api.SMSOptions      // Replies set by newServeHandler
+	Feedback                                  api.FeedbackOptions // Recorder set by newServeHandler
 	Reload, RedispatchAfter, RedispatchWindow time.Duration
 }
 
@@ -102,6 +109,9 @@ func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
 		return c, err
 	}
 	if c.SMS, err = smsOptionsFromEnv(); err != nil {
+		return c, err
+	}
+	if c.Feedback, err = feedbackOptionsFromEnv(); err != nil {
 		return c, err
 	}
 	if c.Reload < time.Second {
@@ -170,7 +180,11 @@ func openServeStore(ctx context.Context, databaseURL string) (*store.Store, erro
 			return nil, fmt.Errorf("database schema is not up to date (%s is not applied): run rapport migrate up", s.File)
 		}
 	}
-	return store.Open(ctx, databaseURL, store.DefaultConfig())
+	cfg, err := serveStoreConfig()
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, databaseURL, cfg)
 }
 
 func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *api.LivePlans, ws *api.LiveWorkspace, log *slog.Logger) (*api.Server, error) {
@@ -192,6 +206,7 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *
 		Workspace:    ws,
 		Unsubscriber: &api.TokenUnsubscriber{Secret: cfg.UnsubscribeSecret, Applier: st, Customers: pg},
 		SMS:          smsOptions(cfg.SMS, st),
+		Feedback:     feedbackOptions(cfg.Feedback, st),
 		Checks: map[string]func(context.Context) error{
 			"db": func(ctx context.Context) error { return st.Pool().Ping(ctx) },
 			"temporal": func(ctx context.Context) error {
@@ -215,6 +230,12 @@ func smsOptionsFromEnv() (api.SMSOptions, error) {
 		return o, fmt.Errorf("RAPPORT_TWILIO_AUTH_TOKEN is set: the inbound-SMS webhook needs the URL Twilio calls: %w", err)
 	}
 	return o, nil
+}
+
+// feedbackOptions records provider events in st.
+func feedbackOptions(o api.FeedbackOptions, st *store.Store) *api.FeedbackOptions {
+	o.Recorder = st
+	return &o
 }
 
 // smsOptions enables the webhook over st when a token is configured.

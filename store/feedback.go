@@ -1,0 +1,210 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/feedback"
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// DefaultSoftBounceLimit is how many soft bounces in a row, with no
+// delivery or engagement between them, suppress an address
+// (RAPPORT_SOFT_BOUNCE_LIMIT).
+const DefaultSoftBounceLimit = 3
+
+// FeedbackResult is what recording a feedback.Event did.
+type FeedbackResult struct {
+	// Found: the event was attributed to a message of the outbox.
+	Found bool
+	// Inserted: it was new (false for a replay); Event, the customer
+	// event it became, then needs dispatching to the journeys.
+	Inserted   bool
+	CustomerID string
+	Event      rules.Event
+}
+
+// recordFeedback is RecordFeedback's one statement, so that a
+// notification costs one round trip and one commit like any insert: it
+// finds the message ($1 key, else $2 provider id); adds the status-history
+// row (message_events) and the customer event (events) under the same
+// deterministic id, both doing nothing on a replay; and, for a new event
+// only, updates the suppression list — a hard bounce or complaint
+// suppresses, a soft bounce counts and suppresses once $12 of them come
+// in a row, a delivery or engagement resets the count — and a provider's
+// unsubscribe withdraws consent for the message's channel and topic. A
+// hard bounce or complaint Rapport cannot attribute still suppresses the
+// reported address ($10 channel, $11 address): losing it would keep
+// mailing a dead address.
+const recordFeedback = `
+WITH m AS (
+	SELECT key, customer_id, enrollment_id, step_id, playbook, template, channel, topic, recipient
+	FROM messages
+	WHERE ($1 <> '' AND key = $1) OR ($1 = '' AND $2 <> '' AND provider_id = $2)
+	ORDER BY id LIMIT 1
+), me AS (
+	INSERT INTO message_events (id, message_key, kind, provider, bounce, url, detail, at)
+	SELECT $3, m.key, $4, $5, $6, $7, $8, $9 FROM m
+	ON CONFLICT (id) DO NOTHING
+	RETURNING message_key
+), ev AS (
+	INSERT INTO events (id, customer_id, name, time, props)
+	SELECT $3, m.customer_id, 'message_' || $4, $9, jsonb_strip_nulls(jsonb_build_object(
+		'message_key', m.key, 'enrollment_id', m.enrollment_id, 'step_id', m.step_id, 'playbook', m.playbook,
+		'template', m.template, 'channel', m.channel, 'provider', $5::text,
+		'url', nullif($7, ''), 'bounce', nullif($6, '')))
+	FROM m JOIN me ON me.message_key = m.key
+	ON CONFLICT (id) DO NOTHING
+	RETURNING customer_id, props
+), target AS (
+	SELECT m.channel, rapport_address(m.channel, m.recipient) AS address FROM m JOIN me ON me.message_key = m.key
+	UNION ALL
+	SELECT $10, rapport_address($10, $11) WHERE NOT EXISTS (SELECT 1 FROM m) AND $11 <> ''
+		AND ($6 = 'hard' OR $4 = 'complained')
+), verdict AS (
+	SELECT channel, address,
+		CASE WHEN $6 = 'hard' THEN 'hard_bounce' WHEN $4 = 'complained' THEN 'complaint'
+			WHEN $6 = 'soft' AND $12 <= 1 THEN 'soft_bounces' ELSE '' END AS reason
+	FROM target WHERE address <> '' AND ($4 IN ('bounced', 'complained'))
+), sup AS (
+	INSERT INTO suppressions AS s (channel, address, reason, soft_bounces, suppressed_at, source)
+	SELECT channel, address, reason, CASE WHEN $6 = 'soft' THEN 1 ELSE 0 END,
+		CASE WHEN reason <> '' THEN $9::timestamptz END, $3
+	FROM verdict
+	ON CONFLICT (channel, address) DO UPDATE SET
+		soft_bounces = s.soft_bounces + excluded.soft_bounces,
+		reason = CASE
+			WHEN excluded.reason = 'hard_bounce' THEN 'hard_bounce'
+			WHEN s.suppressed_at IS NOT NULL THEN s.reason
+			WHEN excluded.reason <> '' THEN excluded.reason
+			WHEN s.soft_bounces + excluded.soft_bounces >= $12 THEN 'soft_bounces'
+			ELSE '' END,
+		suppressed_at = CASE
+			WHEN s.suppressed_at IS NOT NULL THEN s.suppressed_at
+			WHEN excluded.reason <> '' OR s.soft_bounces + excluded.soft_bounces >= $12 THEN $9::timestamptz END,
+		source = CASE WHEN s.suppressed_at IS NULL THEN excluded.source ELSE s.source END,
+		updated_at = now()
+	RETURNING 1
+), reset AS (
+	UPDATE suppressions s SET soft_bounces = 0, updated_at = now()
+	FROM target t
+	WHERE $4 IN ('delivered', 'opened', 'clicked') AND s.channel = t.channel AND s.address = t.address
+		AND s.suppressed_at IS NULL AND s.soft_bounces > 0
+	RETURNING 1
+), unsub AS (
+	INSERT INTO consents AS c (customer_id, channel, topic, granted, source)
+	SELECT m.customer_id, m.channel, m.topic, false, 'provider:' || $5
+	FROM m JOIN me ON me.message_key = m.key WHERE $4 = 'unsubscribed' AND m.topic <> ''
+	ON CONFLICT (customer_id, channel, topic) DO UPDATE
+		SET granted = false, source = excluded.source, updated_at = now() WHERE c.granted
+	RETURNING 1
+)
+SELECT (SELECT count(*) FROM m) > 0, coalesce((SELECT customer_id FROM ev), ''),
+	coalesce((SELECT props FROM ev), '{}'::jsonb),
+	(SELECT count(*) FROM sup) + (SELECT count(*) FROM reset) + (SELECT count(*) FROM unsub)`
+
+// RecordFeedback records a provider's or the tracker's notification about
+// a message, once per e.ID, in one statement (recordFeedback). A new
+// event attributed to a message comes back as the customer event to
+// dispatch; a replay, or an event for a message Rapport does not know,
+// comes back with Inserted false.
+func (s *Store) RecordFeedback(ctx context.Context, e feedback.Event) (FeedbackResult, error) {
+	if err := e.Check(); err != nil {
+		return FeedbackResult{}, permanent("record feedback: %v", err)
+	}
+	at := orNow(e.At).UTC()
+	var res FeedbackResult
+	var props map[string]any
+	var changed int
+	err := s.pool.QueryRow(ctx, recordFeedback, e.MessageKey, e.ProviderID, e.ID, e.Kind, e.Provider, e.Bounce,
+		e.URL, e.Detail, at, e.Channel, e.Address, s.softBounceLimit()).Scan(&res.Found, &res.CustomerID, &props, &changed)
+	if err != nil {
+		return FeedbackResult{}, fmt.Errorf("record feedback %s: %w", e.ID, err)
+	}
+	if res.CustomerID != "" {
+		res.Inserted = true
+		res.Event = rules.Event{ID: e.ID, Name: feedback.EventName(e.Kind), Time: at, Props: props}
+	}
+	return res, nil
+}
+
+func (s *Store) softBounceLimit() int {
+	if s.cfg.SoftBounceLimit > 0 {
+		return s.cfg.SoftBounceLimit
+	}
+	return DefaultSoftBounceLimit
+}
+
+// Suppress puts an address on the suppression list with a reason
+// (activities.ReasonHardBounce, ReasonComplaint, ReasonSoftBounces), as
+// an operator's import does; an address already suppressed keeps its
+// first reason and date, except that a hard bounce wins.
+func (s *Store) Suppress(ctx context.Context, channel, address, reason, source string) error {
+	switch reason {
+	case activities.ReasonHardBounce, activities.ReasonComplaint, activities.ReasonSoftBounces:
+	default:
+		return permanent("suppress %s address: unknown reason %q", channel, reason)
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO suppressions AS s (channel, address, reason, suppressed_at, source)
+		VALUES ($1, rapport_address($1, $2), $3, now(), $4)
+		ON CONFLICT (channel, address) DO UPDATE SET
+			reason = CASE WHEN s.suppressed_at IS NULL OR excluded.reason = 'hard_bounce' THEN excluded.reason ELSE s.reason END,
+			suppressed_at = coalesce(s.suppressed_at, excluded.suppressed_at),
+			source = CASE WHEN s.suppressed_at IS NULL THEN excluded.source ELSE s.source END, updated_at = now()`,
+		channel, address, reason, source)
+	if err != nil {
+		return fmt.Errorf("suppress %s address: %w", channel, err)
+	}
+	return nil
+}
+
+// Suppression is one entry of the suppression list.
+type Suppression struct {
+	Channel      string    `json:"channel"`
+	Address      string    `json:"address"`
+	Reason       string    `json:"reason"`
+	SoftBounces  int       `json:"soft_bounces"`
+	SuppressedAt time.Time `json:"suppressed_at"`
+	Source       string    `json:"source,omitempty"`
+}
+
+// queueSuppression queues, behind the customer lock, the read of the
+// suppression entry of the address the message would go to, so consent,
+// caps and suppression are decided on one snapshot.
+func queueSuppression(b *pgx.Batch, st *sendState, customerID, channel string) {
+	b.Queue(`
+		SELECT s.reason FROM suppressions s, customers c
+		WHERE c.id = $1 AND s.channel = $2 AND s.suppressed_at IS NOT NULL
+			AND s.address = rapport_address($2, CASE $2 WHEN 'email' THEN c.email WHEN 'sms' THEN c.phone ELSE '' END)`,
+		customerID, channel).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&st.suppressed)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+}
+
+// MarkFeedbackDispatched records that a feedback event's dispatch
+// succeeded, without waiting for the WAL flush (asynchronous commit):
+// should the database crash before the flush, the marker is lost and the
+// redispatch sweeper hands the event on again, which journeys drop by its
+// ID. Nothing is lost, and a provider webhook saves a disk flush per
+// event.
+func (s *Store) MarkFeedbackDispatched(ctx context.Context, eventID string) error {
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(`UPDATE events SET dispatched_at = now() WHERE id = $1 AND dispatched_at IS NULL`, eventID)
+	b.Queue(`COMMIT`)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("mark event %s dispatched: %w", eventID, err)
+	}
+	return nil
+}
