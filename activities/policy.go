@@ -86,7 +86,7 @@ func SuppressesTransactional(reason string) bool {
 
 // NormalAddress is the form of an address the suppression list keys on:
 // email trimmed and lower-cased, a phone number reduced to its digits and
-// a leading +. PostgreSQL's rapport_address (migration 00008) is its twin.
+// a leading +. PostgreSQL's rapport_address (migration 00009) is its twin.
 func NormalAddress(channel, address string) string {
 	address = strings.TrimSpace(address)
 	if channel != "sms" {

@@ -83,7 +83,7 @@ func (s *Server) feedbackOn(w http.ResponseWriter, r *http.Request, configured f
 // readFeedback reads a size-limited notification body.
 func readFeedback(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFeedbackBytes)
-	return readBody(w, r)
+	return readBody(w, r, maxFeedbackBytes)
 }
 
 func (s *Server) handleSendGrid(w http.ResponseWriter, r *http.Request) {
