@@ -151,9 +151,10 @@ func (m *Memory) Put(c rules.Customer) {
 // RecordEvent stores a customer event the way the event API and
 // store.InsertEvent do before a journey hears of it: once per event ID
 // (false for a duplicate, which changes nothing), creating an unknown
-// customer bare, and for a purchase updating the purchase metrics with
-// ApplyPurchase. The simulator calls it so that rules judging an event see
-// the profile as it will be in production.
+// customer bare, and updating the purchase metrics for a purchase
+// (ApplyPurchase) or a refund (ApplyRefund) — the events DefaultCommerce
+// names, as store.InsertEvent counts them. The simulator calls it so that
+// rules judging an event see the profile as it will be in production.
 func (m *Memory) RecordEvent(customerID string, ev rules.Event) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -167,11 +168,13 @@ func (m *Memory) RecordEvent(customerID string, ev rules.Event) bool {
 	if !ok {
 		c = rules.Customer{ID: customerID}
 	}
-	if DefaultCommerce().Effect(ev.Name) == Purchase { // as store.InsertEvent counts them
-		at := ev.Time
+	switch DefaultCommerce().Effect(ev.Name) { // as store.InsertEvent counts them
+	case Purchase:
 		first := m.firstPurchase[customerID]
-		ApplyPurchase(&c, &first, ev.Amount, at)
+		ApplyPurchase(&c, &first, ev.Amount, ev.Time)
 		m.firstPurchase[customerID] = first
+	case Refund:
+		ApplyRefund(&c, ev.Amount)
 	}
 	m.customers[customerID] = c
 	return true

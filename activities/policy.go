@@ -250,7 +250,8 @@ func DecideEntry(r EntryRequest, f EntryFacts) EntryResult {
 
 // ApplyPurchase applies a purchase of amount at time at to the profile's
 // purchase metrics; the store (store.InsertEvent, with the customer row
-// locked) and Memory.RecordEvent both call it: one more order, the amount added to the lifetime value, the
+// locked) and Memory.RecordEvent both call it: one more order, the amount
+// added to the lifetime value, the
 // average order value rounded to cents, the last purchase the latest one,
 // and the purchase gap the days from the first purchase (*first, kept by
 // the caller; the zero time when unknown) to the last, per gap between
@@ -278,19 +279,56 @@ func ApplyPurchase(c *rules.Customer, first *time.Time, amount float64, at time.
 	}
 }
 
+// ApplyRefund applies a refund of amount to the profile's purchase
+// metrics as the store's refund does in SQL (store applyRefund, with
+// numeric arithmetic): the amount comes off the lifetime value, never
+// below zero, and the average order value follows; the order count and
+// the last purchase stay, since the order happened. Memory.RecordEvent
+// calls it; the contract suite (activities/activitiestest) holds the two
+// to the same numbers, so the arithmetic is decimal here, as PostgreSQL's
+// is, and not float (110.01 − 94.055 is 15.955 to PostgreSQL and rounds
+// up; in float64 it is 15.95499… and would round down).
+func ApplyRefund(c *rules.Customer, amount float64) {
+	left := new(big.Rat).Sub(decimal(c.LifetimeValue), decimal(amount))
+	if left.Sign() < 0 {
+		left.SetInt64(0)
+	}
+	c.LifetimeValue = roundRat(left) // numeric(14, 2)
+	c.AvgOrderValue = 0
+	if c.OrderCount > 0 {
+		c.AvgOrderValue = roundRat(left.Quo(left, big.NewRat(int64(c.OrderCount), 1)))
+	}
+}
+
+// decimal is v as PostgreSQL receives it for a numeric (pgx sends the
+// shortest decimal that reads back as v); NaN and infinities, which no
+// amount is, count as 0.
+func decimal(v float64) *big.Rat {
+	r, ok := new(big.Rat).SetString(strconv.FormatFloat(v, 'f', -1, 64))
+	if !ok {
+		return new(big.Rat)
+	}
+	return r
+}
+
+// roundRat rounds r to cents, halves away from zero (PostgreSQL's numeric
+// round).
+func roundRat(r *big.Rat) float64 {
+	c := new(big.Rat).Mul(r, big.NewRat(100, 1))
+	q, m := new(big.Int).QuoRem(c.Num(), c.Denom(), new(big.Int))
+	if twice := new(big.Int).Mul(m.Abs(m), big.NewInt(2)); twice.Cmp(c.Denom()) >= 0 {
+		q.Add(q, big.NewInt(int64(c.Sign())))
+	}
+	f, _ := new(big.Rat).SetFrac(q, big.NewInt(100)).Float64()
+	return f
+}
+
 // roundCents rounds to cents as PostgreSQL rounds a numeric: the value
 // taken as the shortest decimal that reads back as v (as pgx sends a
 // float64 to a numeric), halves away from zero.
 func roundCents(v float64) float64 {
-	r, ok := new(big.Rat).SetString(strconv.FormatFloat(v, 'f', -1, 64))
-	if !ok {
-		return math.Round(v*100) / 100 // NaN or infinite: nothing to round
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return math.Round(v*100) / 100 // nothing to round
 	}
-	r.Mul(r, big.NewRat(100, 1))
-	q, m := new(big.Int).QuoRem(r.Num(), r.Denom(), new(big.Int))
-	if twice := new(big.Int).Mul(m.Abs(m), big.NewInt(2)); twice.Cmp(r.Denom()) >= 0 {
-		q.Add(q, big.NewInt(int64(r.Sign())))
-	}
-	f, _ := new(big.Rat).SetFrac(q, big.NewInt(100)).Float64()
-	return f
+	return roundRat(decimal(v))
 }

@@ -486,6 +486,41 @@ func profileCases() []contractCase {
 					c.OrderCount, c.LifetimeValue, c.AvgOrderValue, c.LastPurchaseAt, c.PurchaseGap)
 			}
 		}},
+		{name: "events/a refund takes its amount off the value once", run: func(t *testing.T, w World) {
+			w.Put(t, rules.Customer{ID: "c1", Name: "Ada"})
+			// Segment's spec names, as the event API stores them: the
+			// default purchase and refund events of both implementations.
+			w.RecordEvent(t, "c1", rules.Event{ID: "o1", Name: "order_completed", Amount: 100, Time: T0})
+			w.RecordEvent(t, "c1", rules.Event{ID: "o2", Name: "order_completed", Amount: 10.01, Time: T0.Add(2 * day)})
+			refund := func(id string, amount float64) bool {
+				return w.RecordEvent(t, "c1", rules.Event{ID: id, Name: "order_refunded", Amount: amount, Time: T0.Add(3 * day)})
+			}
+			// 110.01 − 94.055 is 15.955 in decimals (rounded up to 15.96),
+			// 15.95499… in float64 (rounded down).
+			if !refund("r1", 94.055) {
+				t.Fatal("first refund reported a duplicate")
+			}
+			if refund("r1", 94.055) {
+				t.Fatal("a duplicate refund ID was stored again")
+			}
+			c := load(t, w, "c1")
+			if c.OrderCount != 2 || !near(c.LifetimeValue, 15.96) || !near(c.AvgOrderValue, 7.98) || !c.LastPurchaseAt.Equal(T0.Add(2*day)) {
+				t.Fatalf("after a refund of 94.055: orders %d, value %v, average %v, last %s; want 2, 15.96, 7.98, the second order's",
+					c.OrderCount, c.LifetimeValue, c.AvgOrderValue, c.LastPurchaseAt)
+			}
+			refund("r2", 500) // more than is left: the value stops at zero
+			if c = load(t, w, "c1"); c.OrderCount != 2 || c.LifetimeValue != 0 || c.AvgOrderValue != 0 {
+				t.Fatalf("after refunding more than the value: orders %d, value %v, average %v; want 2, 0, 0", c.OrderCount, c.LifetimeValue, c.AvgOrderValue)
+			}
+			// A refund of a customer without orders (an unknown one, made
+			// bare) changes no metric but is stored.
+			if !w.RecordEvent(t, "c2", rules.Event{ID: "r3", Name: "order_refunded", Amount: 20, Time: T0}) {
+				t.Fatal("refund of an unknown customer reported a duplicate")
+			}
+			if c = load(t, w, "c2"); c.OrderCount != 0 || c.LifetimeValue != 0 || c.AvgOrderValue != 0 {
+				t.Fatalf("customer without orders after a refund: %+v", c)
+			}
+		}},
 		{name: "events/an event creates an unknown customer bare", run: func(t *testing.T, w World) {
 			w.RecordEvent(t, "c9", rules.Event{ID: "s1", Name: "signup", Time: T0})
 			c := load(t, w, "c9")
