@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/rules"
 )
 
@@ -42,8 +43,10 @@ type Event struct {
 var eventKeys = []string{"at", "event", "id", "amount", "currency", "order_id", "category", "score", "props", "trigger", "of"}
 
 // ParseEvents reads a simulation events file: a YAML list of
-// {at: 5d, event: purchase, amount: 42, ...}. `at` is the offset from the
-// start ("0s" for the start itself); custom properties go under props. An
+// {at: 5d, event: order_completed, amount: 42, ...}. `at` is the offset
+// from the start ("0s" for the start itself); custom properties go under
+// props, and without `amount` the amount is read from them as the event
+// API reads it (revenue, total, subtotal, products …). An
 // entry with `trigger: true` is meant to start an enrollment (at the
 // start when it has no `at`); several may, to show re-entry. A message
 // event may say which send step's message it is about with `of`. Errors
@@ -58,7 +61,7 @@ func ParseEvents(file string, data []byte) ([]Event, error) {
 	}
 	list := doc.Content[0]
 	if list.Kind != yaml.SequenceNode {
-		return nil, fmt.Errorf("%s:%d: expected a list of events like {at: 5d, event: purchase}", file, list.Line)
+		return nil, fmt.Errorf("%s:%d: expected a list of events like {at: 5d, event: order_completed}", file, list.Line)
 	}
 	var events []Event
 	for i, n := range list.Content {
@@ -92,13 +95,13 @@ func Split(events []Event) (rest []Event, trigger *rules.Event) {
 // entry's own line.
 func ParseEvent(n *yaml.Node, pos int) (Event, error) {
 	if n.Kind != yaml.MappingNode {
-		return Event{}, fmt.Errorf("event %d: expected a mapping like {at: 5d, event: purchase}", pos)
+		return Event{}, fmt.Errorf("event %d: expected a mapping like {at: 5d, event: order_completed}", pos)
 	}
 	var raw struct {
 		At       string         `yaml:"at"`
 		Event    string         `yaml:"event"`
 		ID       string         `yaml:"id"`
-		Amount   float64        `yaml:"amount"`
+		Amount   *float64       `yaml:"amount"`
 		Currency string         `yaml:"currency"`
 		OrderID  string         `yaml:"order_id"`
 		Category string         `yaml:"category"`
@@ -134,8 +137,21 @@ func ParseEvent(n *yaml.Node, pos int) (Event, error) {
 	if raw.ID == "" {
 		raw.ID = fmt.Sprintf("sim-%d", pos)
 	}
-	ev := rules.Event{ID: raw.ID, Name: raw.Event, Amount: raw.Amount, Currency: raw.Currency, OrderID: raw.OrderID,
+	ev := rules.Event{ID: raw.ID, Name: raw.Event, Currency: raw.Currency, OrderID: raw.OrderID,
 		Category: raw.Category, Score: raw.Score, Props: raw.Props}
+	if raw.Amount != nil {
+		ev.Amount = *raw.Amount
+	} else {
+		// No amount: it is read from the props as the event API reads it
+		// from a track call's properties (an Order Completed's revenue,
+		// total, subtotal or products), so event.amount is what
+		// production would see.
+		a, err := activities.DefaultCommerce().Amount(raw.Props)
+		if err != nil {
+			return Event{}, fmt.Errorf("event %d: props.%w", pos, err)
+		}
+		ev.Amount = a
+	}
 	return Event{At: at, Event: ev, Trigger: raw.Trigger, Of: raw.Of}, nil
 }
 

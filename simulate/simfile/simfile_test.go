@@ -35,3 +35,30 @@ func TestParseEventOfAMessage(t *testing.T) {
 		t.Fatalf("parsed %+v, %v", evs, err)
 	}
 }
+
+// An event without amount takes it from its props as the event API does,
+// so an Order Completed written with Segment's properties has the
+// event.amount it has in production; an amount given wins.
+func TestParseEventAmountFromSpecProps(t *testing.T) {
+	src := `
+- { at: 1d, id: a, event: order_completed, props: { order_id: o-1, revenue: 88, total: 95 } }
+- { at: 1d, id: b, event: order_completed, props: { subtotal: "40.50" } }
+- { at: 1d, id: c, event: order_completed, props: { products: [{ price: 10, quantity: 2 }, { price: 5.5 }] } }
+- { at: 1d, id: d, event: order_completed, amount: 12, props: { revenue: 88 } }
+- { at: 1d, id: e, event: order_refunded, props: { order_id: o-1 } }
+`
+	evs, err := ParseEvents("ev.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"a": 88, "b": 40.5, "c": 25.5, "d": 12, "e": 0}
+	for _, e := range evs {
+		if e.Event.Amount != want[e.Event.ID] {
+			t.Errorf("event %s: amount %v, want %v", e.Event.ID, e.Event.Amount, want[e.Event.ID])
+		}
+	}
+	_, err = ParseEvents("ev.yaml", []byte("- { at: 1d, event: order_completed, props: { revenue: lots } }\n"))
+	if want := `ev.yaml:1: event 1: props.revenue: must be a number, got "lots"`; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %s", err, want)
+	}
+}
