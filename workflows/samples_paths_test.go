@@ -84,10 +84,10 @@ func TestSampleSatisfactionSurveyPromoterIsInvitedToRefer(t *testing.T) {
 	wantPath(t, r, pathOf{sent: []string{"survey_request", "referral_invite"}, status: activities.StatusCompleted, converted: true})
 }
 
-func TestSampleWinbackPurchaseIsWonBack(t *testing.T) {
+func TestSampleWinbackOrderIsWonBack(t *testing.T) {
 	c := customer("c1")
 	c.OrderCount, c.PurchaseGap, c.LastPurchaseAt = 3, 30, DefaultSimStart.AddDate(0, 0, -120)
-	r := simulate(t, sample(t, "winback"), SimOptions{Customer: c, Events: []SimEvent{named(5*day, "purchase", nil, 40)}})
+	r := simulate(t, sample(t, "winback"), SimOptions{Customer: c, Events: []SimEvent{named(5*day, "order_completed", nil, 40)}})
 	wantPath(t, r, pathOf{sent: []string{"miss_you", "winback_offer"}, status: activities.StatusExited, reason: "won_back", converted: true})
 	got, _ := r.Memory.Customer("c1")
 	if got.Stage != "active" || !slices.Contains(got.Tags, "won_back") {

@@ -88,7 +88,7 @@ func TestSimulateExitStatus(t *testing.T) {
 		t.Errorf("output does not end with the reason %q:\n%s", want, out)
 	}
 	out, err = runRapport(t, append(append([]string{"simulate"}, reset...), "../../playbooks/loyalty_ladder.yaml")...)
-	if err != nil || !strings.Contains(out, "no enrollment: purchase sim-2026-01-05T09:00:00Z not admitted: when event.amount > 0 is false") {
+	if err != nil || !strings.Contains(out, "no enrollment: order_completed sim-2026-01-05T09:00:00Z not admitted: when event.amount > 0 is false") {
 		t.Errorf("not admitted: err = %v\n%s", err, out)
 	}
 }
