@@ -152,12 +152,43 @@ func TestCustomerView(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Before the refund and the groups: none of either.
 	v, err := s.CustomerView(ctx, "ada", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Profile.Name != "Ada" || v.Profile.Points != 120 || !v.Profile.ChurnRisk || v.Profile.LifetimeValue != 240 {
-		t.Errorf("profile = %+v, want Ada, 120 points, churn risk, ltv 240", v.Profile)
+	if v.Refunds != (store.Refunds{}) || len(v.Groups) != 0 {
+		t.Errorf("before any refund or group: refunds %+v, groups %+v", v.Refunds, v.Groups)
+	}
+	// An Order Refunded of 30 (as the event API stores it) and two
+	// accounts, one of them sent twice: its traits merge.
+	refund := rules.Event{ID: "ada-r1", Name: "order_refunded", Amount: 30, Time: time.Now().Add(-2 * time.Hour)}
+	if _, err := s.Ingest(ctx, store.Ingestion{CustomerID: "ada", Event: &refund, Effect: activities.Refund}); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []store.Ingestion{
+		{CustomerID: "ada", GroupID: "acme", GroupTraits: map[string]any{"name": "Acme"}},
+		{CustomerID: "ada", GroupID: "tea-club", GroupTraits: map[string]any{"plan": "basic"}},
+		{CustomerID: "ada", GroupID: "acme", GroupTraits: map[string]any{"plan": "enterprise"}},
+	} {
+		if _, err := s.Ingest(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	v, err = s.CustomerView(ctx, "ada", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Profile.Name != "Ada" || v.Profile.Points != 120 || !v.Profile.ChurnRisk || v.Profile.LifetimeValue != 210 {
+		t.Errorf("profile = %+v, want Ada, 120 points, churn risk, ltv 240 less the refund of 30", v.Profile)
+	}
+	if v.Refunds.Count != 1 || v.Refunds.Amount != 30 {
+		t.Errorf("refunds = %+v, want 1 of 30", v.Refunds)
+	}
+	if len(v.Groups) != 2 || v.Groups[0].ID != "acme" || v.Groups[0].Traits["name"] != "Acme" || v.Groups[0].Traits["plan"] != "enterprise" ||
+		v.Groups[1].ID != "tea-club" || v.Groups[0].UpdatedAt.IsZero() {
+		t.Errorf("groups = %+v, want acme (Acme, enterprise) and tea-club", v.Groups)
 	}
 	if v.Metrics.OrderCount != 3 || v.Metrics.RepeatPurchases != 2 || v.Metrics.DaysSinceLastPurchase != 80 || !v.Metrics.ChurnRisk {
 		t.Errorf("metrics = %+v", v.Metrics)
@@ -174,16 +205,20 @@ func TestCustomerView(t *testing.T) {
 	if len(v.OpenTasks) != 1 || v.OpenTasks[0].Title != "Call Ada" || v.OpenTasks[0].Priority != "high" {
 		t.Errorf("open tasks = %+v", v.OpenTasks)
 	}
-	// Contact log, newest first: the message out, then the three purchases in.
-	if len(v.Contacts) != 4 {
-		t.Fatalf("contact log = %+v, want 4 lines", v.Contacts)
+	// Contact log, newest first: the message out, the refund, then the
+	// three purchases in.
+	if len(v.Contacts) != 5 {
+		t.Fatalf("contact log = %+v, want 5 lines", v.Contacts)
 	}
 	out := v.Contacts[0]
 	if out.Direction != "out" || out.Channel != "email" || out.Template != "miss_you" || out.Status != "sent" ||
 		out.Recipient != "ada@example.com" || out.Playbook != "winback" || out.Step != "mail" {
 		t.Errorf("message line = %+v", out)
 	}
-	for _, in := range v.Contacts[1:] {
+	if in := v.Contacts[1]; in.Direction != "in" || in.Event != "order_refunded" || in.Amount != 30 {
+		t.Errorf("refund line = %+v", in)
+	}
+	for _, in := range v.Contacts[2:] {
 		if in.Direction != "in" || in.Event != "purchase" || in.Amount != 80 {
 			t.Errorf("event line = %+v", in)
 		}

@@ -19,9 +19,11 @@ import (
 func init() {
 	cmd := &cobra.Command{
 		Use:   "customer ID [--json] [--limit N]",
-		Short: "Everything Rapport knows about one customer: profile, metrics, consents, points, coupons, tasks, contact log, enrollments",
+		Short: "Everything Rapport knows about one customer: profile, metrics, refunds, groups, consents, points, coupons, tasks, contact log, enrollments",
 		Long: `customer prints the profile as rules see it, the customer metrics
-(docs/metrics.md), consent decisions, the points balance and ledger,
+(docs/metrics.md) and refunds (Order Refunded, already off the revenue),
+the accounts (Segment groups) the customer belongs to, consent
+decisions, the points balance and ledger,
 coupons, open tasks, the two-way contact log (messages out, events in,
 newest first) and every enrollment with its status and a link to its
 journey in the Temporal Web UI ($RAPPORT_TEMPORAL_UI, default
@@ -97,10 +99,16 @@ func writeCustomer(w io.Writer, v store.CustomerView, links temporalLinks) error
 	fmt.Fprintf(tw, "  orders:\t%d (%d repeat)\n", m.OrderCount, m.RepeatPurchases)
 	fmt.Fprintf(tw, "  revenue:\t%.2f (average order %.2f)\n", m.Revenue, m.AvgOrderValue)
 	fmt.Fprintf(tw, "  lifetime value:\t%.2f\n", m.LifetimeValue)
+	fmt.Fprintf(tw, "  refunds:\t%s\n", cvRefunds(v.Refunds))
 	fmt.Fprintf(tw, "  last purchase:\t%s\n", cvLastPurchase(m))
 	fmt.Fprintf(tw, "  usual gap:\t%.1f days (mean gap %.1f)\n", m.UsualGapDays, m.PurchaseGapDays)
 	fmt.Fprintf(tw, "  churn risk:\t%s\n", cvYesNo(m.ChurnRisk))
 
+	cvSection(tw, "Groups (accounts)")
+	cvTable(tw, len(v.Groups), "GROUP\tTRAITS\tUPDATED", func(i int) string {
+		g := v.Groups[i]
+		return fmt.Sprintf("%s\t%s\t%s", g.ID, cvOrDash(cvAttrsLine(g.Traits)), cvStamp(g.UpdatedAt))
+	})
 	cvSection(tw, "Consents (opt-out: channels and topics not listed are allowed)")
 	cvTable(tw, len(v.Consents), "CHANNEL\tTOPIC\tGRANTED\tSOURCE\tUPDATED", func(i int) string {
 		c := v.Consents[i]
@@ -185,6 +193,16 @@ func cvContactLine(c store.Contact) string {
 		outcome += " (" + c.Reason + ")"
 	}
 	return fmt.Sprintf("%s\tout\t%s\t%s\t%s/%s", cvStamp(c.At), what, outcome, cvOrDash(c.Playbook), cvOrDash(c.Step))
+}
+
+// cvRefunds says how many refunds and how much: the amount is already off
+// the revenue (and so the lifetime value) shown above, which would
+// otherwise drop unexplained.
+func cvRefunds(r store.Refunds) string {
+	if r.Count == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d (%.2f refunded, already off the revenue)", r.Count, r.Amount)
 }
 
 func cvLastPurchase(m store.CustomerMetrics) string {

@@ -19,6 +19,8 @@ func sampleView() store.CustomerView {
 			Points: 120, Tags: []string{"vip", "at_risk"}, Attrs: map[string]any{"industry": "tea", "kids": 2}},
 		Metrics: store.CustomerMetrics{OrderCount: 3, RepeatPurchases: 2, Revenue: 240, AvgOrderValue: 80, LifetimeValue: 240,
 			LastPurchaseAt: at.AddDate(0, 0, -80), DaysSinceLastPurchase: 80, PurchaseGapDays: 10, UsualGapDays: 10, ChurnRisk: true},
+		Refunds:  store.Refunds{Count: 1, Amount: 30},
+		Groups:   []store.Group{{ID: "acme", Traits: map[string]any{"name": "Acme", "plan": "enterprise"}, UpdatedAt: at}},
 		Consents: []store.Consent{{Channel: "sms", Topic: "marketing", Source: "unsubscribe_link", UpdatedAt: at}},
 		Ledger:   []store.LedgerEntry{{At: at, Delta: 120, Reason: "winback", BalanceAfter: 120, EnrollmentID: "run-1"}},
 		Contacts: []store.Contact{
@@ -46,6 +48,8 @@ func TestWriteCustomer(t *testing.T) {
 		"  orders:          3 (2 repeat)",
 		"  last purchase:   2025-12-12 (80 days ago)",
 		"  churn risk:      yes",
+		"  refunds:         1 (30.00 refunded, already off the revenue)",
+		"Groups (accounts)\n  GROUP  TRAITS                         UPDATED\n  acme   name=\"Acme\" plan=\"enterprise\"  2026-03-02 09:00",
 		"  sms      marketing  no       unsubscribe_link  2026-03-02 09:00",
 		"Points: balance 120",
 		"Coupons\n  (none)",
@@ -68,13 +72,16 @@ func TestWriteCustomerJSON(t *testing.T) {
 	var got struct {
 		Profile     map[string]any   `json:"profile"`
 		Metrics     map[string]any   `json:"metrics"`
+		Refunds     map[string]any   `json:"refunds"`
+		Groups      []map[string]any `json:"groups"`
 		Contacts    []map[string]any `json:"contact_log"`
 		Enrollments []map[string]any `json:"enrollments"`
 	}
 	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
 		t.Fatalf("%v\n%s", err, buf.String())
 	}
-	if got.Profile["id"] != "ada" || got.Metrics["churn_risk"] != true || len(got.Contacts) != 2 {
+	if got.Profile["id"] != "ada" || got.Metrics["churn_risk"] != true || len(got.Contacts) != 2 ||
+		got.Refunds["count"] != 1.0 || got.Refunds["amount"] != 30.0 || len(got.Groups) != 1 || got.Groups[0]["id"] != "acme" {
 		t.Errorf("json = %s", buf.String())
 	}
 	want := "https://t.example.com/namespaces/crm/workflows/rapport%2Fwinback%2Fada/0b9d4d5e-8a67-4a5b-9a57-3c1b4f3b2d11/history"
