@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/feedback"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/tracking"
@@ -227,7 +228,14 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, o *FeedbackOptio
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), applyTimeout)
 		defer cancel()
-		if err := s.recordFeedback(ctx, o, events); err != nil {
+		err = s.recordFeedback(ctx, o, events)
+		if errors.Is(err, activities.ErrPermanent) {
+			// An event the store refuses (nothing to attribute it to) is
+			// the same on every retry: 400, not a retry loop.
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if err != nil {
 			s.opts.Logger.Error("provider events not recorded; the provider will retry", "events", len(events), "err", err)
 			s.writeUnavailable(w, "event store temporarily unavailable; retry the same notification")
 			return

@@ -144,6 +144,9 @@ func (s *Store) RecordFeedback(ctx context.Context, e feedback.Event) (FeedbackR
 // provider's retry of the whole notification loses nothing. Each event's
 // customer is read in the same round trip, for dispatch.
 func (s *Store) RecordFeedbackBatch(ctx context.Context, events []feedback.Event) ([]FeedbackResult, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
 	for _, e := range events {
 		if err := e.Check(); err != nil {
 			return nil, permanent("record feedback: %v", err)
