@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/feedback"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/tracking"
@@ -28,13 +29,14 @@ const (
 // the largest, well under a MiB.
 const maxFeedbackBytes = 1 << 20
 
-// FeedbackRecorder records a normalized notification once per ID;
-// store.Store implements it.
+// FeedbackRecorder records a normalized notification's events once per
+// ID, all or none, each with the customer to dispatch its customer event
+// to; store.Store implements it.
 type FeedbackRecorder interface {
-	RecordFeedback(ctx context.Context, e feedback.Event) (store.FeedbackResult, error)
+	RecordFeedbackBatch(ctx context.Context, events []feedback.Event) ([]store.FeedbackResult, error)
 	// MarkFeedbackDispatched is Store.MarkDispatched for these events; it
 	// may skip the disk flush, since a lost marker only redispatches.
-	MarkFeedbackDispatched(ctx context.Context, eventID string) error
+	MarkFeedbackDispatched(ctx context.Context, eventIDs ...string) error
 }
 
 // FeedbackOptions enable the provider webhooks and the tracking
@@ -215,9 +217,9 @@ func (s *Server) confirmSNS(w http.ResponseWriter, r *http.Request, o *FeedbackO
 }
 
 // ingest returns the step after parsing: a bad notification is 400
-// naming the field; otherwise every event is recorded and dispatched,
-// and a storage failure is 503 so the provider retries (the retry stores
-// nothing twice).
+// naming the field; otherwise its events are recorded together and
+// dispatched, and a storage failure is 503 so the provider retries (the
+// retry stores nothing twice).
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request, o *FeedbackOptions) func([]feedback.Event, error) {
 	return func(events []feedback.Event, err error) {
 		if err != nil {
@@ -226,40 +228,51 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, o *FeedbackOptio
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), applyTimeout)
 		defer cancel()
-		for _, e := range events {
-			if err := s.recordFeedback(ctx, o, e); err != nil {
-				s.opts.Logger.Error("provider event not recorded; the provider will retry", "event", e.ID, "err", err)
-				s.writeUnavailable(w, "event store temporarily unavailable; retry the same notification")
-				return
-			}
+		err = s.recordFeedback(ctx, o, events)
+		if errors.Is(err, activities.ErrPermanent) {
+			// An event the store refuses (nothing to attribute it to) is
+			// the same on every retry: 400, not a retry loop.
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if err != nil {
+			s.opts.Logger.Error("provider events not recorded; the provider will retry", "events", len(events), "err", err)
+			s.writeUnavailable(w, "event store temporarily unavailable; retry the same notification")
+			return
 		}
 		writeJSON(w, http.StatusOK, success{Success: true, Calls: len(events)})
 	}
 }
 
-// recordFeedback records one event and dispatches the customer event it
-// became. A failed dispatch is logged, not retried here: the event is
-// stored undispatched and Redispatch hands it on.
-func (s *Server) recordFeedback(ctx context.Context, o *FeedbackOptions, e feedback.Event) error {
-	res, err := o.Recorder.RecordFeedback(ctx, e)
+// recordFeedback records a notification's events in one transaction and
+// dispatches the customer events they became, with the customer read in
+// the same round trip. A failed dispatch is logged, not retried here: the
+// event is stored undispatched and Redispatch hands it on. The dispatched
+// events are marked in one statement.
+func (s *Server) recordFeedback(ctx context.Context, o *FeedbackOptions, events []feedback.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	results, err := o.Recorder.RecordFeedbackBatch(ctx, events)
 	if err != nil {
 		return err
 	}
-	if !res.Found {
-		s.opts.Logger.Warn("provider event for an unknown message", "event", e.ID, "kind", e.Kind)
+	var dispatched []string
+	for i, res := range results {
+		if !res.Found {
+			s.opts.Logger.Warn("provider event for an unknown message", "event", events[i].ID, "kind", events[i].Kind)
+		}
+		if !res.Inserted {
+			continue
+		}
+		if err := s.opts.Dispatcher.Dispatch(ctx, res.Customer, res.Event); err != nil {
+			s.opts.Logger.Warn("message event stored, dispatch failed; it will be redispatched", "event", res.Event.ID, "err", err)
+			continue
+		}
+		dispatched = append(dispatched, res.Event.ID)
 	}
-	if !res.Inserted {
-		return nil
-	}
-	c, err := s.opts.Store.Customer(ctx, res.CustomerID)
-	if err == nil {
-		err = s.opts.Dispatcher.Dispatch(ctx, c, res.Event)
-	}
-	if err == nil {
-		err = o.Recorder.MarkFeedbackDispatched(ctx, res.Event.ID)
-	}
-	if err != nil {
-		s.opts.Logger.Warn("message event stored, dispatch failed; it will be redispatched", "event", e.ID, "err", err)
+	if err := o.Recorder.MarkFeedbackDispatched(ctx, dispatched...); err != nil {
+		s.opts.Logger.Warn("message events dispatched, marker not stored; they will be redispatched", "events", len(dispatched), "err", err)
 	}
 	return nil
 }
@@ -310,7 +323,7 @@ func (s *Server) track(r *http.Request, o *FeedbackOptions, e feedback.Event, c 
 	e.Provider, e.MessageKey, e.Channel, e.At = feedback.ProviderRapport, c.MessageKey, "email", s.opts.Now().UTC()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), applyTimeout)
 	defer cancel()
-	if err := s.recordFeedback(ctx, o, e); err != nil {
+	if err := s.recordFeedback(ctx, o, []feedback.Event{e}); err != nil {
 		s.opts.Logger.Error("tracking event not recorded", "event", e.ID, "err", err)
 	}
 }

@@ -174,6 +174,24 @@ func TestFeedbackSendGrid(t *testing.T) {
 	}
 }
 
+// A SendGrid array with an event that names neither a message nor an
+// address is refused whole with 400 (a retry would be refused the same),
+// and none of its events is recorded.
+func TestFeedbackSendGridUnattributableIs400(t *testing.T) {
+	f := newFeedbackHarness(t, nil)
+	f.seedMessage("e1/mail/1", "c1", "ada@example.com", "m1@rapport.test")
+	body := `[{"email":"ada@example.com","timestamp":1513299569,"smtp-id":"<m1@rapport.test>","event":"delivered","sg_event_id":"ok1"},
+		{"timestamp":1513299569,"event":"bounce","type":"bounce","sg_event_id":"nobody"}]`
+	rec := f.post(SendGridPath, body, "application/json", "X-Twilio-Email-Event-Webhook-Signature", f.sendGridSign(body, "1513299569"),
+		"X-Twilio-Email-Event-Webhook-Timestamp", "1513299569")
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "msg-sendgrid-nobody") {
+		t.Fatalf("status %d %s, want 400 naming the event", rec.Code, rec.Body)
+	}
+	if n := f.count(`SELECT count(*) FROM message_events`); n != 0 {
+		t.Errorf("%d status rows, want none of the refused array", n)
+	}
+}
+
 // Mailgun's documented permanent-failure payload, signed with the
 // webhook signing key: a hard bounce; a wrong signature is 401.
 func TestFeedbackMailgun(t *testing.T) {

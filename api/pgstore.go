@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
@@ -14,9 +11,9 @@ import (
 	"github.com/rapport-crm/rapport/store"
 )
 
-// PGStore adapts *store.Store to the API's Store and EnrollmentLister.
-// The few queries only the API needs (the dispatch marker of migration
-// 00002, active enrollments of a customer, clearing fields) live here.
+// PGStore adapts *store.Store to the API's Store, EnrollmentLister and
+// PendingLister. The SQL is the store's; PGStore only maps its answers
+// to the API's types and errors.
 type PGStore struct {
 	*store.Store
 }
@@ -31,41 +28,15 @@ func (p PGStore) Customer(ctx context.Context, id string) (rules.Customer, error
 	return c, err
 }
 
-// EventDispatched implements Store.
-func (p PGStore) EventDispatched(ctx context.Context, eventID string) (bool, error) {
-	var done bool
-	err := p.Pool().QueryRow(ctx, `SELECT dispatched_at IS NOT NULL FROM events WHERE id = $1`, eventID).Scan(&done)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read dispatch marker of event %s: %w", eventID, err)
-	}
-	return done, nil
-}
-
-// MarkDispatched implements Store; the first dispatch time is kept.
-func (p PGStore) MarkDispatched(ctx context.Context, eventID string) error {
-	_, err := p.Pool().Exec(ctx, `UPDATE events SET dispatched_at = now() WHERE id = $1 AND dispatched_at IS NULL`, eventID)
-	if err != nil {
-		return fmt.Errorf("mark event %s dispatched: %w", eventID, err)
-	}
-	return nil
-}
-
 // ActiveEnrollments implements EnrollmentLister.
 func (p PGStore) ActiveEnrollments(ctx context.Context, customerID string) ([]ActiveEnrollment, error) {
-	rows, err := p.Pool().Query(ctx, `SELECT DISTINCT playbook, version FROM enrollments
-		WHERE customer_id = $1 AND status = 'active' ORDER BY playbook, version`, customerID)
+	running, err := p.RunningVersions(ctx, customerID)
 	if err != nil {
-		return nil, fmt.Errorf("list active enrollments of %s: %w", customerID, err)
+		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ActiveEnrollment, error) {
-		var a ActiveEnrollment
-		return a, r.Scan(&a.Playbook, &a.Version)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list active enrollments of %s: %w", customerID, err)
+	out := make([]ActiveEnrollment, len(running))
+	for i, r := range running {
+		out[i] = ActiveEnrollment{Playbook: r.Playbook, Version: r.Version}
 	}
 	return out, nil
 }
@@ -94,29 +65,5 @@ func LoadRegistry(ctx context.Context, st *store.Store) (*engine.Registry, []err
 var (
 	_ Store            = PGStore{}
 	_ EnrollmentLister = PGStore{}
+	_ PendingLister    = PGStore{}
 )
-
-// UndispatchedEvents implements PendingLister: stored events whose
-// dispatch never succeeded, received between after and before, oldest
-// first.
-func (p PGStore) UndispatchedEvents(ctx context.Context, after, before time.Time, limit int) ([]PendingEvent, error) {
-	rows, err := p.Pool().Query(ctx, `SELECT customer_id, id, name, time, amount::float8, currency, order_id, category, score, props
-		FROM events WHERE dispatched_at IS NULL AND received_at > $1 AND received_at < $2
-		ORDER BY received_at, id LIMIT $3`, after, before, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list undispatched events: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PendingEvent, error) {
-		var e PendingEvent
-		err := r.Scan(&e.CustomerID, &e.Event.ID, &e.Event.Name, &e.Event.Time, &e.Event.Amount, &e.Event.Currency,
-			&e.Event.OrderID, &e.Event.Category, &e.Event.Score, &e.Event.Props)
-		e.Event.Time = e.Event.Time.UTC()
-		return e, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list undispatched events: %w", err)
-	}
-	return out, nil
-}
-
-var _ PendingLister = PGStore{}

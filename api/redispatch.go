@@ -4,14 +4,11 @@ import (
 	"context"
 	"time"
 
-	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
 )
 
 // PendingEvent is a stored event whose dispatch has not succeeded.
-type PendingEvent struct {
-	CustomerID string
-	Event      rules.Event
-}
+type PendingEvent = store.PendingEvent
 
 // PendingLister finds stored events whose dispatch never succeeded;
 // PGStore implements it.

@@ -24,7 +24,11 @@ type StackOptions struct {
 	APIKey            string
 	UnsubscribeSecret []byte
 	Metrics           *worker.Metrics // default: a fresh registry
-	Logger            *slog.Logger    // default: discard
+	// Feedback enables the provider webhooks and tracking endpoints, as
+	// `rapport serve` does from its environment; the Recorder defaults
+	// to Store. Nil leaves them off (404).
+	Feedback *api.FeedbackOptions
+	Logger   *slog.Logger // default: discard
 }
 
 // Stack is the worker and the event API running in this process, what
@@ -55,6 +59,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	srv, err := api.NewServer(api.Options{
 		APIKey: o.APIKey, Store: pg, Dispatcher: s.Dispatcher, Enroller: s.Dispatcher,
 		Unsubscriber: &api.TokenUnsubscriber{Secret: o.UnsubscribeSecret, Applier: o.Store, Customers: pg},
+		Feedback:     feedbackOptions(o.Feedback, o.Store),
 		Checks:       healthChecks(o.Client, o.Store),
 		Logger:       o.Logger,
 	})
@@ -67,6 +72,19 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// feedbackOptions records provider events in st unless o names another
+// recorder.
+func feedbackOptions(o *api.FeedbackOptions, st *store.Store) *api.FeedbackOptions {
+	if o == nil {
+		return nil
+	}
+	c := *o
+	if c.Recorder == nil {
+		c.Recorder = st
+	}
+	return &c
 }
 
 func healthChecks(c client.Client, st *store.Store) map[string]func(context.Context) error {

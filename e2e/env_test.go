@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/rapport-crm/rapport/api"
 	"github.com/rapport-crm/rapport/channels"
 	"github.com/rapport-crm/rapport/devenv"
 	"github.com/rapport-crm/rapport/engine"
@@ -35,6 +36,21 @@ type env struct {
 
 func newEnv(t *testing.T, namespace string) *env {
 	t.Helper()
+	return newEnvWith(t, namespace, envOptions{})
+}
+
+// envOptions turn on what only some tests need.
+type envOptions struct {
+	// trackingSecret signs tracked links at send time (the worker's
+	// RAPPORT_TRACKING_SECRET).
+	trackingSecret []byte
+	// feedback enables the provider webhooks and tracking endpoints of
+	// the API (`rapport serve`'s environment).
+	feedback *api.FeedbackOptions
+}
+
+func newEnvWith(t *testing.T, namespace string, o envOptions) *env {
+	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
@@ -49,6 +65,7 @@ func newEnv(t *testing.T, namespace string) *env {
 	}
 	cfg := storetest.Config()
 	cfg.Channels["email"] = email
+	cfg.TrackingSecret = o.trackingSecret
 	st := storetest.NewWithConfig(t, cfg)
 
 	c, err := client.Dial(client.Options{HostPort: frontend, Namespace: namespace, Logger: quiet{}})
@@ -57,7 +74,8 @@ func newEnv(t *testing.T, namespace string) *env {
 	}
 	t.Cleanup(c.Close)
 	ctx := context.Background()
-	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: c, Store: st, APIKey: apiKey, UnsubscribeSecret: storetest.Secret})
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: c, Store: st, APIKey: apiKey, UnsubscribeSecret: storetest.Secret,
+		Feedback: o.feedback})
 	if err != nil {
 		t.Fatal(err)
 	}

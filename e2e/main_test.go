@@ -35,6 +35,7 @@ const (
 	nsDate    = "e2e-date"
 	nsRecon   = "e2e-reconcile"
 	nsTrigger = "e2e-trigger"
+	nsDeliver = "e2e-delivery"
 )
 
 var (
@@ -84,7 +85,7 @@ func startDevServer() (*testsuite.DevServer, error) {
 		}
 	}
 	args := append(workflows.SearchAttributeFlags(),
-		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev, "--namespace", nsDeploy, "--namespace", nsDate, "--namespace", nsRecon, "--namespace", nsTrigger,
+		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev, "--namespace", nsDeploy, "--namespace", nsDate, "--namespace", nsRecon, "--namespace", nsTrigger, "--namespace", nsDeliver,
 		"--http-port", fmt.Sprint(ports[1]), "--metrics-port", fmt.Sprint(ports[2]))
 	return testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  bin,

@@ -27,6 +27,9 @@ type FeedbackResult struct {
 	Inserted   bool
 	CustomerID string
 	Event      rules.Event
+	// Customer is the customer's profile after the event, read in the
+	// same round trip so that dispatch needs no read of its own.
+	Customer rules.Customer
 }
 
 // recordFeedback is RecordFeedback's one statement, so that a
@@ -36,17 +39,23 @@ type FeedbackResult struct {
 // deterministic id, both doing nothing on a replay; and, for a new event
 // only, updates the suppression list — a hard bounce or complaint
 // suppresses, a soft bounce counts and suppresses once $12 of them come
-// in a row, a delivery or engagement resets the count — and a provider's
+// in a row (each message once, first_soft), a delivery or engagement
+// resets the count — and a provider's
 // unsubscribe withdraws consent for the message's channel and topic. A
 // hard bounce or complaint Rapport cannot attribute still suppresses the
 // reported address ($10 channel, $11 address): losing it would keep
 // mailing a dead address.
 const recordFeedback = `
 WITH m AS (
-	SELECT key, customer_id, enrollment_id, step_id, playbook, template, channel, topic, recipient
-	FROM messages
-	WHERE ($1 <> '' AND key = $1) OR ($1 = '' AND $2 <> '' AND provider_id = $2)
-	ORDER BY id LIMIT 1
+	-- Two branches rather than one OR, so that each is an index scan
+	-- (messages.key, messages_provider_id) under a generic plan too; the
+	-- OR was a sequential scan of the outbox.
+	(SELECT key, customer_id, enrollment_id, step_id, playbook, template, channel, topic, recipient
+	FROM messages WHERE $1 <> '' AND key = $1)
+	UNION ALL
+	(SELECT key, customer_id, enrollment_id, step_id, playbook, template, channel, topic, recipient
+	FROM messages WHERE $1 = '' AND provider_id = $2 AND provider_id <> ''
+	ORDER BY id LIMIT 1)
 ), me AS (
 	INSERT INTO message_events (id, message_key, kind, provider, bounce, url, detail, at)
 	SELECT $3, m.key, $4, $5, $6, $7, $8, $9 FROM m
@@ -66,6 +75,14 @@ WITH m AS (
 	UNION ALL
 	SELECT $10, rapport_address($10, $11) WHERE NOT EXISTS (SELECT 1 FROM m) AND $11 <> ''
 		AND ($6 = 'hard' OR $4 = 'complained')
+), first_soft AS (
+	-- Providers retry a temporarily failing message and report every
+	-- attempt (Mailgun's "temporary" failures): a message counts as one
+	-- soft bounce however many come in. The statement's snapshot does not
+	-- see me's row, so an earlier soft bounce of the message is one
+	-- recorded before this statement.
+	SELECT NOT EXISTS (SELECT 1 FROM message_events x JOIN m ON x.message_key = m.key
+		WHERE x.kind = 'bounced' AND x.bounce = 'soft') AS yes
 ), verdict AS (
 	SELECT channel, address,
 		CASE WHEN $6 = 'hard' THEN 'hard_bounce' WHEN $4 = 'complained' THEN 'complaint'
@@ -73,7 +90,7 @@ WITH m AS (
 	FROM target WHERE address <> '' AND ($4 IN ('bounced', 'complained'))
 ), sup AS (
 	INSERT INTO suppressions AS s (channel, address, reason, soft_bounces, suppressed_at, source)
-	SELECT channel, address, reason, CASE WHEN $6 = 'soft' THEN 1 ELSE 0 END,
+	SELECT channel, address, reason, CASE WHEN $6 = 'soft' AND (SELECT yes FROM first_soft) THEN 1 ELSE 0 END,
 		CASE WHEN reason <> '' THEN $9::timestamptz END, $3
 	FROM verdict
 	ON CONFLICT (channel, address) DO UPDATE SET
@@ -111,26 +128,71 @@ SELECT (SELECT count(*) FROM m) > 0, coalesce((SELECT customer_id FROM ev), ''),
 // RecordFeedback records a provider's or the tracker's notification about
 // a message, once per e.ID, in one statement (recordFeedback). A new
 // event attributed to a message comes back as the customer event to
-// dispatch; a replay, or an event for a message Rapport does not know,
-// comes back with Inserted false.
+// dispatch, with the customer; a replay, or an event for a message
+// Rapport does not know, comes back with Inserted false.
 func (s *Store) RecordFeedback(ctx context.Context, e feedback.Event) (FeedbackResult, error) {
-	if err := e.Check(); err != nil {
-		return FeedbackResult{}, permanent("record feedback: %v", err)
-	}
-	at := orNow(e.At).UTC()
-	var res FeedbackResult
-	var props map[string]any
-	var changed int
-	err := s.pool.QueryRow(ctx, recordFeedback, e.MessageKey, e.ProviderID, e.ID, e.Kind, e.Provider, e.Bounce,
-		e.URL, e.Detail, at, e.Channel, e.Address, s.softBounceLimit()).Scan(&res.Found, &res.CustomerID, &props, &changed)
+	res, err := s.RecordFeedbackBatch(ctx, []feedback.Event{e})
 	if err != nil {
-		return FeedbackResult{}, fmt.Errorf("record feedback %s: %w", e.ID, err)
+		return FeedbackResult{}, err
 	}
-	if res.CustomerID != "" {
-		res.Inserted = true
-		res.Event = rules.Event{ID: e.ID, Name: feedback.EventName(e.Kind), Time: at, Props: props}
+	return res[0], nil
+}
+
+// RecordFeedbackBatch records the events of one notification (a SendGrid
+// array) as RecordFeedback does, all in one transaction and one round
+// trip: one commit for the lot, and a failure records none, so the
+// provider's retry of the whole notification loses nothing. Each event's
+// customer is read in the same round trip, for dispatch.
+func (s *Store) RecordFeedbackBatch(ctx context.Context, events []feedback.Event) ([]FeedbackResult, error) {
+	if len(events) == 0 {
+		return nil, nil
 	}
-	return res, nil
+	for _, e := range events {
+		if err := e.Check(); err != nil {
+			return nil, permanent("record feedback: %v", err)
+		}
+	}
+	out := make([]FeedbackResult, len(events))
+	b := &pgx.Batch{}
+	for i, e := range events {
+		s.queueFeedback(b, e, &out[i])
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("record %d feedback events (first %s): %w", len(events), events[0].ID, err)
+	}
+	return out, nil
+}
+
+// queueFeedback queues e's recording statement and the read of the
+// customer its event went to; res is filled in when the batch runs. The
+// batch's one Sync makes its statements one implicit transaction.
+func (s *Store) queueFeedback(b *pgx.Batch, e feedback.Event, res *FeedbackResult) {
+	at := orNow(e.At).UTC()
+	b.Queue(recordFeedback, e.MessageKey, e.ProviderID, e.ID, e.Kind, e.Provider, e.Bounce,
+		e.URL, e.Detail, at, e.Channel, e.Address, s.softBounceLimit()).QueryRow(func(row pgx.Row) error {
+		var props map[string]any
+		var changed int
+		if err := row.Scan(&res.Found, &res.CustomerID, &props, &changed); err != nil {
+			return fmt.Errorf("record feedback %s: %w", e.ID, err)
+		}
+		if res.CustomerID != "" {
+			res.Inserted = true
+			res.Event = rules.Event{ID: e.ID, Name: feedback.EventName(e.Kind), Time: at, Props: props}
+		}
+		return nil
+	})
+	b.Queue(`SELECT `+customerColumns+` FROM customer_profiles
+		WHERE id = (SELECT customer_id FROM events WHERE id = $1)`, e.ID).QueryRow(func(row pgx.Row) error {
+		c, err := scanCustomer(row)
+		if errors.Is(err, pgx.ErrNoRows) || !res.Inserted {
+			return nil // unattributed, or a replay: nothing to dispatch
+		}
+		if err != nil {
+			return fmt.Errorf("load customer of feedback %s: %w", e.ID, err)
+		}
+		res.Customer = c
+		return nil
+	})
 }
 
 func (s *Store) softBounceLimit() int {
@@ -191,20 +253,23 @@ func queueSuppression(b *pgx.Batch, st *sendState, customerID, channel string) {
 	})
 }
 
-// MarkFeedbackDispatched records that a feedback event's dispatch
-// succeeded, without waiting for the WAL flush (asynchronous commit):
-// should the database crash before the flush, the marker is lost and the
-// redispatch sweeper hands the event on again, which journeys drop by its
-// ID. Nothing is lost, and a provider webhook saves a disk flush per
-// event.
-func (s *Store) MarkFeedbackDispatched(ctx context.Context, eventID string) error {
+// MarkFeedbackDispatched records that feedback events' dispatch
+// succeeded, in one statement and without waiting for the WAL flush
+// (asynchronous commit): should the database crash before the flush, the
+// markers are lost and the redispatch sweeper hands the events on again,
+// which journeys drop by their IDs. Nothing is lost, and a provider
+// webhook saves a disk flush per notification.
+func (s *Store) MarkFeedbackDispatched(ctx context.Context, eventIDs ...string) error {
+	if len(eventIDs) == 0 {
+		return nil
+	}
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SET LOCAL synchronous_commit = off`)
-	b.Queue(`UPDATE events SET dispatched_at = now() WHERE id = $1 AND dispatched_at IS NULL`, eventID)
+	b.Queue(`UPDATE events SET dispatched_at = now() WHERE id = ANY($1) AND dispatched_at IS NULL`, eventIDs)
 	b.Queue(`COMMIT`)
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("mark event %s dispatched: %w", eventID, err)
+		return fmt.Errorf("mark %d feedback events dispatched (first %s): %w", len(eventIDs), eventIDs[0], err)
 	}
 	return nil
 }

@@ -48,6 +48,9 @@ func TestRecordFeedbackAttributesOnce(t *testing.T) {
 	if !res.Found || !res.Inserted || res.CustomerID != "c1" || res.Event.Name != "message_clicked" {
 		t.Fatalf("first = %+v", res)
 	}
+	if res.Customer.ID != "c1" || res.Customer.Email != "Ada@Example.com" {
+		t.Errorf("customer for dispatch = %+v, want c1 as stored", res.Customer)
+	}
 	want := map[string]any{"message_key": "e1/mail/1", "enrollment_id": "e1", "step_id": "mail", "playbook": "winback",
 		"template": "miss_you", "channel": "email", "provider": "sendgrid", "url": "https://shop.example/a"}
 	for k, v := range want {
@@ -89,23 +92,62 @@ func TestSoftBounceRun(t *testing.T) {
 	cfg.SoftBounceLimit = 2
 	s := storetest.NewWithConfig(t, cfg)
 	c := mustCustomer(t, s, rules.Customer{ID: "c1", Email: "ada@example.com", Name: "Ada"})
-	pid := sent(t, s, c, "e1/mail/1")
-	ev := func(id, kind, bounce string) feedback.Event {
-		return feedback.Event{ID: id, Provider: feedback.ProviderMailgun, Kind: kind, Bounce: bounce, ProviderID: pid, At: t0}
+	pids := []string{sent(t, s, c, "e1/mail/1"), sent(t, s, c, "e1/mail/2"), sent(t, s, c, "e1/mail/3")}
+	ev := func(id string, msg int, kind, bounce string) feedback.Event {
+		return feedback.Event{ID: id, Provider: feedback.ProviderMailgun, Kind: kind, Bounce: bounce, ProviderID: pids[msg], At: t0}
 	}
 	suppressed := func() int {
 		return count(t, s, `SELECT count(*) FROM suppressions WHERE suppressed_at IS NOT NULL`)
 	}
-	recordFeedback(t, s, ev("msg-mailgun-1", feedback.Bounced, feedback.BounceSoft))
-	recordFeedback(t, s, ev("msg-mailgun-1", feedback.Bounced, feedback.BounceSoft)) // replay: not counted
-	recordFeedback(t, s, ev("msg-mailgun-2", feedback.Delivered, ""))
-	recordFeedback(t, s, ev("msg-mailgun-3", feedback.Bounced, feedback.BounceSoft))
+	recordFeedback(t, s, ev("msg-mailgun-1", 0, feedback.Bounced, feedback.BounceSoft))
+	recordFeedback(t, s, ev("msg-mailgun-1", 0, feedback.Bounced, feedback.BounceSoft)) // replay: not counted
+	recordFeedback(t, s, ev("msg-mailgun-2", 0, feedback.Delivered, ""))
+	recordFeedback(t, s, ev("msg-mailgun-3", 1, feedback.Bounced, feedback.BounceSoft))
 	if n := suppressed(); n != 0 {
 		t.Fatalf("suppressed after a broken run")
 	}
-	recordFeedback(t, s, ev("msg-mailgun-4", feedback.Bounced, feedback.BounceSoft))
+	recordFeedback(t, s, ev("msg-mailgun-4", 2, feedback.Bounced, feedback.BounceSoft))
 	if n := count(t, s, `SELECT count(*) FROM suppressions WHERE reason = 'soft_bounces' AND soft_bounces = 2`); n != 1 {
 		t.Fatalf("want suppressed for soft_bounces after 2 in a row")
+	}
+}
+
+// Mailgun reports every attempt of a message that keeps failing
+// temporarily, each with its own event id: the attempts are kept in the
+// status history, but the message counts as one soft bounce, whether the
+// reports come one by one or in one notification.
+func TestTemporaryFailuresCountOncePerMessage(t *testing.T) {
+	cfg := storetest.Config()
+	cfg.SoftBounceLimit = 2
+	s := storetest.NewWithConfig(t, cfg)
+	c := mustCustomer(t, s, rules.Customer{ID: "c1", Email: "ada@example.com", Name: "Ada"})
+	first, second := sent(t, s, c, "e1/mail/1"), sent(t, s, c, "e1/mail/2")
+	temporary := func(id, pid string) feedback.Event {
+		body := `{"signature":{},"event-data":{"event":"failed","id":"` + id + `","timestamp":1700000000,"severity":"temporary",
+			"recipient":"ada@example.com","reason":"generic","message":{"headers":{"message-id":"` + pid + `"}}}}`
+		events, err := feedback.ParseMailgun([]byte(body))
+		if err != nil || len(events) != 1 || events[0].Bounce != feedback.BounceSoft {
+			t.Fatalf("parse %s = %+v, %v", id, events, err)
+		}
+		return events[0]
+	}
+	softBounces := func() int {
+		return count(t, s, `SELECT coalesce(sum(soft_bounces), 0)::int FROM suppressions WHERE suppressed_at IS NULL`)
+	}
+	for _, id := range []string{"t1", "t2", "t3"} {
+		recordFeedback(t, s, temporary(id, first))
+	}
+	if n := softBounces(); n != 1 {
+		t.Fatalf("three temporary failures of one message: %d soft bounces, want 1", n)
+	}
+	if n := count(t, s, `SELECT count(*) FROM message_events WHERE bounce = 'soft'`); n != 3 {
+		t.Fatalf("%d status rows, want every attempt kept", n)
+	}
+	if _, err := s.RecordFeedbackBatch(context.Background(), []feedback.Event{temporary("t4", second), temporary("t5", second)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM suppressions WHERE reason = 'soft_bounces' AND soft_bounces = 2`); n != 1 {
+		t.Fatalf("want suppressed after soft bounces of 2 messages, counted once each")
 	}
 }
 

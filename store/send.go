@@ -9,11 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rapport-crm/rapport/activities"
-	"github.com/rapport-crm/rapport/channels"
-	"github.com/rapport-crm/rapport/engine"
-	"github.com/rapport-crm/rapport/rules"
-	"github.com/rapport-crm/rapport/tracking"
-	"github.com/rapport-crm/rapport/unsubscribe"
+	"github.com/rapport-crm/rapport/delivery"
 )
 
 // Message statuses in the outbox.
@@ -58,39 +54,29 @@ const ReasonRenderError = activities.ReasonRenderError
 //
 // Frequency caps count in the request's Now (workflow time), which is also
 // the message's created_at.
+//
+// The steps other than SQL — rendering, link signing, the channel call —
+// are delivery.Sender's; this store is its Outbox.
 func (s *Store) SendMessage(ctx context.Context, r activities.SendRequest) (activities.SendResult, error) {
-	customerID := r.Customer.ID
-	if customerID == "" {
-		customerID = r.Enrollment.CustomerID
-	}
-	if r.Key == "" || customerID == "" {
-		return activities.SendResult{}, permanent("send %s/%s: key and customer are required", r.Channel, r.Template)
-	}
-	ch := s.cfg.Channels[r.Channel]
-	if ch == nil {
-		return activities.SendResult{}, permanent("send %s: channel %q is not configured", r.Key, r.Channel)
-	}
-	if r.Topic == "" {
-		r.Topic = activities.DefaultTopic
-	}
-	r.Now = orNow(r.Now)
-	d, err := s.decide(ctx, customerID, r)
-	if err != nil {
-		return activities.SendResult{}, fmt.Errorf("send %s: %w", r.Key, err)
-	}
-	if !d.deliver {
-		return d.result, nil
-	}
-	return s.deliver(ctx, ch, customerID, r, d)
+	return s.Sender().SendMessage(ctx, r)
 }
 
-// decision is what the transaction decided.
+// Sender is the delivery of this store's configuration (channels, link
+// secrets) over this store's outbox.
+func (s *Store) Sender() delivery.Sender {
+	return delivery.Sender{Outbox: s, Config: delivery.Config{
+		Channels: s.cfg.Channels, UnsubscribeSecret: s.cfg.UnsubscribeSecret, PublicURL: s.cfg.PublicURL,
+		UnsubscribeTTL: s.cfg.UnsubscribeTTL, TrackingSecret: s.cfg.TrackingSecret,
+	}}
+}
+
+var _ delivery.Outbox = (*Store)(nil)
+
+// decision is what the transaction decided, and the new outbox row to
+// record, if any.
 type decision struct {
-	result   activities.SendResult // final answer unless deliver
-	deliver  bool                  // the message is queued: deliver it
-	rendered engine.Rendered
-	unsubURL string
-	insert   *messageRow // the new outbox row to record, if any
+	delivery.Decision
+	insert *messageRow
 }
 
 // sendState is everything the checks read, fetched in one round trip
@@ -112,65 +98,66 @@ type recorded struct {
 	status, reason, providerID, recipient string
 }
 
-// decide runs step 1 of SendMessage in two round trips: BEGIN with the
-// reads (customer lock first), then the new outbox row, if any, with
-// COMMIT.
-func (s *Store) decide(ctx context.Context, customerID string, r activities.SendRequest) (decision, error) {
+// DecideSend implements delivery.Outbox: step 1 of SendMessage in two
+// round trips, BEGIN with the reads (customer lock first), then the new
+// outbox row, if any, with COMMIT. render is called between them for a
+// message that passes, or one still queued under the Key.
+func (s *Store) DecideSend(ctx context.Context, customerID string, r activities.SendRequest, render delivery.RenderFunc) (delivery.Decision, error) {
 	var st *sendState
 	var d decision
 	err := s.inPipelinedTx(ctx,
 		func(b *pgx.Batch) { st = s.queueSendState(b, customerID, r) },
 		func() (*pgx.Batch, error) {
 			var err error
-			d, err = s.settle(st, customerID, r)
+			d, err = settle(st, customerID, r, render)
 			if err != nil || d.insert == nil {
 				return nil, err
 			}
 			b := &pgx.Batch{}
-			queueInsertMessage(b, customerID, r, *d.insert, d.deliver)
+			queueInsertMessage(b, customerID, r, *d.insert, d.Deliver)
 			return b, nil
 		})
-	return d, err
+	return d.Decision, err
 }
 
 // settle decides from the state read under the lock: the recorded
 // outcome of the Key, a deferral, or the new row to record.
-func (s *Store) settle(st *sendState, customerID string, r activities.SendRequest) (decision, error) {
+func settle(st *sendState, customerID string, r activities.SendRequest, render delivery.RenderFunc) (decision, error) {
 	var d decision
 	if !st.found {
 		return d, errUnknownCustomer(customerID)
 	}
 	recipient := activities.Recipient(r.Channel, customerID, st.email, st.phone)
 	if st.existing != nil {
-		d = fromRecorded(st.existing)
+		d.Decision = fromRecorded(st.existing)
 		if st.existing.status == msgQueued {
 			var err error
-			d.deliver = true
-			d.rendered, d.unsubURL, err = s.render(r, customerID)
+			d.Deliver = true
+			d.Message, err = render(r, customerID)
 			return d, err
 		}
 		return d, nil
 	}
 	status, reason, retryAt := activities.DecideSend(r, st.facts(recipient))
 	if status == activities.SendDeferred {
-		d.result = activities.SendResult{Status: activities.SendDeferred, Reason: reason, RetryAt: retryAt}
+		d.Result = activities.SendResult{Status: activities.SendDeferred, Reason: reason, RetryAt: retryAt}
 		return d, nil // nothing recorded: the key stays free for the retry
 	}
 	row := messageRow{status: msgQueued, recipient: recipient}
 	var err error
 	if status != "" {
 		row.status, row.reason = string(status), reason
-	} else if d.rendered, d.unsubURL, err = s.render(r, customerID); errors.As(err, new(renderError)) {
+	} else if d.Message, err = render(r, customerID); errors.As(err, new(*delivery.RenderError)) {
 		row.status, row.reason = msgFailed, ReasonRenderError
 		status, reason = activities.SendFailed, ReasonRenderError
 	} else if err != nil {
 		return d, err
 	} else {
-		row.subject = d.rendered.Subject
-		d.deliver = true
+		row.subject = d.Message.Subject
+		d.Deliver = true
 	}
 	d.insert = &row
-	d.result = activities.SendResult{Status: status, Reason: reason, To: recipient}
+	d.Result = activities.SendResult{Status: status, Reason: reason, To: recipient}
 	return d, nil
 }
 
@@ -250,7 +237,7 @@ func (st *sendState) facts(recipient string) activities.SendFacts {
 	return f
 }
 
-func fromRecorded(m *recorded) decision {
+func fromRecorded(m *recorded) delivery.Decision {
 	res := activities.SendResult{Reason: m.reason, ProviderID: m.providerID, To: m.recipient}
 	switch m.status {
 	case msgSent:
@@ -260,7 +247,7 @@ func fromRecorded(m *recorded) decision {
 	case msgFailed:
 		res.Status = activities.SendFailed
 	}
-	return decision{result: res}
+	return delivery.Decision{Result: res}
 }
 
 // messageRow is the part of a new outbox row decided by the checks.
@@ -291,88 +278,39 @@ func queueInsertMessage(b *pgx.Batch, customerID string, r activities.SendReques
 		r.Topic, r.Transactional, m.recipient, m.subject, m.status, m.reason, r.Now)
 }
 
-// render fills the template's placeholders for the customer, with a signed
-// unsubscribe link for marketing messages. Rendering is deterministic in
-// the request (the link expires relative to the request's Now), so a retry
-// renders the same message.
-func (s *Store) render(r activities.SendRequest, customerID string) (engine.Rendered, string, error) {
-	var link string
-	if !r.Transactional {
-		if len(s.cfg.UnsubscribeSecret) == 0 {
-			return engine.Rendered{}, "", permanent("RAPPORT_UNSUBSCRIBE_SECRET is not set: marketing messages need a signed unsubscribe link")
-		}
-		link = unsubscribe.URL(s.cfg.PublicURL, s.cfg.UnsubscribeSecret, unsubscribe.Claims{
-			Customer: customerID, Channel: r.Channel, Topic: r.Topic, Expires: r.Now.Add(s.cfg.UnsubscribeTTL),
-		})
-	}
-	env := rules.NewEnv(r.Customer, r.Event, r.Now)
-	env.Coupon = r.Coupon
-	env.UnsubscribeURL = link
-	out, err := engine.RenderMessage(engine.Message{Subject: r.Subject, Text: r.Text, HTML: r.HTML}, &env)
+// MarkSent implements delivery.Outbox: the queued row becomes sent with
+// the provider's id.
+func (s *Store) MarkSent(ctx context.Context, key, providerID string) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE messages SET status = 'sent', provider_id = $2, reason = '', attempts = attempts + 1,
+			sent_at = now(), updated_at = now()
+		WHERE key = $1 AND status = 'queued'`, key, providerID)
 	if err != nil {
-		return engine.Rendered{}, "", renderError{err}
+		return fmt.Errorf("mark message %s sent: %w", key, err)
 	}
-	return s.track(r, out, link), link, nil
+	return nil
 }
 
-// track applies the playbook's email tracking to a rendered message:
-// links through signed redirects, and the open pixel. The unsubscribe
-// link is left alone (it must work without the tracker). Without a
-// tracking secret nothing is tracked: a link that cannot be verified
-// would be a broken link.
-func (s *Store) track(r activities.SendRequest, out engine.Rendered, unsubURL string) engine.Rendered {
-	if r.Channel != "email" || len(s.cfg.TrackingSecret) == 0 || s.cfg.PublicURL == "" {
-		return out
+// MarkFailed implements delivery.Outbox: the queued row becomes failed
+// with the channel's reason.
+func (s *Store) MarkFailed(ctx context.Context, key, reason string) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE messages SET status = 'failed', reason = $2, attempts = attempts + 1, updated_at = now()
+		WHERE key = $1 AND status = 'queued'`, key, reason)
+	if err != nil {
+		return fmt.Errorf("mark message %s failed: %w", key, err)
 	}
-	t := tracking.Tracker{Secret: s.cfg.TrackingSecret, PublicURL: s.cfg.PublicURL, Skip: []string{unsubURL}}
-	if r.Tracking.Clicks {
-		out.HTML, out.Text = t.Links(r.Key, out.HTML, out.Text)
-	}
-	if r.Tracking.Opens && out.HTML != "" {
-		out.HTML = t.Pixel(r.Key, out.HTML)
-	}
-	return out
+	return nil
 }
 
-// renderError marks a template that cannot be rendered for this customer;
-// decide records it as a failed message instead of failing the activity.
-type renderError struct{ err error }
-
-func (e renderError) Error() string { return "render: " + e.err.Error() }
-func (e renderError) Unwrap() error { return e.err }
-
-// deliver hands a queued message to its channel and records the result.
-func (s *Store) deliver(ctx context.Context, ch channels.Channel, customerID string, r activities.SendRequest, d decision) (activities.SendResult, error) {
-	msg := channels.Message{
-		Key: r.Key, Channel: r.Channel, To: d.result.To,
-		Subject: d.rendered.Subject, Text: d.rendered.Text, HTML: d.rendered.HTML,
-		Locale: r.Locale, UnsubscribeURL: d.unsubURL, CustomerID: customerID,
-		Template: r.Template, Topic: r.Topic,
+// NoteAttempt implements delivery.Outbox: a transient failure is counted
+// and its reason kept; the row stays queued for the retry.
+func (s *Store) NoteAttempt(ctx context.Context, key, reason string) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE messages SET reason = $2, attempts = attempts + 1, updated_at = now()
+		WHERE key = $1 AND status = 'queued'`, key, reason)
+	if err != nil {
+		return fmt.Errorf("note delivery attempt of message %s: %w", key, err)
 	}
-	providerID, derr := ch.Deliver(ctx, msg)
-	switch {
-	case derr == nil:
-		_, err := s.pool.Exec(ctx, `
-			UPDATE messages SET status = 'sent', provider_id = $2, reason = '', attempts = attempts + 1,
-				sent_at = now(), updated_at = now()
-			WHERE key = $1 AND status = 'queued'`, r.Key, providerID)
-		if err != nil {
-			return activities.SendResult{}, fmt.Errorf("send %s: delivered as %s but not recorded: %w", r.Key, providerID, err)
-		}
-		return activities.SendResult{Status: activities.SendSent, ProviderID: providerID, To: msg.To}, nil
-	case channels.Permanent(derr):
-		reason := channels.Reason(derr)
-		_, err := s.pool.Exec(ctx, `
-			UPDATE messages SET status = 'failed', reason = $2, attempts = attempts + 1, updated_at = now()
-			WHERE key = $1 AND status = 'queued'`, r.Key, reason)
-		if err != nil {
-			return activities.SendResult{}, fmt.Errorf("send %s: record failure %s: %w", r.Key, reason, err)
-		}
-		return activities.SendResult{Status: activities.SendFailed, Reason: reason, To: msg.To}, nil
-	default:
-		_, err := s.pool.Exec(ctx, `
-			UPDATE messages SET reason = $2, attempts = attempts + 1, updated_at = now()
-			WHERE key = $1 AND status = 'queued'`, r.Key, channels.Reason(derr))
-		return activities.SendResult{}, errors.Join(fmt.Errorf("send %s: %w", r.Key, derr), err)
-	}
+	return nil
 }

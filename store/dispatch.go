@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// The dispatch marker (events.dispatched_at, migration 00002) says that
+// a stored event reached the journeys; the event API sets it after a
+// successful dispatch and redispatches events that never got it.
+
+// EventDispatched reports whether the event's dispatch succeeded; an
+// event not stored is not dispatched.
+func (s *Store) EventDispatched(ctx context.Context, eventID string) (bool, error) {
+	var done bool
+	err := s.pool.QueryRow(ctx, `SELECT dispatched_at IS NOT NULL FROM events WHERE id = $1`, eventID).Scan(&done)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read dispatch marker of event %s: %w", eventID, err)
+	}
+	return done, nil
+}
+
+// MarkDispatched records that the event's dispatch succeeded; the first
+// dispatch time is kept.
+func (s *Store) MarkDispatched(ctx context.Context, eventID string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE events SET dispatched_at = now() WHERE id = $1 AND dispatched_at IS NULL`, eventID)
+	if err != nil {
+		return fmt.Errorf("mark event %s dispatched: %w", eventID, err)
+	}
+	return nil
+}
+
+// PendingEvent is a stored event whose dispatch has not succeeded.
+type PendingEvent struct {
+	CustomerID string
+	Event      rules.Event
+}
+
+// UndispatchedEvents lists stored events whose dispatch never succeeded,
+// received between after and before, oldest first, at most limit.
+func (s *Store) UndispatchedEvents(ctx context.Context, after, before time.Time, limit int) ([]PendingEvent, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT customer_id, id, name, time, amount::float8, currency, order_id, category, score, props
+		FROM events
+		WHERE dispatched_at IS NULL AND received_at > $1 AND received_at < $2
+		ORDER BY received_at, id
+		LIMIT $3`, after, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list undispatched events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PendingEvent, error) {
+		var e PendingEvent
+		err := r.Scan(&e.CustomerID, &e.Event.ID, &e.Event.Name, &e.Event.Time, &e.Event.Amount, &e.Event.Currency,
+			&e.Event.OrderID, &e.Event.Category, &e.Event.Score, &e.Event.Props)
+		e.Event.Time = e.Event.Time.UTC()
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list undispatched events: %w", err)
+	}
+	return out, nil
+}
+
+// RunningVersion is a playbook version a customer has an active
+// enrollment in.
+type RunningVersion struct {
+	Playbook string
+	Version  string
+}
+
+// RunningVersions lists the playbook versions the customer is actively
+// enrolled in, which the event API dispatches an event to besides the
+// playbooks it triggers.
+func (s *Store) RunningVersions(ctx context.Context, customerID string) ([]RunningVersion, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT DISTINCT playbook, version FROM enrollments
+		WHERE customer_id = $1 AND status = 'active'
+		ORDER BY playbook, version`, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("list active enrollments of %s: %w", customerID, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[RunningVersion])
+	if err != nil {
+		return nil, fmt.Errorf("list active enrollments of %s: %w", customerID, err)
+	}
+	return out, nil
+}
