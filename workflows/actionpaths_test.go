@@ -84,3 +84,17 @@ func TestWaitForSeveralEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestResultCountsWhatBecameOfEachMessage: the journey's counters say
+// what became of each send — sent, or suppressed with the reason — not
+// just how many send steps ran.
+func TestResultCountsWhatBecameOfEachMessage(t *testing.T) {
+	plan := playbook(t, "", "  - send: { channel: email, template: hi }\n  - send: { channel: sms, template: ping }\n  - send: { channel: sms, template: ping }\n")
+	c := customer("c1")
+	c.Email = ""
+	r := simulate(t, plan, SimOptions{Customer: c})
+	got := r.Final.Counters.Messages
+	if r.Final.Counters.Sends != 3 || got["sent"] != 2 || got["suppressed (no_address)"] != 1 || len(got) != 2 {
+		t.Fatalf("sends %d, messages %v; want 3 sends: sent 2, suppressed (no_address) 1", r.Final.Counters.Sends, got)
+	}
+}

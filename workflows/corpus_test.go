@@ -30,6 +30,9 @@ var manifestPins = map[string]string{
 	// Goals that measure (RecordConversion), waits for several events,
 	// triggers on several events; milk_delivery and car_care.
 	"2026-11-26": "d8b7ac66a51e64bc9faf59a4bc5523c867a7329c236c18f42987387d6099e0b5",
+	// Engagement waits (message_opened of a send, message()), the samples
+	// on the e-commerce spec names, welcome_resend.
+	"2026-11-26-engagement": "b43feb4295010be22af602dbb1d86f830105c9ec8b131ebf509a75c1915fad29",
 }
 
 // TestHistoryCorpusIsAppendOnly holds the recorded histories to their

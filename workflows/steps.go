@@ -172,6 +172,7 @@ func (j *journey) send(step *engine.Step, key string) (int, error) {
 		}
 		if res.Status != activities.SendDeferred || attempt >= maxDefers {
 			j.logStep(step.ID, "send", sendDetail(s, req.Locale, res))
+			j.counters.countMessage(res)
 			j.noteSend(step.ID, key, res.Status)
 			return step.Next, nil
 		}

@@ -75,6 +75,37 @@ type Counters struct {
 	Sends  int `json:"sends"`  // send steps executed (sent or not)
 	Events int `json:"events"` // distinct events received
 	Runs   int `json:"runs"`   // workflow runs (1 + continue-as-new count)
+	// Messages counts what became of the sends, by outcome: "sent",
+	// "failed (no_address)", "suppressed (consent)", … so an operator
+	// reading the result sees what the customer actually received.
+	// (Journeys recorded before it have none.)
+	Messages map[string]int `json:"messages,omitempty"`
+}
+
+// countMessage adds one send's outcome to c.Messages.
+func (c *Counters) countMessage(res activities.SendResult) {
+	if c.Messages == nil {
+		c.Messages = map[string]int{}
+	}
+	outcome := string(res.Status)
+	switch {
+	case res.Status == activities.SendDeferred:
+		outcome = string(activities.SendSuppressed) + " (deferred too often)"
+	case res.Status != activities.SendSent && res.Reason != "":
+		outcome += " (" + reasonWord(res.Reason) + ")"
+	}
+	c.Messages[outcome]++
+}
+
+// reasonWord keeps a reason that is a word (consent, no_address); a long
+// failure text is counted under its status alone.
+func reasonWord(reason string) string {
+	for _, r := range reason {
+		if !(r == '_' || r >= 'a' && r <= 'z') {
+			return "error"
+		}
+	}
+	return reason
 }
 
 // Checkpoint is everything a journey needs to carry on in a fresh run after
