@@ -61,6 +61,11 @@ type FeedbackOptions struct {
 	PublicURL   string
 	// TrackingSecret verifies click and open tokens (RAPPORT_TRACKING_SECRET).
 	TrackingSecret []byte
+	// MarkEvery, when set, writes the dispatch markers of provider events
+	// in batches at most this often, off the request path (markerBatcher);
+	// zero writes each call's markers before it answers, which tests that
+	// read the marker right after a call rely on.
+	MarkEvery time.Duration
 }
 
 func (s *Server) feedbackRoutes() {
@@ -248,7 +253,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, o *FeedbackOptio
 // dispatches the customer events they became, with the customer read in
 // the same round trip. A failed dispatch is logged, not retried here: the
 // event is stored undispatched and Redispatch hands it on. The dispatched
-// events are marked in one statement.
+// events are marked in one statement, or queued for the marker batcher.
 func (s *Server) recordFeedback(ctx context.Context, o *FeedbackOptions, events []feedback.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -271,10 +276,21 @@ func (s *Server) recordFeedback(ctx context.Context, o *FeedbackOptions, events 
 		}
 		dispatched = append(dispatched, res.Event.ID)
 	}
-	if err := o.Recorder.MarkFeedbackDispatched(ctx, dispatched...); err != nil {
-		s.opts.Logger.Warn("message events dispatched, marker not stored; they will be redispatched", "events", len(dispatched), "err", err)
-	}
+	s.markFeedback(ctx, o, dispatched)
 	return nil
+}
+
+// markFeedback records the dispatch of provider events: queued when the
+// marker batcher runs, else written now. A marker not written only
+// redispatches its event, so a failure is logged, not answered.
+func (s *Server) markFeedback(ctx context.Context, o *FeedbackOptions, ids []string) {
+	if s.markers != nil {
+		s.markers.Add(ctx, ids...)
+		return
+	}
+	if err := o.Recorder.MarkFeedbackDispatched(ctx, ids...); err != nil {
+		s.opts.Logger.Warn("message events dispatched, marker not stored; they will be redispatched", "events", len(ids), "err", err)
+	}
 }
 
 // handleClick records a click on a tracked link and redirects to the

@@ -26,8 +26,10 @@ const redispatchBatch = 500
 // it helps. A retry racing with this is harmless: starts are idempotent
 // and journeys drop duplicate events by ID. It stops at the first
 // failure, which the next pass retries, and returns how many it
-// dispatched.
+// dispatched. Pending dispatch markers are written first, so only
+// markers a failed write left behind (logged) cause a redispatch.
 func (s *Server) Redispatch(ctx context.Context, pending PendingLister, minAge, maxAge time.Duration) (int, error) {
+	s.flushMarkers(ctx)
 	now := s.opts.Now()
 	events, err := pending.UndispatchedEvents(ctx, now.Add(-maxAge), now.Add(-minAge), redispatchBatch)
 	if err != nil {

@@ -144,6 +144,7 @@ type Server struct {
 	opts    Options
 	keyHash [32]byte
 	mux     *http.ServeMux
+	markers *markerBatcher // nil: provider markers are written per call
 }
 
 // NewServer checks the options and builds the handler. It starts nothing:
@@ -175,7 +176,28 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, keyHash: sha256.Sum256([]byte(opts.APIKey)), mux: http.NewServeMux()}
 	s.routes()
+	if f := opts.Feedback; f != nil && f.Recorder != nil && f.MarkEvery > 0 {
+		s.markers = newMarkerBatcher(f.Recorder.MarkFeedbackDispatched, f.MarkEvery, opts.Logger)
+	}
 	return s, nil
+}
+
+// Close writes the dispatch markers still pending and stops their
+// batcher; call it after the HTTP server has finished its calls in
+// flight. Markers of calls that finish later are written at once.
+func (s *Server) Close(ctx context.Context) {
+	if s.markers != nil {
+		s.markers.Close(ctx)
+	}
+}
+
+// flushMarkers writes the pending dispatch markers, so that a redispatch
+// pass does not take an event dispatched moments ago for one whose
+// dispatch failed.
+func (s *Server) flushMarkers(ctx context.Context) {
+	if s.markers != nil {
+		s.markers.Flush(ctx)
+	}
 }
 
 func (s *Server) routes() {

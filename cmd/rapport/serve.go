@@ -165,7 +165,17 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	go keepRedispatching(ctx, srv, api.PGStore{Store: st}, cfg, log)
-	return listenAndServe(ctx, cfg.Listen, srv, log)
+	err = listenAndServe(ctx, cfg.Listen, srv, log)
+	closeServer(srv)
+	return err
+}
+
+// closeServer writes the dispatch markers still pending once the HTTP
+// server has finished its calls, before the store closes (deferred above).
+func closeServer(srv *api.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Close(ctx)
 }
 
 // openServeStore connects and refuses to run on a schema that lacks
@@ -232,9 +242,15 @@ func smsOptionsFromEnv() (api.SMSOptions, error) {
 	return o, nil
 }
 
-// feedbackOptions records provider events in st.
+// markerEvery is how often provider events' dispatch markers are written
+// in one statement: a webhook call then costs one round trip, not two.
+const markerEvery = 5 * time.Millisecond
+
+// feedbackOptions records provider events in st, their dispatch markers
+// batched.
 func feedbackOptions(o api.FeedbackOptions, st *store.Store) *api.FeedbackOptions {
 	o.Recorder = st
+	o.MarkEvery = markerEvery
 	return &o
 }
 

@@ -1,0 +1,173 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeMarks records each marker statement the batcher writes.
+type fakeMarks struct {
+	mu    sync.Mutex
+	calls [][]string
+	fail  int // the next fail writes fail
+}
+
+func (f *fakeMarks) write(_ context.Context, ids ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail > 0 {
+		f.fail--
+		return errors.New("connection refused")
+	}
+	f.calls = append(f.calls, append([]string(nil), ids...))
+	return nil
+}
+
+func (f *fakeMarks) statements() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([][]string(nil), f.calls...)
+}
+
+func newTestBatcher(t *testing.T, f *fakeMarks, every time.Duration) (*markerBatcher, *bytes.Buffer) {
+	var logs bytes.Buffer
+	b := newMarkerBatcher(f.write, every, slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(func() { b.Close(context.Background()) })
+	return b, &logs
+}
+
+func TestMarkerBatcherWritesManyInOneStatement(t *testing.T) {
+	f := &fakeMarks{}
+	b, _ := newTestBatcher(t, f, time.Hour)
+	for i := range 10 {
+		b.Add(context.Background(), fmt.Sprint("ev", i))
+	}
+	b.Flush(context.Background())
+	if s := f.statements(); len(s) != 1 || len(s[0]) != 10 || s[0][9] != "ev9" {
+		t.Fatalf("statements %v, want one of the 10 IDs", s)
+	}
+	b.Flush(context.Background())
+	if s := f.statements(); len(s) != 1 {
+		t.Errorf("an empty flush wrote %v", s[1:])
+	}
+}
+
+func TestMarkerBatcherWritesOnTickAndFullBatch(t *testing.T) {
+	f := &fakeMarks{}
+	b, _ := newTestBatcher(t, f, time.Hour)
+	ids := make([]string, markerBatch)
+	for i := range ids {
+		ids[i] = fmt.Sprint("ev", i)
+	}
+	b.Add(context.Background(), ids...)
+	waitFor(t, func() bool { return len(f.statements()) == 1 })
+
+	f2 := &fakeMarks{}
+	b2, _ := newTestBatcher(t, f2, 5*time.Millisecond)
+	b2.Add(context.Background(), "ev")
+	waitFor(t, func() bool { return len(f2.statements()) == 1 })
+}
+
+func TestMarkerBatcherFlushesOnClose(t *testing.T) {
+	f := &fakeMarks{}
+	b, _ := newTestBatcher(t, f, time.Hour)
+	b.Add(context.Background(), "a", "b")
+	b.Close(context.Background())
+	if s := f.statements(); len(s) != 1 || strings.Join(s[0], ",") != "a,b" {
+		t.Fatalf("statements after Close %v, want [a b]", s)
+	}
+	b.Add(context.Background(), "late") // a call finishing after Close
+	if s := f.statements(); len(s) != 2 || s[1][0] != "late" {
+		t.Fatalf("a marker added after Close was not written at once: %v", s)
+	}
+}
+
+func TestMarkerBatcherRetriesAFailedWrite(t *testing.T) {
+	f := &fakeMarks{fail: 1}
+	b, logs := newTestBatcher(t, f, time.Hour)
+	b.Add(context.Background(), "a")
+	b.Flush(context.Background())
+	b.Add(context.Background(), "b")
+	b.Flush(context.Background())
+	if s := f.statements(); len(s) != 1 || strings.Join(s[0], ",") != "a,b" {
+		t.Fatalf("statements %v, want the failed a retried with b", s)
+	}
+	if !strings.Contains(logs.String(), "retrying") {
+		t.Errorf("the failure was not logged: %s", logs)
+	}
+}
+
+func TestMarkerBatcherLeavesToTheSweeperWhatCannotWait(t *testing.T) {
+	f := &fakeMarks{fail: 1}
+	b, logs := newTestBatcher(t, f, time.Hour)
+	b.Add(context.Background(), "a")
+	b.Close(context.Background()) // the last write fails: nothing is kept
+	if s := f.statements(); len(s) != 0 {
+		t.Fatalf("statements %v", s)
+	}
+	if !strings.Contains(logs.String(), "redispatch sweeper") {
+		t.Errorf("the dropped markers were not logged: %s", logs)
+	}
+}
+
+// waitFor polls cond for up to five seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 5s")
+}
+
+// With the batcher on, a SendGrid call answers before its markers are
+// written; they are written within the interval, and a redispatch pass
+// flushes first, so it does not redispatch events dispatched moments ago.
+func TestFeedbackMarkersBatched(t *testing.T) {
+	f := newFeedbackHarness(t, func(o *FeedbackOptions) { o.MarkEvery = time.Hour })
+	t.Cleanup(func() { f.srv.Close(context.Background()) })
+	f.seedMessage("e1/mail/1", "c1", "example@test.com", "14c5d75ce93.dfd.64b469@ismtpd-555")
+	f.postSendGrid(readTestdata(t, "sendgrid_events.json"))
+	marked := `SELECT count(*) FROM events WHERE name LIKE 'message_%' AND dispatched_at IS NOT NULL`
+	if n := f.count(marked); n != 0 {
+		t.Fatalf("%d markers written on the request path, want 0", n)
+	}
+	ctx := context.Background()
+	if _, err := f.st.Pool().Exec(ctx, `UPDATE events SET received_at = $1`, testNow.Add(-5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.srv.Redispatch(ctx, PGStore{f.st}, time.Minute, 24*time.Hour); err != nil || n != 0 {
+		t.Fatalf("redispatched %d (err %v), want 0: the pending markers were not flushed first", n, err)
+	}
+	if n := f.count(marked); n != 4 {
+		t.Errorf("%d markers after the pass, want 4", n)
+	}
+}
+
+func TestFeedbackMarkersEventuallyWritten(t *testing.T) {
+	f := newFeedbackHarness(t, func(o *FeedbackOptions) { o.MarkEvery = 5 * time.Millisecond })
+	t.Cleanup(func() { f.srv.Close(context.Background()) })
+	f.seedMessage("e1/mail/1", "c1", "example@test.com", "14c5d75ce93.dfd.64b469@ismtpd-555")
+	f.postSendGrid(readTestdata(t, "sendgrid_events.json"))
+	waitFor(t, func() bool {
+		return f.count(`SELECT count(*) FROM events WHERE name LIKE 'message_%' AND dispatched_at IS NOT NULL`) == 4
+	})
+}
+
+func (f *feedbackHarness) postSendGrid(body string) {
+	f.t.Helper()
+	rec := f.post(SendGridPath, body, "application/json", "X-Twilio-Email-Event-Webhook-Signature", f.sendGridSign(body, "1513299569"),
+		"X-Twilio-Email-Event-Webhook-Timestamp", "1513299569")
+	if rec.Code != http.StatusOK {
+		f.t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+}
