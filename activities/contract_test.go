@@ -25,6 +25,17 @@ func (m memWorld) Suppress(_ testing.TB, channel, address, reason string) {
 	m.Memory.Suppress(channel, address, reason)
 }
 
+func (m memWorld) Recorded(t testing.TB, key string) (string, string) {
+	t.Helper()
+	for _, msg := range m.Memory.Messages() {
+		if msg.Key == key {
+			return msg.Locale, msg.Subject
+		}
+	}
+	t.Fatalf("no message recorded under %s", key)
+	return "", ""
+}
+
 // The in-memory activities keep the contract the PostgreSQL store keeps
 // (store.TestContract runs the same cases).
 func TestContract(t *testing.T) {

@@ -3,14 +3,11 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 )
 
@@ -103,61 +100,5 @@ func TestMemoryPointsBounds(t *testing.T) {
 	}
 	if c, _ := m.Customer("c1"); c.Points != 100 {
 		t.Errorf("balance %d, want 100 unchanged", c.Points)
-	}
-}
-
-// The variant a journey picks for a customer's locale (engine's BCP 47
-// matching) is the one the simulator's store logs and renders, and an
-// unset date renders as nothing, never 0001-01-01.
-func TestMemorySendLocaleVariantAndUnsetDate(t *testing.T) {
-	plan, err := engine.Compile("loc.yaml", []byte(`playbook: loc
-stage: care
-trigger: { manual: true }
-templates:
-  hi:
-    zh: { subject: "简体 [{{ customer.birthday }}]", text: "{{ customer.last_purchase_at }}" }
-    en: { subject: "English [{{ customer.birthday }}]", text: "{{ customer.last_purchase_at }}" }
-    zh-TW: { subject: "繁體 [{{ customer.birthday }}]", text: "{{ customer.last_purchase_at }}" }
-    pt-BR: { subject: "Português [{{ customer.birthday }}]", text: "{{ customer.last_purchase_at }}" }
-steps:
-  - send: { channel: email, template: hi }
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, ctx := NewMemory(), context.Background()
-	birthday := time.Date(1990, 4, 12, 0, 0, 0, 0, time.UTC)
-	for i, tc := range []struct {
-		locale, variant, subject string
-		birthday                 time.Time
-	}{
-		{"zh_CN", "zh", "简体 []", time.Time{}},
-		{"ZH", "zh", "简体 []", time.Time{}},
-		{"zh-Hans", "zh", "简体 []", time.Time{}},
-		{"zh-HK", "zh-TW", "繁體 []", time.Time{}},
-		{"zh-TW", "zh-TW", "繁體 []", time.Time{}},
-		{"zh-Hant", "zh-TW", "繁體 []", time.Time{}},
-		{"en-GB", "en", "English [1990-04-12]", birthday},
-		{"pt_BR", "pt-BR", "Português []", time.Time{}},
-		{"", "en", "English []", time.Time{}},
-		{"xx", "en", "English [1990-04-12]", birthday},
-	} {
-		c := rules.Customer{ID: fmt.Sprint("c", i), Email: "x@example.com", Locale: tc.locale, Birthday: tc.birthday}
-		m.Put(c)
-		v, locale := plan.Template("hi", c.Locale)
-		if v == nil || locale != tc.variant {
-			t.Errorf("locale %q: variant %q, want %q", tc.locale, locale, tc.variant)
-			continue
-		}
-		r := sendReq(fmt.Sprint("e", i, "/send_1/1"), t0)
-		r.Customer, r.Locale, r.Subject, r.Text, r.HTML = c, locale, v.Subject, v.Text, v.HTML
-		if res, err := m.SendMessage(ctx, r); err != nil || res.Status != SendSent {
-			t.Fatalf("locale %q: send %+v, %v", tc.locale, res, err)
-		}
-		msgs := m.Messages()
-		got := msgs[len(msgs)-1]
-		if got.Locale != tc.variant || got.Subject != tc.subject || got.Text != "" {
-			t.Errorf("locale %q: logged %q %q %q, want %q %q and no text", tc.locale, got.Locale, got.Subject, got.Text, tc.variant, tc.subject)
-		}
 	}
 }

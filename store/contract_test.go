@@ -53,6 +53,15 @@ func (w pgWorld) Suppress(t testing.TB, channel, address, reason string) {
 	}
 }
 
+func (w pgWorld) Recorded(t testing.TB, key string) (string, string) {
+	t.Helper()
+	var locale, subject string
+	if err := w.Pool().QueryRow(context.Background(), `SELECT locale, subject FROM messages WHERE key = $1`, key).Scan(&locale, &subject); err != nil {
+		t.Fatalf("read message %s: %v", key, err)
+	}
+	return locale, subject
+}
+
 // The store keeps the contract the in-memory activities keep
 // (activities.TestContract runs the same cases), each case in a database
 // of its own.

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/rapport-crm/rapport/activities"
-	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store/storetest"
 )
@@ -63,65 +61,5 @@ func TestPointsOutOfBoundsRefused(t *testing.T) {
 	}
 	if n := count(t, s, `SELECT count(*) FROM points_ledger`); n != 0 {
 		t.Errorf("%d ledger entries out of bounds", n)
-	}
-}
-
-// The variant a journey picks for a customer's locale (engine's BCP 47
-// matching) is the one the store records and delivers, and an unset date
-// renders as nothing, never 0001-01-01.
-func TestSendLocaleVariantAndUnsetDate(t *testing.T) {
-	t.Parallel()
-	plan, err := engine.Compile("loc.yaml", []byte(`playbook: loc
-stage: care
-trigger: { manual: true }
-templates:
-  hi:
-    zh: { subject: "简体 [{{ customer.birthday }}]", text: "t" }
-    en: { subject: "English [{{ customer.birthday }}]", text: "t" }
-    zh-TW: { subject: "繁體 [{{ customer.birthday }}]", text: "t" }
-    pt-BR: { subject: "Português [{{ customer.birthday }}]", text: "t" }
-steps:
-  - send: { channel: email, template: hi }
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := storetest.New(t)
-	ctx := context.Background()
-	birthday := time.Date(1990, 4, 12, 0, 0, 0, 0, time.UTC)
-	for i, tc := range []struct {
-		locale, variant, subject string
-		birthday                 time.Time
-	}{
-		{"zh_CN", "zh", "简体 []", time.Time{}},
-		{"ZH", "zh", "简体 []", time.Time{}},
-		{"zh-Hans", "zh", "简体 []", time.Time{}},
-		{"zh-HK", "zh-TW", "繁體 []", time.Time{}},
-		{"zh-TW", "zh-TW", "繁體 []", time.Time{}},
-		{"zh-Hant", "zh-TW", "繁體 []", time.Time{}},
-		{"en-GB", "en", "English [1990-04-12]", birthday},
-		{"pt_BR", "pt-BR", "Português []", time.Time{}},
-		{"", "en", "English []", time.Time{}},
-		{"xx", "en", "English [1990-04-12]", birthday},
-	} {
-		id := fmt.Sprint("c", i)
-		c := mustCustomer(t, s, rules.Customer{ID: id, Email: id + "@example.com", Locale: tc.locale, Birthday: tc.birthday})
-		v, locale := plan.Template("hi", c.Locale)
-		if v == nil || locale != tc.variant {
-			t.Errorf("locale %q: variant %q, want %q", tc.locale, locale, tc.variant)
-			continue
-		}
-		r := sendReq(enrollment("en-"+id, "loc", id), c, "en-"+id+"/send_1/1", t0)
-		r.Locale, r.Subject, r.Text, r.HTML = locale, v.Subject, v.Text, v.HTML
-		if res, err := s.SendMessage(ctx, r); err != nil || res.Status != activities.SendSent {
-			t.Fatalf("locale %q: send %+v, %v", tc.locale, res, err)
-		}
-		var gotLocale, gotSubject string
-		if err := s.Pool().QueryRow(ctx, `SELECT locale, subject FROM messages WHERE customer_id = $1`, id).Scan(&gotLocale, &gotSubject); err != nil {
-			t.Fatal(err)
-		}
-		if gotLocale != tc.variant || gotSubject != tc.subject {
-			t.Errorf("locale %q: recorded %q %q, want %q %q", tc.locale, gotLocale, gotSubject, tc.variant, tc.subject)
-		}
 	}
 }

@@ -34,6 +34,9 @@ type World interface {
 	// Suppress puts an address on the suppression list with a reason, as
 	// a provider's hard bounce, complaint or run of soft bounces does.
 	Suppress(t testing.TB, channel, address, reason string)
+	// Recorded is the locale and rendered subject of the message recorded
+	// under key.
+	Recorded(t testing.TB, key string) (locale, subject string)
 }
 
 // Config is the operator's configuration a World is built with.
@@ -64,6 +67,7 @@ type contractCase struct {
 func Run(t *testing.T, newWorld New) {
 	var cases []contractCase
 	cases = append(cases, sendCases()...)
+	cases = append(cases, localeCases()...)
 	cases = append(cases, suppressionCases()...)
 	cases = append(cases, entryCases()...)
 	cases = append(cases, profileCases()...)
