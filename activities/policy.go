@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -29,6 +30,11 @@ const AllTopics = "*"
 // ReasonRenderError is a message whose template cannot be rendered for
 // the customer: recorded failed, and the journey goes on.
 const ReasonRenderError = "render_error"
+
+// ErrRender is wrapped by the failure to render a template for the
+// customer: a send that meets it records the message failed with
+// ReasonRenderError, and the journey goes on.
+var ErrRender = errors.New("template cannot be rendered")
 
 // Reasons RecordStart gives for turning a customer away (besides
 // ReasonDuplicateTrigger).

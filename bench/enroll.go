@@ -46,7 +46,7 @@ func benchEnrollments(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	tc, stack, stop, err := startStack(ctx, c, st, plan, []byte("bench"))
+	tc, stack, stop, err := startStack(ctx, c, st, plan)
 	if err != nil {
 		return err
 	}

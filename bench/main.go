@@ -33,6 +33,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/rapport-crm/rapport/channels"
+	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/devenv"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/store"
@@ -181,15 +182,26 @@ func ensureNamespace(ctx context.Context, c config) error {
 	}
 }
 
+// benchDelivery sends every channel to a discarded log, with an
+// unsubscribe secret so marketing messages render as in production.
+func benchDelivery() delivery.Config {
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := delivery.Config{Channels: channels.Set{}, UnsubscribeSecret: []byte("bench"), PublicURL: "http://localhost"}
+	for _, ch := range []string{"email", "sms", "webhook"} {
+		cfg.Channels[ch] = &channels.Log{Name: ch, Logger: discard}
+	}
+	return cfg
+}
+
 // startStack dials Temporal and starts the in-process worker and event API
 // over st with one playbook deployed: the world parts a and c measure.
 // stop shuts both down.
-func startStack(ctx context.Context, c config, st *store.Store, plan *engine.Plan, unsubscribeSecret []byte) (client.Client, *devenv.Stack, func(), error) {
+func startStack(ctx context.Context, c config, st *store.Store, plan *engine.Plan) (client.Client, *devenv.Stack, func(), error) {
 	tc, err := dial(ctx, c)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, UnsubscribeSecret: unsubscribeSecret})
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, Delivery: benchDelivery()})
 	if err != nil {
 		tc.Close()
 		return nil, nil, nil, err
@@ -231,13 +243,6 @@ func freshStore(ctx context.Context, c config, part string) (*store.Store, func(
 	}
 	cfg := store.DefaultConfig()
 	cfg.CapMax = 0
-	cfg.UnsubscribeSecret = []byte("bench")
-	cfg.PublicURL = "http://localhost"
-	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg.Channels = channels.Set{}
-	for _, ch := range []string{"email", "sms", "webhook"} {
-		cfg.Channels[ch] = &channels.Log{Name: ch, Logger: discard}
-	}
 	st, err := store.Open(ctx, poolURL, cfg)
 	if err != nil {
 		drop()

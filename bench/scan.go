@@ -57,7 +57,7 @@ func benchScan(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey})
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, Delivery: benchDelivery()})
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ type Config struct {
 	Channels channels.Set
 	// UnsubscribeSecret signs unsubscribe links; PublicURL is where the
 	// unsubscribe handler and the tracker are reachable; UnsubscribeTTL is
-	// how long a link stays valid.
+	// how long a link stays valid (zero: DefaultUnsubscribeTTL).
 	UnsubscribeSecret []byte
 	PublicURL         string
 	UnsubscribeTTL    time.Duration
@@ -40,30 +40,19 @@ type Message struct {
 	UnsubscribeURL string
 }
 
-// RenderFunc renders a request's message for the customer; the outbox
-// calls it inside the send transaction for a message that passes the
-// checks, so the queued row records the rendered subject. A template that
-// cannot be rendered for the customer is a *RenderError.
-type RenderFunc func(r activities.SendRequest, customerID string) (Message, error)
-
-// Decision is what the send transaction decided.
-type Decision struct {
-	// Result is the answer, final unless Deliver.
-	Result activities.SendResult
-	// Deliver: the message is queued and Message goes to the channel.
-	Deliver bool
-	Message Message
-}
-
 // Outbox is the SQL of the send path; store.Store implements it. Each
 // transition changes a still queued row only, so a late or repeated
 // call changes nothing recorded.
 type Outbox interface {
-	// DecideSend runs the send transaction (store.SendMessage's step 1):
-	// a key already recorded answers with its outcome (a still queued one
-	// is rendered again and delivered), else the checks decide and a
-	// passing message is rendered and recorded queued.
-	DecideSend(ctx context.Context, customerID string, r activities.SendRequest, render RenderFunc) (Decision, error)
+	// DecideSend runs the send transaction: a key already recorded
+	// answers with its outcome (a still queued one is rendered again and
+	// delivered), else the checks decide (activities.DecideSend) and a
+	// passing message is rendered and recorded queued with the subject
+	// render returns. A render error wrapping activities.ErrRender is
+	// recorded failed (activities.ReasonRenderError); any other aborts
+	// the transaction. deliver says the message is queued and must go to
+	// its channel; res is final otherwise.
+	DecideSend(ctx context.Context, customerID string, r activities.SendRequest, render func() (subject string, err error)) (res activities.SendResult, deliver bool, err error)
 	// MarkSent records the provider's id of a delivered message.
 	MarkSent(ctx context.Context, key, providerID string) error
 	// MarkFailed records a permanent delivery failure.
@@ -104,23 +93,28 @@ func (s Sender) SendMessage(ctx context.Context, r activities.SendRequest) (acti
 	if r.Now.IsZero() {
 		r.Now = time.Now()
 	}
-	d, err := s.Outbox.DecideSend(ctx, customerID, r, s.Render)
+	var msg Message
+	res, deliver, err := s.Outbox.DecideSend(ctx, customerID, r, func() (string, error) {
+		var err error
+		msg, err = s.Render(r, customerID)
+		return msg.Subject, err
+	})
 	if err != nil {
 		return activities.SendResult{}, fmt.Errorf("send %s: %w", r.Key, err)
 	}
-	if !d.Deliver {
-		return d.Result, nil
+	if !deliver {
+		return res, nil
 	}
-	return s.deliver(ctx, ch, customerID, r, d)
+	return s.deliver(ctx, ch, customerID, r, res.To, msg)
 }
 
 // deliver hands a queued message to its channel and has the outcome
 // recorded.
-func (s Sender) deliver(ctx context.Context, ch channels.Channel, customerID string, r activities.SendRequest, d Decision) (activities.SendResult, error) {
+func (s Sender) deliver(ctx context.Context, ch channels.Channel, customerID string, r activities.SendRequest, to string, m Message) (activities.SendResult, error) {
 	msg := channels.Message{
-		Key: r.Key, Channel: r.Channel, To: d.Result.To,
-		Subject: d.Message.Subject, Text: d.Message.Text, HTML: d.Message.HTML,
-		Locale: r.Locale, UnsubscribeURL: d.Message.UnsubscribeURL, CustomerID: customerID,
+		Key: r.Key, Channel: r.Channel, To: to,
+		Subject: m.Subject, Text: m.Text, HTML: m.HTML,
+		Locale: r.Locale, UnsubscribeURL: m.UnsubscribeURL, CustomerID: customerID,
 		Template: r.Template, Topic: r.Topic,
 	}
 	providerID, derr := ch.Deliver(ctx, msg)

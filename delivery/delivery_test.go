@@ -18,12 +18,11 @@ import (
 // the transitions it is asked for.
 type outbox struct{ calls []string }
 
-func (o *outbox) DecideSend(_ context.Context, customerID string, r activities.SendRequest, render delivery.RenderFunc) (delivery.Decision, error) {
-	m, err := render(r, customerID)
-	if err != nil {
-		return delivery.Decision{}, err
+func (o *outbox) DecideSend(_ context.Context, _ string, _ activities.SendRequest, render func() (string, error)) (activities.SendResult, bool, error) {
+	if _, err := render(); err != nil {
+		return activities.SendResult{}, false, err
 	}
-	return delivery.Decision{Deliver: true, Message: m, Result: activities.SendResult{To: "ada@example.com"}}, nil
+	return activities.SendResult{To: "ada@example.com"}, true, nil
 }
 
 func (o *outbox) MarkSent(_ context.Context, key, providerID string) error {
@@ -102,8 +101,8 @@ func TestRenderErrors(t *testing.T) {
 	s := sender(&channel{}, &outbox{})
 	r := request()
 	r.Subject = "Hi {{ customer.nope( }}"
-	if _, err := s.Render(r, "c1"); !errors.As(err, new(*delivery.RenderError)) {
-		t.Errorf("bad template: %v, want a RenderError", err)
+	if _, err := s.Render(r, "c1"); !errors.As(err, new(*delivery.RenderError)) || !errors.Is(err, activities.ErrRender) {
+		t.Errorf("bad template: %v, want a RenderError that is activities.ErrRender", err)
 	}
 	s.Config.UnsubscribeSecret = nil
 	if _, err := s.Render(request(), "c1"); !errors.Is(err, activities.ErrPermanent) {

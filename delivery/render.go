@@ -19,7 +19,7 @@ func (s Sender) Render(r activities.SendRequest, customerID string) (Message, er
 			return Message{}, permanent("RAPPORT_UNSUBSCRIBE_SECRET is not set: marketing messages need a signed unsubscribe link")
 		}
 		link = unsubscribe.URL(s.Config.PublicURL, s.Config.UnsubscribeSecret, unsubscribe.Claims{
-			Customer: customerID, Channel: r.Channel, Topic: r.Topic, Expires: r.Now.Add(s.Config.UnsubscribeTTL),
+			Customer: customerID, Channel: r.Channel, Topic: r.Topic, Expires: r.Now.Add(s.Config.unsubscribeTTL()),
 		})
 	}
 	env := rules.NewEnv(r.Customer, r.Event, r.Now)
@@ -58,3 +58,7 @@ type RenderError struct{ Err error }
 
 func (e *RenderError) Error() string { return "render: " + e.Err.Error() }
 func (e *RenderError) Unwrap() error { return e.Err }
+
+// Is makes a RenderError match activities.ErrRender, the sentinel the
+// outbox records as a failed message.
+func (e *RenderError) Is(target error) bool { return target == activities.ErrRender }

@@ -20,6 +20,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/rapport-crm/rapport/channels"
+	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
@@ -134,7 +135,7 @@ func StartDev(ctx context.Context, o DevOptions) (d *Dev, err error) {
 	if err != nil {
 		return d, err
 	}
-	st, err := d.startDatabase(ctx, set)
+	st, err := d.startDatabase(ctx)
 	if err != nil {
 		return d, err
 	}
@@ -143,7 +144,7 @@ func StartDev(ctx context.Context, o DevOptions) (d *Dev, err error) {
 		return d, err
 	}
 	stack, err := StartStack(ctx, StackOptions{Client: c, Store: st, APIKey: o.APIKey,
-		UnsubscribeSecret: []byte(devUnsubscribeSecret), Metrics: m, Logger: o.Log})
+		Delivery: d.delivery(set), Metrics: m, Logger: o.Log})
 	if err != nil {
 		return d, err
 	}
@@ -207,9 +208,16 @@ func (d *Dev) startTemporal(ctx context.Context) error {
 	return nil
 }
 
+// delivery sends through set, with dev's unsubscribe secret and links to
+// the local API (http: dev only).
+func (d *Dev) delivery(set channels.Set) delivery.Config {
+	return delivery.Config{Channels: set, UnsubscribeSecret: []byte(devUnsubscribeSecret),
+		PublicURL: "http://" + hostPortURL(d.opts.APIAddr)}
+}
+
 // startDatabase creates the database if needed, migrates it and opens
-// the store, delivering through set.
-func (d *Dev) startDatabase(ctx context.Context, set channels.Set) (*store.Store, error) {
+// the store.
+func (d *Dev) startDatabase(ctx context.Context) (*store.Store, error) {
 	created, err := EnsureDatabase(ctx, d.opts.DatabaseURL)
 	if err != nil {
 		return nil, err
@@ -220,11 +228,7 @@ func (d *Dev) startDatabase(ctx context.Context, set channels.Set) (*store.Store
 	if err := store.Migrate(ctx, d.opts.DatabaseURL); err != nil {
 		return nil, err
 	}
-	cfg := store.DefaultConfig()
-	cfg.UnsubscribeSecret = []byte(devUnsubscribeSecret)
-	cfg.PublicURL = "http://" + hostPortURL(d.opts.APIAddr)
-	cfg.Channels = set
-	st, err := store.Open(ctx, d.opts.DatabaseURL, cfg)
+	st, err := store.Open(ctx, d.opts.DatabaseURL, store.DefaultConfig())
 	if err != nil {
 		return nil, err
 	}

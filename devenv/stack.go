@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/rapport-crm/rapport/api"
+	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
@@ -19,11 +20,13 @@ import (
 // StackOptions configure an in-process Rapport: worker and event API over
 // one Temporal client and one store.
 type StackOptions struct {
-	Client            client.Client
-	Store             *store.Store // with the channels to deliver through
-	APIKey            string
-	UnsubscribeSecret []byte
-	Metrics           *worker.Metrics // default: a fresh registry
+	Client client.Client
+	Store  *store.Store
+	// Delivery is what the worker sends through (channels, link
+	// secrets); its UnsubscribeSecret also verifies unsubscribe links.
+	Delivery delivery.Config
+	APIKey   string
+	Metrics  *worker.Metrics // default: a fresh registry
 	// Feedback enables the provider webhooks and tracking endpoints, as
 	// `rapport serve` does from its environment; the Recorder defaults
 	// to Store. Nil leaves them off (404).
@@ -58,7 +61,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	s.Dispatcher = api.NewEventDispatcher(s.Plans, api.TemporalJourneys{Client: o.Client}, pg, o.Logger)
 	srv, err := api.NewServer(api.Options{
 		APIKey: o.APIKey, Store: pg, Dispatcher: s.Dispatcher, Enroller: s.Dispatcher,
-		Unsubscriber: &api.TokenUnsubscriber{Secret: o.UnsubscribeSecret, Applier: o.Store, Customers: pg},
+		Unsubscriber: &api.TokenUnsubscriber{Secret: o.Delivery.UnsubscribeSecret, Applier: o.Store, Customers: pg},
 		Feedback:     feedbackOptions(o.Feedback, o.Store),
 		Checks:       healthChecks(o.Client, o.Store),
 		Logger:       o.Logger,
@@ -67,7 +70,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		return nil, err
 	}
 	s.API = srv
-	s.Worker = worker.New(worker.Options{Client: o.Client, Store: o.Store, Metrics: o.Metrics, Logger: o.Logger})
+	s.Worker = worker.New(worker.Options{Client: o.Client, Store: o.Store, Delivery: o.Delivery, Metrics: o.Metrics, Logger: o.Logger})
 	if err := s.Worker.Start(); err != nil {
 		return nil, err
 	}

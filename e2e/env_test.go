@@ -63,10 +63,10 @@ func newEnvWith(t *testing.T, namespace string, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := storetest.Config()
-	cfg.Channels["email"] = email
-	cfg.TrackingSecret = o.trackingSecret
-	st := storetest.NewWithConfig(t, cfg)
+	send := storetest.Delivery()
+	send.Channels["email"] = email
+	send.TrackingSecret = o.trackingSecret
+	st := storetest.New(t)
 
 	c, err := client.Dial(client.Options{HostPort: frontend, Namespace: namespace, Logger: quiet{}})
 	if err != nil {
@@ -74,7 +74,7 @@ func newEnvWith(t *testing.T, namespace string, o envOptions) *env {
 	}
 	t.Cleanup(c.Close)
 	ctx := context.Background()
-	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: c, Store: st, APIKey: apiKey, UnsubscribeSecret: storetest.Secret,
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: c, Store: st, APIKey: apiKey, Delivery: send,
 		Feedback: o.feedback})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/channels"
+	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store/storetest"
 )
@@ -27,9 +28,10 @@ func (downChannel) Deliver(context.Context, channels.Message) (string, error) {
 // deliver must then end failed with a reason, not sit queued in the
 // outbox forever (where it would also keep counting against the caps).
 func TestNoMessageStaysQueuedAfterTheJourney(t *testing.T) {
-	cfg := storetest.Config()
-	cfg.Channels["sms"] = downChannel{}
-	st := storetest.NewWithConfig(t, cfg)
+	d := storetest.Delivery()
+	d.Channels["sms"] = downChannel{}
+	st := storetest.New(t)
+	snd := delivery.Sender{Outbox: st, Config: d}
 	ctx := context.Background()
 	if err := st.UpsertCustomer(ctx, rules.Customer{ID: "c1", Phone: "+15550001111"}); err != nil {
 		t.Fatal(err)
@@ -41,7 +43,7 @@ func TestNoMessageStaysQueuedAfterTheJourney(t *testing.T) {
 	req := activities.SendRequest{Enrollment: enr, Key: "e1/sms_1/1", StepID: "sms_1", Channel: "sms", Template: "t", Locale: "en",
 		Text: "hi", Customer: rules.Customer{ID: "c1"}, Now: time.Now()}
 	for range 3 { // the journey's retries
-		if _, err := st.SendMessage(ctx, req); err == nil {
+		if _, err := snd.SendMessage(ctx, req); err == nil {
 			t.Fatal("delivery through a down provider succeeded")
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/rapport-crm/rapport/channels"
+	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/devenv"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/store"
@@ -127,8 +128,8 @@ func startEnv(ctx context.Context, serverURL string) (env *soakEnv, err error) {
 	cfg := store.DefaultConfig()
 	cfg.CapMax = 0
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg.Channels = channels.Set{"email": &channels.Log{Name: "email", Logger: quiet}}
-	cfg.UnsubscribeSecret, cfg.PublicURL = []byte("soak-secret"), "http://127.0.0.1"
+	send := delivery.Config{Channels: channels.Set{"email": &channels.Log{Name: "email", Logger: quiet}},
+		UnsubscribeSecret: []byte("soak-secret"), PublicURL: "http://127.0.0.1"}
 	st, err := store.Open(ctx, dbURL, cfg)
 	if err != nil {
 		return nil, err
@@ -140,7 +141,7 @@ func startEnv(ctx context.Context, serverURL string) (env *soakEnv, err error) {
 		return nil, err
 	}
 	env.closers = append(env.closers, c.Close)
-	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: c, Store: st, APIKey: apiKey, UnsubscribeSecret: cfg.UnsubscribeSecret})
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: c, Store: st, APIKey: apiKey, Delivery: send})
 	if err != nil {
 		return nil, err
 	}

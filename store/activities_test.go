@@ -45,7 +45,7 @@ func TestActivitiesIdempotent(t *testing.T) {
 	twice("RecordStep", func() (any, error) {
 		return nil, s.RecordStep(ctx, activities.StepRecord{Enrollment: e, Key: "en1/mail/1", StepID: "mail", Kind: "send", At: t0})
 	})
-	twice("SendMessage", func() (any, error) { return s.SendMessage(ctx, sendReq(e, c, "en1/mail/1", t0)) })
+	twice("SendMessage", func() (any, error) { return sender(s).SendMessage(ctx, sendReq(e, c, "en1/mail/1", t0)) })
 	twice("AdjustPoints", func() (any, error) {
 		return s.AdjustPoints(ctx, activities.PointsRequest{Enrollment: e, Key: "en1/pts/1", CustomerID: "c1", Delta: 50, Reason: "welcome"})
 	})
@@ -96,7 +96,7 @@ func TestUnknownCustomerIsPermanent(t *testing.T) {
 	e := enrollment("en1", "winback", "ghost")
 	checks := map[string]error{}
 	_, checks["RecordStart"] = s.RecordStart(ctx, activities.EntryRequest{Enrollment: e, At: t0})
-	_, checks["SendMessage"] = s.SendMessage(ctx, sendReq(e, rules.Customer{ID: "ghost"}, "k", t0))
+	_, checks["SendMessage"] = sender(s).SendMessage(ctx, sendReq(e, rules.Customer{ID: "ghost"}, "k", t0))
 	_, checks["AdjustPoints"] = s.AdjustPoints(ctx, activities.PointsRequest{Key: "k", CustomerID: "ghost", Delta: 1})
 	_, checks["IssueCoupon"] = s.IssueCoupon(ctx, activities.CouponRequest{Key: "k", CustomerID: "ghost", Kind: "amount", Value: 5, ExpiresAt: t0})
 	_, checks["CreateTask"] = s.CreateTask(ctx, activities.TaskRequest{Key: "k", CustomerID: "ghost", Assignee: "a", Title: "t"})
@@ -107,7 +107,7 @@ func TestUnknownCustomerIsPermanent(t *testing.T) {
 			t.Errorf("%s for unknown customer: err = %v, want ErrPermanent", name, err)
 		}
 	}
-	_, err := s.SendMessage(ctx, activities.SendRequest{Key: "k2", Channel: "pigeon", Customer: rules.Customer{ID: "ghost"}})
+	_, err := sender(s).SendMessage(ctx, activities.SendRequest{Key: "k2", Channel: "pigeon", Customer: rules.Customer{ID: "ghost"}})
 	if !errors.Is(err, activities.ErrPermanent) {
 		t.Errorf("unknown channel: err = %v, want ErrPermanent", err)
 	}
@@ -350,20 +350,20 @@ func TestSendSuppressedByConsentAndHoldout(t *testing.T) {
 	if err := s.SetConsent(ctx, "c1", "email", "marketing", false, "preference_centre"); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.SendMessage(ctx, sendReq(e, c, "k1", t0))
+	res, err := sender(s).SendMessage(ctx, sendReq(e, c, "k1", t0))
 	if err != nil || res.Status != activities.SendSuppressed || res.Reason != activities.ReasonConsent {
 		t.Errorf("withdrawn marketing: %+v %v, want suppressed/consent", res, err)
 	}
 	// Another topic on the same channel is unaffected (opt-out is per topic).
 	r := sendReq(e, c, "k2", t0)
 	r.Topic = "surveys"
-	if res, _ := s.SendMessage(ctx, r); res.Status != activities.SendSent {
+	if res, _ := sender(s).SendMessage(ctx, r); res.Status != activities.SendSent {
 		t.Errorf("surveys topic: %+v, want sent", res)
 	}
 	// A transactional message ignores consent.
 	r = sendReq(e, c, "k3", t0)
 	r.Transactional = true
-	if res, _ := s.SendMessage(ctx, r); res.Status != activities.SendSent {
+	if res, _ := sender(s).SendMessage(ctx, r); res.Status != activities.SendSent {
 		t.Errorf("transactional: %+v, want sent", res)
 	}
 	// Channel-wide withdrawal ('*') covers every topic; an explicit grant
@@ -377,7 +377,7 @@ func TestSendSuppressedByConsentAndHoldout(t *testing.T) {
 	for topic, want := range map[string]activities.SendStatus{"surveys": activities.SendSuppressed, "loyalty": activities.SendSent} {
 		r := sendReq(e, c, "sms-"+topic, t0)
 		r.Channel, r.Topic = "sms", topic
-		if res, _ := s.SendMessage(ctx, r); res.Status != want {
+		if res, _ := sender(s).SendMessage(ctx, r); res.Status != want {
 			t.Errorf("sms %s after STOP: %+v, want %s", topic, res, want)
 		}
 	}
@@ -386,16 +386,16 @@ func TestSendSuppressedByConsentAndHoldout(t *testing.T) {
 	h.ID, h.Holdout = "en2", true
 	r = sendReq(h, c, "h1", t0)
 	r.Topic = "loyalty"
-	if res, _ := s.SendMessage(ctx, r); res.Status != activities.SendSuppressed || res.Reason != activities.ReasonHoldout {
+	if res, _ := sender(s).SendMessage(ctx, r); res.Status != activities.SendSuppressed || res.Reason != activities.ReasonHoldout {
 		t.Errorf("holdout: %+v, want suppressed/holdout", res)
 	}
 	r.Key, r.Transactional = "h2", true
-	if res, _ := s.SendMessage(ctx, r); res.Status != activities.SendSuppressed || res.Reason != activities.ReasonHoldout {
+	if res, _ := sender(s).SendMessage(ctx, r); res.Status != activities.SendSuppressed || res.Reason != activities.ReasonHoldout {
 		t.Errorf("transactional in holdout: %+v, want suppressed/holdout (a holdout receives nothing)", res)
 	}
 
 	noAddr := mustCustomer(t, s, rules.Customer{ID: "c2"})
-	res, err = s.SendMessage(ctx, sendReq(enrollment("en3", "winback", "c2"), noAddr, "n1", t0))
+	res, err = sender(s).SendMessage(ctx, sendReq(enrollment("en3", "winback", "c2"), noAddr, "n1", t0))
 	if err != nil || res.Status != activities.SendSuppressed || res.Reason != activities.ReasonNoAddress {
 		t.Errorf("no address: %+v %v, want suppressed/no_address", res, err)
 	}
@@ -422,7 +422,7 @@ func TestUnsubscribeAppliesConsent(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM consents WHERE customer_id = 'c1' AND NOT granted AND source = 'unsubscribe_link'`); n != 1 {
 		t.Errorf("%d withdrawal rows, want 1", n)
 	}
-	res, _ := s.SendMessage(ctx, sendReq(enrollment("en1", "winback", "c1"), c, "k", t0))
+	res, _ := sender(s).SendMessage(ctx, sendReq(enrollment("en1", "winback", "c1"), c, "k", t0))
 	if res.Status != activities.SendSuppressed || res.Reason != activities.ReasonConsent {
 		t.Errorf("after unsubscribe: %+v, want suppressed/consent", res)
 	}
@@ -444,7 +444,7 @@ func TestGlobalCapConcurrent(t *testing.T) {
 			defer wg.Done()
 			<-start
 			e := enrollment(fmt.Sprintf("en%d", i), fmt.Sprintf("pb%d", i%4), "c1")
-			res, err := s.SendMessage(ctx, sendReq(e, c, fmt.Sprintf("k%d", i), t0.Add(time.Duration(i)*time.Second)))
+			res, err := sender(s).SendMessage(ctx, sendReq(e, c, fmt.Sprintf("k%d", i), t0.Add(time.Duration(i)*time.Second)))
 			if err != nil {
 				t.Errorf("send: %v", err)
 			}
@@ -465,7 +465,7 @@ func TestGlobalCapConcurrent(t *testing.T) {
 	mustCustomer(t, s, rules.Customer{ID: "c1", Phone: "+4915112345678"})
 	r := sendReq(enrollment("sms", "pb", "c1"), c, "sms", t0)
 	r.Channel = "sms"
-	if res, _ := s.SendMessage(ctx, r); res.Status != activities.SendSent {
+	if res, _ := sender(s).SendMessage(ctx, r); res.Status != activities.SendSent {
 		t.Errorf("sms under email cap: %+v, want sent", res)
 	}
 }
@@ -487,11 +487,11 @@ func TestCapDeferThenSend(t *testing.T) {
 		return r
 	}
 	for i, at := range []time.Time{t0, t0.Add(24 * time.Hour)} {
-		if res, err := s.SendMessage(ctx, withCap(fmt.Sprint(i), at)); err != nil || res.Status != activities.SendSent {
+		if res, err := sender(s).SendMessage(ctx, withCap(fmt.Sprint(i), at)); err != nil || res.Status != activities.SendSent {
 			t.Fatalf("send %d: %+v %v", i, res, err)
 		}
 	}
-	res, err := s.SendMessage(ctx, withCap("third", t0.Add(2*24*time.Hour)))
+	res, err := sender(s).SendMessage(ctx, withCap("third", t0.Add(2*24*time.Hour)))
 	wantRetry := t0.Add(7 * 24 * time.Hour)
 	if err != nil || res.Status != activities.SendDeferred || !res.RetryAt.Equal(wantRetry) {
 		t.Fatalf("over cap: %+v %v, want deferred until %v", res, err, wantRetry)
@@ -499,14 +499,14 @@ func TestCapDeferThenSend(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM messages WHERE key = 'third'`); n != 0 {
 		t.Errorf("deferred message recorded %d rows, want none", n)
 	}
-	res, err = s.SendMessage(ctx, withCap("third", res.RetryAt))
+	res, err = sender(s).SendMessage(ctx, withCap("third", res.RetryAt))
 	if err != nil || res.Status != activities.SendSent {
 		t.Errorf("retry at RetryAt: %+v %v, want sent", res, err)
 	}
 	// Without defer the same situation is recorded as suppressed.
 	r := withCap("fourth", t0.Add(7*24*time.Hour+time.Minute))
 	r.CapDefer = false
-	if res, _ := s.SendMessage(ctx, r); res.Status != activities.SendSuppressed || res.Reason != activities.ReasonFrequencyCap {
+	if res, _ := sender(s).SendMessage(ctx, r); res.Status != activities.SendSuppressed || res.Reason != activities.ReasonFrequencyCap {
 		t.Errorf("over cap with skip: %+v, want suppressed/frequency_cap", res)
 	}
 }

@@ -31,14 +31,12 @@ func TestParseCap(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("RAPPORT_FREQUENCY_CAP", "2/1d")
-	t.Setenv("RAPPORT_UNSUBSCRIBE_SECRET", "s")
-	t.Setenv("RAPPORT_PUBLIC_URL", "https://r.example")
-	t.Setenv("RAPPORT_DEV_CHANNELS", "log")
+	t.Setenv("RAPPORT_SOFT_BOUNCE_LIMIT", "5")
 	cfg, err := ConfigFromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.CapMax != 2 || cfg.CapPer != 24*time.Hour || string(cfg.UnsubscribeSecret) != "s" || cfg.PublicURL != "https://r.example" || len(cfg.Channels) != 3 {
+	if cfg.CapMax != 2 || cfg.CapPer != 24*time.Hour || cfg.SoftBounceLimit != 5 {
 		t.Errorf("config = %+v", cfg)
 	}
 	t.Setenv("RAPPORT_FREQUENCY_CAP", "lots")

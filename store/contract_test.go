@@ -6,6 +6,7 @@ import (
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/activities/activitiestest"
+	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/store/storetest"
@@ -13,7 +14,10 @@ import (
 
 // pgWorld is the PostgreSQL store under the contract, set up through the
 // same calls production makes.
-type pgWorld struct{ *store.Store }
+type pgWorld struct {
+	*store.Store
+	delivery.Sender
+}
 
 // Put upserts the profile as the API's identify does; the points balance
 // is the ledger's, so it is awarded through it.
@@ -69,6 +73,7 @@ func TestContract(t *testing.T) {
 	activitiestest.Run(t, func(t *testing.T, cfg activitiestest.Config) activitiestest.World {
 		c := storetest.Config()
 		c.CapMax, c.CapPer = cfg.GlobalCapMax, cfg.GlobalCapPer
-		return pgWorld{storetest.NewWithConfig(t, c)}
+		st := storetest.NewWithConfig(t, c)
+		return pgWorld{Store: st, Sender: sender(st)}
 	})
 }

@@ -139,7 +139,7 @@ func TestCustomerView(t *testing.T) {
 	if err := s.SetConsent(ctx, "ada", "sms", "marketing", false, "unsubscribe_link"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SendMessage(ctx, sendReq(e, rules.Customer{ID: "ada"}, "run-1/ask_why/1", time.Now().Add(-30*time.Minute))); err != nil {
+	if _, err := sender(s).SendMessage(ctx, sendReq(e, rules.Customer{ID: "ada"}, "run-1/ask_why/1", time.Now().Add(-30*time.Minute))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AdjustPoints(ctx, activities.PointsRequest{Enrollment: e, Key: "run-1/reward/1", CustomerID: "ada", Delta: 120, Reason: "winback"}); err != nil {

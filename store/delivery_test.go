@@ -16,6 +16,7 @@ import (
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/channels"
 	"github.com/rapport-crm/rapport/channels/smtptest"
+	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store/storetest"
 	"github.com/rapport-crm/rapport/unsubscribe"
@@ -32,9 +33,10 @@ func TestSendEmailEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := storetest.Config()
-	cfg.Channels["email"] = email
-	s := storetest.NewWithConfig(t, cfg)
+	d := storetest.Delivery()
+	d.Channels["email"] = email
+	s := storetest.New(t)
+	snd := delivery.Sender{Outbox: s, Config: d}
 	ctx := context.Background()
 	hostile := `李雷 <script>alert("x")</script>`
 	c := mustCustomer(t, s, rules.Customer{ID: "c1", Email: "li@example.com", Name: hostile, Locale: "zh"})
@@ -45,7 +47,7 @@ func TestSendEmailEndToEnd(t *testing.T) {
 	r.HTML = `<p>您好 {{ customer.name }}</p><a href="{{ unsubscribe_url }}">退订</a>`
 
 	for range 2 {
-		res, err := s.SendMessage(ctx, r)
+		res, err := snd.SendMessage(ctx, r)
 		if err != nil || res.Status != activities.SendSent || res.To != "li@example.com" {
 			t.Fatalf("send: %+v %v", res, err)
 		}
@@ -122,26 +124,27 @@ func TestSendSMSRetryAndPermanentFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := storetest.Config()
-	cfg.Channels["sms"] = sms
-	s := storetest.NewWithConfig(t, cfg)
+	d := storetest.Delivery()
+	d.Channels["sms"] = sms
+	s := storetest.New(t)
+	snd := delivery.Sender{Outbox: s, Config: d}
 	ctx := context.Background()
 	c := mustCustomer(t, s, rules.Customer{ID: "c1", Phone: "+4915112345678"})
 	r := sendReq(enrollment("en1", "loyalty", "c1"), c, "en1/sms/1", t0)
 	r.Channel, r.Subject, r.HTML = "sms", "", ""
 
-	_, err = s.SendMessage(ctx, r)
+	_, err = snd.SendMessage(ctx, r)
 	if err == nil || errors.Is(err, activities.ErrPermanent) {
 		t.Fatalf("503: err = %v, want a retryable error", err)
 	}
 	if n := count(t, s, `SELECT count(*) FROM messages WHERE status = 'queued' AND attempts = 1 AND reason = 'http_503'`); n != 1 {
 		t.Errorf("after 503 the message is not queued with one attempt")
 	}
-	res, err := s.SendMessage(ctx, r)
+	res, err := snd.SendMessage(ctx, r)
 	if err != nil || res.Status != activities.SendSent || res.ProviderID != "SM1" {
 		t.Fatalf("retry: %+v %v, want sent", res, err)
 	}
-	if res, _ := s.SendMessage(ctx, r); res.Status != activities.SendSent || len(prov.keys) != 2 {
+	if res, _ := snd.SendMessage(ctx, r); res.Status != activities.SendSent || len(prov.keys) != 2 {
 		t.Errorf("third call: %+v after %d provider calls, want the recorded sent and no new call", res, len(prov.keys))
 	}
 	if prov.keys[0] != r.Key || prov.keys[1] != r.Key {
@@ -152,11 +155,11 @@ func TestSendSMSRetryAndPermanentFailure(t *testing.T) {
 	prov.statuses = []int{400}
 	prov.mu.Unlock()
 	r.Key = "en1/sms/2"
-	res, err = s.SendMessage(ctx, r)
+	res, err = snd.SendMessage(ctx, r)
 	if err != nil || res.Status != activities.SendFailed || res.Reason != "http_400" {
 		t.Fatalf("400: %+v %v, want failed/http_400 and no error", res, err)
 	}
-	if res, _ := s.SendMessage(ctx, r); res.Status != activities.SendFailed || len(prov.keys) != 3 {
+	if res, _ := snd.SendMessage(ctx, r); res.Status != activities.SendFailed || len(prov.keys) != 3 {
 		t.Errorf("retry after 400: %+v after %d provider calls, want the recorded failure and no new call", res, len(prov.keys))
 	}
 }
@@ -177,13 +180,14 @@ func TestSendWebhookSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := storetest.Config()
-	cfg.Channels["webhook"] = wh
-	s := storetest.NewWithConfig(t, cfg)
+	d := storetest.Delivery()
+	d.Channels["webhook"] = wh
+	s := storetest.New(t)
+	snd := delivery.Sender{Outbox: s, Config: d}
 	c := mustCustomer(t, s, rules.Customer{ID: "c1"})
 	r := sendReq(enrollment("en1", "care", "c1"), c, "en1/hook/1", t0)
 	r.Channel = "webhook"
-	res, err := s.SendMessage(context.Background(), r)
+	res, err := snd.SendMessage(context.Background(), r)
 	if err != nil || res.Status != activities.SendSent || res.To != "c1" || got != 1 || verr != nil {
 		t.Errorf("webhook: %+v %v, %d deliveries, verify %v", res, err, got, verr)
 	}

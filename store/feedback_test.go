@@ -8,6 +8,7 @@ import (
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/channels"
+	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/feedback"
 	"github.com/rapport-crm/rapport/report"
@@ -28,7 +29,7 @@ func recordFeedback(t *testing.T, s *store.Store, e feedback.Event) store.Feedba
 // sent sends one marketing email and returns its provider id.
 func sent(t *testing.T, s *store.Store, c rules.Customer, key string) string {
 	t.Helper()
-	res, err := s.SendMessage(context.Background(), sendReq(enrollment("e1", "winback", c.ID), c, key, t0))
+	res, err := sender(s).SendMessage(context.Background(), sendReq(enrollment("e1", "winback", c.ID), c, key, t0))
 	if err != nil || res.Status != activities.SendSent {
 		t.Fatalf("send %s = %+v, %v", key, res, err)
 	}
@@ -79,7 +80,7 @@ func TestHardBounceSuppressesNextSend(t *testing.T) {
 		Bounce: feedback.BounceHard, ProviderID: pid, At: t0})
 	r := sendReq(enrollment("e1", "winback", "c1"), c, "e1/mail/2", t0.Add(time.Hour))
 	r.Transactional = true
-	res, err := s.SendMessage(context.Background(), r)
+	res, err := sender(s).SendMessage(context.Background(), r)
 	if err != nil || res.Status != activities.SendSuppressed || res.Reason != activities.ReasonHardBounce {
 		t.Fatalf("next send = %+v, %v; want suppressed hard_bounce", res, err)
 	}
@@ -182,16 +183,17 @@ func (c *captured) Deliver(_ context.Context, m channels.Message) (string, error
 // A playbook with tracking gets its links rewritten through signed
 // redirects and an open pixel, at send time; the unsubscribe link stays.
 func TestSendTracksLinks(t *testing.T) {
-	cfg := storetest.Config()
-	cfg.TrackingSecret = []byte("track-secret")
+	d := storetest.Delivery()
+	d.TrackingSecret = []byte("track-secret")
 	ch := &captured{}
-	cfg.Channels["email"] = ch
-	s := storetest.NewWithConfig(t, cfg)
+	d.Channels["email"] = ch
+	s := storetest.New(t)
+	snd := delivery.Sender{Outbox: s, Config: d}
 	c := mustCustomer(t, s, rules.Customer{ID: "c1", Email: "ada@example.com", Name: "Ada"})
 	r := sendReq(enrollment("e1", "winback", "c1"), c, "e1/mail/1", t0)
 	r.HTML = `<p><a href="https://shop.example/new">New</a></p><a href="{{ unsubscribe_url }}">unsubscribe</a>`
 	r.Tracking = engine.Tracking{Clicks: true, Opens: true}
-	if _, err := s.SendMessage(context.Background(), r); err != nil {
+	if _, err := snd.SendMessage(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
 	m := ch.msgs[0]

@@ -8,9 +8,17 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/store/storetest"
 )
+
+// sender sends through s's outbox with storetest.Delivery's channels, as
+// a worker does: the send path's SQL is the store's, the rest delivery's.
+func sender(s *store.Store) delivery.Sender {
+	return delivery.Sender{Outbox: s, Config: storetest.Delivery()}
+}
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rapport-crm/rapport/activities"
-	"github.com/rapport-crm/rapport/delivery"
 )
 
 // Message statuses in the outbox.
@@ -24,59 +23,38 @@ const (
 // be rendered for the customer.
 const ReasonRenderError = activities.ReasonRenderError
 
-// SendMessage records a message in the outbox and delivers it, exactly
-// once per Key:
+// The send path's SQL: the outbox. delivery.Sender renders, signs links,
+// calls the channel and drives these transitions (delivery.Outbox):
 //
-//  1. In one transaction with the customer row locked: a message already
-//     recorded under Key answers with its recorded outcome (a still queued
-//     one goes on to delivery). Otherwise the facts are read — recipient
-//     address, consent for the channel and topic (or "*"), the messages
-//     counted by the global frequency cap (per customer and channel, all
-//     playbooks) and by the playbook's cap (per customer, all channels) —
-//     and activities.DecideSend decides, as it does for the simulator: a
-//     holdout receives nothing, a missing address is suppressed
-//     (no_address), an address on the suppression list is suppressed
-//     with its reason (suppressions, read in the same transaction),
-//     transactional messages skip consent and caps. A
-//     stopped message is recorded suppressed; a message over a cap
-//     with CapDefer is not recorded at all and answers SendDeferred with
-//     the time the cap frees up, so the journey's later retry with the
-//     same Key is checked afresh. A message that passes is rendered and
-//     recorded queued, which counts towards the caps from then on.
-//  2. After commit, the channel delivers it; the row becomes sent with the
-//     provider's id, or failed for a permanent failure (answered as
-//     SendFailed so the journey goes on). A transient failure leaves it
-//     queued and returns an error, so the activity is retried.
-//
-// Delivery happens outside the transaction, so a crash between delivery
-// and the update to sent delivers again on retry; every channel passes
-// the Key on (Message-ID, Idempotency-Key) so the provider can drop it.
+//  1. DecideSend, in one transaction with the customer row locked: a
+//     message already recorded under Key answers with its recorded outcome
+//     (a still queued one goes on to delivery). Otherwise the facts are
+//     read — recipient address, consent for the channel and topic (or
+//     "*"), the messages counted by the global frequency cap (per customer
+//     and channel, all playbooks) and by the playbook's cap (per customer,
+//     all channels) — and activities.DecideSend decides, as it does for the
+//     simulator: a holdout receives nothing, a missing address is
+//     suppressed (no_address), an address on the suppression list is
+//     suppressed with its reason (suppressions, read in the same
+//     transaction), transactional messages skip consent and caps. A
+//     stopped message is recorded suppressed; a message over a cap with
+//     CapDefer is not recorded at all and answers SendDeferred with the
+//     time the cap frees up, so the journey's later retry with the same Key
+//     is checked afresh. A message that passes is rendered and recorded
+//     queued, which counts towards the caps from then on.
+//  2. After commit, the channel delivers it; MarkSent records the
+//     provider's id, MarkFailed a permanent failure, NoteAttempt a
+//     transient one (the row stays queued and the activity is retried).
 //
 // Frequency caps count in the request's Now (workflow time), which is also
 // the message's created_at.
-//
-// The steps other than SQL — rendering, link signing, the channel call —
-// are delivery.Sender's; this store is its Outbox.
-func (s *Store) SendMessage(ctx context.Context, r activities.SendRequest) (activities.SendResult, error) {
-	return s.Sender().SendMessage(ctx, r)
-}
 
-// Sender is the delivery of this store's configuration (channels, link
-// secrets) over this store's outbox.
-func (s *Store) Sender() delivery.Sender {
-	return delivery.Sender{Outbox: s, Config: delivery.Config{
-		Channels: s.cfg.Channels, UnsubscribeSecret: s.cfg.UnsubscribeSecret, PublicURL: s.cfg.PublicURL,
-		UnsubscribeTTL: s.cfg.UnsubscribeTTL, TrackingSecret: s.cfg.TrackingSecret,
-	}}
-}
-
-var _ delivery.Outbox = (*Store)(nil)
-
-// decision is what the transaction decided, and the new outbox row to
-// record, if any.
+// decision is what the send transaction decided, and the new outbox row
+// to record, if any.
 type decision struct {
-	delivery.Decision
-	insert *messageRow
+	result  activities.SendResult
+	deliver bool
+	insert  *messageRow
 }
 
 // sendState is everything the checks read, fetched in one round trip
@@ -98,11 +76,11 @@ type recorded struct {
 	status, reason, providerID, recipient string
 }
 
-// DecideSend implements delivery.Outbox: step 1 of SendMessage in two
+// DecideSend implements delivery.Outbox: step 1 above in two
 // round trips, BEGIN with the reads (customer lock first), then the new
 // outbox row, if any, with COMMIT. render is called between them for a
 // message that passes, or one still queued under the Key.
-func (s *Store) DecideSend(ctx context.Context, customerID string, r activities.SendRequest, render delivery.RenderFunc) (delivery.Decision, error) {
+func (s *Store) DecideSend(ctx context.Context, customerID string, r activities.SendRequest, render func() (string, error)) (activities.SendResult, bool, error) {
 	var st *sendState
 	var d decision
 	err := s.inPipelinedTx(ctx,
@@ -114,50 +92,48 @@ func (s *Store) DecideSend(ctx context.Context, customerID string, r activities.
 				return nil, err
 			}
 			b := &pgx.Batch{}
-			queueInsertMessage(b, customerID, r, *d.insert, d.Deliver)
+			queueInsertMessage(b, customerID, r, *d.insert, d.deliver)
 			return b, nil
 		})
-	return d.Decision, err
+	return d.result, d.deliver, err
 }
 
 // settle decides from the state read under the lock: the recorded
 // outcome of the Key, a deferral, or the new row to record.
-func settle(st *sendState, customerID string, r activities.SendRequest, render delivery.RenderFunc) (decision, error) {
+func settle(st *sendState, customerID string, r activities.SendRequest, render func() (string, error)) (decision, error) {
 	var d decision
 	if !st.found {
 		return d, errUnknownCustomer(customerID)
 	}
 	recipient := activities.Recipient(r.Channel, customerID, st.email, st.phone)
 	if st.existing != nil {
-		d.Decision = fromRecorded(st.existing)
+		d.result = fromRecorded(st.existing)
 		if st.existing.status == msgQueued {
-			var err error
-			d.Deliver = true
-			d.Message, err = render(r, customerID)
+			d.deliver = true
+			_, err := render()
 			return d, err
 		}
 		return d, nil
 	}
 	status, reason, retryAt := activities.DecideSend(r, st.facts(recipient))
 	if status == activities.SendDeferred {
-		d.Result = activities.SendResult{Status: activities.SendDeferred, Reason: reason, RetryAt: retryAt}
+		d.result = activities.SendResult{Status: activities.SendDeferred, Reason: reason, RetryAt: retryAt}
 		return d, nil // nothing recorded: the key stays free for the retry
 	}
 	row := messageRow{status: msgQueued, recipient: recipient}
-	var err error
 	if status != "" {
 		row.status, row.reason = string(status), reason
-	} else if d.Message, err = render(r, customerID); errors.As(err, new(*delivery.RenderError)) {
+	} else if subject, err := render(); errors.Is(err, activities.ErrRender) {
 		row.status, row.reason = msgFailed, ReasonRenderError
 		status, reason = activities.SendFailed, ReasonRenderError
 	} else if err != nil {
 		return d, err
 	} else {
-		row.subject = d.Message.Subject
-		d.Deliver = true
+		row.subject = subject
+		d.deliver = true
 	}
 	d.insert = &row
-	d.Result = activities.SendResult{Status: status, Reason: reason, To: recipient}
+	d.result = activities.SendResult{Status: status, Reason: reason, To: recipient}
 	return d, nil
 }
 
@@ -237,7 +213,7 @@ func (st *sendState) facts(recipient string) activities.SendFacts {
 	return f
 }
 
-func fromRecorded(m *recorded) delivery.Decision {
+func fromRecorded(m *recorded) activities.SendResult {
 	res := activities.SendResult{Reason: m.reason, ProviderID: m.providerID, To: m.recipient}
 	switch m.status {
 	case msgSent:
@@ -247,7 +223,7 @@ func fromRecorded(m *recorded) delivery.Decision {
 	case msgFailed:
 		res.Status = activities.SendFailed
 	}
-	return delivery.Decision{Result: res}
+	return res
 }
 
 // messageRow is the part of a new outbox row decided by the checks.

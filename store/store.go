@@ -1,7 +1,9 @@
 // Package store is Rapport's PostgreSQL persistence: customers and events,
 // consent, enrollments, the message outbox and contact log, points,
 // coupons and tasks. Store implements every activity interface a journey
-// uses (activities.All), plus the data API event ingestion needs.
+// uses but activities.Messenger, and the outbox delivery sends through
+// (delivery.Backend: delivery.Activities joins the two), plus the data
+// API event ingestion needs.
 //
 // Every write is idempotent on the request's Key: the key is a unique
 // column, and a retried activity finds the row its first attempt wrote and
@@ -25,13 +27,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rapport-crm/rapport/activities"
-	"github.com/rapport-crm/rapport/channels"
 )
 
 // DefaultDatabaseURL is used when DATABASE_URL is not set.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/rapport?sslmode=disable"
 
-// Config is how a Store sends messages.
+// Config is the store's behaviour that is not in its tables: the global
+// frequency cap the send transaction checks, the soft bounces that
+// suppress an address, and the pool size. (Channels and link secrets are
+// delivery's: delivery.Config.)
 type Config struct {
 	// Global frequency cap: at most CapMax non-transactional messages per
 	// customer and channel within CapPer, across all playbooks. CapMax 0
@@ -39,24 +43,9 @@ type Config struct {
 	CapMax int
 	CapPer time.Duration
 
-	// Channels deliver messages by channel name.
-	Channels channels.Set
-
-	// UnsubscribeSecret signs unsubscribe links; PublicURL is where the
-	// unsubscribe handler is reachable. UnsubscribeTTL is how long a link
-	// stays valid (default one year: people unsubscribe from old mail).
-	UnsubscribeSecret []byte
-	PublicURL         string
-	UnsubscribeTTL    time.Duration
-
 	// SoftBounceLimit is how many soft bounces in a row suppress an
 	// address (RAPPORT_SOFT_BOUNCE_LIMIT, default DefaultSoftBounceLimit).
 	SoftBounceLimit int
-
-	// TrackingSecret signs click-tracking links and open pixels
-	// (RAPPORT_TRACKING_SECRET); empty disables tracking, whatever a
-	// playbook asks for.
-	TrackingSecret []byte
 
 	// MaxConns sizes the connection pool (RAPPORT_DB_MAX_CONNS). Zero
 	// keeps pool_max_conns from the database URL, or DefaultMaxConns when
@@ -70,21 +59,18 @@ type Config struct {
 const DefaultMaxConns = 20
 
 // DefaultConfig is the configuration without environment: cap 3 per 7
-// days, no channels.
+// days.
 func DefaultConfig() Config {
-	return Config{CapMax: 3, CapPer: 7 * 24 * time.Hour, UnsubscribeTTL: 365 * 24 * time.Hour}
+	return Config{CapMax: 3, CapPer: 7 * 24 * time.Hour}
 }
 
 // ConfigFromEnv reads the store's configuration:
 //
 //	RAPPORT_FREQUENCY_CAP       global cap "<max>/<duration>", e.g. 3/7d (default); "off" disables
-//	RAPPORT_UNSUBSCRIBE_SECRET  HMAC secret for unsubscribe links (required to send marketing messages)
-//	RAPPORT_PUBLIC_URL          base URL of the unsubscribe handler, e.g. https://rapport.example.com
-//	RAPPORT_TRACKING_SECRET     HMAC secret for click-tracking links and open pixels (unset: no tracking)
 //	RAPPORT_SOFT_BOUNCE_LIMIT   soft bounces in a row that suppress an address (default 3)
 //	RAPPORT_DB_MAX_CONNS        connection pool size (default: the URL's pool_max_conns, else DefaultMaxConns)
 //
-// and the channels (see channels.FromEnv).
+// Channels and link secrets are delivery.ConfigFromEnv's.
 func ConfigFromEnv() (Config, error) {
 	cfg := DefaultConfig()
 	if v := os.Getenv("RAPPORT_FREQUENCY_CAP"); v != "" {
@@ -94,9 +80,6 @@ func ConfigFromEnv() (Config, error) {
 		}
 		cfg.CapMax, cfg.CapPer = max, per
 	}
-	cfg.UnsubscribeSecret = []byte(os.Getenv("RAPPORT_UNSUBSCRIBE_SECRET"))
-	cfg.PublicURL = os.Getenv("RAPPORT_PUBLIC_URL")
-	cfg.TrackingSecret = []byte(os.Getenv("RAPPORT_TRACKING_SECRET"))
 	if v := os.Getenv("RAPPORT_SOFT_BOUNCE_LIMIT"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -111,11 +94,6 @@ func ConfigFromEnv() (Config, error) {
 		}
 		cfg.MaxConns = n
 	}
-	set, err := channels.FromEnv()
-	if err != nil {
-		return Config{}, err
-	}
-	cfg.Channels = set
 	return cfg, nil
 }
 
@@ -162,13 +140,12 @@ func parseDuration(s string) (time.Duration, error) {
 	return total, nil
 }
 
-// Store is the PostgreSQL implementation of activities.All.
+// Store is the PostgreSQL implementation of every journey activity but
+// the sending itself (delivery.Sender sends, through the outbox here).
 type Store struct {
 	pool *pgxpool.Pool
 	cfg  Config
 }
-
-var _ activities.All = (*Store)(nil)
 
 // Open connects to databaseURL and returns a Store. It does not migrate;
 // call Migrate first (rapport migrate up).
@@ -196,9 +173,6 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 
 // New returns a Store over an existing pool.
 func New(pool *pgxpool.Pool, cfg Config) *Store {
-	if cfg.UnsubscribeTTL <= 0 {
-		cfg.UnsubscribeTTL = DefaultConfig().UnsubscribeTTL
-	}
 	return &Store{pool: pool, cfg: cfg}
 }
 

@@ -67,7 +67,7 @@ func start(t *testing.T) *env {
 	}
 	t.Cleanup(c.Close)
 	st := storetest.New(t)
-	w := worker.New(worker.Options{Client: c, Store: st})
+	w := worker.New(worker.Options{Client: c, Store: st, Delivery: storetest.Delivery()})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

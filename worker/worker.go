@@ -22,6 +22,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/reconcile"
 	"github.com/rapport-crm/rapport/scan"
@@ -86,8 +87,11 @@ func envOr(name, def string) string {
 type Options struct {
 	Client client.Client
 	Store  *store.Store
-	// Activities implement the journeys' activities; default Store. They
-	// are wrapped with metrics either way.
+	// Delivery is how messages are sent: channels and link secrets.
+	Delivery delivery.Config
+	// Activities implement the journeys' activities; default Store's, with
+	// messages sent by delivery over its outbox with Delivery. They are
+	// wrapped with metrics either way.
 	Activities activities.All
 	Metrics    *Metrics // default NewMetrics()
 	// StopTimeout: see Config. Default 30s.
@@ -99,6 +103,10 @@ type Options struct {
 	// schedule after the first fails; zero is DefaultBackoff.
 	Backoff Backoff
 }
+
+// The store is what delivery sends through: every activity but the
+// sending, and the outbox.
+var _ delivery.Backend = (*store.Store)(nil)
 
 // Worker is a started-or-ready Temporal worker with its deployed plans.
 type Worker struct {
@@ -121,7 +129,7 @@ func New(opts Options) *Worker {
 		opts.Logger = slog.Default()
 	}
 	if opts.Activities == nil {
-		opts.Activities = opts.Store
+		opts.Activities = delivery.Activities(opts.Store, opts.Delivery)
 	}
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = 30 * time.Second
@@ -235,7 +243,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := checkLinks(cfgStore); err != nil {
+	cfgDelivery, err := delivery.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	if err := checkLinks(cfgDelivery); err != nil {
 		return err
 	}
 	topts, err := temporalenv.Load(temporalenv.Overrides{Address: cfg.TemporalAddress, Namespace: cfg.Namespace})
@@ -251,7 +263,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if len(cfgStore.Channels) == 0 {
+	if len(cfgDelivery.Channels) == 0 {
 		log.Warn("no delivery channel configured: every send will fail permanently (set RAPPORT_SMTP_ADDR, or RAPPORT_DEV_CHANNELS=log)")
 	}
 	if cfg.CacheSize > 0 {
@@ -265,7 +277,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return stoppedWhileConnecting(ctx, err, log)
 	}
 	defer c.Close()
-	w := New(Options{Client: c, Store: st, Metrics: m, StopTimeout: cfg.StopTimeout, Logger: log, Slots: slots, Backoff: cfg.Backoff})
+	w := New(Options{Client: c, Store: st, Delivery: cfgDelivery, Metrics: m, StopTimeout: cfg.StopTimeout, Logger: log, Slots: slots, Backoff: cfg.Backoff})
 	if err := w.LoadPlans(ctx); err != nil {
 		return err
 	}
@@ -291,7 +303,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // every marketing message would go out with a link that cannot work or
 // that receivers ignore, and nobody would notice until complaints. http is
 // only for `rapport dev`, which builds its store without this check.
-func checkLinks(cfg store.Config) error {
+func checkLinks(cfg delivery.Config) error {
 	if cfg.Channels["email"] == nil && cfg.Channels["sms"] == nil {
 		return nil
 	}

@@ -22,7 +22,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/channels"
+	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/store"
 )
 
@@ -33,18 +35,27 @@ var Secret = []byte("storetest-unsubscribe-secret")
 const PublicURL = "https://rapport.test"
 
 // Config is a store configuration for tests: the default global cap (3 per
-// 7 days), every channel writing to a discarded log, and a fixed
-// unsubscribe secret.
+// 7 days).
 func Config() store.Config {
-	cfg := store.DefaultConfig()
+	return store.DefaultConfig()
+}
+
+// Delivery is a delivery configuration for tests: every channel writing
+// to a discarded log, a fixed unsubscribe secret and PublicURL. Each call
+// returns a new channel set, so a test may replace a channel in it.
+func Delivery() delivery.Config {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg.Channels = channels.Set{}
+	cfg := delivery.Config{Channels: channels.Set{}, UnsubscribeSecret: Secret, PublicURL: PublicURL}
 	for _, name := range []string{"email", "sms", "webhook"} {
 		cfg.Channels[name] = &channels.Log{Name: name, Logger: log}
 	}
-	cfg.UnsubscribeSecret = Secret
-	cfg.PublicURL = PublicURL
 	return cfg
+}
+
+// Activities are st's journey activities with Delivery's channels, as a
+// worker registers them.
+func Activities(st *store.Store) activities.All {
+	return delivery.Activities(st, Delivery())
 }
 
 // New returns a Store with Config over a fresh database.
