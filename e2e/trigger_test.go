@@ -18,7 +18,9 @@ import (
 func TestTriggerDuringAScanIsNotDropped(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nsTrigger)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// The context bounds the seeding as well as the wait below: on a
+	// loaded machine 1,500 upserts alone can take tens of seconds.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	now := time.Now().UTC()
 	// Enough matches that the first scan takes seconds (each starts a
