@@ -58,6 +58,12 @@ type Config struct {
 	// playbook asks for.
 	TrackingSecret []byte
 
+	// ErasureSecrets key the hashes an erased customer's addresses are
+	// kept as (RAPPORT_ERASURE_SECRET, ErasureSecretsFromEnv): the first
+	// hashes new erasures, all are checked by ingest and the send path.
+	// None: Forget is refused and nothing is checked.
+	ErasureSecrets [][]byte
+
 	// MaxConns sizes the connection pool (RAPPORT_DB_MAX_CONNS). Zero
 	// keeps pool_max_conns from the database URL, or DefaultMaxConns when
 	// the URL has none (pgx's own default, max(4, CPUs), is too small for
@@ -83,6 +89,7 @@ func DefaultConfig() Config {
 //	RAPPORT_TRACKING_SECRET     HMAC secret for click-tracking links and open pixels (unset: no tracking)
 //	RAPPORT_SOFT_BOUNCE_LIMIT   soft bounces in a row that suppress an address (default 3)
 //	RAPPORT_DB_MAX_CONNS        connection pool size (default: the URL's pool_max_conns, else DefaultMaxConns)
+//	RAPPORT_ERASURE_SECRET      keys of the erased addresses' hashes (ErasureSecretsFromEnv)
 //
 // and the channels (see channels.FromEnv).
 func ConfigFromEnv() (Config, error) {
@@ -111,11 +118,13 @@ func ConfigFromEnv() (Config, error) {
 		}
 		cfg.MaxConns = n
 	}
-	set, err := channels.FromEnv()
-	if err != nil {
+	var err error
+	if cfg.ErasureSecrets, err = ErasureSecretsFromEnv(); err != nil {
 		return Config{}, err
 	}
-	cfg.Channels = set
+	if cfg.Channels, err = channels.FromEnv(); err != nil {
+		return Config{}, err
+	}
 	return cfg, nil
 }
 
