@@ -313,3 +313,12 @@ func (s *Store) suppressReturningAddresses(ctx context.Context, tx pgx.Tx, p *Pr
 	}
 	return nil
 }
+
+// ErasureReady says whether Forget can run: ErrNoErasureSecret without a
+// secret. An erasure checks it before it ends any journey.
+func (s *Store) ErasureReady() error {
+	if len(s.cfg.ErasureSecrets) == 0 {
+		return ErrNoErasureSecret
+	}
+	return nil
+}
