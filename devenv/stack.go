@@ -62,7 +62,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		Keys: pg, Customers: o.Store,
 		// Erasure needs the store's erasure secret (store.Config); without
 		// one it answers 503 naming RAPPORT_ERASURE_SECRET.
-		Forgetter: &erasure.Eraser{Store: o.Store, Journeys: erasure.Temporal{Client: o.Client}, Keys: erasure.KeysOf(o.Store)},
+		Forgetter:    &erasure.Eraser{Store: o.Store, Journeys: erasure.Temporal{Client: o.Client}, Keys: erasure.KeysOf(o.Store)},
 		Unsubscriber: &api.TokenUnsubscriber{Secret: o.UnsubscribeSecret, Applier: o.Store, Customers: pg},
 		Feedback:     feedbackOptions(o.Feedback, o.Store),
 		Checks:       healthChecks(o.Client, o.Store),

@@ -47,6 +47,8 @@ type envOptions struct {
 	// feedback enables the provider webhooks and tracking endpoints of
 	// the API (`rapport serve`'s environment).
 	feedback *api.FeedbackOptions
+	// erasureSecret is RAPPORT_ERASURE_SECRET of the worker and the API.
+	erasureSecret []byte
 }
 
 func newEnvWith(t *testing.T, namespace string, o envOptions) *env {
@@ -66,6 +68,9 @@ func newEnvWith(t *testing.T, namespace string, o envOptions) *env {
 	cfg := storetest.Config()
 	cfg.Channels["email"] = email
 	cfg.TrackingSecret = o.trackingSecret
+	if o.erasureSecret != nil {
+		cfg.ErasureSecrets = [][]byte{o.erasureSecret}
+	}
 	st := storetest.NewWithConfig(t, cfg)
 
 	c, err := client.Dial(client.Options{HostPort: frontend, Namespace: namespace, Logger: quiet{}})
