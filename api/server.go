@@ -1,6 +1,13 @@
 // Package api is Rapport's HTTP front door: the Segment-compatible event API
-// (identify, track, batch), manual enrollment, the one-click unsubscribe
-// pages and the health check.
+// (identify, track, batch), manual enrollment, a customer's export and
+// erasure, the one-click unsubscribe pages and the health check.
+//
+// Every authenticated route asks for a scope (keys.go): events:write,
+// enrollments:write, customers:read or admin. Keys are RAPPORT_API_KEY
+// (every scope) and the scoped keys of `rapport keys`, stored as SHA-256
+// digests; each key has a token-bucket rate limit (429 with Retry-After).
+// Provider webhooks, unsubscribe pages and tracking links are
+// authenticated by their own signatures and tokens instead.
 //
 // The package works against small interfaces (Store, Dispatcher, Enroller,
 // Unsubscriber) so that it can be tested without PostgreSQL or Temporal;
