@@ -167,10 +167,13 @@ func (r *keyRing) lookup(ctx context.Context, d [32]byte) (Key, bool, error) {
 func (r *keyRing) reload(ctx context.Context, now time.Time, miss bool) error {
 	r.reloading.Lock()
 	defer r.reloading.Unlock()
+	// Another call may have reloaded while this one waited: reload only
+	// if the keys are still stale, or this miss may still retry.
 	r.mu.RLock()
-	done := r.loaded && !r.loadedAt.Before(now) // reloaded while we waited
+	stale := !r.loaded || now.Sub(r.loadedAt) >= r.refresh
+	retryMiss := miss && now.Sub(r.missAt) >= keyMissReload
 	r.mu.RUnlock()
-	if done {
+	if !stale && !retryMiss {
 		return nil
 	}
 	keys, err := r.src.ActiveAPIKeys(ctx)

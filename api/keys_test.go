@@ -332,3 +332,29 @@ func TestCheckScopes(t *testing.T) {
 		t.Errorf("unknown scope: %v", err)
 	}
 }
+
+// Many calls at once when the keys go stale reload them once, not once
+// per call.
+func TestKeyRingReloadsOnceUnderLoad(t *testing.T) {
+	h, keys, clk, _ := keyHarness(t)
+	_, key := keys.add(t, "segment", 0, 0, ScopeEventsWrite)
+	if rec := h.do("POST", "/v1/track", trackOK, bearer(key)...); rec.Code != 200 {
+		t.Fatal(rec.Code)
+	}
+	clk.advance(DefaultKeyRefresh)
+	before := keys.reads
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, ok, err := h.srv.keys.lookup(context.Background(), KeyDigest(key)); !ok || err != nil {
+				t.Errorf("lookup: %v %v", ok, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := keys.reads - before; n != 1 {
+		t.Errorf("%d reloads for 20 concurrent calls, want 1", n)
+	}
+}
