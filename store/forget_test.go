@@ -449,3 +449,23 @@ func TestCustomerExportHasEveryTable(t *testing.T) {
 		t.Errorf("export of an unknown customer: %v, want ErrNotFound", err)
 	}
 }
+
+// RAPPORT_ERASURE_SECRET: unset is none; several are comma-separated,
+// newest first; a short one is an error naming the variable and its
+// position, never the value.
+func TestErasureSecretsFromEnv(t *testing.T) {
+	t.Setenv(store.EnvErasureSecret, "")
+	if s, err := store.ErasureSecretsFromEnv(); err != nil || s != nil {
+		t.Errorf("unset: %q %v", s, err)
+	}
+	t.Setenv(store.EnvErasureSecret, "new-secret-0123456789, old-secret-0123456789")
+	s, err := store.ErasureSecretsFromEnv()
+	if err != nil || len(s) != 2 || string(s[0]) != "new-secret-0123456789" || string(s[1]) != "old-secret-0123456789" {
+		t.Errorf("two secrets: %q %v", s, err)
+	}
+	t.Setenv(store.EnvErasureSecret, "new-secret-0123456789,short7")
+	_, err = store.ErasureSecretsFromEnv()
+	if err == nil || !strings.Contains(err.Error(), "RAPPORT_ERASURE_SECRET: secret 2") || strings.Contains(err.Error(), "short7") {
+		t.Errorf("short secret: %v", err)
+	}
+}
