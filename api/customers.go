@@ -62,6 +62,9 @@ func (s *Server) handleForget(w http.ResponseWriter, r *http.Request) {
 		s.opts.Logger.Error("erasure failed", "err", err)
 		s.writeUnavailable(w, "the erasure did not finish; send the same call again")
 	default:
+		// The audit row has this too; the log names no one (a keyed hash).
+		s.opts.Logger.Info("customer erased", "customer_hash", res.CustomerHash, "found", res.Found,
+			"by", "key:"+k.ID, "journeys_ended", len(res.JourneysEnded), "data_key_deleted", res.DataKeyDeleted)
 		writeJSON(w, http.StatusOK, res)
 	}
 }

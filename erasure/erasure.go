@@ -94,6 +94,12 @@ var ErrJourneys = errors.New("could not end the customer's journeys")
 //     between 2 and 3;
 //  4. deletes the customer's data key.
 func (e *Eraser) Forget(ctx context.Context, customerID, requestedBy string) (Result, error) {
+	if e.Store == nil || e.Journeys == nil {
+		return Result{}, errors.New("erasure: Store and Journeys are required")
+	}
+	if customerID == "" {
+		return Result{}, errors.New("erasure: the customer id is empty")
+	}
 	if err := e.Store.ErasureReady(); err != nil {
 		return Result{}, err
 	}
