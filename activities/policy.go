@@ -80,14 +80,18 @@ const (
 	ReasonHardBounce  = "hard_bounce"  // the address does not exist
 	ReasonComplaint   = "complaint"    // the recipient reported mail as spam
 	ReasonSoftBounces = "soft_bounces" // a run of temporary failures
+	// ReasonErased: the address belonged to a customer who was erased
+	// (the right to be forgotten), who must never be contacted again.
+	ReasonErased = "erased"
 )
 
 // SuppressesTransactional says whether a suppression stops transactional
-// messages too: a dead address is dead for receipts as well, while a
+// messages too: a dead address is dead for receipts as well, and an
+// erased customer's address is never written to again, while a
 // complaint is about marketing, and a receipt the customer asked for
 // still goes out.
 func SuppressesTransactional(reason string) bool {
-	return reason == ReasonHardBounce || reason == ReasonSoftBounces
+	return reason == ReasonHardBounce || reason == ReasonSoftBounces || reason == ReasonErased
 }
 
 // NormalAddress is the form of an address the suppression list keys on:

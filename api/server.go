@@ -1,6 +1,13 @@
 // Package api is Rapport's HTTP front door: the Segment-compatible event API
-// (identify, track, batch), manual enrollment, the one-click unsubscribe
-// pages and the health check.
+// (identify, track, batch), manual enrollment, a customer's export and
+// erasure, the one-click unsubscribe pages and the health check.
+//
+// Every authenticated route asks for a scope (keys.go): events:write,
+// enrollments:write, customers:read or admin. Keys are RAPPORT_API_KEY
+// (every scope) and the scoped keys of `rapport keys`, stored as SHA-256
+// digests; each key has a token-bucket rate limit (429 with Retry-After).
+// Provider webhooks, unsubscribe pages and tracking links are
+// authenticated by their own signatures and tokens instead.
 //
 // The package works against small interfaces (Store, Dispatcher, Enroller,
 // Unsubscriber) so that it can be tested without PostgreSQL or Temporal;
@@ -74,8 +81,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -97,11 +102,29 @@ const (
 	MaxBatchItems = 2500      // calls in one batch
 )
 
-// Options configure a Server. Store and Dispatcher and APIKey are required.
+// Options configure a Server. Store and Dispatcher are required, and
+// APIKey or Keys.
 type Options struct {
-	// APIKey is the shared secret clients present as a Bearer token or as
-	// the Basic auth user name (Segment's write key convention).
+	// APIKey is RAPPORT_API_KEY, the legacy and bootstrap key: clients
+	// present it as a Bearer token or as the Basic auth user name
+	// (Segment's write key convention), and it holds every scope.
 	APIKey string
+	// Keys are the scoped keys of `rapport keys` (api_keys), reloaded
+	// every KeyRefresh (default DefaultKeyRefresh) and on an unknown key.
+	Keys       KeyStore
+	KeyRefresh time.Duration
+	// Rate is the default rate limit of a key, in requests per second
+	// (RAPPORT_API_RATE), with bucket size Burst (default twice Rate); a
+	// key's own limit wins. 0: no limit.
+	Rate  float64
+	Burst int
+
+	// Forgetter erases customers (POST /v1/customers/{id}/forget); nil
+	// answers 404.
+	Forgetter Forgetter
+	// Customers exports a customer's record (GET /v1/customers/{id});
+	// nil answers 404.
+	Customers CustomerExporter
 
 	Store      Store
 	Dispatcher Dispatcher
@@ -142,7 +165,9 @@ type Options struct {
 // Server is the HTTP handler of the API.
 type Server struct {
 	opts    Options
-	keyHash [32]byte
+	keyHash [32]byte  // of the legacy APIKey
+	keys    *keyRing  // nil: no stored keys
+	rates   *limiters // per key id
 	mux     *http.ServeMux
 	markers *markerBatcher // nil: provider markers are written per call
 }
@@ -150,8 +175,14 @@ type Server struct {
 // NewServer checks the options and builds the handler. It starts nothing:
 // mount it on any http.Server or httptest.Server.
 func NewServer(opts Options) (*Server, error) {
-	if opts.APIKey == "" {
-		return nil, errors.New("api: an API key is required (RAPPORT_API_KEY)")
+	if opts.APIKey == "" && opts.Keys == nil {
+		return nil, errors.New("api: an API key is required (RAPPORT_API_KEY, or keys made with rapport keys create)")
+	}
+	if opts.Rate < 0 || opts.Burst < 0 {
+		return nil, fmt.Errorf("api: rate limit %v/s, burst %d: must not be negative", opts.Rate, opts.Burst)
+	}
+	if opts.KeyRefresh <= 0 {
+		opts.KeyRefresh = DefaultKeyRefresh
 	}
 	if opts.Store == nil || opts.Dispatcher == nil {
 		return nil, errors.New("api: Store and Dispatcher are required")
@@ -174,7 +205,11 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, keyHash: sha256.Sum256([]byte(opts.APIKey)), mux: http.NewServeMux()}
+	s := &Server{opts: opts, keyHash: KeyDigest(opts.APIKey), mux: http.NewServeMux(),
+		rates: &limiters{rate: opts.Rate, burst: opts.Burst}}
+	if opts.Keys != nil {
+		s.keys = &keyRing{src: opts.Keys, refresh: opts.KeyRefresh, now: opts.Now, log: opts.Logger}
+	}
 	s.routes()
 	if f := opts.Feedback; f != nil && f.Recorder != nil && f.MarkEvery > 0 {
 		s.markers = newMarkerBatcher(f.Recorder.MarkFeedbackDispatched, f.MarkEvery, opts.Logger)
@@ -202,11 +237,16 @@ func (s *Server) flushMarkers(ctx context.Context) {
 
 func (s *Server) routes() {
 	for _, typ := range []string{"identify", "track", "page", "screen", "group", "alias"} {
-		s.mux.Handle("POST /v1/"+typ, s.authed(s.limited(MaxCallBytes, s.handleCall(typ))))
+		s.mux.Handle("POST /v1/"+typ, s.authed(ScopeEventsWrite, s.limited(MaxCallBytes, s.handleCall(typ))))
 	}
-	s.mux.Handle("POST /v1/batch", s.authed(s.limited(MaxBatchBytes, s.handleBatch)))
-	s.mux.Handle("POST /v1/import", s.authed(s.limited(MaxBatchBytes, s.handleBatch))) // Segment's alias of batch
-	s.mux.Handle("POST /v1/enroll", s.authed(s.limited(MaxCallBytes, s.handleEnroll)))
+	s.mux.Handle("POST /v1/batch", s.authed(ScopeEventsWrite, s.limited(MaxBatchBytes, s.handleBatch)))
+	s.mux.Handle("POST /v1/import", s.authed(ScopeEventsWrite, s.limited(MaxBatchBytes, s.handleBatch))) // Segment's alias of batch
+	s.mux.Handle("POST /v1/enroll", s.authed(ScopeEnrollmentsWrite, s.limited(MaxCallBytes, s.handleEnroll)))
+	s.mux.Handle("GET /v1/customers/{id}", s.authed(ScopeCustomersRead, s.handleCustomerExport))
+	s.mux.Handle("POST /v1/customers/{id}/forget", s.authed(ScopeAdmin, s.handleForget))
+	// Provider webhooks, the unsubscribe pages and tracking are
+	// authenticated by their own signatures and tokens, not API keys, so
+	// no key's rate limit applies to them.
 	s.mux.HandleFunc("GET /u/{token}", s.handleUnsubscribePage)
 	s.mux.HandleFunc("POST /u/{token}", s.handleUnsubscribe)
 	s.mux.HandleFunc("GET "+unsubscribe.Path, s.handleUnsubscribePage) // ?token=…, as unsubscribe.URL links
@@ -220,28 +260,6 @@ func (s *Server) routes() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	s.mux.ServeHTTP(w, r)
-}
-
-// authed admits requests carrying the API key, as "Bearer <key>" or as
-// Basic auth with the key as user name (how Segment libraries send their
-// write key). Keys are compared as SHA-256 digests in constant time, so
-// neither their content nor their length leaks through timing.
-func (s *Server) authed(next http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, ok := presentedKey(r.Header.Get("Authorization"))
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="rapport", Basic realm="rapport"`)
-			writeError(w, http.StatusUnauthorized, "missing API key: send Authorization: Bearer <key>")
-			return
-		}
-		h := sha256.Sum256([]byte(key))
-		if subtle.ConstantTimeCompare(h[:], s.keyHash[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="rapport", Basic realm="rapport"`)
-			writeError(w, http.StatusUnauthorized, "invalid API key")
-			return
-		}
-		next(w, r)
-	})
 }
 
 // presentedKey extracts the key from an Authorization header value.

@@ -86,6 +86,10 @@ func envOr(name, def string) string {
 // devUnsubscribeSecret signs unsubscribe links in dev only.
 const devUnsubscribeSecret = "rapport-dev-unsubscribe-secret"
 
+// devErasureSecret keys the hashes `rapport forget` keeps of an erased
+// customer's addresses, in dev only (production: RAPPORT_ERASURE_SECRET).
+const devErasureSecret = "rapport-dev-erasure-secret"
+
 // Dev is a running development environment; Close stops everything it
 // started, in reverse order.
 type Dev struct {
@@ -228,7 +232,9 @@ func (d *Dev) startDatabase(ctx context.Context) (*store.Store, error) {
 	if err := store.Migrate(ctx, d.opts.DatabaseURL); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, d.opts.DatabaseURL, store.DefaultConfig())
+	cfg := store.DefaultConfig()
+	cfg.ErasureSecrets = [][]byte{[]byte(devErasureSecret)}
+	st, err := store.Open(ctx, d.opts.DatabaseURL, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/rapport-crm/rapport/api"
 	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/erasure"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/worker"
@@ -61,6 +62,10 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	s.Dispatcher = api.NewEventDispatcher(s.Plans, api.TemporalJourneys{Client: o.Client}, pg, o.Logger)
 	srv, err := api.NewServer(api.Options{
 		APIKey: o.APIKey, Store: pg, Dispatcher: s.Dispatcher, Enroller: s.Dispatcher,
+		Keys: pg, Customers: o.Store,
+		// Erasure needs the store's erasure secret (store.Config); without
+		// one it answers 503 naming RAPPORT_ERASURE_SECRET.
+		Forgetter:    &erasure.Eraser{Store: o.Store, Journeys: erasure.Temporal{Client: o.Client}, Keys: erasure.KeysOf(o.Store)},
 		Unsubscriber: &api.TokenUnsubscriber{Secret: o.Delivery.UnsubscribeSecret, Applier: o.Store, Customers: pg},
 		Feedback:     feedbackOptions(o.Feedback, o.Store),
 		Checks:       healthChecks(o.Client, o.Store),

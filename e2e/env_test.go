@@ -47,6 +47,8 @@ type envOptions struct {
 	// feedback enables the provider webhooks and tracking endpoints of
 	// the API (`rapport serve`'s environment).
 	feedback *api.FeedbackOptions
+	// erasureSecret is RAPPORT_ERASURE_SECRET of the worker and the API.
+	erasureSecret []byte
 }
 
 func newEnvWith(t *testing.T, namespace string, o envOptions) *env {
@@ -66,7 +68,11 @@ func newEnvWith(t *testing.T, namespace string, o envOptions) *env {
 	send := storetest.Delivery()
 	send.Channels["email"] = email
 	send.TrackingSecret = o.trackingSecret
-	st := storetest.New(t)
+	cfg := storetest.Config()
+	if o.erasureSecret != nil {
+		cfg.ErasureSecrets = [][]byte{o.erasureSecret}
+	}
+	st := storetest.NewWithConfig(t, cfg)
 
 	c, err := client.Dial(client.Options{HostPort: frontend, Namespace: namespace, Logger: quiet{}})
 	if err != nil {

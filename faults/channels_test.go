@@ -30,6 +30,7 @@ var secrets = map[string]string{
 	"RAPPORT_WEBHOOK_SECRET":     "hook-secret-5e6f0a2b",
 	"RAPPORT_UNSUBSCRIBE_SECRET": "unsub-secret-c0ffee42",
 	"RAPPORT_API_KEY":            "api-key-9d8e7f6a",
+	"RAPPORT_ERASURE_SECRET":     "erasure-secret-3b7e1d09",
 }
 
 // TestChannelFaults runs a three-channel journey through the real worker

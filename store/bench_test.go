@@ -80,7 +80,37 @@ func paired(b *testing.B, s *store.Store, op func(i int)) {
 // one marketing email per op: customer lock, consent, both caps, render,
 // queued row, sent update.
 func BenchmarkSendMessage(b *testing.B) {
-	s := benchStore(b)
+	benchSend(b, benchStore(b))
+}
+
+// BenchmarkSendMessageErasureCheck is BenchmarkSendMessage with an
+// erasure secret configured and 10,000 erased addresses on the
+// suppression list: every send also checks the recipient's keyed hash
+// (store.queueInsertUnlessErased).
+func BenchmarkSendMessageErasureCheck(b *testing.B) {
+	cfg := storetest.Config()
+	cfg.ErasureSecrets = [][]byte{[]byte("bench-erasure-secret-0123456789")}
+	s := storetest.NewWithConfig(b, cfg)
+	_, err := s.Pool().Exec(context.Background(), `
+		INSERT INTO customers (id, email, name, locale)
+		SELECT 'c' || i, 'c' || i || '@example.com', 'Customer ' || i, 'en'
+		FROM generate_series(0, $1 - 1) AS i`, benchCustomers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var forms []string
+	for i := range 10000 {
+		forms = append(forms, store.ErasedAddress(cfg.ErasureSecrets[0], "email", fmt.Sprintf("gone%d@example.com", i)))
+	}
+	_, err = s.Pool().Exec(context.Background(), `INSERT INTO suppressions (channel, address, reason, suppressed_at, source)
+		SELECT 'email', a, 'erased', now(), 'erasure' FROM unnest($1::text[]) AS a`, forms)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchSend(b, s)
+}
+
+func benchSend(b *testing.B, s *store.Store) {
 	ctx := context.Background()
 	reqs := make([]activities.SendRequest, benchCustomers)
 	for i := range reqs {

@@ -75,8 +75,10 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (IngestResult, error) 
 	var res IngestResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		res, err = ingest(ctx, tx, in)
-		return err
+		if res, err = ingest(ctx, tx, in); err != nil || res.CustomerID == "" {
+			return err
+		}
+		return s.suppressReturningAddresses(ctx, tx, in.Profile)
 	})
 	if err != nil {
 		return IngestResult{}, fmt.Errorf("ingest call of %q/%q: %w", in.CustomerID, in.AnonymousID, err)

@@ -83,6 +83,7 @@ type recorded struct {
 func (s *Store) DecideSend(ctx context.Context, customerID string, r activities.SendRequest, render func() (string, error)) (activities.SendResult, bool, error) {
 	var st *sendState
 	var d decision
+	var erased bool
 	err := s.inPipelinedTx(ctx,
 		func(b *pgx.Batch) { st = s.queueSendState(b, customerID, r) },
 		func() (*pgx.Batch, error) {
@@ -92,9 +93,17 @@ func (s *Store) DecideSend(ctx context.Context, customerID string, r activities.
 				return nil, err
 			}
 			b := &pgx.Batch{}
-			queueInsertMessage(b, customerID, r, *d.insert, d.deliver)
+			if forms := s.erasedForms(r.Channel, d.insert.recipient); d.deliver && len(forms) > 0 {
+				queueInsertUnlessErased(b, customerID, r, *d.insert, forms, &erased)
+			} else {
+				queueInsertMessage(b, customerID, r, *d.insert, d.deliver)
+			}
 			return b, nil
 		})
+	if err == nil && erased {
+		d.result = activities.SendResult{Status: activities.SendSuppressed, Reason: activities.ReasonErased, To: d.insert.recipient}
+		d.deliver = false
+	}
 	return d.result, d.deliver, err
 }
 
@@ -252,6 +261,32 @@ func queueInsertMessage(b *pgx.Batch, customerID string, r activities.SendReques
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		r.Key, r.Enrollment.ID, customerID, r.Enrollment.Playbook, r.StepID, r.Channel, r.Template, r.Locale,
 		r.Topic, r.Transactional, m.recipient, m.subject, m.status, m.reason, r.Now)
+}
+
+// queueInsertUnlessErased is queueInsertMessage for a message about to
+// be delivered while erasure secrets are configured: in the same
+// statement it checks the recipient's keyed hashes (forms, one per
+// secret) against the suppression list, and records the message
+// suppressed (erased), without subject, when an erased customer had the
+// address; *erased says which. The hashes need the address, which the
+// first round trip reads, so the check rides on the insert rather than
+// costing a round trip of its own.
+func queueInsertUnlessErased(b *pgx.Batch, customerID string, r activities.SendRequest, m messageRow, forms []string, erased *bool) {
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(`
+		INSERT INTO messages (key, enrollment_id, customer_id, playbook, step_id, channel, template, locale,
+			topic, transactional, recipient, subject, status, reason, created_at)
+		SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::boolean, $11::text,
+			CASE WHEN x.hit THEN '' ELSE $12::text END,
+			CASE WHEN x.hit THEN 'suppressed' ELSE $13::text END,
+			CASE WHEN x.hit THEN 'erased' ELSE $14::text END, $15::timestamptz
+		FROM (SELECT EXISTS (SELECT 1 FROM suppressions
+			WHERE channel = $6::text AND address = ANY($16::text[]) AND suppressed_at IS NOT NULL) AS hit) x
+		RETURNING status = 'suppressed'`,
+		r.Key, r.Enrollment.ID, customerID, r.Enrollment.Playbook, r.StepID, r.Channel, r.Template, r.Locale,
+		r.Topic, r.Transactional, m.recipient, m.subject, m.status, m.reason, r.Now, forms).QueryRow(func(row pgx.Row) error {
+		return row.Scan(erased)
+	})
 }
 
 // MarkSent implements delivery.Outbox: the queued row becomes sent with

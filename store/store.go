@@ -47,6 +47,12 @@ type Config struct {
 	// address (RAPPORT_SOFT_BOUNCE_LIMIT, default DefaultSoftBounceLimit).
 	SoftBounceLimit int
 
+	// ErasureSecrets key the hashes an erased customer's addresses are
+	// kept as (RAPPORT_ERASURE_SECRET, ErasureSecretsFromEnv): the first
+	// hashes new erasures, all are checked by ingest and the send path.
+	// None: Forget is refused and nothing is checked.
+	ErasureSecrets [][]byte
+
 	// MaxConns sizes the connection pool (RAPPORT_DB_MAX_CONNS). Zero
 	// keeps pool_max_conns from the database URL, or DefaultMaxConns when
 	// the URL has none (pgx's own default, max(4, CPUs), is too small for
@@ -69,6 +75,7 @@ func DefaultConfig() Config {
 //	RAPPORT_FREQUENCY_CAP       global cap "<max>/<duration>", e.g. 3/7d (default); "off" disables
 //	RAPPORT_SOFT_BOUNCE_LIMIT   soft bounces in a row that suppress an address (default 3)
 //	RAPPORT_DB_MAX_CONNS        connection pool size (default: the URL's pool_max_conns, else DefaultMaxConns)
+//	RAPPORT_ERASURE_SECRET      keys of the erased addresses' hashes (ErasureSecretsFromEnv)
 //
 // Channels and link secrets are delivery.ConfigFromEnv's.
 func ConfigFromEnv() (Config, error) {
@@ -93,6 +100,10 @@ func ConfigFromEnv() (Config, error) {
 			return Config{}, fmt.Errorf("RAPPORT_DB_MAX_CONNS: %q is not a positive number", v)
 		}
 		cfg.MaxConns = n
+	}
+	var err error
+	if cfg.ErasureSecrets, err = ErasureSecretsFromEnv(); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
 }

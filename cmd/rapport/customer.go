@@ -19,7 +19,7 @@ import (
 func init() {
 	cmd := &cobra.Command{
 		Use:   "customer ID [--json] [--limit N]",
-		Short: "Everything Rapport knows about one customer: profile, metrics, refunds, groups, consents, points, coupons, tasks, contact log, enrollments",
+		Short: "Everything Rapport knows about one customer: profile, metrics, refunds, groups, consents, points, coupons, tasks, contact log, enrollments (--json: the complete record, for access requests)",
 		Long: `customer prints the profile as rules see it, the customer metrics
 (docs/metrics.md) and refunds (Order Refunded, already off the revenue),
 the accounts (Segment groups) the customer belongs to, consent
@@ -27,12 +27,19 @@ decisions, the points balance and ledger,
 coupons, open tasks, the two-way contact log (messages out, events in,
 newest first) and every enrollment with its status and a link to its
 journey in the Temporal Web UI ($RAPPORT_TEMPORAL_UI, default
-http://localhost:8233; namespace $TEMPORAL_NAMESPACE).`,
+http://localhost:8233; namespace $TEMPORAL_NAMESPACE).
+
+--json prints the complete record, the answer to an access request
+(GET /v1/customers/{id} returns the same): all of the above without
+--limit, plus every event with its properties, every message with its
+status history, every enrollment step, every task (done ones too), the
+anonymous ids tied to the customer with their traits and events, and the
+suppression-list entries of every address the customer had.`,
 		Args: cobra.ExactArgs(1),
 		RunE: runCustomer,
 	}
 	cmd.Flags().Bool("json", false, "print JSON")
-	cmd.Flags().Int("limit", store.DefaultContactLimit, "newest contact-log lines and ledger entries to show")
+	cmd.Flags().Int("limit", store.DefaultContactLimit, "newest contact-log lines and ledger entries to show (not with --json, which shows all)")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -43,13 +50,17 @@ func runCustomer(cmd *cobra.Command, args []string) error {
 	}
 	defer st.Close()
 	limit, _ := cmd.Flags().GetInt("limit")
+	links := temporalLinks{base: os.Getenv("RAPPORT_TEMPORAL_UI"), namespace: temporalNamespace()}
+	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+		x, err := st.CustomerExport(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		return writeCustomerJSON(cmd.OutOrStdout(), x, links)
+	}
 	v, err := st.CustomerView(cmd.Context(), args[0], limit)
 	if err != nil {
 		return err
-	}
-	links := temporalLinks{base: os.Getenv("RAPPORT_TEMPORAL_UI"), namespace: temporalNamespace()}
-	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-		return writeCustomerJSON(cmd.OutOrStdout(), v, links)
 	}
 	return writeCustomer(cmd.OutOrStdout(), v, links)
 }
@@ -65,17 +76,18 @@ func (l temporalLinks) of(e store.EnrollmentSummary) string {
 	return report.TemporalRunURL(l.base, l.namespace, e.WorkflowID, run)
 }
 
-// writeCustomerJSON is the view with a temporal_url on each enrollment.
-func writeCustomerJSON(w io.Writer, v store.CustomerView, links temporalLinks) error {
+// writeCustomerJSON is the complete record (an access request's answer)
+// with a temporal_url on each enrollment.
+func writeCustomerJSON(w io.Writer, x store.CustomerExport, links temporalLinks) error {
 	type enrollment struct {
 		store.EnrollmentSummary
 		TemporalURL string `json:"temporal_url"`
 	}
 	out := struct {
-		store.CustomerView
+		store.CustomerExport
 		Enrollments []enrollment `json:"enrollments"`
-	}{CustomerView: v, Enrollments: []enrollment{}}
-	for _, e := range v.Enrollments {
+	}{CustomerExport: x, Enrollments: []enrollment{}}
+	for _, e := range x.Enrollments {
 		out.Enrollments = append(out.Enrollments, enrollment{e, links.of(e)})
 	}
 	enc := json.NewEncoder(w)

@@ -66,7 +66,7 @@ func TestWriteCustomer(t *testing.T) {
 
 func TestWriteCustomerJSON(t *testing.T) {
 	var buf bytes.Buffer
-	if err := writeCustomerJSON(&buf, sampleView(), temporalLinks{base: "https://t.example.com", namespace: "crm"}); err != nil {
+	if err := writeCustomerJSON(&buf, store.CustomerExport{CustomerView: sampleView()}, temporalLinks{base: "https://t.example.com", namespace: "crm"}); err != nil {
 		t.Fatal(err)
 	}
 	var got struct {

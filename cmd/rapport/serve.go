@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/rapport-crm/rapport/api"
+	"github.com/rapport-crm/rapport/erasure"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/temporalenv"
 	"github.com/rapport-crm/rapport/unsubscribe"
@@ -35,8 +38,13 @@ Environment (flags override):
   TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE
                               TLS, mTLS and API key, as the Temporal CLI reads them
                               (see docs/operators.md, "Connecting to Temporal")
-  RAPPORT_API_KEY             required: clients send it as "Authorization: Bearer <key>"
-                              or as the Basic auth user name (Segment's write key)
+  RAPPORT_API_KEY             the legacy/bootstrap key, holding every scope: clients send it as
+                              "Authorization: Bearer <key>" or as the Basic auth user name
+                              (Segment's write key); scoped keys come from rapport keys create
+  RAPPORT_API_RATE            default rate limit of a key, requests per second (default 100; off: none)
+  RAPPORT_API_BURST           default burst of a key (default twice the rate)
+  RAPPORT_ERASURE_SECRET      key of the erased addresses' hashes: POST /v1/customers/{id}/forget
+                              needs it, and identify checks new addresses against them
   RAPPORT_UNSUBSCRIBE_SECRET  secret of the unsubscribe links (the same as the worker's)
   RAPPORT_TWILIO_AUTH_TOKEN   enables the inbound-SMS webhook POST /v1/sms/inbound
                               (STOP, START, HELP; X-Twilio-Signature checked with it)
@@ -80,6 +88,8 @@ type serveConfig struct {
 	Listen, DatabaseURL                       string
 	Temporal                                  client.Options // temporalenv.Load with the flags over it
 	APIKey                                    string
+	Rate                                      float64 // RAPPORT_API_RATE; 0: no limit
+	Burst                                     int     // RAPPORT_API_BURST
 	Workspace                                 string
 	UnsubscribeSecret                         []byte
 	SMS                                       api.SMSOptions      // Replies set by newServeHandler
@@ -101,10 +111,10 @@ func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
 	c.RedispatchWindow, _ = f.GetDuration("redispatch-window")
 	c.APIKey = os.Getenv("RAPPORT_API_KEY")
 	c.UnsubscribeSecret = []byte(os.Getenv("RAPPORT_UNSUBSCRIBE_SECRET"))
-	if c.APIKey == "" {
-		return c, errors.New("RAPPORT_API_KEY is not set: the event API needs a key for its clients")
-	}
 	var err error
+	if c.Rate, c.Burst, err = apiRateFromEnv(); err != nil {
+		return c, err
+	}
 	if c.Temporal, err = temporalenv.Load(o); err != nil {
 		return c, err
 	}
@@ -205,10 +215,18 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *
 	if err != nil {
 		return nil, err
 	}
+	if cfg.APIKey == "" {
+		log.Info("RAPPORT_API_KEY is not set: only keys made with rapport keys create are accepted")
+	}
 	pg := api.PGStore{Store: st}
 	disp := api.NewEventDispatcher(plans, api.TemporalJourneys{Client: tc}, pg, log)
 	return api.NewServer(api.Options{
 		APIKey:       cfg.APIKey,
+		Keys:         pg,
+		Rate:         cfg.Rate,
+		Burst:        cfg.Burst,
+		Forgetter:    &erasure.Eraser{Store: st, Journeys: erasure.Temporal{Client: tc}, Keys: erasure.KeysOf(st)},
+		Customers:    st,
 		Commerce:     commerce,
 		Store:        pg,
 		Dispatcher:   disp,
@@ -226,6 +244,33 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *
 		},
 		Logger: log,
 	})
+}
+
+// DefaultAPIRate is a key's rate limit when neither the key nor
+// RAPPORT_API_RATE sets one: requests per second, with a burst of twice
+// as many. A batch is one request, so this is far above what a Segment
+// source sends; it stops a leaked or runaway key, not a busy one.
+const DefaultAPIRate = 100
+
+// apiRateFromEnv reads RAPPORT_API_RATE (requests per second, "off" for
+// no limit) and RAPPORT_API_BURST.
+func apiRateFromEnv() (rate float64, burst int, err error) {
+	rate = DefaultAPIRate
+	switch v := strings.TrimSpace(os.Getenv("RAPPORT_API_RATE")); v {
+	case "":
+	case "off":
+		return 0, 0, nil
+	default:
+		if rate, err = strconv.ParseFloat(v, 64); err != nil || rate <= 0 || math.IsInf(rate, 0) {
+			return 0, 0, fmt.Errorf("RAPPORT_API_RATE: %q is not a positive number of requests per second (or off)", v)
+		}
+	}
+	if v := strings.TrimSpace(os.Getenv("RAPPORT_API_BURST")); v != "" {
+		if burst, err = strconv.Atoi(v); err != nil || burst < 1 {
+			return 0, 0, fmt.Errorf("RAPPORT_API_BURST: %q is not a positive whole number", v)
+		}
+	}
+	return rate, burst, nil
 }
 
 // smsOptionsFromEnv reads the inbound-SMS webhook's settings. The token

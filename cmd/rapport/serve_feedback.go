@@ -60,7 +60,9 @@ func serveStoreConfig() (store.Config, error) {
 		}
 		cfg.SoftBounceLimit = n
 	}
-	return cfg, nil
+	var err error
+	cfg.ErasureSecrets, err = store.ErasureSecretsFromEnv()
+	return cfg, err
 }
 
 // certCache fetches SNS signing certificates once per URL: SNS signs

@@ -147,8 +147,13 @@ func TestIdentifyCommand(t *testing.T) {
 	}
 }
 
-func TestServeConfigNeedsAPIKey(t *testing.T) {
+// TestServeConfig: RAPPORT_API_KEY is optional (scoped keys from the
+// database authenticate without it), the rate limit is read and checked,
+// and the intervals are checked.
+func TestServeConfig(t *testing.T) {
 	t.Setenv("RAPPORT_API_KEY", "")
+	t.Setenv("RAPPORT_API_RATE", "")
+	t.Setenv("RAPPORT_API_BURST", "")
 	cmd := &cobra.Command{}
 	cmd.Flags().String("listen", ":0", "")
 	cmd.Flags().String("database-url", "", "")
@@ -160,14 +165,29 @@ func TestServeConfigNeedsAPIKey(t *testing.T) {
 	if err := cmd.Flags().Set("reload", "30s"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadServeConfig(cmd); err == nil || !strings.Contains(err.Error(), "RAPPORT_API_KEY") {
-		t.Errorf("no key: %v", err)
+	if c, err := loadServeConfig(cmd); err != nil || c.APIKey != "" || c.Rate != DefaultAPIRate || c.Burst != 0 {
+		t.Errorf("no key: %+v %v, want no legacy key and the default rate", c, err)
 	}
 	t.Setenv("RAPPORT_API_KEY", "secret")
+	t.Setenv("RAPPORT_API_RATE", "2.5")
+	t.Setenv("RAPPORT_API_BURST", "7")
 	c, err := loadServeConfig(cmd)
-	if err != nil || c.APIKey != "secret" {
-		t.Errorf("with key: %+v %v", c, err)
+	if err != nil || c.APIKey != "secret" || c.Rate != 2.5 || c.Burst != 7 {
+		t.Errorf("with key and rate: %+v %v", c, err)
 	}
+	t.Setenv("RAPPORT_API_RATE", "off")
+	if c, err := loadServeConfig(cmd); err != nil || c.Rate != 0 {
+		t.Errorf("rate off: %v %v", c.Rate, err)
+	}
+	for _, bad := range [][2]string{{"RAPPORT_API_RATE", "fast"}, {"RAPPORT_API_RATE", "-1"}, {"RAPPORT_API_BURST", "0"}} {
+		t.Setenv("RAPPORT_API_RATE", "10")
+		t.Setenv("RAPPORT_API_BURST", "")
+		t.Setenv(bad[0], bad[1])
+		if _, err := loadServeConfig(cmd); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%s=%s: %v, want an error naming the variable", bad[0], bad[1], err)
+		}
+	}
+	t.Setenv("RAPPORT_API_BURST", "")
 	_ = cmd.Flags().Set("redispatch-window", "30s")
 	if _, err := loadServeConfig(cmd); err == nil || !strings.Contains(err.Error(), "--redispatch-after") {
 		t.Errorf("a redispatch window shorter than its delay: %v", err)
