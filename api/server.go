@@ -114,6 +114,9 @@ type Options struct {
 	// Feedback enables the provider-event webhooks and the click and open
 	// tracking endpoints (feedback.go); nil disables them.
 	Feedback *FeedbackOptions
+	// Codec enables the codec server endpoints under CodecPath (codec.go);
+	// nil disables them (404).
+	Codec *CodecOptions
 	// Workspace is the declaration identify traits and track properties
 	// are checked against (declared.go); nil checks nothing.
 	Workspace *LiveWorkspace
@@ -214,6 +217,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+SMSPath, s.handleSMS)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.feedbackRoutes()
+	s.codecRoutes()
 }
 
 // ServeHTTP implements http.Handler.
