@@ -36,17 +36,44 @@ type CodecOptions struct {
 const codecHeaders = "Content-Type, X-Namespace, Authorization"
 
 func (s *Server) codecRoutes() {
-	c := s.opts.Codec
-	if c == nil || c.Handler == nil {
-		return
+	if c := s.opts.Codec; c != nil && c.Handler != nil {
+		routeCodec(s.mux, *c, s.authed)
 	}
-	call := corsFor(c.AllowedOrigins, s.authed(s.limited(MaxCodecBytes, c.Handler.ServeHTTP)))
+}
+
+// routeCodec mounts the codec endpoint on mux, each call through auth.
+func routeCodec(mux *http.ServeMux, c CodecOptions, auth func(http.HandlerFunc) http.Handler) {
+	call := corsFor(c.AllowedOrigins, auth(limitJSON(MaxCodecBytes, c.Handler.ServeHTTP)))
 	preflight := corsFor(c.AllowedOrigins, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	for _, op := range []string{"encode", "decode"} {
-		s.mux.Handle("POST "+CodecPath+"/"+op, call)
-		s.mux.Handle("OPTIONS "+CodecPath+"/"+op, preflight)
+		mux.Handle("POST "+CodecPath+"/"+op, call)
+		mux.Handle("OPTIONS "+CodecPath+"/"+op, preflight)
+	}
+}
+
+// DevCodecHandler is the codec endpoint WITHOUT authentication, for
+// `rapport dev` alone: the Web UI of the Temporal dev server has no login
+// and cannot send an API key, so rapport dev mounts this on its loopback
+// API address, with CORS for the UI's origins only. Never serve it on a
+// network: it decrypts any customer's data for whoever asks.
+func DevCodecHandler(c CodecOptions) http.Handler {
+	mux := http.NewServeMux()
+	routeCodec(mux, c, func(next http.HandlerFunc) http.Handler { return next })
+	return mux
+}
+
+// limitJSON refuses a body that is not JSON or is longer than n bytes;
+// Server.limited is it, and DevCodecHandler uses it outside a Server.
+func limitJSON(n int64, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type must be application/json, got %q", ct))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, n)
+		next(w, r)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -231,5 +232,21 @@ func TestParseOrigins(t *testing.T) {
 		if _, err := ParseOrigins(bad); err == nil {
 			t.Errorf("ParseOrigins(%q) accepted", bad)
 		}
+	}
+}
+
+func TestDevCodecHandlerNeedsNoKey(t *testing.T) {
+	_, codec, _ := codecHarness(t)
+	h := DevCodecHandler(CodecOptions{Handler: codec.Handler(), AllowedOrigins: []string{"http://localhost:8233"}})
+	req := httptest.NewRequest("POST", "/codec/decode", strings.NewReader(payloadsBody(t, encrypted(t, codec, "ada", "ada@example.com"))))
+	req.Header.Set("Origin", "http://localhost:8233")
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || valueOf(t, payloadsOf(t, rec.Body.Bytes())[0]) != "ada@example.com" {
+		t.Fatalf("dev codec: %d %s", rec.Code, rec.Body)
+	}
+	if rec.Header().Get("Access-Control-Allow-Origin") != "http://localhost:8233" {
+		t.Error("dev codec answers the dev UI without CORS headers")
 	}
 }

@@ -271,14 +271,7 @@ func presentedKey(header string) (string, bool) {
 
 // limited caps the request body at n bytes and insists on JSON.
 func (s *Server) limited(n int64, next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type must be application/json, got %q", ct))
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, n)
-		next(w, r)
-	}
+	return limitJSON(n, next)
 }
 
 // errorBody is every error answer: {"error": "userId: required"}.
