@@ -16,6 +16,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/rapport-crm/rapport/api"
+	"github.com/rapport-crm/rapport/payloadcrypt"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/temporalenv"
 	"github.com/rapport-crm/rapport/unsubscribe"
@@ -48,6 +49,10 @@ Environment (flags override):
   RAPPORT_TWILIO_AUTH_TOKEN   also enables Twilio status callbacks (POST /v1/feedback/twilio)
   RAPPORT_TRACKING_SECRET     enables tracked links GET /t/c/<token> and the open pixel GET /t/o/<token>.gif
   RAPPORT_SOFT_BOUNCE_LIMIT   soft bounces in a row that suppress an address (default 3)
+  RAPPORT_PAYLOAD_KEYS        master keys that encrypt Temporal payloads, id:base64key,... (the
+                              worker's); enables the codec server POST /codec/encode, /codec/decode
+  RAPPORT_CODEC_ORIGINS       Temporal Web UI origins allowed to call /codec from a browser
+                              (comma-separated, e.g. https://temporal.example.com)
 
 The server starts without Temporal and answers event calls with 503 until it
 is reachable; clients retry, and stored events are dispatched on the retry.
@@ -85,6 +90,8 @@ type serveConfig struct {
 	SMS                                       api.SMSOptions      // Replies set by newServeHandler
 	Feedback                                  api.FeedbackOptions // Recorder set by newServeHandler
 	Reload, RedispatchAfter, RedispatchWindow time.Duration
+	PayloadKeys                               *payloadcrypt.Keyring // nil: payloads in clear
+	CodecOrigins                              []string
 }
 
 func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
@@ -107,6 +114,12 @@ func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
 	var err error
 	if c.Temporal, err = temporalenv.Load(o); err != nil {
 		return c, err
+	}
+	if c.PayloadKeys, err = payloadcrypt.KeysFromEnv(); err != nil {
+		return c, err
+	}
+	if c.CodecOrigins, err = api.ParseOrigins(os.Getenv("RAPPORT_CODEC_ORIGINS")); err != nil {
+		return c, fmt.Errorf("RAPPORT_CODEC_ORIGINS: %w", err)
 	}
 	if c.SMS, err = smsOptionsFromEnv(); err != nil {
 		return c, err
@@ -137,8 +150,12 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	defer st.Close()
+	if cfg.PayloadKeys == nil {
+		log.Warn(payloadcrypt.EnvKeys + " is not set: Temporal payloads are stored in clear and /codec is off; see docs/operators.md, Payload encryption")
+	}
+	codec := payloadcrypt.New(cfg.PayloadKeys, st, payloadcrypt.Options{})
 	// Lazy: the API comes up without Temporal and answers 503 meanwhile.
-	topts := cfg.Temporal
+	topts := codec.ClientOptions(cfg.Temporal)
 	topts.Logger = tlog.NewStructuredLogger(log.With("component", "temporal"))
 	tc, err := client.NewLazyClient(topts)
 	if err != nil {
@@ -160,7 +177,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		}
 	})
 
-	srv, err := newServeHandler(cfg, st, tc, plans, ws, log)
+	srv, err := newServeHandler(cfg, st, tc, codec, plans, ws, log)
 	if err != nil {
 		return err
 	}
@@ -197,7 +214,7 @@ func openServeStore(ctx context.Context, databaseURL string) (*store.Store, erro
 	return store.Open(ctx, databaseURL, cfg)
 }
 
-func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *api.LivePlans, ws *api.LiveWorkspace, log *slog.Logger) (*api.Server, error) {
+func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, codec *payloadcrypt.Codec, plans *api.LivePlans, ws *api.LiveWorkspace, log *slog.Logger) (*api.Server, error) {
 	if len(cfg.UnsubscribeSecret) == 0 {
 		log.Warn("RAPPORT_UNSUBSCRIBE_SECRET is not set: unsubscribe links answer 503")
 	}
@@ -217,6 +234,7 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *
 		Unsubscriber: &api.TokenUnsubscriber{Secret: cfg.UnsubscribeSecret, Applier: st, Customers: pg},
 		SMS:          smsOptions(cfg.SMS, st),
 		Feedback:     feedbackOptions(cfg.Feedback, st),
+		Codec:        codecOptions(codec, cfg.CodecOrigins),
 		Checks: map[string]func(context.Context) error{
 			"db": func(ctx context.Context) error { return st.Pool().Ping(ctx) },
 			"temporal": func(ctx context.Context) error {
@@ -226,6 +244,15 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *
 		},
 		Logger: log,
 	})
+}
+
+// codecOptions serves the codec endpoint when payloads are encrypted:
+// without keys there is nothing for it to decode.
+func codecOptions(codec *payloadcrypt.Codec, origins []string) *api.CodecOptions {
+	if !codec.Enabled() {
+		return nil
+	}
+	return &api.CodecOptions{Handler: codec.Handler(), AllowedOrigins: origins}
 }
 
 // smsOptionsFromEnv reads the inbound-SMS webhook's settings. The token
