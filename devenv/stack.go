@@ -11,6 +11,7 @@ import (
 
 	"github.com/rapport-crm/rapport/api"
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/payloadcrypt"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/worker"
@@ -19,8 +20,16 @@ import (
 // StackOptions configure an in-process Rapport: worker and event API over
 // one Temporal client and one store.
 type StackOptions struct {
-	Client            client.Client
-	Store             *store.Store // with the channels to deliver through
+	// Client carries Codec's converters (Codec.ClientOptions) when Codec
+	// is set.
+	Client client.Client
+	Store  *store.Store // with the channels to deliver through
+	// Codec is the payload codec the client was dialled with: the
+	// reconcile activities decode with it, and the API serves it as its
+	// codec endpoint (authenticated, CORS for CodecOrigins). Nil: no
+	// encryption, no endpoint.
+	Codec             *payloadcrypt.Codec
+	CodecOrigins      []string
 	APIKey            string
 	UnsubscribeSecret []byte
 	Metrics           *worker.Metrics // default: a fresh registry
@@ -60,6 +69,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		APIKey: o.APIKey, Store: pg, Dispatcher: s.Dispatcher, Enroller: s.Dispatcher,
 		Unsubscriber: &api.TokenUnsubscriber{Secret: o.UnsubscribeSecret, Applier: o.Store, Customers: pg},
 		Feedback:     feedbackOptions(o.Feedback, o.Store),
+		Codec:        codecOptions(o.Codec, o.CodecOrigins),
 		Checks:       healthChecks(o.Client, o.Store),
 		Logger:       o.Logger,
 	})
@@ -67,7 +77,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		return nil, err
 	}
 	s.API = srv
-	s.Worker = worker.New(worker.Options{Client: o.Client, Store: o.Store, Metrics: o.Metrics, Logger: o.Logger})
+	s.Worker = worker.New(worker.Options{Client: o.Client, Store: o.Store, Codec: o.Codec, Metrics: o.Metrics, Logger: o.Logger})
 	if err := s.Worker.Start(); err != nil {
 		return nil, err
 	}
@@ -85,6 +95,14 @@ func feedbackOptions(o *api.FeedbackOptions, st *store.Store) *api.FeedbackOptio
 		c.Recorder = st
 	}
 	return &c
+}
+
+// codecOptions serves the codec endpoint when payloads are encrypted.
+func codecOptions(codec *payloadcrypt.Codec, origins []string) *api.CodecOptions {
+	if codec == nil || !codec.Enabled() {
+		return nil
+	}
+	return &api.CodecOptions{Handler: codec.Handler(), AllowedOrigins: origins}
 }
 
 func healthChecks(c client.Client, st *store.Store) map[string]func(context.Context) error {
