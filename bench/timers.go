@@ -35,7 +35,7 @@ func benchTimers(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	tc, _, stop, err := startStack(ctx, c, st, plan, nil)
+	tc, _, stop, err := startStack(ctx, c, st, plan, nil, c.keys)
 	if err != nil {
 		return err
 	}
