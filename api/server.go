@@ -1,6 +1,7 @@
 // Package api is Rapport's HTTP front door: the Segment-compatible event API
 // (identify, track, batch), manual enrollment, the one-click unsubscribe
-// pages and the health check.
+// pages, the health check, and the codec server through which the Temporal
+// Web UI and CLI read encrypted histories (codec.go).
 //
 // The package works against small interfaces (Store, Dispatcher, Enroller,
 // Unsubscriber) so that it can be tested without PostgreSQL or Temporal;
