@@ -19,8 +19,8 @@ type KeyStore interface {
 	// CustomerKey is an error wrapping store.ErrNotFound when the
 	// customer has no key (none yet, or erased).
 	CustomerKey(ctx context.Context, customerID string) (store.CustomerKey, error)
-	// CreateCustomerKey stores k unless the customer has a key already,
-	// and returns the key the customer has.
+	// CreateCustomerKey returns the customer's key, storing k as it when
+	// the customer has none.
 	CreateCustomerKey(ctx context.Context, k store.CustomerKey) (store.CustomerKey, error)
 }
 
@@ -65,12 +65,16 @@ func (k *customerKeys) get(customer string, create bool) (cipher.AEAD, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), k.timeout)
 	defer cancel()
-	row, err := k.st.CustomerKey(ctx, customer)
-	if errors.Is(err, store.ErrNotFound) {
-		if !create {
+	var row store.CustomerKey
+	var err error
+	if create {
+		// One round trip: the customer's key, or this new one.
+		row, err = k.create(ctx, customer)
+	} else {
+		row, err = k.st.CustomerKey(ctx, customer)
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, &ErasedError{CustomerID: customer}
 		}
-		row, err = k.create(ctx, customer)
 	}
 	if err != nil {
 		return nil, err
@@ -83,8 +87,8 @@ func (k *customerKeys) get(customer string, create bool) (cipher.AEAD, error) {
 	return aead, nil
 }
 
-// create stores a new random data key wrapped by the active master key;
-// when another process stored one first, that one is returned.
+// create returns the customer's stored data key, storing a new random one
+// wrapped by the active master key when there is none.
 func (k *customerKeys) create(ctx context.Context, customer string) (store.CustomerKey, error) {
 	raw := make([]byte, KeySize)
 	if _, err := rand.Read(raw); err != nil {

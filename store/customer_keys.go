@@ -35,35 +35,42 @@ func (s *Store) CustomerKey(ctx context.Context, customerID string) (CustomerKey
 	return k, nil
 }
 
-// CreateCustomerKey stores k as the customer's data key unless the customer
-// already has one, and returns the key the customer has now: k, or the one
-// another process stored first. Two workers creating a key for the same
-// customer at once thus agree on one key (ON CONFLICT DO NOTHING, then a
-// read in a new statement, which sees the other's committed row).
+// CreateCustomerKey returns the customer's data key, storing k as it when
+// the customer has none: one round trip either way (the read and the
+// insert are one statement), and a synchronous commit only when k is
+// inserted. Two processes creating a key for the same customer at once
+// agree on one: the insert that loses the race (ON CONFLICT DO NOTHING)
+// returns nothing, and a read in a new statement then sees the winner's
+// committed row.
 func (s *Store) CreateCustomerKey(ctx context.Context, k CustomerKey) (CustomerKey, error) {
 	if k.CustomerID == "" || len(k.Wrapped) == 0 || k.MasterKeyID == "" {
 		return CustomerKey{}, errors.New("create customer key: customer id, wrapped key and master key id are required")
 	}
-	// A key deleted between the insert and the read is created again on
-	// the next round; three rounds lose only to a storm of deletions.
-	for range 3 {
-		out := CustomerKey{CustomerID: k.CustomerID}
-		err := s.pool.QueryRow(ctx, `INSERT INTO customer_keys (customer_id, key, master_key_id) VALUES ($1, $2, $3)
+	out := CustomerKey{CustomerID: k.CustomerID}
+	err := s.pool.QueryRow(ctx, `WITH have AS (
+			SELECT key, master_key_id, created_at FROM customer_keys WHERE customer_id = $1
+		), ins AS (
+			INSERT INTO customer_keys (customer_id, key, master_key_id)
+			SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM have)
 			ON CONFLICT (customer_id) DO NOTHING
-			RETURNING key, master_key_id, created_at`, k.CustomerID, k.Wrapped, k.MasterKeyID).
-			Scan(&out.Wrapped, &out.MasterKeyID, &out.CreatedAt)
-		if err == nil {
-			return out, nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return CustomerKey{}, fmt.Errorf("store data key of customer %q: %w", k.CustomerID, err)
-		}
-		existing, err := s.CustomerKey(ctx, k.CustomerID)
-		if err == nil || !errors.Is(err, ErrNotFound) {
-			return existing, err
-		}
+			RETURNING key, master_key_id, created_at
+		)
+		SELECT key, master_key_id, created_at FROM have
+		UNION ALL SELECT key, master_key_id, created_at FROM ins`, k.CustomerID, k.Wrapped, k.MasterKeyID).
+		Scan(&out.Wrapped, &out.MasterKeyID, &out.CreatedAt)
+	if err == nil {
+		return out, nil
 	}
-	return CustomerKey{}, fmt.Errorf("store data key of customer %q: deleted as often as it was created", k.CustomerID)
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return CustomerKey{}, fmt.Errorf("store data key of customer %q: %w", k.CustomerID, err)
+	}
+	// Lost the race to a concurrent insert not yet visible to the
+	// statement's snapshot: it is committed now.
+	existing, err := s.CustomerKey(ctx, k.CustomerID)
+	if errors.Is(err, ErrNotFound) {
+		return CustomerKey{}, fmt.Errorf("store data key of customer %q: created and deleted concurrently; try again", k.CustomerID)
+	}
+	return existing, err
 }
 
 // DeleteCustomerKey erases the data key of customerID: every Temporal
