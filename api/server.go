@@ -1,6 +1,8 @@
 // Package api is Rapport's HTTP front door: the Segment-compatible event API
 // (identify, track, batch), manual enrollment, a customer's export and
-// erasure, the one-click unsubscribe pages and the health check.
+// erasure, the one-click unsubscribe pages, the health check, and the
+// codec server through which the Temporal Web UI and CLI read encrypted
+// histories (codec.go).
 //
 // Every authenticated route asks for a scope (keys.go): events:write,
 // enrollments:write, customers:read or admin. Keys are RAPPORT_API_KEY
@@ -137,6 +139,9 @@ type Options struct {
 	// Feedback enables the provider-event webhooks and the click and open
 	// tracking endpoints (feedback.go); nil disables them.
 	Feedback *FeedbackOptions
+	// Codec enables the codec server endpoints under CodecPath (codec.go);
+	// nil disables them (404).
+	Codec *CodecOptions
 	// Workspace is the declaration identify traits and track properties
 	// are checked against (declared.go); nil checks nothing.
 	Workspace *LiveWorkspace
@@ -254,6 +259,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+SMSPath, s.handleSMS)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.feedbackRoutes()
+	s.codecRoutes()
 }
 
 // ServeHTTP implements http.Handler.
@@ -285,14 +291,7 @@ func presentedKey(header string) (string, bool) {
 
 // limited caps the request body at n bytes and insists on JSON.
 func (s *Server) limited(n int64, next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type must be application/json, got %q", ct))
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, n)
-		next(w, r)
-	}
+	return limitJSON(n, next)
 }
 
 // errorBody is every error answer: {"error": "userId: required"}.

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/payloadcrypt"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
 )
@@ -34,28 +35,70 @@ steps:
   - send: { channel: email, template: welcome }
 `
 
-// benchEnrollments is part a.
+// benchEnrollments is part a. With -encryption it measures Rapport four
+// times, payload encryption off, on, on, off (each in a fresh database:
+// the ABBA order cancels a load that drifts during the run), and reports
+// the ratio of the mean rates beside the bare baseline.
 func benchEnrollments(ctx context.Context, c config) error {
 	fmt.Printf("\n== a: enrollments/s, tracked event → first message recorded (%d events, concurrency %d)\n", c.enrollments, c.concurrency)
-	st, cleanup, err := freshStore(ctx, c, "a")
-	if err != nil {
-		return err
-	}
-	defer cleanup()
 	plan, err := engine.Compile("bench_welcome.yaml", []byte(welcomeSrc))
 	if err != nil {
 		return err
 	}
-	tc, stack, stop, err := startStack(ctx, c, st, plan)
+	type run struct {
+		label string
+		keys  *payloadcrypt.Keyring
+		rate  float64
+	}
+	runs := []*run{{label: "rapport", keys: c.keys}}
+	if c.encryption {
+		runs = []*run{{label: "clear1"}, {label: "encrypted1", keys: c.keys}, {label: "encrypted2", keys: c.keys}, {label: "clear2"}}
+	}
+	for _, r := range runs {
+		if r.rate, err = enrollmentRate(ctx, c, plan, r.label, r.keys); err != nil {
+			return err
+		}
+	}
+	tc, err := dial(ctx, c, nil)
 	if err != nil {
 		return err
+	}
+	defer tc.Close()
+	bare, err := benchBare(ctx, tc, c)
+	if err != nil {
+		return err
+	}
+	bRate := float64(c.enrollments) / bare.Seconds()
+	fmt.Printf("bare:    %d workflows started, each one no-op activity run, in %s → %.0f workflows/s\n", c.enrollments, bare.Round(time.Millisecond), bRate)
+	for _, r := range runs {
+		fmt.Printf("ratio:   %s/bare %.2f (target ≥ 0.5)\n", r.label, r.rate/bRate)
+	}
+	if c.encryption {
+		clear, encrypted := (runs[0].rate+runs[3].rate)/2, (runs[1].rate+runs[2].rate)/2
+		fmt.Printf("ratio:   encrypted/clear %.2f, mean of %.1f and %.1f over mean of %.1f and %.1f enrollments/s (target ≥ 0.9)\n",
+			encrypted/clear, runs[1].rate, runs[2].rate, runs[0].rate, runs[3].rate)
+	}
+	return nil
+}
+
+// enrollmentRate runs part a's Rapport side once, in a fresh database,
+// payloads encrypted with keys (nil: in clear), and returns enrollments/s.
+func enrollmentRate(ctx context.Context, c config, plan *engine.Plan, label string, keys *payloadcrypt.Keyring) (float64, error) {
+	st, cleanup, err := freshStore(ctx, c, "a")
+	if err != nil {
+		return 0, err
+	}
+	defer cleanup()
+	_, stack, stop, err := startStack(ctx, c, st, plan, keys)
+	if err != nil {
+		return 0, err
 	}
 	defer stop()
 	ids := make([]string, c.enrollments)
 	for i := range ids {
-		ids[i] = fmt.Sprintf("%s-a%06d", runTag, i)
+		ids[i] = fmt.Sprintf("%s-a%s%06d", runTag, label, i)
 		if err := st.UpsertCustomer(ctx, rules.Customer{ID: ids[i], Email: ids[i] + "@example.com", Name: "Bench " + ids[i], Locale: []string{"en", "zh"}[i%2]}); err != nil {
-			return err
+			return 0, err
 		}
 	}
 
@@ -63,26 +106,25 @@ func benchEnrollments(ctx context.Context, c config) error {
 	if err := parallel(c.concurrency, ids, func(id string) error {
 		return track(stack.API, fmt.Sprintf(`{"userId":%q,"event":"signup","messageId":"signup-%s"}`, id, id))
 	}); err != nil {
-		return err
+		return 0, err
 	}
 	accepted := time.Since(start)
 	if err := waitCount(ctx, st, `SELECT count(*) FROM messages`, c.enrollments, 10*time.Minute); err != nil {
-		return err
+		return 0, err
 	}
 	rapport := time.Since(start)
 	var sent int
 	_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM messages WHERE status = 'sent'`).Scan(&sent)
-
-	bare, err := benchBare(ctx, tc, c)
-	if err != nil {
-		return err
+	rate := float64(c.enrollments) / rapport.Seconds()
+	var nkeys int
+	_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM customer_keys`).Scan(&nkeys)
+	enc := "payloads in clear"
+	if keys != nil {
+		enc = fmt.Sprintf("payloads encrypted, %d customer keys", nkeys)
 	}
-	rRate, bRate := float64(c.enrollments)/rapport.Seconds(), float64(c.enrollments)/bare.Seconds()
-	fmt.Printf("rapport: %d events accepted by the API in %s; %d first messages recorded (%d sent) after %s → %.0f enrollments/s\n",
-		c.enrollments, accepted.Round(time.Millisecond), c.enrollments, sent, rapport.Round(time.Millisecond), rRate)
-	fmt.Printf("bare:    %d workflows started, each one no-op activity run, in %s → %.0f workflows/s\n", c.enrollments, bare.Round(time.Millisecond), bRate)
-	fmt.Printf("ratio:   %.2f (target ≥ 0.5)\n", rRate/bRate)
-	return nil
+	fmt.Printf("%-10s %d events accepted by the API in %s; %d first messages recorded (%d sent) after %s → %.0f enrollments/s (%s)\n",
+		label+":", c.enrollments, accepted.Round(time.Millisecond), c.enrollments, sent, rapport.Round(time.Millisecond), rate, enc)
+	return rate, nil
 }
 
 func track(h http.Handler, body string) error {

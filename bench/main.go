@@ -36,6 +36,7 @@ import (
 	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/devenv"
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/payloadcrypt"
 	"github.com/rapport-crm/rapport/store"
 )
 
@@ -55,6 +56,8 @@ type config struct {
 	matchEvery  int
 	cache       int
 	concurrency int
+	encryption  bool                  // part a: measure with payload encryption off and on
+	keys        *payloadcrypt.Keyring // RAPPORT_PAYLOAD_KEYS, or generated for -encryption
 }
 
 func main() {
@@ -69,11 +72,32 @@ func main() {
 	flag.IntVar(&c.cache, "cache", 0, "SDK sticky workflow cache size (0: the SDK default, 10,000)")
 	flag.IntVar(&c.timers, "timers", 10000, "part c: enrollments left waiting on timers")
 	flag.IntVar(&c.concurrency, "concurrency", 32, "concurrent API calls / workflow starts")
+	flag.BoolVar(&c.encryption, "encryption", false, "part a: measure enrollments with payload encryption off and on (RAPPORT_PAYLOAD_KEYS, else a generated key), in the same run")
 	flag.Parse()
+	var err error
+	if c.keys, err = benchKeys(c.encryption); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// benchKeys are the payload keys the parts run with: RAPPORT_PAYLOAD_KEYS
+// as every Rapport process reads it, else for -encryption a key made for
+// the run.
+func benchKeys(encryption bool) (*payloadcrypt.Keyring, error) {
+	keys, err := payloadcrypt.KeysFromEnv()
+	if err != nil || keys != nil || !encryption {
+		return keys, err
+	}
+	spec, err := payloadcrypt.GenerateKeySpec("bench")
+	if err != nil {
+		return nil, err
+	}
+	return payloadcrypt.ParseKeys(spec)
 }
 
 func envOr(name, def string) string {
@@ -166,7 +190,7 @@ func ensureNamespace(ctx context.Context, c config) error {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
-	tc, err := dial(ctx, c)
+	tc, err := dial(ctx, c, nil)
 	if err != nil {
 		return err
 	}
@@ -194,14 +218,15 @@ func benchDelivery() delivery.Config {
 }
 
 // startStack dials Temporal and starts the in-process worker and event API
-// over st with one playbook deployed: the world parts a and c measure.
-// stop shuts both down.
-func startStack(ctx context.Context, c config, st *store.Store, plan *engine.Plan) (client.Client, *devenv.Stack, func(), error) {
-	tc, err := dial(ctx, c)
+// over st with one playbook deployed, payloads encrypted with keys (nil:
+// in clear): the world parts a and c measure. stop shuts both down.
+func startStack(ctx context.Context, c config, st *store.Store, plan *engine.Plan, keys *payloadcrypt.Keyring) (client.Client, *devenv.Stack, func(), error) {
+	codec := benchCodec(config{keys: keys}, st)
+	tc, err := dial(ctx, c, codec)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, Delivery: benchDelivery()})
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, Delivery: benchDelivery(), Codec: codec})
 	if err != nil {
 		tc.Close()
 		return nil, nil, nil, err
@@ -214,8 +239,23 @@ func startStack(ctx context.Context, c config, st *store.Store, plan *engine.Pla
 	return tc, stack, stop, nil
 }
 
-func dial(ctx context.Context, c config) (client.Client, error) {
-	return client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: quiet{}})
+// benchCodec is the payload codec of c.keys over st's customer keys; nil
+// when the run is in clear.
+func benchCodec(c config, st *store.Store) *payloadcrypt.Codec {
+	if c.keys == nil {
+		return nil
+	}
+	return payloadcrypt.New(c.keys, st, payloadcrypt.Options{})
+}
+
+// dial connects to the bench namespace with codec's converters (nil: the
+// SDK's defaults).
+func dial(ctx context.Context, c config, codec *payloadcrypt.Codec) (client.Client, error) {
+	opts := client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: quiet{}}
+	if codec != nil {
+		opts = codec.ClientOptions(opts)
+	}
+	return client.DialContext(ctx, opts)
 }
 
 // freshStore creates a migrated database for one part and returns a store

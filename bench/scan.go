@@ -48,7 +48,8 @@ func benchScan(ctx context.Context, c config) error {
 		return err
 	}
 
-	tc, err := dial(ctx, c)
+	codec := benchCodec(c, st)
+	tc, err := dial(ctx, c, codec)
 	if err != nil {
 		return err
 	}
@@ -57,7 +58,7 @@ func benchScan(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, Delivery: benchDelivery()})
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, Delivery: benchDelivery(), Codec: codec})
 	if err != nil {
 		return err
 	}

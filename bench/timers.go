@@ -35,7 +35,7 @@ func benchTimers(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	tc, _, stop, err := startStack(ctx, c, st, plan)
+	tc, _, stop, err := startStack(ctx, c, st, plan, c.keys)
 	if err != nil {
 		return err
 	}

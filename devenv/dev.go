@@ -19,9 +19,11 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/rapport-crm/rapport/api"
 	"github.com/rapport-crm/rapport/channels"
 	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/payloadcrypt"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/temporalenv"
@@ -93,14 +95,18 @@ const devErasureSecret = "rapport-dev-erasure-secret"
 // Dev is a running development environment; Close stops everything it
 // started, in reverse order.
 type Dev struct {
-	opts     DevOptions
-	temporal client.Options // loaded by startTemporal; dial adds metrics and logger
-	closers  []func()
-	UIURL    string // Temporal Web UI, "" when unknown
-	APIURL   string
-	MailURL  string
-	Mail     *MailCatcher
-	Stack    *Stack
+	opts            DevOptions
+	temporal        client.Options // loaded by startTemporal; dial adds metrics and logger
+	keys            *payloadcrypt.Keyring
+	keysFrom        string // where the keys came from, for the banner (never the keys)
+	codec           *payloadcrypt.Codec
+	startedTemporal bool
+	closers         []func()
+	UIURL           string // Temporal Web UI, "" when unknown
+	APIURL          string
+	MailURL         string
+	Mail            *MailCatcher
+	Stack           *Stack
 }
 
 // Close stops what Start started, last first.
@@ -132,6 +138,9 @@ func StartDev(ctx context.Context, o DevOptions) (d *Dev, err error) {
 			d.Close()
 		}
 	}()
+	if d.keys, d.keysFrom, err = DevPayloadKeys(o.StateDir); err != nil {
+		return d, err
+	}
 	if err := d.startTemporal(ctx); err != nil {
 		return d, err
 	}
@@ -143,12 +152,14 @@ func StartDev(ctx context.Context, o DevOptions) (d *Dev, err error) {
 	if err != nil {
 		return d, err
 	}
+	d.codec = payloadcrypt.New(d.keys, st, payloadcrypt.Options{})
 	c, m, err := d.dial(ctx)
 	if err != nil {
 		return d, err
 	}
 	stack, err := StartStack(ctx, StackOptions{Client: c, Store: st, APIKey: o.APIKey,
-		Delivery: d.delivery(set), Metrics: m, Logger: o.Log})
+		Delivery: d.delivery(set), Metrics: m, Logger: o.Log,
+		Codec: d.codec, CodecOrigins: d.uiOrigins()})
 	if err != nil {
 		return d, err
 	}
@@ -201,7 +212,7 @@ func (d *Dev) startTemporal(ctx context.Context) error {
 	d.onClose(func() { _ = logf.Close() })
 	d.say("temporal: starting %s server start-dev on %s (log %s)", bin, o.TemporalAddress, logf.Name())
 	srv, err := StartTemporal(ctx, TemporalOptions{
-		Binary: bin, HostPort: o.TemporalAddress, UIPort: o.UIPort, Namespace: o.Namespace,
+		Binary: bin, HostPort: o.TemporalAddress, UIPort: o.UIPort, UICodecEndpoint: d.codecEndpoint(), Namespace: o.Namespace,
 		DBFile: filepath.Join(o.StateDir, "temporal.db"), SearchAttributes: workflows.SearchAttributes, Log: logf,
 	})
 	if err != nil {
@@ -209,6 +220,7 @@ func (d *Dev) startTemporal(ctx context.Context) error {
 	}
 	d.onClose(srv.Stop)
 	d.UIURL = srv.UIURL
+	d.startedTemporal = true
 	return nil
 }
 
@@ -217,6 +229,84 @@ func (d *Dev) startTemporal(ctx context.Context) error {
 func (d *Dev) delivery(set channels.Set) delivery.Config {
 	return delivery.Config{Channels: set, UnsubscribeSecret: []byte(devUnsubscribeSecret),
 		PublicURL: "http://" + hostPortURL(d.opts.APIAddr)}
+}
+
+// DevPayloadKeys are the payload encryption keys of `rapport dev`:
+// RAPPORT_PAYLOAD_KEYS when set, else a key generated on the first run
+// and kept in stateDir/payload-keys (mode 0600) beside the dev server's
+// database, so histories stay readable across restarts. The key is
+// printed nowhere; from says where it came from.
+func DevPayloadKeys(stateDir string) (keys *payloadcrypt.Keyring, from string, err error) {
+	if keys, err := payloadcrypt.KeysFromEnv(); keys != nil || err != nil {
+		return keys, payloadcrypt.EnvKeys, err
+	}
+	path := filepath.Join(stateDir, "payload-keys")
+	spec, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		spec, err = createDevKey(stateDir, path)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("dev payload key %s: %w", path, err)
+	}
+	keys, err = payloadcrypt.ParseKeys(strings.TrimSpace(string(spec)))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w (delete the file to generate a new key)", path, err)
+	}
+	return keys, path, nil
+}
+
+// createDevKey writes a new key to path, unless another rapport dev
+// writes one first (then that one is used).
+func createDevKey(dir, path string) ([]byte, error) {
+	spec, err := payloadcrypt.GenerateKeySpec("dev")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.WriteString(spec + "\n"); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return []byte(spec), f.Close()
+}
+
+// codecEndpoint is the URL of the codec the dev server's Web UI decodes
+// payloads through: the event API's /codec, unauthenticated on loopback
+// (devCodec). "" when the API is not on a loopback address or its port is
+// not known in advance.
+func (d *Dev) codecEndpoint() string {
+	if !devCodecServed(d.opts.APIAddr) {
+		return ""
+	}
+	return "http://" + hostPortURL(d.opts.APIAddr) + api.CodecPath
+}
+
+// devCodecServed says whether rapport dev serves the codec without a key
+// on addr: only a fixed loopback address.
+func devCodecServed(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "0" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// uiOrigins are the origins a browser shows the dev server's Web UI at.
+func (d *Dev) uiOrigins() []string {
+	return []string{fmt.Sprintf("http://localhost:%d", d.opts.UIPort), fmt.Sprintf("http://127.0.0.1:%d", d.opts.UIPort)}
 }
 
 // startDatabase creates the database if needed, migrates it and opens
@@ -248,7 +338,7 @@ func (d *Dev) startDatabase(ctx context.Context) (*store.Store, error) {
 func (d *Dev) dial(ctx context.Context) (client.Client, *worker.Metrics, error) {
 	m := worker.NewMetrics()
 	d.onClose(func() { _ = m.Close() })
-	opts := d.temporal
+	opts := d.codec.ClientOptions(d.temporal)
 	opts.MetricsHandler, opts.Logger = m.TemporalHandler(), sdklog.NewStructuredLogger(d.opts.Log)
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
@@ -315,9 +405,18 @@ func (d *Dev) startMail() (channels.Set, error) {
 	return set, nil
 }
 
-// serve starts the event API and the metrics endpoint.
+// serve starts the event API and the metrics endpoint. On a loopback
+// address the API also serves the codec to the dev server's Web UI
+// without a key (api.DevCodecHandler): the UI has no way to send one.
 func (d *Dev) serve(stack *Stack, m *worker.Metrics, c client.Client, st *store.Store) error {
-	url, err := d.listen("event API", d.opts.APIAddr, stack.API)
+	h := stack.API
+	if devCodecServed(d.opts.APIAddr) && d.codec.Enabled() {
+		mux := http.NewServeMux()
+		mux.Handle(api.CodecPath+"/", api.DevCodecHandler(api.CodecOptions{Handler: d.codec.Handler(), AllowedOrigins: d.uiOrigins()}))
+		mux.Handle("/", stack.API)
+		h = mux
+	}
+	url, err := d.listen("event API", d.opts.APIAddr, h)
 	if err != nil {
 		return err
 	}
@@ -414,6 +513,12 @@ func (d *Dev) PrintWhatToOpen() {
 		d.say("  Temporal UI, all journeys:  %s/namespaces/%s/workflows?query=%s", d.UIURL, o.Namespace, url.QueryEscape(`WorkflowType="Journey"`))
 		d.say("  Temporal UI, winback only:  %s/namespaces/%s/workflows?query=%s", d.UIURL, o.Namespace, q)
 		d.say("  Temporal UI, scan schedules: %s/namespaces/%s/schedules", d.UIURL, o.Namespace)
+	}
+	if d.codec.Enabled() {
+		d.say("  Payloads are encrypted (key from %s); codec endpoint %s%s", d.keysFrom, d.APIURL, api.CodecPath)
+		if d.UIURL != "" && !d.startedTemporal {
+			d.say("    (a dev server rapport dev did not start: in its UI, set the codec endpoint (Data Encoder) to %s%s)", d.APIURL, api.CodecPath)
+		}
 	}
 	d.say("  Mail sent (caught):         %s/", d.MailURL)
 	d.say("  Event API:                  %s  (key: %s)", d.APIURL, o.APIKey)

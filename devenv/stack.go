@@ -13,6 +13,7 @@ import (
 	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/erasure"
+	"github.com/rapport-crm/rapport/payloadcrypt"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/worker"
@@ -21,13 +22,21 @@ import (
 // StackOptions configure an in-process Rapport: worker and event API over
 // one Temporal client and one store.
 type StackOptions struct {
+	// Client carries Codec's converters (Codec.ClientOptions) when Codec
+	// is set.
 	Client client.Client
 	Store  *store.Store
 	// Delivery is what the worker sends through (channels, link
 	// secrets); its UnsubscribeSecret also verifies unsubscribe links.
 	Delivery delivery.Config
-	APIKey   string
-	Metrics  *worker.Metrics // default: a fresh registry
+	// Codec is the payload codec the client was dialled with: the
+	// reconcile activities decode with it, and the API serves it as its
+	// codec endpoint (authenticated, CORS for CodecOrigins). Nil: no
+	// encryption, no endpoint.
+	Codec        *payloadcrypt.Codec
+	CodecOrigins []string
+	APIKey       string
+	Metrics      *worker.Metrics // default: a fresh registry
 	// Feedback enables the provider webhooks and tracking endpoints, as
 	// `rapport serve` does from its environment; the Recorder defaults
 	// to Store. Nil leaves them off (404).
@@ -65,9 +74,10 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		Keys: pg, Customers: o.Store,
 		// Erasure needs the store's erasure secret (store.Config); without
 		// one it answers 503 naming RAPPORT_ERASURE_SECRET.
-		Forgetter:    &erasure.Eraser{Store: o.Store, Journeys: erasure.Temporal{Client: o.Client}, Keys: erasure.KeysOf(o.Store)},
+		Forgetter:    &erasure.Eraser{Store: o.Store, Journeys: erasure.Temporal{Client: o.Client}, Keys: keyEraser(o)},
 		Unsubscriber: &api.TokenUnsubscriber{Secret: o.Delivery.UnsubscribeSecret, Applier: o.Store, Customers: pg},
 		Feedback:     feedbackOptions(o.Feedback, o.Store),
+		Codec:        codecOptions(o.Codec, o.CodecOrigins),
 		Checks:       healthChecks(o.Client, o.Store),
 		Logger:       o.Logger,
 	})
@@ -75,7 +85,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		return nil, err
 	}
 	s.API = srv
-	s.Worker = worker.New(worker.Options{Client: o.Client, Store: o.Store, Delivery: o.Delivery, Metrics: o.Metrics, Logger: o.Logger})
+	s.Worker = worker.New(worker.Options{Client: o.Client, Store: o.Store, Delivery: o.Delivery, Codec: o.Codec, Metrics: o.Metrics, Logger: o.Logger})
 	if err := s.Worker.Start(); err != nil {
 		return nil, err
 	}
@@ -93,6 +103,14 @@ func feedbackOptions(o *api.FeedbackOptions, st *store.Store) *api.FeedbackOptio
 		c.Recorder = st
 	}
 	return &c
+}
+
+// codecOptions serves the codec endpoint when payloads are encrypted.
+func codecOptions(codec *payloadcrypt.Codec, origins []string) *api.CodecOptions {
+	if codec == nil || !codec.Enabled() {
+		return nil
+	}
+	return &api.CodecOptions{Handler: codec.Handler(), AllowedOrigins: origins}
 }
 
 func healthChecks(c client.Client, st *store.Store) map[string]func(context.Context) error {
@@ -127,3 +145,12 @@ func (s *Stack) Deploy(ctx context.Context, plans ...*engine.Plan) ([]scan.Deplo
 
 // Stop stops the worker (running activities finish).
 func (s *Stack) Stop() { s.Worker.Stop() }
+
+// keyEraser deletes an erased customer's data key in the store and drops
+// it from this stack's codec cache.
+func keyEraser(o StackOptions) erasure.KeyEraser {
+	if o.Codec == nil {
+		return erasure.KeysOf(o.Store)
+	}
+	return erasure.KeysAndCache(erasure.KeysOf(o.Store), o.Codec)
+}

@@ -107,11 +107,14 @@ func DialTemporalWith(ctx context.Context, opts client.Options, timeout time.Dur
 
 // TemporalOptions configure a dev server started by StartTemporal.
 type TemporalOptions struct {
-	Binary    string // the temporal CLI
-	HostPort  string // frontend address, e.g. 127.0.0.1:7233
-	UIPort    int    // Web UI port; 0 runs headless
-	Namespace string
-	DBFile    string // SQLite file that keeps state across restarts; "" keeps it in memory
+	Binary   string // the temporal CLI
+	HostPort string // frontend address, e.g. 127.0.0.1:7233
+	UIPort   int    // Web UI port; 0 runs headless
+	// UICodecEndpoint is the codec server the Web UI decodes payloads
+	// through (--ui-codec-endpoint); "" for none.
+	UICodecEndpoint string
+	Namespace       string
+	DBFile          string // SQLite file that keeps state across restarts; "" keeps it in memory
 	// SearchAttributes registers custom search attributes, name → type
 	// (Keyword, Text, Int, Double, Bool, Datetime, KeywordList).
 	SearchAttributes map[string]string
@@ -138,6 +141,9 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*TemporalServer, err
 		"--log-level", "warn", "--dynamic-config-value", "frontend.enableServerVersionCheck=false"}
 	if o.UIPort > 0 {
 		args = append(args, "--ui-port", fmt.Sprint(o.UIPort))
+		if o.UICodecEndpoint != "" {
+			args = append(args, "--ui-codec-endpoint", o.UICodecEndpoint)
+		}
 	} else {
 		args = append(args, "--headless")
 	}

@@ -26,6 +26,7 @@ func TestDevSmoke(t *testing.T) {
 	o.TemporalAddress, o.Namespace = frontend, nsDev
 	o.DatabaseURL = storetest.NewDB(t)
 	o.PlaybookDir = "../playbooks"
+	o.StateDir = t.TempDir() // its generated payload key goes here, not in the user's cache
 	o.APIAddr, o.SMTPAddr, o.MailAddr, o.MetricsAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "off"
 	o.Out = io.Discard
 	ctx := context.Background()

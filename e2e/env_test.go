@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,11 +12,13 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/rapport-crm/rapport/api"
 	"github.com/rapport-crm/rapport/channels"
 	"github.com/rapport-crm/rapport/devenv"
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/payloadcrypt"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/store/storetest"
 	"github.com/rapport-crm/rapport/workflows"
@@ -29,6 +32,7 @@ type env struct {
 	t     *testing.T
 	st    *store.Store
 	c     client.Client
+	codec *payloadcrypt.Codec // nil: payloads in clear
 	stack *devenv.Stack
 	api   *httptest.Server
 	mail  *devenv.MailCatcher
@@ -49,6 +53,12 @@ type envOptions struct {
 	feedback *api.FeedbackOptions
 	// erasureSecret is RAPPORT_ERASURE_SECRET of the worker and the API.
 	erasureSecret []byte
+	// payloadKeys turns payload encryption on (RAPPORT_PAYLOAD_KEYS):
+	// the client, the worker and the API's /codec use env.codec.
+	payloadKeys *payloadcrypt.Keyring
+	// log receives everything the worker, the API and the SDK log, at
+	// every level; nil discards it.
+	log *slog.Logger
 }
 
 func newEnvWith(t *testing.T, namespace string, o envOptions) *env {
@@ -74,21 +84,30 @@ func newEnvWith(t *testing.T, namespace string, o envOptions) *env {
 	}
 	st := storetest.NewWithConfig(t, cfg)
 
-	c, err := client.Dial(client.Options{HostPort: frontend, Namespace: namespace, Logger: quiet{}})
+	copts := client.Options{HostPort: frontend, Namespace: namespace, Logger: quiet{}}
+	var codec *payloadcrypt.Codec
+	if o.payloadKeys != nil {
+		codec = payloadcrypt.New(o.payloadKeys, st, payloadcrypt.Options{})
+		copts = codec.ClientOptions(copts)
+	}
+	if o.log != nil {
+		copts.Logger = sdklog.NewStructuredLogger(o.log)
+	}
+	c, err := client.Dial(copts)
 	if err != nil {
 		t.Fatalf("connect to the dev server: %v", err)
 	}
 	t.Cleanup(c.Close)
 	ctx := context.Background()
 	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: c, Store: st, APIKey: apiKey, Delivery: send,
-		Feedback: o.feedback})
+		Feedback: o.feedback, Codec: codec, Logger: o.log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(stack.Stop) // runs before the client closes and the database is dropped
 	srv := httptest.NewServer(stack.API)
 	t.Cleanup(srv.Close)
-	return &env{t: t, st: st, c: c, stack: stack, api: srv, mail: mail}
+	return &env{t: t, st: st, c: c, codec: codec, stack: stack, api: srv, mail: mail}
 }
 
 // post calls the event API and fails the test unless it answers 200.

@@ -37,6 +37,7 @@ const (
 	nsTrigger = "e2e-trigger"
 	nsDeliver = "e2e-delivery"
 	nsForget  = "e2e-forget"
+	nsPrivacy = "e2e-privacy"
 )
 
 var (
@@ -86,7 +87,7 @@ func startDevServer() (*testsuite.DevServer, error) {
 		}
 	}
 	args := append(workflows.SearchAttributeFlags(),
-		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev, "--namespace", nsDeploy, "--namespace", nsDate, "--namespace", nsRecon, "--namespace", nsTrigger, "--namespace", nsDeliver, "--namespace", nsForget,
+		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev, "--namespace", nsDeploy, "--namespace", nsDate, "--namespace", nsRecon, "--namespace", nsTrigger, "--namespace", nsDeliver, "--namespace", nsForget, "--namespace", nsPrivacy,
 		"--http-port", fmt.Sprint(ports[1]), "--metrics-port", fmt.Sprint(ports[2]))
 	return testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  bin,

@@ -55,6 +55,38 @@ func KeysOf(st any) KeyEraser {
 	return k
 }
 
+// KeyCache is a process's cache of customer data keys: the payload codec
+// (payloadcrypt.Codec.Forget).
+type KeyCache interface {
+	Forget(customerID string)
+}
+
+// KeysAndCache deletes a customer's data key with keys and then drops it
+// from cache, so that the process that erased the customer (rapport
+// serve, whose codec endpoint decodes for the Web UI) stops decrypting
+// their payloads at once rather than when its cached copy expires. Other
+// processes' caches expire on their own (payloadcrypt.DefaultKeyTTL).
+// keys nil is nil: there is no key to delete.
+func KeysAndCache(keys KeyEraser, cache KeyCache) KeyEraser {
+	if keys == nil || cache == nil {
+		return keys
+	}
+	return cachedKeys{keys, cache}
+}
+
+type cachedKeys struct {
+	KeyEraser
+	cache KeyCache
+}
+
+func (k cachedKeys) DeleteCustomerKey(ctx context.Context, customerID string) error {
+	if err := k.KeyEraser.DeleteCustomerKey(ctx, customerID); err != nil {
+		return err
+	}
+	k.cache.Forget(customerID)
+	return nil
+}
+
 // Reason is the termination reason of a journey ended by an erasure, as
 // Temporal shows it. It names no one.
 const Reason = "customer erased (right to be forgotten)"

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
@@ -107,8 +108,9 @@ type Temporal struct {
 	// HasJourneys; inside an activity it defaults to the activity's
 	// namespace.
 	Namespace string
-	// DataConverter decodes a completed journey's result; default the
-	// SDK's default converter, which the worker uses.
+	// DataConverter decodes a completed journey's result and an encoded
+	// failure message; default the SDK's default converter. With payload
+	// encryption on it must be the client's (payloadcrypt.Codec).
 	DataConverter converter.DataConverter
 	// Hops: see DefaultHops (used when 0).
 	Hops int
@@ -259,6 +261,27 @@ func (t Temporal) closeEvent(ctx context.Context, workflowID, runID string) (*hi
 	return last, nil
 }
 
+func (t Temporal) dataConverter() converter.DataConverter {
+	if t.DataConverter == nil {
+		return converter.GetDefaultDataConverter()
+	}
+	return t.DataConverter
+}
+
+// failureMessage is the failure's message, decoded when the failure
+// converter moved it into the encoded attributes (payload encryption).
+func (t Temporal) failureMessage(f *failurepb.Failure) string {
+	if ea := f.GetEncodedAttributes(); ea != nil {
+		var attrs struct {
+			Message string `json:"message"`
+		}
+		if err := t.dataConverter().FromPayload(ea, &attrs); err == nil {
+			return attrs.Message
+		}
+	}
+	return f.GetMessage()
+}
+
 // ended reads a close event: the fate, or the next run of the chain.
 // Completed, failed and timed-out runs also name a next run when a retry
 // policy or cron schedule started one (journeys have neither).
@@ -273,12 +296,8 @@ func (t Temporal) ended(ev *historypb.HistoryEvent) (f Fate, nextRun string) {
 			return f, a.GetNewExecutionRunId()
 		}
 		f.Ended = EndedCompleted
-		dc := t.DataConverter
-		if dc == nil {
-			dc = converter.GetDefaultDataConverter()
-		}
 		var r workflows.JourneyResult
-		if a.GetResult() != nil && dc.FromPayloads(a.GetResult(), &r) == nil {
+		if a.GetResult() != nil && t.dataConverter().FromPayloads(a.GetResult(), &r) == nil {
 			f.Result = &r
 		}
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
@@ -286,7 +305,7 @@ func (t Temporal) ended(ev *historypb.HistoryEvent) (f Fate, nextRun string) {
 		if a.GetNewExecutionRunId() != "" {
 			return f, a.GetNewExecutionRunId()
 		}
-		f.Ended, f.Detail = EndedFailed, a.GetFailure().GetMessage()
+		f.Ended, f.Detail = EndedFailed, t.failureMessage(a.GetFailure())
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
 		a := ev.GetWorkflowExecutionTimedOutEventAttributes()
 		if a.GetNewExecutionRunId() != "" {

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/payloadcrypt"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/store/storetest"
@@ -608,5 +609,30 @@ func TestCallHoldsOneConnection(t *testing.T) {
 	var active int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM enrollments WHERE status = 'active'`).Scan(&active); err != nil || active != 0 {
 		t.Errorf("%d enrollments still active (%v), want 0", active, err)
+	}
+}
+
+// With payload encryption on, a failed journey's message is in the
+// failure's encoded attributes: the reason still quotes it.
+func TestFailureMessageOfAnEncryptedFailure(t *testing.T) {
+	spec, err := payloadcrypt.GenerateKeySpec("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := payloadcrypt.ParseKeys(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec := payloadcrypt.New(keys, nil, payloadcrypt.Options{})
+	f := codec.FailureConverter().ErrorToFailure(errors.New("load plan: no such version"))
+	if f.GetMessage() == "load plan: no such version" {
+		t.Fatal("the failure converter left the message in clear")
+	}
+	if got := (Temporal{DataConverter: codec.DataConverter()}).failureMessage(f); got != "load plan: no such version" {
+		t.Errorf("failure message %q", got)
+	}
+	plain := temporal.GetDefaultFailureConverter().ErrorToFailure(errors.New("plain"))
+	if got := (Temporal{}).failureMessage(plain); got != "plain" {
+		t.Errorf("clear failure message %q", got)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/devenv"
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/payloadcrypt"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/workflows"
 )
@@ -136,12 +137,18 @@ func startEnv(ctx context.Context, serverURL string) (env *soakEnv, err error) {
 	}
 	env.closers = append(env.closers, st.Close)
 	env.st = st
-	c, err := client.Dial(client.Options{HostPort: srv.HostPort, Namespace: "soak", Logger: nopLogger{}})
+	// Payloads are encrypted as in production when RAPPORT_PAYLOAD_KEYS
+	// is set.
+	codec, err := payloadcrypt.FromEnv(st)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(codec.ClientOptions(client.Options{HostPort: srv.HostPort, Namespace: "soak", Logger: nopLogger{}}))
 	if err != nil {
 		return nil, err
 	}
 	env.closers = append(env.closers, c.Close)
-	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: c, Store: st, APIKey: apiKey, Delivery: send})
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: c, Store: st, APIKey: apiKey, Delivery: send, Codec: codec})
 	if err != nil {
 		return nil, err
 	}

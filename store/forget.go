@@ -155,6 +155,11 @@ var forgetDeletes = []struct{ table, sql string }{
 	{"points_ledger", `DELETE FROM points_ledger WHERE customer_id = $1`},
 	{"coupons", `DELETE FROM coupons WHERE customer_id = $1`},
 	{"tasks", `DELETE FROM tasks WHERE customer_id = $1`},
+	// The customer's data key (migration 00013): with it gone, their
+	// payloads in Temporal histories cannot be decrypted. The erasure also
+	// deletes it through the payload codec's key store, which drops the
+	// cached copy of the process that erases.
+	{"customer_keys", `DELETE FROM customer_keys WHERE customer_id = $1`},
 }
 
 // Forget erases a customer in one transaction, with the customer row

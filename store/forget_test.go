@@ -87,6 +87,8 @@ func seedEveryTable(t *testing.T, s *store.Store, p person) []string {
 			[]any{"aev-" + p.ID, an, map[string]any{"search": p.Name}}},
 		{"customer_groups", `INSERT INTO customer_groups (customer_id, group_id, traits) VALUES ($1, 'acme', $2)`,
 			[]any{p.ID, map[string]any{"contact": p.Name}}},
+		{"customer_keys", `INSERT INTO customer_keys (customer_id, key, master_key_id) VALUES ($1, '\x00', 'm1')`,
+			[]any{p.ID}},
 	}
 	var tables []string
 	for _, st := range stmts {
@@ -105,6 +107,11 @@ func seedEveryTable(t *testing.T, s *store.Store, p person) []string {
 var notCustomerData = map[string]bool{
 	"playbook_versions": true, "goose_db_version": true, "api_keys": true, "erasures": true,
 }
+
+// notExported are tables about a customer that an export leaves out:
+// customer_keys holds key material (the wrapped data key of their
+// Temporal payloads), not data about them.
+var notExported = map[string]bool{"customer_keys": true}
 
 // customerTables lists the tables of the schema (partitions left out:
 // their parent is read).
@@ -433,7 +440,7 @@ func TestCustomerExportHasEveryTable(t *testing.T) {
 		"customer_groups":  {"groups", `"contact":"Ada Lovelace-Byron"`},
 	}
 	for _, tb := range customerTables(t, s) {
-		if _, ok := want[tb]; !ok && !notCustomerData[tb] {
+		if _, ok := want[tb]; !ok && !notCustomerData[tb] && !notExported[tb] {
 			t.Errorf("table %s is not in the export test: export its rows and add it", tb)
 		}
 	}

@@ -19,7 +19,11 @@
 //	flags                      --temporal-address, --temporal-namespace
 //
 // An API key turns TLS on, as in the SDKs. Nothing here logs; Describe
-// summarises the settings without secrets for the callers' logs.
+// summarises the settings without secrets for the callers' logs. The
+// payload codec is not configured here but by package payloadcrypt
+// (RAPPORT_PAYLOAD_KEYS), whose Codec.ClientOptions every caller applies
+// to the options Load returns; a codec endpoint in the profile
+// (codec.endpoint, for the CLI) is ignored.
 package temporalenv
 
 import (

@@ -24,6 +24,7 @@ import (
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/delivery"
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/payloadcrypt"
 	"github.com/rapport-crm/rapport/reconcile"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
@@ -85,10 +86,14 @@ func envOr(name, def string) string {
 // Options assemble a Worker from parts the caller owns (rapport dev and
 // the end-to-end tests run it in-process next to the API).
 type Options struct {
+	// Client must carry Codec's converters (Codec.ClientOptions).
 	Client client.Client
 	Store  *store.Store
 	// Delivery is how messages are sent: channels and link secrets.
 	Delivery delivery.Config
+	// Codec is the payload codec Client was dialled with; the reconcile
+	// activities decode journey results with it. Nil: no encryption.
+	Codec *payloadcrypt.Codec
 	// Activities implement the journeys' activities; default Store's, with
 	// messages sent by delivery over its outbox with Delivery. They are
 	// wrapped with metrics either way.
@@ -146,7 +151,11 @@ func New(opts Options) *Worker {
 	sa := &scan.Activities{Store: opts.Store, Start: scan.TemporalStarter(opts.Client)}
 	opts.Metrics.ScanHooks(sa)
 	scan.Register(w, sa)
-	ra := &reconcile.Activities{Store: opts.Store, Workflows: reconcile.Temporal{Client: opts.Client}, Logger: opts.Logger}
+	rt := reconcile.Temporal{Client: opts.Client}
+	if opts.Codec != nil {
+		rt.DataConverter = opts.Codec.DataConverter()
+	}
+	ra := &reconcile.Activities{Store: opts.Store, Workflows: rt, Logger: opts.Logger}
 	opts.Metrics.ReconcileHooks(ra)
 	reconcile.Register(w, ra)
 	return &Worker{opts: opts, w: w, plans: engine.NewRegistry(), Metrics: opts.Metrics}
@@ -254,11 +263,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	keys, err := payloadcrypt.KeysFromEnv()
+	if err != nil {
+		return err
+	}
+	warnIfClear(keys, log)
 	st, err := openStore(ctx, log, cfg.Backoff, cfg.DatabaseURL, cfgStore)
 	if err != nil {
 		return stoppedWhileConnecting(ctx, err, log)
 	}
 	defer st.Close()
+	codec := payloadcrypt.New(keys, st, payloadcrypt.Options{})
+	topts = codec.ClientOptions(topts)
 	slots, err := sizeSlots(int(st.Pool().Config().MaxConns), cfg.Slots)
 	if err != nil {
 		return err
@@ -277,7 +293,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return stoppedWhileConnecting(ctx, err, log)
 	}
 	defer c.Close()
-	w := New(Options{Client: c, Store: st, Delivery: cfgDelivery, Metrics: m, StopTimeout: cfg.StopTimeout, Logger: log, Slots: slots, Backoff: cfg.Backoff})
+	w := New(Options{Client: c, Store: st, Delivery: cfgDelivery, Codec: codec, Metrics: m, StopTimeout: cfg.StopTimeout, Logger: log, Slots: slots, Backoff: cfg.Backoff})
 	if err := w.LoadPlans(ctx); err != nil {
 		return err
 	}
@@ -289,13 +305,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := w.Start(); err != nil {
 		return err
 	}
-	log.Info("worker running", "temporal", temporalenv.Describe(topts), "task_queue", workflows.TaskQueue, "metrics", cfg.MetricsAddr,
+	log.Info("worker running", "temporal", temporalenv.Describe(topts), "task_queue", workflows.TaskQueue, "metrics", cfg.MetricsAddr, "payload_encryption", codec.Enabled(),
 		"db_pool", st.Pool().Config().MaxConns, "local_activity_slots", slots.Local, "activity_slots", slots.Activity)
 	<-ctx.Done()
 	log.Info("stopping worker: waiting for running activities", "timeout", cfg.StopTimeout)
 	w.Stop()
 	log.Info("worker stopped")
 	return nil
+}
+
+// warnIfClear warns that, without master keys, customers' data is
+// written into Temporal histories in clear.
+func warnIfClear(keys *payloadcrypt.Keyring, log *slog.Logger) {
+	if keys == nil {
+		log.Warn(payloadcrypt.EnvKeys + " is not set: Temporal payloads (customer profiles, addresses, events) are stored in clear; see docs/operators.md, Payload encryption")
+	}
 }
 
 // checkLinks refuses to start a worker that would send email or SMS

@@ -59,6 +59,23 @@ func WorkflowID(playbook, customer string) string {
 	return "rapport/" + playbook + "/" + customer
 }
 
+// CustomerOf is the customer whose enrollment workflowID is (the inverse
+// of WorkflowID), and false for any other workflow (scans, reconcile). A
+// playbook name never holds a "/" (engine's name rule), so everything
+// after the second "/" is the customer id, slashes included. Payload
+// encryption keys a journey's payloads to this customer.
+func CustomerOf(workflowID string) (string, bool) {
+	rest, ok := strings.CutPrefix(workflowID, "rapport/")
+	if !ok {
+		return "", false
+	}
+	playbook, customer, ok := strings.Cut(rest, "/")
+	if !ok || playbook == "" || customer == "" {
+		return "", false
+	}
+	return customer, true
+}
+
 // Registry is what Register needs: a worker.Worker or the SDK's test
 // environment.
 type Registry interface {

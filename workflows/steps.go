@@ -162,7 +162,7 @@ func (j *journey) send(step *engine.Step, key string) (int, error) {
 			return 0, err
 		}
 		var res activities.SendResult
-		summary := fmt.Sprintf("send %s %s → %s (%s)", s.Channel, s.Template, recipient(s.Channel, req.Customer), req.Locale)
+		summary := fmt.Sprintf("send %s %s → %s (%s)", s.Channel, s.Template, j.recipient(s.Channel, req.Customer), req.Locale)
 		if err := j.local(summary, activities.ActSendMessage, &res, req); err != nil {
 			if !isPermanent(err) {
 				// The error names no recipient: errors reach logs.
@@ -476,17 +476,28 @@ func (j *journey) localTime(t time.Time) string {
 	return t.In(rules.Location(tz)).Format("2006-01-02 15:04") + " " + tz
 }
 
+// changeMaskedRecipient names the workflow change that masks the address
+// in a send's activity summary (w***@example.cn, +44*******123): the
+// summary is what the Temporal UI lists, and with payload encryption off
+// it is stored in clear. Runs recorded before it show the whole address.
+const changeMaskedRecipient = "masked-recipient"
+
 // recipient names whom a send goes to in its activity summary, so an
 // operator reading a run in the Temporal UI sees "send email offer →
-// ada@example.com (zh)". The address is already in the run's history (the
-// customer snapshot); it is never put in a search attribute.
-func recipient(ch engine.Channel, c rules.Customer) string {
+// a***@example.com (zh)": the address masked (activities.MaskAddress), as
+// summaries and search attributes never carry a whole address.
+func (j *journey) recipient(ch engine.Channel, c rules.Customer) string {
+	var address string
 	switch ch {
 	case engine.ChannelEmail:
-		return c.Email
+		address = c.Email
 	case engine.ChannelSMS:
-		return c.Phone
+		address = c.Phone
 	default:
 		return "customer " + c.ID
 	}
+	if workflow.GetVersion(j.ctx, changeMaskedRecipient, workflow.DefaultVersion, 1) < 1 {
+		return address
+	}
+	return activities.MaskAddress(string(ch), address)
 }

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/payloadcrypt"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/temporalenv"
@@ -52,7 +53,7 @@ func runDeploy(cmd *cobra.Command, args []string) error {
 		return exitStatus(1)
 	}
 	ctx := cmd.Context()
-	st, c, err := connectEnv(ctx)
+	st, c, _, err := connectEnv(ctx)
 	if err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func runDeploy(cmd *cobra.Command, args []string) error {
 
 func runUndeploy(cmd *cobra.Command, args []string) error {
 	ctx := cmd.Context()
-	st, c, err := connectEnv(ctx)
+	st, c, _, err := connectEnv(ctx)
 	if err != nil {
 		return err
 	}
@@ -151,27 +152,34 @@ func compileAll(out, errOut io.Writer, paths []string) (plans []*engine.Plan, ok
 }
 
 // connectEnv opens the store (DATABASE_URL) and dials Temporal with the
-// settings temporalenv loads: the config file's profile and the TEMPORAL_*
-// variables, TLS, mTLS and API key included.
-func connectEnv(ctx context.Context) (*store.Store, client.Client, error) {
+// settings temporalenv loads (the config file's profile and the TEMPORAL_*
+// variables, TLS, mTLS and API key included) and the payload codec of
+// RAPPORT_PAYLOAD_KEYS, as the worker does.
+func connectEnv(ctx context.Context) (*store.Store, client.Client, *payloadcrypt.Codec, error) {
 	topts, err := temporalenv.Load(temporalenv.Overrides{})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	keys, err := payloadcrypt.KeysFromEnv()
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	cfg := worker.ConfigFromEnv()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.DefaultConfig())
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w (DATABASE_URL)", err)
+		return nil, nil, nil, fmt.Errorf("%w (DATABASE_URL)", err)
 	}
+	codec := payloadcrypt.New(keys, st, payloadcrypt.Options{})
+	topts = codec.ClientOptions(topts)
 	topts.Logger = quietSDKLogger{}
 	c, err := client.DialContext(ctx, topts)
 	if err != nil {
 		st.Close()
-		return nil, nil, fmt.Errorf("connect to Temporal at %s: %w", temporalenv.Describe(topts), err)
+		return nil, nil, nil, fmt.Errorf("connect to Temporal at %s: %w", temporalenv.Describe(topts), err)
 	}
-	return st, c, nil
+	return st, c, codec, nil
 }
 
 // temporalNamespace is the namespace of the loaded Temporal settings, for

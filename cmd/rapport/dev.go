@@ -25,7 +25,12 @@ attributes. It creates and migrates the database at DATABASE_URL (default:
 the local PostgreSQL), catches all mail in process (listed over HTTP),
 deploys the sample playbooks, runs the worker and the event API in process,
 seeds demo customers and events, and prints what to open. Ctrl-C stops
-everything it started. Development only: the API key defaults to dev-key.`,
+everything it started. Development only: the API key defaults to dev-key.
+
+Temporal payloads are encrypted (RAPPORT_PAYLOAD_KEYS, else a key generated
+once and kept in the state dir's payload-keys file); the dev server's Web UI
+decodes them through the API's /codec endpoint, which rapport dev serves
+without a key on a loopback address only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

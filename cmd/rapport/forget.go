@@ -78,7 +78,7 @@ func runForget(cmd *cobra.Command, customerID string, o forgetOptions) error {
 		return err
 	}
 	ctx := cmd.Context()
-	st, c, err := connectEnv(ctx)
+	st, c, _, err := connectEnv(ctx)
 	if err != nil {
 		return err
 	}

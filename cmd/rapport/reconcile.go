@@ -57,13 +57,14 @@ func runReconcile(cmd *cobra.Command, _ []string) error {
 	}
 	o.Namespace = temporalNamespace()
 	ctx := cmd.Context()
-	st, c, err := connectEnv(ctx)
+	st, c, codec, err := connectEnv(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	defer c.Close()
-	return reconcileNow(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), st, reconcile.Temporal{Client: c, Namespace: o.Namespace}, o)
+	rt := reconcile.Temporal{Client: c, Namespace: o.Namespace, DataConverter: codec.DataConverter()}
+	return reconcileNow(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), st, rt, o)
 }
 
 // reconcileNow runs one pass and prints it: each enrollment closed (or

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rapport-crm/rapport/api"
 	"github.com/rapport-crm/rapport/erasure"
+	"github.com/rapport-crm/rapport/payloadcrypt"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/temporalenv"
 	"github.com/rapport-crm/rapport/unsubscribe"
@@ -56,6 +57,10 @@ Environment (flags override):
   RAPPORT_TWILIO_AUTH_TOKEN   also enables Twilio status callbacks (POST /v1/feedback/twilio)
   RAPPORT_TRACKING_SECRET     enables tracked links GET /t/c/<token> and the open pixel GET /t/o/<token>.gif
   RAPPORT_SOFT_BOUNCE_LIMIT   soft bounces in a row that suppress an address (default 3)
+  RAPPORT_PAYLOAD_KEYS        master keys that encrypt Temporal payloads, id:base64key,... (the
+                              worker's); enables the codec server POST /codec/encode, /codec/decode
+  RAPPORT_CODEC_ORIGINS       Temporal Web UI origins allowed to call /codec from a browser
+                              (comma-separated, e.g. https://temporal.example.com)
 
 The server starts without Temporal and answers event calls with 503 until it
 is reachable; clients retry, and stored events are dispatched on the retry.
@@ -95,6 +100,8 @@ type serveConfig struct {
 	SMS                                       api.SMSOptions      // Replies set by newServeHandler
 	Feedback                                  api.FeedbackOptions // Recorder set by newServeHandler
 	Reload, RedispatchAfter, RedispatchWindow time.Duration
+	PayloadKeys                               *payloadcrypt.Keyring // nil: payloads in clear
+	CodecOrigins                              []string
 }
 
 func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
@@ -117,6 +124,12 @@ func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
 	}
 	if c.Temporal, err = temporalenv.Load(o); err != nil {
 		return c, err
+	}
+	if c.PayloadKeys, err = payloadcrypt.KeysFromEnv(); err != nil {
+		return c, err
+	}
+	if c.CodecOrigins, err = api.ParseOrigins(os.Getenv("RAPPORT_CODEC_ORIGINS")); err != nil {
+		return c, fmt.Errorf("RAPPORT_CODEC_ORIGINS: %w", err)
 	}
 	if c.SMS, err = smsOptionsFromEnv(); err != nil {
 		return c, err
@@ -147,8 +160,12 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	defer st.Close()
+	if cfg.PayloadKeys == nil {
+		log.Warn(payloadcrypt.EnvKeys + " is not set: Temporal payloads are stored in clear and /codec is off; see docs/operators.md, Payload encryption")
+	}
+	codec := payloadcrypt.New(cfg.PayloadKeys, st, payloadcrypt.Options{})
 	// Lazy: the API comes up without Temporal and answers 503 meanwhile.
-	topts := cfg.Temporal
+	topts := codec.ClientOptions(cfg.Temporal)
 	topts.Logger = tlog.NewStructuredLogger(log.With("component", "temporal"))
 	tc, err := client.NewLazyClient(topts)
 	if err != nil {
@@ -170,7 +187,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		}
 	})
 
-	srv, err := newServeHandler(cfg, st, tc, plans, ws, log)
+	srv, err := newServeHandler(cfg, st, tc, codec, plans, ws, log)
 	if err != nil {
 		return err
 	}
@@ -207,7 +224,7 @@ func openServeStore(ctx context.Context, databaseURL string) (*store.Store, erro
 	return store.Open(ctx, databaseURL, cfg)
 }
 
-func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *api.LivePlans, ws *api.LiveWorkspace, log *slog.Logger) (*api.Server, error) {
+func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, codec *payloadcrypt.Codec, plans *api.LivePlans, ws *api.LiveWorkspace, log *slog.Logger) (*api.Server, error) {
 	if len(cfg.UnsubscribeSecret) == 0 {
 		log.Warn("RAPPORT_UNSUBSCRIBE_SECRET is not set: unsubscribe links answer 503")
 	}
@@ -221,11 +238,12 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *
 	pg := api.PGStore{Store: st}
 	disp := api.NewEventDispatcher(plans, api.TemporalJourneys{Client: tc}, pg, log)
 	return api.NewServer(api.Options{
-		APIKey:       cfg.APIKey,
-		Keys:         pg,
-		Rate:         cfg.Rate,
-		Burst:        cfg.Burst,
-		Forgetter:    &erasure.Eraser{Store: st, Journeys: erasure.Temporal{Client: tc}, Keys: erasure.KeysOf(st)},
+		APIKey: cfg.APIKey,
+		Keys:   pg,
+		Rate:   cfg.Rate,
+		Burst:  cfg.Burst,
+		Forgetter: &erasure.Eraser{Store: st, Journeys: erasure.Temporal{Client: tc},
+			Keys: erasure.KeysAndCache(erasure.KeysOf(st), codec)},
 		Customers:    st,
 		Commerce:     commerce,
 		Store:        pg,
@@ -235,6 +253,7 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, plans *
 		Unsubscriber: &api.TokenUnsubscriber{Secret: cfg.UnsubscribeSecret, Applier: st, Customers: pg},
 		SMS:          smsOptions(cfg.SMS, st),
 		Feedback:     feedbackOptions(cfg.Feedback, st),
+		Codec:        codecOptions(codec, cfg.CodecOrigins),
 		Checks: map[string]func(context.Context) error{
 			"db": func(ctx context.Context) error { return st.Pool().Ping(ctx) },
 			"temporal": func(ctx context.Context) error {
@@ -271,6 +290,15 @@ func apiRateFromEnv() (rate float64, burst int, err error) {
 		}
 	}
 	return rate, burst, nil
+}
+
+// codecOptions serves the codec endpoint when payloads are encrypted:
+// without keys there is nothing for it to decode.
+func codecOptions(codec *payloadcrypt.Codec, origins []string) *api.CodecOptions {
+	if !codec.Enabled() {
+		return nil
+	}
+	return &api.CodecOptions{Handler: codec.Handler(), AllowedOrigins: origins}
 }
 
 // smsOptionsFromEnv reads the inbound-SMS webhook's settings. The token
