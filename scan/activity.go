@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/pushdown"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/workflows"
@@ -24,17 +25,19 @@ const (
 	DefaultConcurrency = 100
 )
 
-// Store is what a scan reads: the active playbook version, customers in
-// id order after a cursor, and the enrollment history the re-entry pre-filter needs.
-// *store.Store implements it.
+// Store is what a scan reads: the active playbook version, the
+// candidates of a trigger in id order after a cursor, the time zones the
+// candidates of a date trigger are selected by, and the enrollment
+// history the re-entry pre-filter needs. *store.Store implements it.
 //
-// CustomersAfter must return with its rows closed (its connection back in
+// Candidates must return with its rows closed (its connection back in
 // the pool): a scan then asks for EntryHistories, and holding one pooled
 // connection while waiting for another deadlocks as soon as as many scans
 // run at once as the pool has connections.
 type Store interface {
 	ActivePlaybook(ctx context.Context, name string) (store.DeployedPlaybook, bool, error)
-	CustomersAfter(ctx context.Context, afterID string, limit int) ([]rules.Customer, error)
+	Candidates(ctx context.Context, q store.CandidateQuery) ([]rules.Customer, error)
+	TimeZones(ctx context.Context, field string) ([]string, error)
 	EntryHistories(ctx context.Context, playbook string, ids []string) (map[string]store.EntryHistory, error)
 }
 
@@ -94,7 +97,7 @@ const flushAt = 500
 // Counts add up over the pages of a scan.
 type Counts struct {
 	Pages   int `json:"pages"`
-	Scanned int `json:"scanned"` // customers evaluated
+	Scanned int `json:"scanned"` // candidates read and evaluated (the SQL predicate's selection)
 	Matched int `json:"matched"` // customers the trigger selected
 	Skipped int `json:"skipped"` // matched but refused by the re-entry policy pre-filter
 	Started int `json:"started"` // enrollments started
@@ -108,8 +111,9 @@ func (c Counts) Add(o Counts) Counts {
 		c.Started + o.Started, c.Running + o.Running, c.Failed + o.Failed}
 }
 
-// ScanPage reads up to r.Pages keyset pages of customers after the
-// cursor, selects those the playbook's trigger matches at r.Now, drops
+// ScanPage reads up to r.Pages keyset pages of candidates after the
+// cursor — the customers the trigger's SQL predicate (package pushdown)
+// selects —, selects those the playbook's trigger matches at r.Now, drops
 // those the re-entry policy refuses, and starts the rest, at most
 // Concurrency at a time. Progress (cursor and counts) is recorded in a
 // heartbeat each time the pending starts are done, so a retried call
@@ -148,11 +152,19 @@ func (a *Activities) ScanPage(ctx context.Context, r PageRequest) (PageResult, e
 }
 
 // scanPages does the work of ScanPage from res.NextID on, adding to res.
-// It reads up to Pages keyset pages, one query each, and evaluates each
-// page once its query is over: no connection is held while the re-entry
-// pre-filter acquires another (see Store), and memory stays one page plus
-// the admitted ids not yet started.
+// It reads up to Pages keyset pages of candidates, one query each, and
+// evaluates each page once its query is over: no connection is held while
+// the re-entry pre-filter acquires another (see Store), and memory stays
+// one page plus the admitted ids not yet started.
 func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageRequest, res *PageResult) error {
+	m, err := NewMatcher(plan, r.Now)
+	if err != nil {
+		return err
+	}
+	where, err := a.predicate(ctx, plan, r.Now)
+	if err != nil {
+		return err
+	}
 	var (
 		pending []string // admitted, not yet started
 		counts  Counts   // of the pages read since the last flush
@@ -170,7 +182,7 @@ func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageReq
 		return nil
 	}
 	for range max(r.Pages, 1) {
-		page, err := a.Store.CustomersAfter(ctx, cursor, r.Limit)
+		page, err := a.Store.Candidates(ctx, store.CandidateQuery{Where: where, Now: r.Now, AfterID: cursor, Limit: r.Limit})
 		if err != nil {
 			return err
 		}
@@ -178,14 +190,14 @@ func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageReq
 			counts.Pages++
 			counts.Scanned += len(page)
 			cursor = page[len(page)-1].ID
-			ids, err := a.selectCustomers(ctx, plan, r.Now, page, &counts)
+			ids, err := a.selectCustomers(ctx, plan, m, r.Now, page, &counts)
 			if err != nil {
 				return err
 			}
 			pending = append(pending, ids...)
 		}
 		if len(page) < r.Limit {
-			res.Done = true // a short page: no customers after cursor
+			res.Done = true // a short page: no candidates after cursor
 			break
 		}
 		if len(pending) >= flushAt {
@@ -199,13 +211,35 @@ func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageReq
 	return flush()
 }
 
-// selectCustomers returns the ids of the customers that match and that
-// the re-entry policy admits.
-func (a *Activities) selectCustomers(ctx context.Context, plan *engine.Plan, now time.Time, customers []rules.Customer, n *Counts) ([]string, error) {
-	m, err := NewMatcher(plan, now)
-	if err != nil {
-		return nil, err
+// Selection is the SQL selection of a scanned playbook's trigger.
+func Selection(plan *engine.Plan) *pushdown.Selection {
+	return pushdown.New(plan.Trigger, DateWindow)
+}
+
+// predicate binds the playbook's selection for a scan at now, reading the
+// time zones it needs.
+func (a *Activities) predicate(ctx context.Context, plan *engine.Plan, now time.Time) (pushdown.Predicate, error) {
+	sel := Selection(plan)
+	var z pushdown.Zones
+	birthday, signup := sel.NeedsZones()
+	var err error
+	if birthday {
+		if z.Birthday, err = a.Store.TimeZones(ctx, "birthday"); err != nil {
+			return pushdown.Predicate{}, err
+		}
 	}
+	if signup {
+		if z.Signup, err = a.Store.TimeZones(ctx, "signup_at"); err != nil {
+			return pushdown.Predicate{}, err
+		}
+	}
+	return sel.Bind(now, z), nil
+}
+
+// selectCustomers returns the ids of the candidates that match — the
+// trigger evaluated in Go, which decides whatever the SQL could not and
+// confirms the rest — and that the re-entry policy admits.
+func (a *Activities) selectCustomers(ctx context.Context, plan *engine.Plan, m *Matcher, now time.Time, customers []rules.Customer, n *Counts) ([]string, error) {
 	var matched []string
 	for _, c := range customers {
 		ok, err := m.Match(c)

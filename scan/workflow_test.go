@@ -36,10 +36,14 @@ func (f *fakeStore) ActivePlaybook(_ context.Context, name string) (store.Deploy
 	return store.DeployedPlaybook{Name: name, Source: f.src, Active: true}, true, nil
 }
 
-func (f *fakeStore) CustomersAfter(_ context.Context, after string, limit int) ([]rules.Customer, error) {
-	i := sort.Search(len(f.customers), func(i int) bool { return f.customers[i].ID > after })
-	return f.customers[i:min(i+limit, len(f.customers))], nil
+// Candidates ignores the predicate: every customer is a candidate, and
+// the scan's Go check decides.
+func (f *fakeStore) Candidates(_ context.Context, q store.CandidateQuery) ([]rules.Customer, error) {
+	i := sort.Search(len(f.customers), func(i int) bool { return f.customers[i].ID > q.AfterID })
+	return f.customers[i:min(i+q.Limit, len(f.customers))], nil
 }
+
+func (f *fakeStore) TimeZones(context.Context, string) ([]string, error) { return nil, nil }
 
 func (f *fakeStore) EntryHistories(_ context.Context, _ string, ids []string) (map[string]store.EntryHistory, error) {
 	out := map[string]store.EntryHistory{}
