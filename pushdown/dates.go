@@ -94,12 +94,20 @@ func (b *builder) byMonthDays(dc dateColumn, due func(zone string) (time.Time, b
 			days[i] = fmt.Sprintf("%02d-%02d", md/100, md%100)
 		}
 		group := sqlAnd(
-			"c.timezone = ANY("+b.arg(zones, "text[]", fmt.Sprintf("the %d time zones where %s %s", len(zones), what, strings.Join(days, " or ")))+")",
+			"c.timezone = ANY("+b.arg(zones, "text[]", fmt.Sprintf("%s, where %s %s", zoneList(zones), what, strings.Join(days, " or ")))+")",
 			dc.monthDay+" = ANY("+b.arg(mds[k], "integer[]", dc.name+" month-days "+strings.Join(days, ", "))+")")
 		t = sqlOr(t, group)
 	}
 	t = sqlAnd(dc.col+" IS NOT NULL", t)
 	return exactCond(t, sqlNot(t))
+}
+
+// zoneList names a few zones, or counts many.
+func zoneList(zones []string) string {
+	if len(zones) > 5 {
+		return fmt.Sprintf("the %d time zones", len(zones))
+	}
+	return "time zones " + quoteList(zones)
 }
 
 // anniversary is isAnniversary(customer.<field>, customer.timezone), that
