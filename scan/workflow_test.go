@@ -36,11 +36,16 @@ func (f *fakeStore) ActivePlaybook(_ context.Context, name string) (store.Deploy
 	return store.DeployedPlaybook{Name: name, Source: f.src, Active: true}, true, nil
 }
 
-// Candidates ignores the predicate: every customer is a candidate, and
+// EachCandidate ignores the predicate: every customer is a candidate, and
 // the scan's Go check decides.
-func (f *fakeStore) Candidates(_ context.Context, q store.CandidateQuery) ([]rules.Customer, error) {
+func (f *fakeStore) EachCandidate(_ context.Context, q store.CandidateQuery, fn func(rules.Customer) error) error {
 	i := sort.Search(len(f.customers), func(i int) bool { return f.customers[i].ID > q.AfterID })
-	return f.customers[i:min(i+q.Limit, len(f.customers))], nil
+	for _, c := range f.customers[i:min(i+q.Limit, len(f.customers))] {
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *fakeStore) TimeZones(context.Context, string) ([]string, error) { return nil, nil }

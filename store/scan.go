@@ -61,24 +61,48 @@ func CandidateSQL(where pushdown.Predicate) string {
 }
 
 // Candidates returns up to q.Limit customers after q.AfterID, in id order,
-// that satisfy q.Where: keyset pagination over the customers a trigger can
-// select, so a scan reads candidates, not everyone, and never skips or
-// repeats one when rows are inserted meanwhile. Churn risk is as of q.Now.
-// It returns with its rows closed (see scan.Store).
+// that satisfy q.Where (see EachCandidate).
 func (s *Store) Candidates(ctx context.Context, q CandidateQuery) ([]rules.Customer, error) {
-	args := append(append(make([]any, 0, len(q.Where.Args)+3), q.Where.Args...), q.Now, q.AfterID, q.Limit)
-	// Planned for these arguments every time (no cached generic plan):
-	// whether an index on the predicate or the id order serves best
-	// depends on how many customers the values select.
-	rows, err := s.pool.Query(ctx, candidateSQL(q.Where.SQL, len(q.Where.Args)), append([]any{pgx.QueryExecModeExec}, args...)...)
+	var out []rules.Customer
+	err := s.EachCandidate(ctx, q, func(c rules.Customer) error {
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+// EachCandidate streams to fn, in id order, up to q.Limit customers after
+// q.AfterID that satisfy q.Where: keyset pagination over the customers a
+// trigger can select, so a scan reads candidates, not everyone, and never
+// skips or repeats one when rows are inserted meanwhile. Churn risk is as
+// of q.Now. One query, whose connection is held while fn runs: fn must
+// not wait for another pooled connection. An error from fn stops the
+// query and is returned.
+func (s *Store) EachCandidate(ctx context.Context, q CandidateQuery, fn func(rules.Customer) error) error {
+	args := append(append(make([]any, 0, len(q.Where.Args)+4), pgx.QueryExecModeExec), q.Where.Args...)
+	args = append(args, q.Now, q.AfterID, q.Limit)
+	// QueryExecModeExec: planned for these arguments on every call, never
+	// a cached generic plan, since whether an index on the predicate or
+	// the id order serves best depends on how many customers the values
+	// select.
+	rows, err := s.pool.Query(ctx, candidateSQL(q.Where.SQL, len(q.Where.Args)), args...)
 	if err != nil {
-		return nil, fmt.Errorf("scan candidates after %q: %w", q.AfterID, err)
+		return fmt.Errorf("scan candidates after %q: %w", q.AfterID, err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (rules.Customer, error) { return scanCustomer(r) })
-	if err != nil {
-		return nil, fmt.Errorf("scan candidates after %q: %w", q.AfterID, err)
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanCustomer(rows)
+		if err != nil {
+			return fmt.Errorf("scan candidates after %q: %w", q.AfterID, err)
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan candidates after %q: %w", q.AfterID, err)
+	}
+	return nil
 }
 
 // TimeZones returns the distinct time zones (customers.timezone, as
