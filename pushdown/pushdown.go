@@ -20,9 +20,9 @@ package pushdown
 
 import (
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/expr-lang/expr/ast"
@@ -105,7 +105,14 @@ type Predicate struct {
 // NeedsZones asked for. A now with a fraction of a microsecond (PostgreSQL
 // keeps microseconds) selects everyone: the day counts of the SQL would not
 // be Go's at the boundary. Scan times are whole milliseconds.
-func (s *Selection) Bind(now time.Time, z Zones) Predicate {
+func (s *Selection) Bind(now time.Time, z Zones) (p Predicate) {
+	// A rule shape the compiler mishandles costs a full read, never a
+	// failed scan: Go decides everything then.
+	defer func() {
+		if r := recover(); r != nil {
+			p = Predicate{SQL: sqlTrue, InGo: []string{fmt.Sprintf("everything: the trigger could not be compiled to SQL (%v)", r)}}
+		}
+	}()
 	b := &builder{now: now, zones: z}
 	if now.Nanosecond()%1000 != 0 {
 		return Predicate{SQL: sqlTrue, InGo: []string{"everything: the scan time has a fraction of a microsecond"}}
@@ -154,9 +161,9 @@ func compact(sql string, args []any, notes []string) (string, []any, []string) {
 	return sql, outArgs, outNotes
 }
 
-// Explain writes the predicate with what each argument is and what stays
-// in Go.
-func (p Predicate) Explain(w *strings.Builder, indent string) {
+// Explain writes what each argument is and what stays in Go, each line
+// indented.
+func (p Predicate) Explain(w io.Writer, indent string) {
 	for i, n := range p.Params {
 		fmt.Fprintf(w, "%s$%d = %s\n", indent, i+1, n)
 	}

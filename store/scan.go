@@ -79,12 +79,13 @@ func (s *Store) Candidates(ctx context.Context, q CandidateQuery) ([]rules.Custo
 // not wait for another pooled connection. An error from fn stops the
 // query and is returned.
 func (s *Store) EachCandidate(ctx context.Context, q CandidateQuery, fn func(rules.Customer) error) error {
-	args := append(append(make([]any, 0, len(q.Where.Args)+4), pgx.QueryExecModeExec), q.Where.Args...)
+	args := append(append(make([]any, 0, len(q.Where.Args)+4), pgx.QueryExecModeCacheDescribe), q.Where.Args...)
 	args = append(args, q.Now, q.AfterID, q.Limit)
-	// QueryExecModeExec: planned for these arguments on every call, never
-	// a cached generic plan, since whether an index on the predicate or
-	// the id order serves best depends on how many customers the values
-	// select.
+	// QueryExecModeCacheDescribe: an unnamed statement, so planned for
+	// these arguments on every call (never a cached generic plan: whether
+	// an index on the predicate or the id order serves best depends on how
+	// many customers the values select), with the result types cached so
+	// rows come back in binary.
 	rows, err := s.pool.Query(ctx, candidateSQL(q.Where.SQL, len(q.Where.Args)), args...)
 	if err != nil {
 		return fmt.Errorf("scan candidates after %q: %w", q.AfterID, err)
