@@ -32,6 +32,7 @@ var scanTimes = []time.Time{
 	time.Date(2026, 12, 31, 23, 0, 0, 123_000_000, time.UTC),
 	time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC),
 	time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC),
+	time.Date(2026, 7, 4, 16, 20, 31, 987_654_321, time.UTC), // nanoseconds, as Temporal's times
 }
 
 // zones are the customers' time zones: whole, half and quarter hour
@@ -82,6 +83,7 @@ func TestPushdownSelectsExactly(t *testing.T) {
 		everyoneCount            int
 	)
 	for _, now := range scanTimes {
+		now = scan.SelectionTime(now)
 		everyone := readAll(t, st, now)
 		everyoneCount = len(everyone)
 		work := make(chan *engine.Plan)
@@ -255,10 +257,12 @@ func evaluateAll(t *testing.T, plan *engine.Plan, now time.Time, everyone []rule
 	return ids
 }
 
-// pushedDown selects as a scan does: the bound predicate, keyset pages of
-// candidates (small, to cross page boundaries), the Go check of each.
+// pushedDown selects as a scan does: at the selection time, the bound
+// predicate, keyset pages of candidates (small, to cross page
+// boundaries), the Go check of each.
 func pushedDown(st *store.Store, plan *engine.Plan, now time.Time) (pred pushdown.Predicate, candidates, selected []string, err error) {
 	ctx := context.Background()
+	now = scan.SelectionTime(now)
 	sel := scan.Selection(plan)
 	var z pushdown.Zones
 	birthday, signup := sel.NeedsZones()
@@ -335,6 +339,7 @@ func seedVaried(t *testing.T, st *store.Store) {
 		})
 	}
 	for _, now := range scanTimes {
+		now = now.Truncate(time.Microsecond)
 		for _, k := range []int{-1, 0, 1, 29, 30, 56, 89, 90, 91, 179, 180, 181, 359, 360, 365} {
 			for _, off := range []time.Duration{-time.Microsecond, 0, time.Microsecond, time.Hour} {
 				at := now.Add(-time.Duration(k)*24*time.Hour + off).Truncate(time.Microsecond)

@@ -159,11 +159,12 @@ func (a *Activities) ScanPage(ctx context.Context, r PageRequest) (PageResult, e
 // admitted and started in batches of flushAt, each batch moving the
 // cursor to its last match.
 func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageRequest, res *PageResult) error {
-	m, err := NewMatcher(plan, r.Now)
+	at := SelectionTime(r.Now)
+	m, err := NewMatcher(plan, at)
 	if err != nil {
 		return err
 	}
-	where, err := a.predicate(ctx, plan, r.Now)
+	where, err := a.predicate(ctx, plan, at)
 	if err != nil {
 		return err
 	}
@@ -175,7 +176,7 @@ func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageReq
 		failed    int
 		last      = res.NextID
 	)
-	q := store.CandidateQuery{Where: where, Now: r.Now, AfterID: res.NextID, Limit: limit}
+	q := store.CandidateQuery{Where: where, Now: at, AfterID: res.NextID, Limit: limit}
 	err = a.Store.EachCandidate(ctx, q, func(c rules.Customer) error {
 		read++
 		last = c.ID
@@ -219,6 +220,12 @@ func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageReq
 	}
 	return nil
 }
+
+// SelectionTime is the time a scan at now selects its customers at: now
+// to the microsecond, PostgreSQL's precision, so that the SQL and the Go
+// check count days and hours alike (Temporal's times have nanoseconds).
+// The journeys started still see the scan time itself.
+func SelectionTime(now time.Time) time.Time { return now.Truncate(time.Microsecond) }
 
 // Selection is the SQL selection of a scanned playbook's trigger.
 func Selection(plan *engine.Plan) *pushdown.Selection {
