@@ -4,11 +4,11 @@
 // customers that can match instead of every customer.
 //
 // The predicate is an upper bound: every customer the trigger matches
-// satisfies it. Where the rule is fully translated it is exact, and
-// otherwise the parts it cannot express read as TRUE (for the rows where
-// they decide). The scan evaluates the trigger in Go on every candidate
-// either way, so a scan selects exactly the customers that evaluating
-// everyone would; the predicate only decides how many rows are read.
+// satisfies it. Where the trigger is fully translated it is exact, and
+// the scan takes its candidates as the matches; otherwise the parts it
+// cannot express read as TRUE (for the rows where they decide) and the
+// scan evaluates the trigger in Go on every candidate. Either way a scan
+// selects exactly the customers that evaluating everyone would.
 //
 // It is a pure compiler: Bind returns SQL text with $1…$n placeholders and
 // their arguments, and package store runs it (store.Candidates). The SQL
@@ -168,7 +168,7 @@ func (p Predicate) Explain(w io.Writer, indent string) {
 		fmt.Fprintf(w, "%s$%d = %s\n", indent, i+1, n)
 	}
 	if p.Exact {
-		fmt.Fprintf(w, "%sexact: the SQL selects exactly the customers the trigger matches (Go checks each again)\n", indent)
+		fmt.Fprintf(w, "%sexact: the SQL selects exactly the customers the trigger matches\n", indent)
 		return
 	}
 	fmt.Fprintf(w, "%snot exact: the SQL selects a superset; Go decides on each candidate:\n", indent)

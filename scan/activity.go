@@ -115,7 +115,8 @@ func (c Counts) Add(o Counts) Counts {
 
 // ScanPage reads up to r.Pages pages of r.Limit candidates after the
 // cursor — the customers the trigger's SQL predicate (package pushdown)
-// selects —, selects those the playbook's trigger matches at r.Now, drops
+// selects —, selects those the playbook's trigger matches at r.Now (the
+// Go check decides what the SQL could not; an exact SQL decides alone), drops
 // those the re-entry policy refuses, and starts the rest, at most
 // Concurrency at a time. Progress (cursor and counts) is recorded in a
 // heartbeat after each batch of starts, so a retried call resumes there;
@@ -155,9 +156,10 @@ func (a *Activities) ScanPage(ctx context.Context, r PageRequest) (PageResult, e
 
 // scanPages does the work of ScanPage from res.NextID on, adding to res.
 // One query streams the call's candidates, each evaluated as it arrives
-// and only the ids of the matches kept (see Store); then the matches are
-// admitted and started in batches of flushAt, each batch moving the
-// cursor to its last match.
+// (unless the SQL is exact: then every candidate matches) and only the ids
+// of the matches kept (see Store); then the matches are admitted and
+// started in batches of flushAt, each batch moving the cursor to its last
+// match.
 func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageRequest, res *PageResult) error {
 	at := SelectionTime(r.Now)
 	m, err := NewMatcher(plan, at)
@@ -180,7 +182,10 @@ func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageReq
 	err = a.Store.EachCandidate(ctx, q, func(c rules.Customer) error {
 		read++
 		last = c.ID
-		ok, err := m.Match(c)
+		ok, err := true, error(nil)
+		if !where.Exact {
+			ok, err = m.Match(c)
+		}
 		switch {
 		case err != nil:
 			activity.GetLogger(ctx).Warn("scan: rule failed", "error", err)
