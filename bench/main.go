@@ -58,6 +58,10 @@ type config struct {
 	concurrency int
 	encryption  bool                  // part a: measure with payload encryption off and on
 	keys        *payloadcrypt.Keyring // RAPPORT_PAYLOAD_KEYS, or generated for -encryption
+	// parts select and birthdays (issue #15)
+	selectCustomers  int
+	selectMatchEvery int
+	selectRuns       int
 }
 
 func main() {
@@ -73,6 +77,9 @@ func main() {
 	flag.IntVar(&c.timers, "timers", 10000, "part c: enrollments left waiting on timers")
 	flag.IntVar(&c.concurrency, "concurrency", 32, "concurrent API calls / workflow starts")
 	flag.BoolVar(&c.encryption, "encryption", false, "part a: measure enrollments with payload encryption off and on (RAPPORT_PAYLOAD_KEYS, else a generated key), in the same run")
+	flag.IntVar(&c.selectCustomers, "select-customers", 1_000_000, "parts select, birthdays: customers copied in")
+	flag.IntVar(&c.selectMatchEvery, "select-match-every", 500, "part select: one customer in this many is in the segment")
+	flag.IntVar(&c.selectRuns, "select-runs", 5, "parts select, birthdays: timed runs (the median is reported)")
 	flag.Parse()
 	var err error
 	if c.keys, err = benchKeys(c.encryption); err != nil {
@@ -116,7 +123,12 @@ func run(c config) error {
 		worker.SetStickyWorkflowCacheSize(c.cache)
 	}
 	printMachine()
-	if c.temporal == "" {
+	defer func() {
+		if sharedSelect != nil {
+			sharedSelect.cleanup()
+		}
+	}()
+	if c.temporal == "" && needsTemporal(c.parts) {
 		port, err := devenv.FreePort()
 		if err != nil {
 			return err
@@ -133,8 +145,10 @@ func run(c config) error {
 		c.temporal = srv.HostPort
 		fmt.Printf("temporal: started a dev server (in-memory) at %s\n", c.temporal)
 	}
-	if err := ensureNamespace(ctx, c); err != nil {
-		return err
+	if needsTemporal(c.parts) {
+		if err := ensureNamespace(ctx, c); err != nil {
+			return err
+		}
 	}
 	for _, part := range strings.Split(c.parts, ",") {
 		var err error
@@ -145,14 +159,29 @@ func run(c config) error {
 			err = benchScan(ctx, c)
 		case "c":
 			err = benchTimers(ctx, c)
+		case "select":
+			err = benchSelect(ctx, c)
+		case "birthdays":
+			err = benchBirthdays(ctx, c)
 		default:
-			err = fmt.Errorf("unknown part %q (a, b, c)", part)
+			err = fmt.Errorf("unknown part %q (a, b, c, select, birthdays)", part)
 		}
 		if err != nil {
 			return fmt.Errorf("part %s: %w", part, err)
 		}
 	}
 	return nil
+}
+
+// needsTemporal reports whether a part in parts runs journeys: select and
+// birthdays only read the database.
+func needsTemporal(parts string) bool {
+	for _, p := range strings.Split(parts, ",") {
+		if p = strings.TrimSpace(p); p != "select" && p != "birthdays" {
+			return true
+		}
+	}
+	return false
 }
 
 func printMachine() {

@@ -263,8 +263,11 @@ func ruleText(r *rules.Rule) string {
 // String formats a time of day as HH:MM.
 func (t TimeOfDay) String() string { return fmt.Sprintf("%02d:%02d", t.Hour(), t.Minute()) }
 
-// formatDuration writes a duration in the playbook's own units: 180d,
-// 1d12h, 30m.
+// FormatDuration writes a duration in the playbook's own units: 180d,
+// 1d12h, 30m (0s for none).
+func FormatDuration(d time.Duration) string { return formatDuration(d) }
+
+// formatDuration is FormatDuration.
 func formatDuration(d time.Duration) string {
 	if d <= 0 {
 		return "0s"

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 )
@@ -198,6 +199,11 @@ func exprFields(goName string) []string {
 	sort.Strings(names)
 	return names
 }
+
+// Node is the rule's syntax tree as it runs: type-checked, with the
+// built-ins' hidden arguments added and constants folded. Package pushdown
+// translates it to SQL. The tree is shared: do not modify it.
+func (r *Rule) Node() ast.Node { return r.program.Node() }
 
 // Evaluator runs rules. It reuses one VM so that evaluation does not
 // allocate a fresh stack per call; an Evaluator is not safe for concurrent

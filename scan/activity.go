@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/pushdown"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/workflows"
@@ -24,17 +25,20 @@ const (
 	DefaultConcurrency = 100
 )
 
-// Store is what a scan reads: the active playbook version, customers in
-// id order after a cursor, and the enrollment history the re-entry pre-filter needs.
-// *store.Store implements it.
+// Store is what a scan reads: the active playbook version, the
+// candidates of a trigger in id order after a cursor, the time zones the
+// candidates of a date trigger are selected by, and the enrollment
+// history the re-entry pre-filter needs. *store.Store implements it.
 //
-// CustomersAfter must return with its rows closed (its connection back in
-// the pool): a scan then asks for EntryHistories, and holding one pooled
-// connection while waiting for another deadlocks as soon as as many scans
-// run at once as the pool has connections.
+// EachCandidate holds a connection while it streams; the scan does no
+// database work in its callback and asks for EntryHistories only once the
+// query is over: holding one pooled connection while waiting for another
+// deadlocks as soon as as many scans run at once as the pool has
+// connections.
 type Store interface {
 	ActivePlaybook(ctx context.Context, name string) (store.DeployedPlaybook, bool, error)
-	CustomersAfter(ctx context.Context, afterID string, limit int) ([]rules.Customer, error)
+	EachCandidate(ctx context.Context, q store.CandidateQuery, fn func(rules.Customer) error) error
+	TimeZones(ctx context.Context, field string) ([]string, error)
 	EntryHistories(ctx context.Context, playbook string, ids []string) (map[string]store.EntryHistory, error)
 }
 
@@ -67,10 +71,11 @@ type PageRequest struct {
 	Playbook string    `json:"playbook"`
 	Now      time.Time `json:"now"`      // the scan time rules see
 	AfterID  string    `json:"after_id"` // keyset cursor: last id already scanned
-	Limit    int       `json:"limit"`    // customers per keyset page (query)
-	// Pages is how many keyset pages this call reads at most (default
-	// 1): reading several per activity spreads Temporal's per-activity
-	// cost over thousands of customers, while memory stays one page.
+	Limit    int       `json:"limit"`    // candidates per page
+	// Pages is how many pages of Limit candidates this call reads at most
+	// (default 1), in one streamed query: reading many per activity
+	// spreads Temporal's per-activity cost, and the query's, over
+	// thousands of customers, while memory holds only the ids of matches.
 	Pages       int       `json:"pages,omitempty"`
 	First       bool      `json:"first,omitempty"` // first call of the scan: report the lag
 	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
@@ -85,16 +90,16 @@ type PageResult struct {
 	Counts
 }
 
-// flushAt bounds how many admitted matches wait before they are started
-// (and the progress is recorded in a heartbeat); the rest are started at
-// the end of the call. Batching starts across pages means a sparse segment
-// pays one round of concurrent starts per call, not one start per page.
+// flushAt bounds how many matches are admitted and started at a time
+// (and the progress then recorded in a heartbeat). Batching starts across
+// pages means a sparse segment pays one round of concurrent starts per
+// call, not one start per page.
 const flushAt = 500
 
 // Counts add up over the pages of a scan.
 type Counts struct {
-	Pages   int `json:"pages"`
-	Scanned int `json:"scanned"` // customers evaluated
+	Pages   int `json:"pages"`   // pages of PageRequest.Limit candidates read
+	Scanned int `json:"scanned"` // candidates read and evaluated (the SQL predicate's selection)
 	Matched int `json:"matched"` // customers the trigger selected
 	Skipped int `json:"skipped"` // matched but refused by the re-entry policy pre-filter
 	Started int `json:"started"` // enrollments started
@@ -108,14 +113,16 @@ func (c Counts) Add(o Counts) Counts {
 		c.Started + o.Started, c.Running + o.Running, c.Failed + o.Failed}
 }
 
-// ScanPage reads up to r.Pages keyset pages of customers after the
-// cursor, selects those the playbook's trigger matches at r.Now, drops
+// ScanPage reads up to r.Pages pages of r.Limit candidates after the
+// cursor — the customers the trigger's SQL predicate (package pushdown)
+// selects —, selects those the playbook's trigger matches at r.Now (the
+// Go check decides what the SQL could not; an exact SQL decides alone), drops
 // those the re-entry policy refuses, and starts the rest, at most
 // Concurrency at a time. Progress (cursor and counts) is recorded in a
-// heartbeat each time the pending starts are done, so a retried call
-// resumes there; customers read after it are read again, and starting
-// them again is harmless (see Admissible). It fails only when the
-// database or Temporal fails.
+// heartbeat after each batch of starts, so a retried call resumes there;
+// customers read after it are read again, and starting them again is
+// harmless (see Admissible). It fails only when the database or Temporal
+// fails.
 func (a *Activities) ScanPage(ctx context.Context, r PageRequest) (PageResult, error) {
 	if r.First && !r.ScheduledAt.IsZero() && a.OnLag != nil {
 		a.OnLag(r.Playbook, time.Since(r.ScheduledAt))
@@ -148,85 +155,116 @@ func (a *Activities) ScanPage(ctx context.Context, r PageRequest) (PageResult, e
 }
 
 // scanPages does the work of ScanPage from res.NextID on, adding to res.
-// It reads up to Pages keyset pages, one query each, and evaluates each
-// page once its query is over: no connection is held while the re-entry
-// pre-filter acquires another (see Store), and memory stays one page plus
-// the admitted ids not yet started.
+// One query streams the call's candidates, each evaluated as it arrives
+// (unless the SQL is exact: then every candidate matches) and only the ids
+// of the matches kept (see Store); then the matches are admitted and
+// started in batches of flushAt, each batch moving the cursor to its last
+// match.
 func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageRequest, res *PageResult) error {
+	at := SelectionTime(r.Now)
+	m, err := NewMatcher(plan, at)
+	if err != nil {
+		return err
+	}
+	where, err := a.predicate(ctx, plan, at)
+	if err != nil {
+		return err
+	}
+	limit := max(r.Pages, 1) * r.Limit
 	var (
-		pending []string // admitted, not yet started
-		counts  Counts   // of the pages read since the last flush
-		cursor  = res.NextID
+		matched   []string // in id order
+		readUntil []int    // candidates read up to and including each match
+		read      int
+		failed    int
+		last      = res.NextID
 	)
-	flush := func() error {
-		if err := a.startAll(ctx, plan, r.Now, pending, &counts); err != nil {
+	q := store.CandidateQuery{Where: where, Now: at, AfterID: res.NextID, Limit: limit}
+	err = a.Store.EachCandidate(ctx, q, func(c rules.Customer) error {
+		read++
+		last = c.ID
+		ok, err := true, error(nil)
+		if !where.Exact {
+			ok, err = m.Match(c)
+		}
+		switch {
+		case err != nil:
+			activity.GetLogger(ctx).Warn("scan: rule failed", "error", err)
+			failed++
+		case ok:
+			matched = append(matched, c.ID)
+			readUntil = append(readUntil, read)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	res.Done = read < limit // a short read: no candidates after last
+	counted := 0            // candidates already added to res
+	for from := 0; from < len(matched); from += flushAt {
+		to := min(from+flushAt, len(matched))
+		counts := Counts{Scanned: readUntil[to-1] - counted, Matched: to - from}
+		counted = readUntil[to-1]
+		ids, err := a.admit(ctx, plan, r.Now, matched[from:to], &counts)
+		if err != nil {
 			return err
 		}
-		res.Counts, res.NextID = res.Counts.Add(counts), cursor
-		pending, counts = nil, Counts{}
+		if err := a.startAll(ctx, plan, r.Now, ids, &counts); err != nil {
+			return err
+		}
+		res.Counts, res.NextID = res.Counts.Add(counts), matched[to-1]
 		if activity.IsActivity(ctx) {
 			activity.RecordHeartbeat(ctx, *res)
 		}
-		return nil
 	}
-	for range max(r.Pages, 1) {
-		page, err := a.Store.CustomersAfter(ctx, cursor, r.Limit)
-		if err != nil {
-			return err
-		}
-		if len(page) > 0 {
-			counts.Pages++
-			counts.Scanned += len(page)
-			cursor = page[len(page)-1].ID
-			ids, err := a.selectCustomers(ctx, plan, r.Now, page, &counts)
-			if err != nil {
-				return err
-			}
-			pending = append(pending, ids...)
-		}
-		if len(page) < r.Limit {
-			res.Done = true // a short page: no customers after cursor
-			break
-		}
-		if len(pending) >= flushAt {
-			if err := flush(); err != nil {
-				return err
-			}
-		} else if activity.IsActivity(ctx) {
-			activity.RecordHeartbeat(ctx, *res) // alive; progress as of the last flush
-		}
+	pages := (read + r.Limit - 1) / max(r.Limit, 1)
+	res.Counts = res.Counts.Add(Counts{Pages: pages, Scanned: read - counted, Failed: failed})
+	res.NextID = last
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, *res)
 	}
-	return flush()
+	return nil
 }
 
-// selectCustomers returns the ids of the customers that match and that
-// the re-entry policy admits.
-func (a *Activities) selectCustomers(ctx context.Context, plan *engine.Plan, now time.Time, customers []rules.Customer, n *Counts) ([]string, error) {
-	m, err := NewMatcher(plan, now)
-	if err != nil {
-		return nil, err
-	}
-	var matched []string
-	for _, c := range customers {
-		ok, err := m.Match(c)
-		if err != nil {
-			activity.GetLogger(ctx).Warn("scan: rule failed", "error", err)
-			n.Failed++
-			continue
+// SelectionTime is the time a scan at now selects its customers at: now
+// to the microsecond, PostgreSQL's precision, so that the SQL and the Go
+// check count days and hours alike (Temporal's times have nanoseconds).
+// The journeys started still see the scan time itself.
+func SelectionTime(now time.Time) time.Time { return now.Truncate(time.Microsecond) }
+
+// Selection is the SQL selection of a scanned playbook's trigger.
+func Selection(plan *engine.Plan) *pushdown.Selection {
+	return pushdown.New(plan.Trigger, DateWindow)
+}
+
+// predicate binds the playbook's selection for a scan at now, reading the
+// time zones it needs.
+func (a *Activities) predicate(ctx context.Context, plan *engine.Plan, now time.Time) (pushdown.Predicate, error) {
+	sel := Selection(plan)
+	var z pushdown.Zones
+	birthday, signup := sel.NeedsZones()
+	var err error
+	if birthday {
+		if z.Birthday, err = a.Store.TimeZones(ctx, "birthday"); err != nil {
+			return pushdown.Predicate{}, err
 		}
-		if ok {
-			matched = append(matched, c.ID)
+	}
+	if signup {
+		if z.Signup, err = a.Store.TimeZones(ctx, "signup_at"); err != nil {
+			return pushdown.Predicate{}, err
 		}
 	}
-	n.Matched += len(matched)
-	if len(matched) == 0 {
-		return nil, nil
-	}
+	return sel.Bind(now, z), nil
+}
+
+// admit returns the ids the re-entry policy admits, in order, counting the
+// others as skipped.
+func (a *Activities) admit(ctx context.Context, plan *engine.Plan, now time.Time, matched []string, n *Counts) ([]string, error) {
 	hist, err := a.Store.EntryHistories(ctx, plan.Name, matched)
 	if err != nil {
 		return nil, err
 	}
-	admitted := matched[:0]
+	admitted := make([]string, 0, len(matched))
 	for _, id := range matched {
 		if Admissible(plan.Entry, hist[id], now) {
 			admitted = append(admitted, id)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/pushdown"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
 )
@@ -84,15 +85,8 @@ func DateDue(t engine.Trigger, c rules.Customer, now time.Time) bool {
 		return false
 	}
 	loc := rules.Location(c.Timezone)
-	from := now.Add(-DateWindow)
-	// The slot touches at most two local dates: those of its two ends.
-	for _, day := range []time.Time{now.In(loc), from.In(loc)} {
-		at := time.Date(day.Year(), day.Month(), day.Day(), t.At.Hour(), t.At.Minute(), 0, 0, loc)
-		if at.After(from) && !at.After(now) {
-			return rules.IsAnniversary(at, date, c.Timezone) && !isSignupDay(date, at, loc, t.Date)
-		}
-	}
-	return false
+	at, ok := pushdown.DueAt(t.At, loc, now, DateWindow)
+	return ok && rules.IsAnniversary(at, date, c.Timezone) && !isSignupDay(date, at, loc, t.Date)
 }
 
 // isSignupDay is true on the signup day itself (same month and day, same

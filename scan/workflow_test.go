@@ -36,10 +36,23 @@ func (f *fakeStore) ActivePlaybook(_ context.Context, name string) (store.Deploy
 	return store.DeployedPlaybook{Name: name, Source: f.src, Active: true}, true, nil
 }
 
-func (f *fakeStore) CustomersAfter(_ context.Context, after string, limit int) ([]rules.Customer, error) {
-	i := sort.Search(len(f.customers), func(i int) bool { return f.customers[i].ID > after })
-	return f.customers[i:min(i+limit, len(f.customers))], nil
+// EachCandidate cannot run SQL: every customer is a candidate, and the
+// scan's Go check decides, which it does only for a predicate that is not
+// exact (segmentGoSrc).
+func (f *fakeStore) EachCandidate(_ context.Context, q store.CandidateQuery, fn func(rules.Customer) error) error {
+	if q.Where.Exact {
+		return errors.New("fakeStore cannot run an exact predicate: the scan would take every customer for a match (use segmentGoSrc)")
+	}
+	i := sort.Search(len(f.customers), func(i int) bool { return f.customers[i].ID > q.AfterID })
+	for _, c := range f.customers[i:min(i+q.Limit, len(f.customers))] {
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+func (f *fakeStore) TimeZones(context.Context, string) ([]string, error) { return nil, nil }
 
 func (f *fakeStore) EntryHistories(_ context.Context, _ string, ids []string) (map[string]store.EntryHistory, error) {
 	out := map[string]store.EntryHistory{}
@@ -50,6 +63,18 @@ func (f *fakeStore) EntryHistories(_ context.Context, _ string, ids []string) (m
 	}
 	return out, nil
 }
+
+// segmentGoSrc is segmentSrc with a part the SQL cannot decide, so the
+// scan's Go check runs (fakeStore needs it).
+const segmentGoSrc = `playbook: lapsed
+stage: reactivate
+trigger: { every: 24h, where: "customer.days_since_last_purchase > 90 && localHour(customer.timezone) >= 0" }
+templates:
+  hi:
+    en: { subject: "We miss you", text: "Hi" }
+steps:
+  - send: { channel: email, template: hi }
+`
 
 // seed makes n customers c0000…; every fifth one lapsed 120 days before now.
 func seed(n int, now time.Time) []rules.Customer {
@@ -94,7 +119,7 @@ func (r *recorder) start(_ context.Context, _ *engine.Plan, id string, ev rules.
 
 func TestScanPageStartsMatchesWithinBounds(t *testing.T) {
 	now := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
-	fs := &fakeStore{src: []byte(segmentSrc), customers: seed(500, now), history: map[string]store.EntryHistory{
+	fs := &fakeStore{src: []byte(segmentGoSrc), customers: seed(500, now), history: map[string]store.EntryHistory{
 		"c00000": {Any: true, Last: &now}, // enrolled by this scan already (retried page)
 	}}
 	rec := &recorder{started: map[string]rules.Event{}, alreadyRunning: map[string]bool{"c00005": true}}
@@ -119,7 +144,7 @@ func TestScanPageStartsMatchesWithinBounds(t *testing.T) {
 // and stops there, not done, with the cursor after the last one.
 func TestScanPageReadsSeveralPagesPerCall(t *testing.T) {
 	now := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
-	fs := &fakeStore{src: []byte(segmentSrc), customers: seed(500, now)}
+	fs := &fakeStore{src: []byte(segmentGoSrc), customers: seed(500, now)}
 	rec := &recorder{started: map[string]rules.Event{}}
 	a := &Activities{Store: fs, Start: rec.start}
 	res, err := a.ScanPage(context.Background(), PageRequest{Playbook: "lapsed", Now: now, AfterID: "c00099", Limit: 100, Pages: 3})
@@ -151,7 +176,7 @@ func TestScanPageInactivePlaybook(t *testing.T) {
 // cursor, the counts and the pinned scan time.
 func TestWorkflowPagesAndContinuesAsNew(t *testing.T) {
 	now := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
-	fs := &fakeStore{src: []byte(segmentSrc), customers: seed(27345, now)}
+	fs := &fakeStore{src: []byte(segmentGoSrc), customers: seed(27345, now)}
 	rec := &recorder{started: map[string]rules.Event{}}
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
