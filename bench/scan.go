@@ -150,7 +150,7 @@ func keysetSelect(ctx context.Context, st *store.Store) (time.Duration, error) {
 	start := time.Now()
 	after := ""
 	for {
-		page, err := st.CustomersAfter(ctx, after, scan.DefaultPageSize)
+		page, err := st.CustomersAfter(ctx, after, scan.DefaultPageSize, store.Partition{})
 		if err != nil {
 			return 0, err
 		}

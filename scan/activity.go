@@ -3,7 +3,9 @@ package scan
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,10 +24,30 @@ const (
 	DefaultPageSize = 500
 	// DefaultConcurrency bounds the enrollments one page starts at once.
 	DefaultConcurrency = 100
+	// DefaultPartitions is how many partitions a scan splits into when
+	// RAPPORT_SCAN_PARTITIONS is not set. See PartitionsFromEnv.
+	DefaultPartitions = 4
 )
 
-// Store is what a scan reads: the active playbook version, customers in
-// id order after a cursor, and the enrollment history the re-entry pre-filter needs.
+// PartitionsFromEnv reads RAPPORT_SCAN_PARTITIONS, how many partitions
+// (child workflows) each scan splits its customers into: a whole number
+// from 1 (one workflow pages through everyone) to store.MaxPartitions;
+// DefaultPartitions when unset.
+func PartitionsFromEnv() (int, error) {
+	v := os.Getenv("RAPPORT_SCAN_PARTITIONS")
+	if v == "" {
+		return DefaultPartitions, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 || n > store.MaxPartitions {
+		return 0, fmt.Errorf("RAPPORT_SCAN_PARTITIONS %q: want a whole number from 1 to %d", v, store.MaxPartitions)
+	}
+	return n, nil
+}
+
+// Store is what a scan reads: the active playbook version, customers of
+// one partition in id order after a cursor, and the enrollment history the
+// re-entry pre-filter needs.
 // *store.Store implements it.
 //
 // CustomersAfter must return with its rows closed (its connection back in
@@ -34,7 +56,7 @@ const (
 // run at once as the pool has connections.
 type Store interface {
 	ActivePlaybook(ctx context.Context, name string) (store.DeployedPlaybook, bool, error)
-	CustomersAfter(ctx context.Context, afterID string, limit int) ([]rules.Customer, error)
+	CustomersAfter(ctx context.Context, afterID string, limit int, part store.Partition) ([]rules.Customer, error)
 	EntryHistories(ctx context.Context, playbook string, ids []string) (map[string]store.EntryHistory, error)
 }
 
@@ -60,6 +82,10 @@ type Activities struct {
 	OnLag func(playbook string, lag time.Duration)
 	// OnPage, when set, receives each page's counts.
 	OnPage func(playbook string, r PageResult)
+	// Partitions is how many partitions a scan started without a count
+	// of its own splits into (RAPPORT_SCAN_PARTITIONS, see
+	// PartitionsFromEnv); DefaultPartitions when 0.
+	Partitions int
 }
 
 // PageRequest asks for the next pages of a scan.
@@ -74,6 +100,10 @@ type PageRequest struct {
 	Pages       int       `json:"pages,omitempty"`
 	First       bool      `json:"first,omitempty"` // first call of the scan: report the lag
 	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
+	// Partition is the slice of the customers this call reads (see
+	// store.Partition); the zero value, as in scans started before
+	// partitions existed, is every customer.
+	Partition store.Partition `json:"partition,omitzero"`
 }
 
 // PageResult is what one call did.
@@ -106,6 +136,17 @@ type Counts struct {
 func (c Counts) Add(o Counts) Counts {
 	return Counts{c.Pages + o.Pages, c.Scanned + o.Scanned, c.Matched + o.Matched, c.Skipped + o.Skipped,
 		c.Started + o.Started, c.Running + o.Running, c.Failed + o.Failed}
+}
+
+// ScanPartitions is the local activity through which a scan learns how
+// many partitions to split into: the worker's setting, recorded in the
+// scan's history, so a replay does not depend on the environment of the
+// worker that replays it.
+func (a *Activities) ScanPartitions(context.Context) (int, error) {
+	if a.Partitions <= 0 {
+		return DefaultPartitions, nil
+	}
+	return min(a.Partitions, store.MaxPartitions), nil
 }
 
 // ScanPage reads up to r.Pages keyset pages of customers after the
@@ -170,7 +211,7 @@ func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageReq
 		return nil
 	}
 	for range max(r.Pages, 1) {
-		page, err := a.Store.CustomersAfter(ctx, cursor, r.Limit)
+		page, err := a.Store.CustomersAfter(ctx, cursor, r.Limit, r.Partition)
 		if err != nil {
 			return err
 		}

@@ -22,11 +22,15 @@ import (
 	"github.com/rapport-crm/rapport/store"
 )
 
-// fakeStore holds customers in id order and one deployed playbook.
+// fakeStore holds customers in id order and one deployed playbook, and
+// counts how often each customer was read.
 type fakeStore struct {
 	src       []byte
 	customers []rules.Customer
 	history   map[string]store.EntryHistory
+
+	mu    sync.Mutex
+	reads map[string]int
 }
 
 func (f *fakeStore) ActivePlaybook(_ context.Context, name string) (store.DeployedPlaybook, bool, error) {
@@ -36,9 +40,25 @@ func (f *fakeStore) ActivePlaybook(_ context.Context, name string) (store.Deploy
 	return store.DeployedPlaybook{Name: name, Source: f.src, Active: true}, true, nil
 }
 
-func (f *fakeStore) CustomersAfter(_ context.Context, after string, limit int) ([]rules.Customer, error) {
-	i := sort.Search(len(f.customers), func(i int) bool { return f.customers[i].ID > after })
-	return f.customers[i:min(i+limit, len(f.customers))], nil
+// CustomersAfter keeps the customers of part with store.Partition's Go
+// side, which TestCustomersAfterPartitions holds to the SQL.
+func (f *fakeStore) CustomersAfter(_ context.Context, after string, limit int, part store.Partition) ([]rules.Customer, error) {
+	if err := part.Check(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.reads == nil {
+		f.reads = map[string]int{}
+	}
+	var page []rules.Customer
+	for i := sort.Search(len(f.customers), func(i int) bool { return f.customers[i].ID > after }); i < len(f.customers) && len(page) < limit; i++ {
+		if c := f.customers[i]; part.Contains(c.ID) {
+			page = append(page, c)
+			f.reads[c.ID]++
+		}
+	}
+	return page, nil
 }
 
 func (f *fakeStore) EntryHistories(_ context.Context, _ string, ids []string) (map[string]store.EntryHistory, error) {
@@ -159,7 +179,7 @@ func TestWorkflowPagesAndContinuesAsNew(t *testing.T) {
 	env.SetStartTime(now)
 	env.RegisterWorkflowWithOptions(Workflow, workflow.RegisterOptions{Name: WorkflowName})
 	env.RegisterActivity(&Activities{Store: fs, Start: rec.start})
-	env.ExecuteWorkflow(WorkflowName, Input{Playbook: "lapsed", PageSize: 50})
+	env.ExecuteWorkflow(WorkflowName, Input{Playbook: "lapsed", PageSize: 50, Partitions: 1})
 	err := env.GetWorkflowError()
 	var can *workflow.ContinueAsNewError
 	if !errors.As(err, &can) {
@@ -168,6 +188,9 @@ func TestWorkflowPagesAndContinuesAsNew(t *testing.T) {
 	var next Input
 	if err := converterFor(can, &next); err != nil {
 		t.Fatal(err)
+	}
+	if next.Partitions != 1 {
+		t.Errorf("continued with %d partitions, want the one it started with", next.Partitions)
 	}
 	if next.AfterID != "c24999" || next.Counts.Pages != CallsPerRun*PagesPerCall || next.Counts.Scanned != 25000 || next.Counts.Started != 5000 {
 		t.Errorf("continued with %+v, want cursor c24999 after 500 pages, 25000 scanned, 5000 started", next)

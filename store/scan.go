@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -10,12 +12,82 @@ import (
 	"github.com/rapport-crm/rapport/rules"
 )
 
-// CustomersAfter returns up to limit customers whose id sorts after
-// afterID, in id order: keyset pagination for segment and date scans, so a
-// scan of any size reads one bounded page at a time and never skips or
-// repeats a customer when rows are inserted meanwhile.
-func (s *Store) CustomersAfter(ctx context.Context, afterID string, limit int) ([]rules.Customer, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customer_profiles WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+// Partition is one of Count slices of the customers, cut by a hash of
+// their id into Count contiguous ranges of the 32-bit hash space, so that
+// Count scans, each reading its own partition, together read every
+// customer exactly once, whatever the ids look like and however many
+// customers are added meanwhile. The zero value (Count 0, or 1) is every
+// customer.
+type Partition struct {
+	Index int `json:"index"` // 0 … Count-1
+	Count int `json:"count"`
+}
+
+// MaxPartitions bounds Partition.Count: a scan starts one child workflow
+// per partition.
+const MaxPartitions = 256
+
+// IDHash is the hash that places a customer in a partition: the first 32
+// bits of the MD5 of its id, big-endian. PostgreSQL computes the same
+// value with idHashSQL; md5 is built into both, so neither side needs an
+// extension or a reimplementation (hashtext is internal to PostgreSQL and
+// may change between major versions).
+func IDHash(id string) uint32 {
+	sum := md5.Sum([]byte(id))
+	return binary.BigEndian.Uint32(sum[:4])
+}
+
+// idHashSQL is IDHash in SQL over the column or expression col, as a
+// bigint in [0, 2^32).
+func idHashSQL(col string) string {
+	return `('x' || left(md5(` + col + `), 8))::bit(32)::bigint`
+}
+
+// Check reports a partition that does not exist.
+func (p Partition) Check() error {
+	if p.Count < 0 || p.Count > MaxPartitions || p.Index < 0 || (p.Count > 0 && p.Index >= p.Count) || (p.Count == 0 && p.Index != 0) {
+		return fmt.Errorf("partition %d of %d: want an index from 0 to count-1 and a count from 1 to %d", p.Index, p.Count, MaxPartitions)
+	}
+	return nil
+}
+
+// Bounds is the partition's range of IDHash values, both ends included:
+// partition i of n holds [⌊i·2³²/n⌋, ⌊(i+1)·2³²/n⌋ − 1], so the ranges of
+// one count are contiguous and cover the whole space.
+func (p Partition) Bounds() (lo, hi int64) {
+	if p.Count <= 1 {
+		return 0, 1<<32 - 1
+	}
+	n := int64(p.Count)
+	return int64(p.Index) << 32 / n, (int64(p.Index)+1)<<32/n - 1
+}
+
+// Contains reports whether the customer id falls in the partition.
+func (p Partition) Contains(id string) bool {
+	lo, hi := p.Bounds()
+	h := int64(IDHash(id))
+	return lo <= h && h <= hi
+}
+
+// CustomersAfter returns up to limit customers of partition part whose id
+// sorts after afterID, in id order: keyset pagination for segment and date
+// scans, so a scan of any size reads one bounded page at a time and never
+// skips or repeats a customer when rows are inserted meanwhile. A
+// partition of several reads the same id order and keeps the ids whose
+// hash is in its range (see Partition).
+func (s *Store) CustomersAfter(ctx context.Context, afterID string, limit int, part Partition) ([]rules.Customer, error) {
+	if err := part.Check(); err != nil {
+		return nil, fmt.Errorf("scan customers after %q: %w", afterID, err)
+	}
+	var rows pgx.Rows
+	var err error
+	if part.Count <= 1 {
+		rows, err = s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customer_profiles WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+	} else {
+		lo, hi := part.Bounds()
+		rows, err = s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customer_profiles
+			WHERE id > $1 AND `+idHashSQL("id")+` BETWEEN $3 AND $4 ORDER BY id LIMIT $2`, afterID, limit, lo, hi)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("scan customers after %q: %w", afterID, err)
 	}
