@@ -2,9 +2,8 @@ package store
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,6 +17,12 @@ import (
 // customer exactly once, whatever the ids look like and however many
 // customers are added meanwhile. The zero value (Count 0, or 1) is every
 // customer.
+//
+// The hash is PostgreSQL's hashtext(id), computed by the server and
+// nowhere else: a scan's partitions query the same server within the
+// same scan, so all that matters is that one server hashes one id the
+// same way every time, which it does. (hashtext is internal and could
+// change in a major release; nothing stores its values.)
 type Partition struct {
 	Index int `json:"index"` // 0 … Count-1
 	Count int `json:"count"`
@@ -27,22 +32,6 @@ type Partition struct {
 // per partition.
 const MaxPartitions = 256
 
-// IDHash is the hash that places a customer in a partition: the first 32
-// bits of the MD5 of its id, big-endian. PostgreSQL computes the same
-// value with idHashSQL; md5 is built into both, so neither side needs an
-// extension or a reimplementation (hashtext is internal to PostgreSQL and
-// may change between major versions).
-func IDHash(id string) uint32 {
-	sum := md5.Sum([]byte(id))
-	return binary.BigEndian.Uint32(sum[:4])
-}
-
-// idHashSQL is IDHash in SQL over the column or expression col, as a
-// bigint in [0, 2^32).
-func idHashSQL(col string) string {
-	return `('x' || left(md5(` + col + `), 8))::bit(32)::bigint`
-}
-
 // Check reports a partition that does not exist.
 func (p Partition) Check() error {
 	if p.Count < 0 || p.Count > MaxPartitions || p.Index < 0 || (p.Count > 0 && p.Index >= p.Count) || (p.Count == 0 && p.Index != 0) {
@@ -51,30 +40,30 @@ func (p Partition) Check() error {
 	return nil
 }
 
-// Bounds is the partition's range of IDHash values, both ends included:
-// partition i of n holds [⌊i·2³²/n⌋, ⌊(i+1)·2³²/n⌋ − 1], so the ranges of
-// one count are contiguous and cover the whole space.
-func (p Partition) Bounds() (lo, hi int64) {
+// Bounds is the partition's range of hashtext values, both ends
+// included: partition i of n holds [⌊i·2³²/n⌋ − 2³¹, ⌊(i+1)·2³²/n⌋ − 1 −
+// 2³¹], so the ranges of one count are contiguous and cover every int4.
+func (p Partition) Bounds() (lo, hi int32) {
 	if p.Count <= 1 {
-		return 0, 1<<32 - 1
+		return math.MinInt32, math.MaxInt32
 	}
 	n := int64(p.Count)
-	return int64(p.Index) << 32 / n, (int64(p.Index)+1)<<32/n - 1
-}
-
-// Contains reports whether the customer id falls in the partition.
-func (p Partition) Contains(id string) bool {
-	lo, hi := p.Bounds()
-	h := int64(IDHash(id))
-	return lo <= h && h <= hi
+	return int32(int64(p.Index)<<32/n + math.MinInt32), int32((int64(p.Index)+1)<<32/n - 1 + math.MinInt32)
 }
 
 // CustomersAfter returns up to limit customers of partition part whose id
 // sorts after afterID, in id order: keyset pagination for segment and date
 // scans, so a scan of any size reads one bounded page at a time and never
-// skips or repeats a customer when rows are inserted meanwhile. A
-// partition of several reads the same id order and keeps the ids whose
-// hash is in its range (see Partition).
+// skips or repeats a customer when rows are inserted meanwhile.
+//
+// A partition of several walks the primary key in id order from the
+// cursor (an index-only scan), keeps the ids whose hash is in its range
+// until it has a page, and reads only those profiles. The walk is fenced
+// off (OFFSET 0) so the planner cannot estimate the hash range as rare and
+// choose to read and sort the whole table for every page (it did: a
+// second per page at 100,000 customers). So a partition reads the index
+// entries of every customer after its cursor, n times the index for n
+// partitions, but the profiles of its own customers only.
 func (s *Store) CustomersAfter(ctx context.Context, afterID string, limit int, part Partition) ([]rules.Customer, error) {
 	if err := part.Check(); err != nil {
 		return nil, fmt.Errorf("scan customers after %q: %w", afterID, err)
@@ -85,8 +74,10 @@ func (s *Store) CustomersAfter(ctx context.Context, afterID string, limit int, p
 		rows, err = s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customer_profiles WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
 	} else {
 		lo, hi := part.Bounds()
-		rows, err = s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customer_profiles
-			WHERE id > $1 AND `+idHashSQL("id")+` BETWEEN $3 AND $4 ORDER BY id LIMIT $2`, afterID, limit, lo, hi)
+		rows, err = s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customer_profiles WHERE id IN (
+				SELECT id FROM (SELECT id FROM customers WHERE id > $1 ORDER BY id OFFSET 0) ids
+				WHERE hashtext(id) BETWEEN $3 AND $4 ORDER BY id LIMIT $2)
+			ORDER BY id`, afterID, limit, lo, hi)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("scan customers after %q: %w", afterID, err)
