@@ -36,6 +36,7 @@ const (
 	nsRecon   = "e2e-reconcile"
 	nsTrigger = "e2e-trigger"
 	nsDeliver = "e2e-delivery"
+	nsWorkers = "e2e-workers"
 )
 
 var (
@@ -85,7 +86,7 @@ func startDevServer() (*testsuite.DevServer, error) {
 		}
 	}
 	args := append(workflows.SearchAttributeFlags(),
-		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev, "--namespace", nsDeploy, "--namespace", nsDate, "--namespace", nsRecon, "--namespace", nsTrigger, "--namespace", nsDeliver,
+		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev, "--namespace", nsDeploy, "--namespace", nsDate, "--namespace", nsRecon, "--namespace", nsTrigger, "--namespace", nsDeliver, "--namespace", nsWorkers,
 		"--http-port", fmt.Sprint(ports[1]), "--metrics-port", fmt.Sprint(ports[2]))
 	return testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  bin,
