@@ -199,8 +199,15 @@ func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageReq
 		counts  Counts   // of the pages read since the last flush
 		cursor  = res.NextID
 	)
+	// alive records a heartbeat with the progress as of the last flush:
+	// a sign of life that resumes where the last flush left off.
+	alive := func() {
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(ctx, *res)
+		}
+	}
 	flush := func() error {
-		if err := a.startAll(ctx, plan, r.Now, pending, &counts); err != nil {
+		if err := a.startAll(ctx, plan, r.Now, pending, &counts, alive); err != nil {
 			return err
 		}
 		res.Counts, res.NextID = res.Counts.Add(counts), cursor
@@ -233,8 +240,8 @@ func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageReq
 			if err := flush(); err != nil {
 				return err
 			}
-		} else if activity.IsActivity(ctx) {
-			activity.RecordHeartbeat(ctx, *res) // alive; progress as of the last flush
+		} else {
+			alive()
 		}
 	}
 	return flush()
@@ -278,9 +285,12 @@ func (a *Activities) selectCustomers(ctx context.Context, plan *engine.Plan, now
 	return admitted, nil
 }
 
-// startAll starts an enrollment per id, at most Concurrency at once. The
+// startAll starts an enrollment per id, at most Concurrency at once,
+// calling alive after each start: starting a flush's 500 enrollments can
+// take longer than the heartbeat timeout when Temporal is slow, and a
+// call that timed out would be retried while its starts went on. The
 // first error is returned after every started call has finished.
-func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.Time, ids []string, n *Counts) error {
+func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.Time, ids []string, n *Counts, alive func()) error {
 	limit := a.Concurrency
 	if limit <= 0 {
 		limit = DefaultConcurrency
@@ -299,6 +309,7 @@ func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.T
 			started, err := a.Start(ctx, plan, id, TriggerEvent(plan, id, now))
 			mu.Lock()
 			defer mu.Unlock()
+			alive()
 			switch {
 			case err != nil && firstErr == nil:
 				firstErr = err

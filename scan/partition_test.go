@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
 )
@@ -248,5 +249,46 @@ func TestPartitionsFromEnv(t *testing.T) {
 		if _, err := PartitionsFromEnv(); err == nil || !strings.Contains(err.Error(), "RAPPORT_SCAN_PARTITIONS") || !strings.Contains(err.Error(), v) {
 			t.Errorf("RAPPORT_SCAN_PARTITIONS=%q: %v, want an error naming the variable and the value", v, err)
 		}
+	}
+}
+
+// scanOnce runs one ScanPage call with a short heartbeat timeout and no
+// retries.
+func scanOnce(ctx workflow.Context, r PageRequest) (PageResult, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute, HeartbeatTimeout: 300 * time.Millisecond,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	var a *Activities
+	var res PageResult
+	err := workflow.ExecuteActivity(ctx, a.ScanPage, r).Get(ctx, &res)
+	return res, err
+}
+
+// TestScanPageHeartbeatsWhileItStarts: a page whose matches take longer
+// to start than the heartbeat timeout (a slow Temporal: starting 500
+// enrollments at 17 a second on a loaded machine took 30 s against the
+// scan's 1-minute timeout) still completes: every start counts as a sign
+// of life. Before, the call timed out and its retry found what it had
+// started already running (seen in bench part e: 249 started, 1,722
+// "running" of 2,000).
+func TestScanPageHeartbeatsWhileItStarts(t *testing.T) {
+	now := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	fs := &fakeStore{src: []byte(segmentSrc), customers: seed(100, now)} // 20 match
+	slow := func(context.Context, *engine.Plan, string, rules.Event) (bool, error) {
+		time.Sleep(60 * time.Millisecond)
+		return true, nil
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(scanOnce)
+	env.RegisterActivity(&Activities{Store: fs, Start: slow, Concurrency: 1})
+	env.ExecuteWorkflow(scanOnce, PageRequest{Playbook: "lapsed", Now: now, Limit: 500})
+	var res PageResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatalf("a page that starts 20 enrollments in 1.2 s with a 300 ms heartbeat timeout: %v", err)
+	}
+	if res.Started != 20 || !res.Done {
+		t.Errorf("result %+v, want 20 started and done", res)
 	}
 }
