@@ -22,8 +22,13 @@ import (
 const (
 	// DefaultPageSize is how many customers one page activity reads.
 	DefaultPageSize = 500
-	// DefaultConcurrency bounds the enrollments one page starts at once.
-	DefaultConcurrency = 100
+	// DefaultConcurrency bounds the enrollments one worker's scans start
+	// at once, over all the pages it runs together: a slow Temporal
+	// answers a start only after those ahead of it, and a start that waits
+	// longer than the client's 10-second deadline fails its page call.
+	// (Per page, 100 starts times the pages of four partitions on one
+	// worker timed starts out on a loaded dev server doing 17 a second.)
+	DefaultConcurrency = 64
 	// DefaultPartitions is how many partitions a scan splits into when
 	// RAPPORT_SCAN_PARTITIONS is not set. See PartitionsFromEnv.
 	DefaultPartitions = 4
@@ -76,7 +81,9 @@ func TemporalStarter(c client.Client) StartFunc {
 type Activities struct {
 	Store       Store
 	Start       StartFunc
-	Concurrency int // concurrent starts per page; DefaultConcurrency when 0
+	// Concurrency bounds the starts in flight over every page these
+	// Activities run at once; DefaultConcurrency when 0.
+	Concurrency int
 	// OnLag, when set, receives how late the first page of each scan ran
 	// behind its scheduled time (the worker exports it as a metric).
 	OnLag func(playbook string, lag time.Duration)
@@ -86,6 +93,21 @@ type Activities struct {
 	// of its own splits into (RAPPORT_SCAN_PARTITIONS, see
 	// PartitionsFromEnv); DefaultPartitions when 0.
 	Partitions int
+
+	slotsOnce sync.Once
+	slots     chan struct{} // Concurrency tokens shared by every page
+}
+
+// startSlots is the semaphore every page's starts share.
+func (a *Activities) startSlots() chan struct{} {
+	a.slotsOnce.Do(func() {
+		n := a.Concurrency
+		if n <= 0 {
+			n = DefaultConcurrency
+		}
+		a.slots = make(chan struct{}, n)
+	})
+	return a.slots
 }
 
 // PageRequest asks for the next pages of a scan.
@@ -152,7 +174,7 @@ func (a *Activities) ScanPartitions(context.Context) (int, error) {
 // ScanPage reads up to r.Pages keyset pages of customers after the
 // cursor, selects those the playbook's trigger matches at r.Now, drops
 // those the re-entry policy refuses, and starts the rest, at most
-// Concurrency at a time. Progress (cursor and counts) is recorded in a
+// Concurrency at a time (over all the pages the worker runs). Progress (cursor and counts) is recorded in a
 // heartbeat each time the pending starts are done, so a retried call
 // resumes there; customers read after it are read again, and starting
 // them again is harmless (see Admissible). It fails only when the
@@ -285,24 +307,26 @@ func (a *Activities) selectCustomers(ctx context.Context, plan *engine.Plan, now
 	return admitted, nil
 }
 
-// startAll starts an enrollment per id, at most Concurrency at once,
-// calling alive after each start: starting a flush's 500 enrollments can
-// take longer than the heartbeat timeout when Temporal is slow, and a
-// call that timed out would be retried while its starts went on. The
-// first error is returned after every started call has finished.
+// startAll starts an enrollment per id, holding one of the worker's
+// Concurrency start slots for each, and calls alive after each start:
+// starting a flush's 500 enrollments can take longer than the heartbeat
+// timeout when Temporal is slow, and a call that timed out would be
+// retried while its starts went on. The first error is returned after
+// every started call has finished.
 func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.Time, ids []string, n *Counts, alive func()) error {
-	limit := a.Concurrency
-	if limit <= 0 {
-		limit = DefaultConcurrency
-	}
-	sem := make(chan struct{}, limit)
+	sem := a.startSlots()
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
 	)
 	for _, id := range ids {
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
 		wg.Add(1)
 		go func(id string) {
 			defer func() { <-sem; wg.Done() }()

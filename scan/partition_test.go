@@ -292,3 +292,32 @@ func TestScanPageHeartbeatsWhileItStarts(t *testing.T) {
 		t.Errorf("result %+v, want 20 started and done", res)
 	}
 }
+
+// TestStartsAreBoundedAcrossPages: the pages of several partitions running
+// on one worker together never have more than Concurrency starts in
+// flight (it was a bound per page, so four partitions made four times as
+// many, and a slow server timed them out).
+func TestStartsAreBoundedAcrossPages(t *testing.T) {
+	now := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	fs := &fakeStore{src: []byte(segmentSrc), customers: seed(2000, now)}
+	rec := &recorder{started: map[string]rules.Event{}}
+	a := &Activities{Store: fs, Start: rec.start, Concurrency: 6}
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			_, err := a.ScanPage(context.Background(), PageRequest{Playbook: "lapsed", Now: now, Limit: 1000, Partition: store.Partition{Index: i, Count: 4}})
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rec.started) != 400 {
+		t.Errorf("%d started, want the 400 matches", len(rec.started))
+	}
+	if p := rec.peak.Load(); p > 6 || p < 2 {
+		t.Errorf("peak concurrent starts over four pages %d, want between 2 and the bound 6", p)
+	}
+}
