@@ -59,6 +59,7 @@ func benchEnrollments(ctx context.Context, c config) error {
 		}
 	}
 
+	cpu0, srv0, db0 := cpuTime(), childCPUTime(), dbCounts(ctx, st)
 	start := time.Now()
 	if err := parallel(c.concurrency, ids, func(id string) error {
 		return track(stack.API, fmt.Sprintf(`{"userId":%q,"event":"signup","messageId":"signup-%s"}`, id, id))
@@ -70,17 +71,25 @@ func benchEnrollments(ctx context.Context, c config) error {
 		return err
 	}
 	rapport := time.Since(start)
+	cpu, srv := cpuTime()-cpu0, childCPUTime()-srv0
+	time.Sleep(2 * time.Second) // backends report their counters within a second
+	db := dbCounts(ctx, st).minus(db0)
 	var sent int
 	_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM messages WHERE status = 'sent'`).Scan(&sent)
 
+	bcpu0, bsrv0 := cpuTime(), childCPUTime()
 	bare, err := benchBare(ctx, tc, c.enrollments, c.concurrency)
+	bcpu, bsrv := cpuTime()-bcpu0, childCPUTime()-bsrv0
 	if err != nil {
 		return err
 	}
 	rRate, bRate := float64(c.enrollments)/rapport.Seconds(), float64(c.enrollments)/bare.Seconds()
 	fmt.Printf("rapport: %d events accepted by the API in %s; %d first messages recorded (%d sent) after %s → %.0f enrollments/s\n",
 		c.enrollments, accepted.Round(time.Millisecond), c.enrollments, sent, rapport.Round(time.Millisecond), rRate)
-	fmt.Printf("bare:    %d workflows started, each one no-op local activity run, in %s → %.0f workflows/s\n", c.enrollments, bare.Round(time.Millisecond), bRate)
+	fmt.Printf("cost:    per enrollment, %.2f ms CPU of this process (API, dispatcher, worker), %.2f ms of the dev server it started; %.1f commits, %.1f rows inserted, %.1f updated in PostgreSQL\n",
+		ms(cpu, c.enrollments), ms(srv, c.enrollments), float64(db.commits)/float64(c.enrollments), float64(db.inserted)/float64(c.enrollments), float64(db.updated)/float64(c.enrollments))
+	fmt.Printf("bare:    %d workflows started, each one no-op local activity run, in %s → %.0f workflows/s; per workflow %.2f ms CPU of this process, %.2f ms of the dev server\n",
+		c.enrollments, bare.Round(time.Millisecond), bRate, ms(bcpu, c.enrollments), ms(bsrv, c.enrollments))
 	fmt.Printf("ratio:   %.2f (target ≥ 0.5)\n", rRate/bRate)
 	return nil
 }
