@@ -79,8 +79,8 @@ func TemporalStarter(c client.Client) StartFunc {
 
 // Activities are the scan's activities; register the value with a worker.
 type Activities struct {
-	Store       Store
-	Start       StartFunc
+	Store Store
+	Start StartFunc
 	// Concurrency bounds the starts in flight over every page these
 	// Activities run at once; DefaultConcurrency when 0.
 	Concurrency int
