@@ -3,10 +3,17 @@
 //
 //	a  enrollments per second, from tracked events through the API
 //	   dispatcher to the first message recorded, beside bare workflows
-//	   (start + one no-op activity) run by the same server in the same run
+//	   (start + one no-op local activity) run by the same server in the
+//	   same run
 //	b  segment scan: customers evaluated per second over N seeded
 //	   customers, beside a raw SELECT of the same table
 //	c  worker memory (RSS, Go heap) with N enrollments waiting on timers
+//	e  enrollments started by a segment scan per second, beside bare
+//	   workflows (start + one no-op local activity) on the same server
+//	size  bytes per row and index of customers, events, enrollments,
+//	   their steps and messages (for docs/capacity.md)
+//	history  events, workflow tasks and bytes per journey in the
+//	   recorded sample histories (for docs/capacity.md)
 //
 // Each part runs in its own fresh database (dropped afterwards) and the
 // namespace rapport-bench. See README.md.
@@ -62,6 +69,14 @@ type config struct {
 	selectCustomers  int
 	selectMatchEvery int
 	selectRuns       int
+	// part e
+	scanStarts      int
+	partitions      int
+	bareConcurrency []int
+	// part size
+	sizeCustomers, sizeEvents int
+	// part history
+	historyDir string
 }
 
 func main() {
@@ -69,18 +84,32 @@ func main() {
 	flag.StringVar(&c.temporal, "temporal", envOr("TEMPORAL_ADDRESS", ""), `Temporal frontend; "" starts a dev server for the run`)
 	flag.StringVar(&c.namespace, "namespace", "rapport-bench", "namespace (registered if missing)")
 	flag.StringVar(&c.dbBase, "db", envOr("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432"), "PostgreSQL server URL (no database: each part creates its own)")
-	flag.StringVar(&c.parts, "parts", "a,b,c", "which measurements to run")
+	flag.StringVar(&c.parts, "parts", "a,b,c,e", "which measurements to run")
 	flag.IntVar(&c.enrollments, "enrollments", 2000, "part a: tracked events (and bare workflows)")
 	flag.IntVar(&c.customers, "customers", 100000, "part b: customers seeded and scanned")
 	flag.IntVar(&c.matchEvery, "match-every", 500, "part b: one customer in this many matches the segment (0: none)")
 	flag.IntVar(&c.cache, "cache", 0, "SDK sticky workflow cache size (0: the SDK default, 10,000)")
 	flag.IntVar(&c.timers, "timers", 10000, "part c: enrollments left waiting on timers")
 	flag.IntVar(&c.concurrency, "concurrency", 32, "concurrent API calls / workflow starts")
+	flag.IntVar(&c.scanStarts, "scan-starts", 2000, "part e: customers seeded, every one matched and enrolled by the scan")
+	flag.IntVar(&c.partitions, "partitions", 0, "parts b and e: partitions the scan splits into (0: the worker's default, scan.DefaultPartitions)")
+	flag.IntVar(&c.sizeCustomers, "size-customers", 200000, "part size: customers (and half as many enrollments and messages) to measure")
+	flag.IntVar(&c.sizeEvents, "size-events", 1000000, "part size: events to measure")
+	flag.StringVar(&c.historyDir, "history-dir", "workflows/testdata/histories/2026-11-25", "part history: folder of recorded sample-*.json histories")
+	bareConc := flag.String("bare-concurrency", "32,100,400", "part e: starter concurrencies of the bare baseline; the fastest counts")
 	flag.BoolVar(&c.encryption, "encryption", false, "part a: measure enrollments with payload encryption off and on (RAPPORT_PAYLOAD_KEYS, else a generated key), in the same run")
 	flag.IntVar(&c.selectCustomers, "select-customers", 1_000_000, "parts select, birthdays: customers copied in")
 	flag.IntVar(&c.selectMatchEvery, "select-match-every", 500, "part select: one customer in this many is in the segment")
 	flag.IntVar(&c.selectRuns, "select-runs", 5, "parts select, birthdays: timed runs (the median is reported)")
 	flag.Parse()
+	for _, f := range strings.Split(*bareConc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "bench: -bare-concurrency %q: want positive whole numbers separated by commas\n", *bareConc)
+			os.Exit(2)
+		}
+		c.bareConcurrency = append(c.bareConcurrency, n)
+	}
 	var err error
 	if c.keys, err = benchKeys(c.encryption); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -163,8 +192,14 @@ func run(c config) error {
 			err = benchSelect(ctx, c)
 		case "birthdays":
 			err = benchBirthdays(ctx, c)
+		case "e":
+			err = benchScanStarts(ctx, c)
+		case "size":
+			err = benchSize(ctx, c)
+		case "history":
+			err = benchHistory(c)
 		default:
-			err = fmt.Errorf("unknown part %q (a, b, c, select, birthdays)", part)
+			err = fmt.Errorf("unknown part %q (a, b, c, e, select, birthdays, size, history)", part)
 		}
 		if err != nil {
 			return fmt.Errorf("part %s: %w", part, err)
@@ -176,8 +211,9 @@ func run(c config) error {
 // needsTemporal reports whether a part in parts runs journeys: select and
 // birthdays only read the database.
 func needsTemporal(parts string) bool {
+	// select, birthdays, size and history read PostgreSQL only.
 	for _, p := range strings.Split(parts, ",") {
-		if p = strings.TrimSpace(p); p != "select" && p != "birthdays" {
+		if p = strings.TrimSpace(p); p != "select" && p != "birthdays" && p != "size" && p != "history" {
 			return true
 		}
 	}

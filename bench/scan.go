@@ -72,7 +72,7 @@ func benchScan(ctx context.Context, c config) error {
 	}
 	start := time.Now()
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("bench-scan-%d", start.UnixNano()), TaskQueue: workflows.TaskQueue},
-		scan.WorkflowName, scan.Input{Playbook: plan.Name})
+		scan.WorkflowName, scan.Input{Playbook: plan.Name, Partitions: c.partitions})
 	if err != nil {
 		return err
 	}
@@ -92,8 +92,8 @@ func benchScan(ctx context.Context, c config) error {
 	fmt.Printf("direct:  the scan activity's code in a loop, no Temporal, starting nobody: %s → %.0f customers/s\n", direct.Round(time.Millisecond), float64(c.customers)/direct.Seconds())
 	fmt.Printf("raw:     SELECT of all %d rows (streamed, decoded) in %s → %.0f rows/s\n", c.customers, raw.Round(time.Millisecond), float64(c.customers)/raw.Seconds())
 	fmt.Printf("keyset:  SELECT in keyset pages of %d (decoded) in %s → %.0f rows/s\n", scan.DefaultPageSize, keyset.Round(time.Millisecond), float64(c.customers)/keyset.Seconds())
-	fmt.Printf("rapport: scan workflow over %d customers read %d candidates (%d pages, %d matched of %d seeded to match, %d enrollments started) in %s → %.0f customers/s\n",
-		c.customers, res.Scanned, res.Pages, res.Matched, matching, res.Started, took.Round(time.Millisecond), rate)
+	fmt.Printf("rapport: scan workflow over %d customers read %d candidates (%d partitions, %d pages, %d matched of %d seeded to match, %d enrollments started) in %s → %.0f customers/s\n",
+		c.customers, res.Scanned, max(res.Partitions, 1), res.Pages, res.Matched, matching, res.Started, took.Round(time.Millisecond), rate)
 	fmt.Printf("ratio:   %.2f vs the raw SELECT, %.2f vs the keyset pages (target ≥ 0.5)\n", rate/(float64(c.customers)/raw.Seconds()), rate/(float64(c.customers)/keyset.Seconds()))
 	return nil
 }
@@ -153,7 +153,7 @@ func keysetSelect(ctx context.Context, st *store.Store) (time.Duration, error) {
 	start := time.Now()
 	after := ""
 	for {
-		page, err := st.CustomersAfter(ctx, after, scan.DefaultPageSize)
+		page, err := st.CustomersAfter(ctx, after, scan.DefaultPageSize, store.Partition{})
 		if err != nil {
 			return 0, err
 		}

@@ -157,7 +157,13 @@ type scanRun struct {
 // starts (a run other than after) to finish.
 func (e *env) triggerScan(playbook, after string) scanRun {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return e.triggerScanWithin(playbook, after, 60*time.Second)
+}
+
+// triggerScanWithin is triggerScan with a timeout.
+func (e *env) triggerScanWithin(playbook, after string, timeout time.Duration) scanRun {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := scan.Trigger(ctx, e.c, playbook); err != nil {
 		e.t.Fatal(err)

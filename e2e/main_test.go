@@ -38,6 +38,7 @@ const (
 	nsDeliver = "e2e-delivery"
 	nsForget  = "e2e-forget"
 	nsPrivacy = "e2e-privacy"
+	nsWorkers = "e2e-workers"
 )
 
 var (
@@ -87,7 +88,7 @@ func startDevServer() (*testsuite.DevServer, error) {
 		}
 	}
 	args := append(workflows.SearchAttributeFlags(),
-		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev, "--namespace", nsDeploy, "--namespace", nsDate, "--namespace", nsRecon, "--namespace", nsTrigger, "--namespace", nsDeliver, "--namespace", nsForget, "--namespace", nsPrivacy,
+		"--namespace", nsAPI, "--namespace", nsScan, "--namespace", nsVersion, "--namespace", nsDev, "--namespace", nsDeploy, "--namespace", nsDate, "--namespace", nsRecon, "--namespace", nsTrigger, "--namespace", nsDeliver, "--namespace", nsForget, "--namespace", nsPrivacy, "--namespace", nsWorkers,
 		"--http-port", fmt.Sprint(ports[1]), "--metrics-port", fmt.Sprint(ports[2]))
 	return testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  bin,

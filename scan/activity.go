@@ -3,7 +3,9 @@ package scan
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,9 +23,33 @@ import (
 const (
 	// DefaultPageSize is how many customers one page activity reads.
 	DefaultPageSize = 500
-	// DefaultConcurrency bounds the enrollments one page starts at once.
-	DefaultConcurrency = 100
+	// DefaultConcurrency bounds the enrollments one worker's scans start
+	// at once, over all the pages it runs together: a slow Temporal
+	// answers a start only after those ahead of it, and a start that waits
+	// longer than the client's 10-second deadline fails its page call.
+	// (Per page, 100 starts times the pages of four partitions on one
+	// worker timed starts out on a loaded dev server doing 17 a second.)
+	DefaultConcurrency = 64
+	// DefaultPartitions is how many partitions a scan splits into when
+	// RAPPORT_SCAN_PARTITIONS is not set. See PartitionsFromEnv.
+	DefaultPartitions = 4
 )
+
+// PartitionsFromEnv reads RAPPORT_SCAN_PARTITIONS, how many partitions
+// (child workflows) each scan splits its customers into: a whole number
+// from 1 (one workflow pages through everyone) to store.MaxPartitions;
+// DefaultPartitions when unset.
+func PartitionsFromEnv() (int, error) {
+	v := os.Getenv("RAPPORT_SCAN_PARTITIONS")
+	if v == "" {
+		return DefaultPartitions, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 || n > store.MaxPartitions {
+		return 0, fmt.Errorf("RAPPORT_SCAN_PARTITIONS %q: want a whole number from 1 to %d", v, store.MaxPartitions)
+	}
+	return n, nil
+}
 
 // Store is what a scan reads: the active playbook version, the
 // candidates of a trigger in id order after a cursor, the time zones the
@@ -56,14 +82,35 @@ func TemporalStarter(c client.Client) StartFunc {
 
 // Activities are the scan's activities; register the value with a worker.
 type Activities struct {
-	Store       Store
-	Start       StartFunc
-	Concurrency int // concurrent starts per page; DefaultConcurrency when 0
+	Store Store
+	Start StartFunc
+	// Concurrency bounds the starts in flight over every page these
+	// Activities run at once; DefaultConcurrency when 0.
+	Concurrency int
 	// OnLag, when set, receives how late the first page of each scan ran
 	// behind its scheduled time (the worker exports it as a metric).
 	OnLag func(playbook string, lag time.Duration)
 	// OnPage, when set, receives each page's counts.
 	OnPage func(playbook string, r PageResult)
+	// Partitions is how many partitions a scan started without a count
+	// of its own splits into (RAPPORT_SCAN_PARTITIONS, see
+	// PartitionsFromEnv); DefaultPartitions when 0.
+	Partitions int
+
+	slotsOnce sync.Once
+	slots     chan struct{} // Concurrency tokens shared by every page
+}
+
+// startSlots is the semaphore every page's starts share.
+func (a *Activities) startSlots() chan struct{} {
+	a.slotsOnce.Do(func() {
+		n := a.Concurrency
+		if n <= 0 {
+			n = DefaultConcurrency
+		}
+		a.slots = make(chan struct{}, n)
+	})
+	return a.slots
 }
 
 // PageRequest asks for the next pages of a scan.
@@ -79,6 +126,10 @@ type PageRequest struct {
 	Pages       int       `json:"pages,omitempty"`
 	First       bool      `json:"first,omitempty"` // first call of the scan: report the lag
 	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
+	// Partition is the slice of the customers this call reads (see
+	// store.Partition); the zero value, as in scans started before
+	// partitions existed, is every customer.
+	Partition store.Partition `json:"partition,omitzero"`
 }
 
 // PageResult is what one call did.
@@ -111,6 +162,17 @@ type Counts struct {
 func (c Counts) Add(o Counts) Counts {
 	return Counts{c.Pages + o.Pages, c.Scanned + o.Scanned, c.Matched + o.Matched, c.Skipped + o.Skipped,
 		c.Started + o.Started, c.Running + o.Running, c.Failed + o.Failed}
+}
+
+// ScanPartitions is the local activity through which a scan learns how
+// many partitions to split into: the worker's setting, recorded in the
+// scan's history, so a replay does not depend on the environment of the
+// worker that replays it.
+func (a *Activities) ScanPartitions(context.Context) (int, error) {
+	if a.Partitions <= 0 {
+		return DefaultPartitions, nil
+	}
+	return min(a.Partitions, store.MaxPartitions), nil
 }
 
 // ScanPage reads up to r.Pages pages of r.Limit candidates after the
@@ -178,7 +240,7 @@ func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageReq
 		failed    int
 		last      = res.NextID
 	)
-	q := store.CandidateQuery{Where: where, Now: at, AfterID: res.NextID, Limit: limit}
+	q := store.CandidateQuery{Where: where, Now: at, AfterID: res.NextID, Limit: limit, Partition: r.Partition}
 	err = a.Store.EachCandidate(ctx, q, func(c rules.Customer) error {
 		read++
 		last = c.ID
@@ -209,7 +271,14 @@ func (a *Activities) scanPages(ctx context.Context, plan *engine.Plan, r PageReq
 		if err != nil {
 			return err
 		}
-		if err := a.startAll(ctx, plan, r.Now, ids, &counts); err != nil {
+		// alive records a heartbeat with the progress as of the last
+		// batch: a sign of life that resumes where that batch left off.
+		alive := func() {
+			if activity.IsActivity(ctx) {
+				activity.RecordHeartbeat(ctx, *res)
+			}
+		}
+		if err := a.startAll(ctx, plan, r.Now, ids, &counts, alive); err != nil {
 			return err
 		}
 		res.Counts, res.NextID = res.Counts.Add(counts), matched[to-1]
@@ -275,27 +344,33 @@ func (a *Activities) admit(ctx context.Context, plan *engine.Plan, now time.Time
 	return admitted, nil
 }
 
-// startAll starts an enrollment per id, at most Concurrency at once. The
-// first error is returned after every started call has finished.
-func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.Time, ids []string, n *Counts) error {
-	limit := a.Concurrency
-	if limit <= 0 {
-		limit = DefaultConcurrency
-	}
-	sem := make(chan struct{}, limit)
+// startAll starts an enrollment per id, holding one of the worker's
+// Concurrency start slots for each, and calls alive after each start:
+// starting a batch's 500 enrollments can take longer than the heartbeat
+// timeout when Temporal is slow, and a call that timed out would be
+// retried while its starts went on. The first error is returned after
+// every started call has finished.
+func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.Time, ids []string, n *Counts, alive func()) error {
+	sem := a.startSlots()
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
 	)
 	for _, id := range ids {
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
 		wg.Add(1)
 		go func(id string) {
 			defer func() { <-sem; wg.Done() }()
 			started, err := a.Start(ctx, plan, id, TriggerEvent(plan, id, now))
 			mu.Lock()
 			defer mu.Unlock()
+			alive()
 			switch {
 			case err != nil && firstErr == nil:
 				firstErr = err

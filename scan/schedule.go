@@ -154,8 +154,10 @@ func Trigger(ctx context.Context, c client.Client, playbook string) error {
 	return nil
 }
 
-// Register registers the scan workflow and activities with a worker.
+// Register registers the scan workflows (a scan and the scan of one
+// partition) and the activities with a worker.
 func Register(r workflows.Registry, a *Activities) {
 	r.RegisterWorkflowWithOptions(Workflow, workflowRegisterOptions)
+	r.RegisterWorkflowWithOptions(PartitionWorkflow, partitionRegisterOptions)
 	r.RegisterActivity(a)
 }

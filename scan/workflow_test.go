@@ -2,6 +2,8 @@ package scan
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,11 +24,15 @@ import (
 	"github.com/rapport-crm/rapport/store"
 )
 
-// fakeStore holds customers in id order and one deployed playbook.
+// fakeStore holds customers in id order and one deployed playbook, and
+// counts how often each customer was read.
 type fakeStore struct {
 	src       []byte
 	customers []rules.Customer
 	history   map[string]store.EntryHistory
+
+	mu    sync.Mutex
+	reads map[string]int
 }
 
 func (f *fakeStore) ActivePlaybook(_ context.Context, name string) (store.DeployedPlaybook, bool, error) {
@@ -36,15 +42,29 @@ func (f *fakeStore) ActivePlaybook(_ context.Context, name string) (store.Deploy
 	return store.DeployedPlaybook{Name: name, Source: f.src, Active: true}, true, nil
 }
 
-// EachCandidate cannot run SQL: every customer is a candidate, and the
-// scan's Go check decides, which it does only for a predicate that is not
-// exact (segmentGoSrc).
+// EachCandidate cannot run SQL: every customer of the partition is a
+// candidate (kept by inPart), and the scan's Go check decides, which it
+// does only for a predicate that is not exact (segmentGoSrc).
 func (f *fakeStore) EachCandidate(_ context.Context, q store.CandidateQuery, fn func(rules.Customer) error) error {
 	if q.Where.Exact {
 		return errors.New("fakeStore cannot run an exact predicate: the scan would take every customer for a match (use segmentGoSrc)")
 	}
-	i := sort.Search(len(f.customers), func(i int) bool { return f.customers[i].ID > q.AfterID })
-	for _, c := range f.customers[i:min(i+q.Limit, len(f.customers))] {
+	if err := q.Partition.Check(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	if f.reads == nil {
+		f.reads = map[string]int{}
+	}
+	var page []rules.Customer
+	for i := sort.Search(len(f.customers), func(i int) bool { return f.customers[i].ID > q.AfterID }); i < len(f.customers) && len(page) < q.Limit; i++ {
+		if c := f.customers[i]; inPart(c.ID, q.Partition) {
+			page = append(page, c)
+			f.reads[c.ID]++
+		}
+	}
+	f.mu.Unlock()
+	for _, c := range page {
 		if err := fn(c); err != nil {
 			return err
 		}
@@ -75,6 +95,16 @@ templates:
 steps:
   - send: { channel: email, template: hi }
 `
+
+// inPart stands in for the server's hashtext in the fake store: any hash
+// that spreads ids over the int4 range does (store's
+// TestCustomersAfterPartitions tests the SQL).
+func inPart(id string, p store.Partition) bool {
+	sum := md5.Sum([]byte(id))
+	h := int32(binary.BigEndian.Uint32(sum[:4]))
+	lo, hi := p.Bounds()
+	return lo <= h && h <= hi
+}
 
 // seed makes n customers c0000…; every fifth one lapsed 120 days before now.
 func seed(n int, now time.Time) []rules.Customer {
@@ -184,7 +214,7 @@ func TestWorkflowPagesAndContinuesAsNew(t *testing.T) {
 	env.SetStartTime(now)
 	env.RegisterWorkflowWithOptions(Workflow, workflow.RegisterOptions{Name: WorkflowName})
 	env.RegisterActivity(&Activities{Store: fs, Start: rec.start})
-	env.ExecuteWorkflow(WorkflowName, Input{Playbook: "lapsed", PageSize: 50})
+	env.ExecuteWorkflow(WorkflowName, Input{Playbook: "lapsed", PageSize: 50, Partitions: 1})
 	err := env.GetWorkflowError()
 	var can *workflow.ContinueAsNewError
 	if !errors.As(err, &can) {
@@ -193,6 +223,9 @@ func TestWorkflowPagesAndContinuesAsNew(t *testing.T) {
 	var next Input
 	if err := converterFor(can, &next); err != nil {
 		t.Fatal(err)
+	}
+	if next.Partitions != 1 {
+		t.Errorf("continued with %d partitions, want the one it started with", next.Partitions)
 	}
 	if next.AfterID != "c24999" || next.Counts.Pages != CallsPerRun*PagesPerCall || next.Counts.Scanned != 25000 || next.Counts.Started != 5000 {
 		t.Errorf("continued with %+v, want cursor c24999 after 500 pages, 25000 scanned, 5000 started", next)

@@ -40,3 +40,23 @@ func TestRunRefusesEmailWithoutAnHTTPSPublicURL(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRefusesABadScanPartitionCount: RAPPORT_SCAN_PARTITIONS that is
+// not a whole number from 1 to 256 stops the worker before it connects,
+// naming the variable; a good one lets it go on to connect.
+func TestRunRefusesABadScanPartitionCount(t *testing.T) {
+	cfg := testConfig(closedAddr(t))
+	cfg.DatabaseURL = "postgres://rapport@" + closedAddr(t) + "/rapport?sslmode=disable"
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	for v, ok := range map[string]bool{"0": false, "many": false, "257": false, "8": true, "": true} {
+		t.Setenv("RAPPORT_SCAN_PARTITIONS", v)
+		err := worker.Run(stopped, cfg, newLogBuffer().logger())
+		if ok && err != nil {
+			t.Errorf("RAPPORT_SCAN_PARTITIONS=%q: Run = %v, want it to start connecting", v, err)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), `RAPPORT_SCAN_PARTITIONS "`+v+`"`)) {
+			t.Errorf("RAPPORT_SCAN_PARTITIONS=%q: Run = %v, want an error naming the variable and the value", v, err)
+		}
+	}
+}

@@ -107,6 +107,10 @@ type Options struct {
 	// Backoff spaces Start's attempts to create or update the reconcile
 	// schedule after the first fails; zero is DefaultBackoff.
 	Backoff Backoff
+	// ScanPartitions is how many partitions (child workflows) a scan
+	// splits into; zero is scan.DefaultPartitions. Run reads it from
+	// RAPPORT_SCAN_PARTITIONS (scan.PartitionsFromEnv).
+	ScanPartitions int
 }
 
 // The store is what delivery sends through: every activity but the
@@ -148,7 +152,7 @@ func New(opts Options) *Worker {
 		MaxConcurrentActivityExecutionSize:      opts.Slots.Activity,
 	})
 	workflows.Register(w, Instrument(opts.Activities, opts.Metrics))
-	sa := &scan.Activities{Store: opts.Store, Start: scan.TemporalStarter(opts.Client)}
+	sa := &scan.Activities{Store: opts.Store, Start: scan.TemporalStarter(opts.Client), Partitions: opts.ScanPartitions}
 	opts.Metrics.ScanHooks(sa)
 	scan.Register(w, sa)
 	rt := reconcile.Temporal{Client: opts.Client}
@@ -259,6 +263,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := checkLinks(cfgDelivery); err != nil {
 		return err
 	}
+	partitions, err := scan.PartitionsFromEnv()
+	if err != nil {
+		return err
+	}
 	topts, err := temporalenv.Load(temporalenv.Overrides{Address: cfg.TemporalAddress, Namespace: cfg.Namespace})
 	if err != nil {
 		return err
@@ -293,7 +301,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return stoppedWhileConnecting(ctx, err, log)
 	}
 	defer c.Close()
-	w := New(Options{Client: c, Store: st, Delivery: cfgDelivery, Codec: codec, Metrics: m, StopTimeout: cfg.StopTimeout, Logger: log, Slots: slots, Backoff: cfg.Backoff})
+	w := New(Options{Client: c, Store: st, Delivery: cfgDelivery, Codec: codec, Metrics: m, StopTimeout: cfg.StopTimeout, Logger: log, Slots: slots, Backoff: cfg.Backoff,
+		ScanPartitions: partitions})
 	if err := w.LoadPlans(ctx); err != nil {
 		return err
 	}
@@ -306,7 +315,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	log.Info("worker running", "temporal", temporalenv.Describe(topts), "task_queue", workflows.TaskQueue, "metrics", cfg.MetricsAddr, "payload_encryption", codec.Enabled(),
-		"db_pool", st.Pool().Config().MaxConns, "local_activity_slots", slots.Local, "activity_slots", slots.Activity)
+		"db_pool", st.Pool().Config().MaxConns, "local_activity_slots", slots.Local, "activity_slots", slots.Activity,
+		"scan_partitions", partitions)
 	<-ctx.Done()
 	log.Info("stopping worker: waiting for running activities", "timeout", cfg.StopTimeout)
 	w.Stop()

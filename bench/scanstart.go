@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/rapport-crm/rapport/devenv"
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/scan"
+	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/workflows"
+)
+
+// benchScanStarts is part e: a segment scan that every one of N customers
+// matches, timed from the scan's start until every enrollment has
+// recorded its start (the journey's admission, a local activity writing
+// the enrollments row), against N bare workflows that each run one local
+// activity, started from this process on the same server. The bare run
+// is timed at several concurrencies and the fastest is the baseline, so a
+// starter concurrency that suits the server does not flatter either side.
+func benchScanStarts(ctx context.Context, c config) error {
+	n := c.scanStarts
+	parts := "the worker's default partitions"
+	if c.partitions > 0 {
+		parts = fmt.Sprintf("%d partitions", c.partitions)
+	}
+	fmt.Printf("\n== e: enrollments started by a scan per second (%d customers, all matching; %s)\n", n, parts)
+	st, cleanup, err := freshStore(ctx, c, "e")
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if _, err := seedCustomers(ctx, st, n, 1); err != nil {
+		return err
+	}
+	codec := benchCodec(c, st)
+	tc, err := dial(ctx, c, codec)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, Delivery: benchDelivery(), Codec: codec})
+	if err != nil {
+		return err
+	}
+	defer stack.Stop()
+	plan, err := engine.Compile("bench_starts.yaml", []byte(strings.Replace(lapsedSrc, "bench_lapsed", "bench_starts", 1)))
+	if err != nil {
+		return err
+	}
+	if _, err := stack.Deploy(ctx, plan); err != nil {
+		return err
+	}
+
+	cpu0, srv0, db0 := cpuTime(), childCPUTime(), dbCounts(ctx, st)
+	start := time.Now()
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("bench-starts-%d", start.UnixNano()), TaskQueue: workflows.TaskQueue},
+		scan.WorkflowName, scan.Input{Playbook: plan.Name, Partitions: c.partitions})
+	if err != nil {
+		return err
+	}
+	if err := waitCount(ctx, st, `SELECT count(*) FROM enrollments`, n, 10*time.Minute); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	cpu, srv := cpuTime()-cpu0, childCPUTime()-srv0
+	time.Sleep(2 * time.Second) // backends report their counters within a second
+	db := dbCounts(ctx, st).minus(db0)
+	var res scan.Result
+	if err := run.Get(ctx, &res); err != nil {
+		return err
+	}
+	scanned := time.Since(start)
+	if res.Matched != n || res.Started+res.Running+res.Skipped != n {
+		return fmt.Errorf("the scan matched %d and started %d enrollments, want %d (%+v)", res.Matched, res.Started, n, res.Counts)
+	}
+	if res.Started != n {
+		// A page call retried (timed out) finds what it started running.
+		fmt.Printf("note:    %d of the starts were made by a page call that was then retried (%+v)\n", n-res.Started, res.Counts)
+	}
+	rate := float64(n) / took.Seconds()
+	fmt.Printf("rapport: scan started %d enrollments, all admitted after %s → %.0f enrollments/s (scan workflow done after %s, %d partitions)\n",
+		n, took.Round(time.Millisecond), rate, scanned.Round(time.Millisecond), max(res.Partitions, 1))
+	fmt.Printf("cost:    per enrollment, %.2f ms CPU of this process (worker, scan, Temporal client), %.2f ms of the dev server it started; %.1f commits, %.1f rows inserted, %.1f updated in PostgreSQL\n",
+		ms(cpu, n), ms(srv, n), float64(db.commits)/float64(n), float64(db.inserted)/float64(n), float64(db.updated)/float64(n))
+
+	best := 0.0
+	for _, conc := range c.bareConcurrency {
+		cpu0, srv0 := cpuTime(), childCPUTime()
+		bare, err := benchBare(ctx, tc, n, conc)
+		cpu, srv := cpuTime()-cpu0, childCPUTime()-srv0
+		if err != nil {
+			// An overloaded server times starts out at high
+			// concurrency; the other concurrencies still count.
+			fmt.Printf("bare:    %d starters: failed: %v\n", conc, err)
+			continue
+		}
+		r := float64(n) / bare.Seconds()
+		fmt.Printf("bare:    %d workflows, one no-op local activity each, %d starters: %s → %.0f workflows/s; per workflow %.2f ms CPU of this process, %.2f ms of the dev server\n",
+			n, conc, bare.Round(time.Millisecond), r, ms(cpu, n), ms(srv, n))
+		best = max(best, r)
+	}
+	if best == 0 {
+		return fmt.Errorf("no bare run finished")
+	}
+	fmt.Printf("ratio:   %.2f against the fastest bare run (target ≥ 0.8)\n", rate/best)
+	return nil
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pgCounts are a database's cumulative counters (pg_stat_database).
+type pgCounts struct{ commits, inserted, updated int64 }
+
+func (a pgCounts) minus(b pgCounts) pgCounts {
+	return pgCounts{a.commits - b.commits, a.inserted - b.inserted, a.updated - b.updated}
+}
+
+// dbCounts reads the store's database counters. Backends report them up
+// to a second late, and a transaction may cache what it read, so it asks
+// for a fresh snapshot first.
+func dbCounts(ctx context.Context, st *store.Store) pgCounts {
+	var c pgCounts
+	_, _ = st.Pool().Exec(ctx, `SELECT pg_stat_clear_snapshot()`)
+	_ = st.Pool().QueryRow(ctx, `SELECT xact_commit, tup_inserted, tup_updated FROM pg_stat_database WHERE datname = current_database()`).
+		Scan(&c.commits, &c.inserted, &c.updated)
+	return c
+}
+
+// ms is d per n, in milliseconds.
+func ms(d time.Duration, n int) float64 { return float64(d.Microseconds()) / 1000 / float64(n) }
+
+// childCPUTime is the CPU time used so far by the running processes this
+// process started (the Temporal dev server, when the bench started one),
+// read from /proc; 0 elsewhere.
+func childCPUTime() time.Duration {
+	entries, _ := os.ReadDir("/proc")
+	var ticks int64
+	for _, e := range entries {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid … utime stime: fields 4, 14 and 15, counted
+		// after the command name, which may hold spaces.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + s
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+}
