@@ -33,6 +33,10 @@ var manifestPins = map[string]string{
 	// Engagement waits (message_opened of a send, message()), the samples
 	// on the e-commerce spec names, welcome_resend.
 	"2026-11-26-engagement": "b43feb4295010be22af602dbb1d86f830105c9ec8b131ebf509a75c1915fad29",
+	// Masked recipients in send summaries (GetVersion masked-recipient),
+	// after the payload codec; recorded on a loaded machine, where the
+	// outage scenario's enrollment timed out and was not recorded.
+	"2026-11-26-privacy": "c2cb5b35149e978ddd6a370500d60b8cc4be55aa92d05be5433ff2efae812d06",
 }
 
 // TestHistoryCorpusIsAppendOnly holds the recorded histories to their
