@@ -85,12 +85,14 @@ type Result struct {
 	Counts
 }
 
-// Workflow scans every customer for one playbook. A scan split into
-// several partitions starts one PartitionWorkflow child per partition, so
-// as many workers as there are partitions share it, and returns the sum
-// of their counts; a scan of one partition pages through everyone itself,
-// holding only the cursor and the counts, and continues as new with them
-// every CallsPerRun activity calls.
+// Workflow scans the customers for one playbook: the candidates its
+// trigger's SQL selects (package pushdown), each checked in Go where the
+// SQL is not exact. A scan split into several partitions starts one
+// PartitionWorkflow child per partition, so as many workers as there are
+// partitions share it, and returns the sum of their counts; a scan of one
+// partition pages through its candidates itself, holding only the cursor
+// and the counts, and continues as new with them every CallsPerRun
+// activity calls.
 func Workflow(ctx workflow.Context, in Input) (Result, error) {
 	v := workflow.GetVersion(ctx, partitionsChange, workflow.DefaultVersion, 1)
 	first := in.Now.IsZero()
