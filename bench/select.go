@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,16 +24,10 @@ import (
 // SELECT of the same predicate written by hand, over -select-customers
 // customers copied in once for both parts.
 
-// selectSrc is the winback segment: the index on last_purchase_at finds
-// those quiet for 91 days or more, the rest of the rule is checked per row.
-const selectSrc = `playbook: bench_select
-stage: reactivate
-trigger:
-  every: 24h
-  where: customer.order_count > 0 && customer.days_since_last_purchase > max(90, 2 * customer.purchase_gap_days)
-steps:
-  - wait: 1h
-`
+// selectSrc is part b's winback segment (lapsedSrc) under its own name:
+// the index on last_purchase_at finds those quiet for 91 days or more,
+// the rest of the rule is checked per row.
+var selectSrc = strings.Replace(lapsedSrc, "bench_lapsed", "bench_select", 1)
 
 // birthdaysSrc greets at 09:00 local time.
 const birthdaysSrc = `playbook: bench_birthdays
