@@ -10,6 +10,8 @@
 //	c  worker memory (RSS, Go heap) with N enrollments waiting on timers
 //	e  enrollments started by a segment scan per second, beside bare
 //	   workflows (start + one no-op local activity) on the same server
+//	ingest  events that start no journey through the event API per
+//	   second, beside a raw INSERT of the same rows (issue #15 d)
 //	size  bytes per row and index of customers, events, enrollments,
 //	   their steps and messages (for docs/capacity.md)
 //	history  events, workflow tasks and bytes per journey in the
@@ -73,6 +75,10 @@ type config struct {
 	scanStarts      int
 	partitions      int
 	bareConcurrency []int
+	// part ingest (issue #15 d)
+	ingestCustomers, ingestHistory, ingestEvents, ingestRuns, ingestBatch, ingestEnrolled int
+	ingestProfile                                                                         string
+	ingestUnheard                                                                         bool
 	// part size
 	sizeCustomers, sizeEvents int
 	// part history
@@ -93,6 +99,14 @@ func main() {
 	flag.IntVar(&c.concurrency, "concurrency", 32, "concurrent API calls / workflow starts")
 	flag.IntVar(&c.scanStarts, "scan-starts", 2000, "part e: customers seeded, every one matched and enrolled by the scan")
 	flag.IntVar(&c.partitions, "partitions", 0, "parts b and e: partitions the scan splits into (0: the worker's default, scan.DefaultPartitions)")
+	flag.IntVar(&c.ingestCustomers, "ingest-customers", 100000, "part ingest: customers copied in")
+	flag.IntVar(&c.ingestHistory, "ingest-history", 1_000_000, "part ingest: events copied in as history before the runs")
+	flag.IntVar(&c.ingestEvents, "ingest-events", 5000, "part ingest: events sent in each timed run (and rows inserted raw)")
+	flag.IntVar(&c.ingestRuns, "ingest-runs", 3, "part ingest: timed rounds (API, raw INSERT, batch); medians are reported")
+	flag.IntVar(&c.ingestBatch, "ingest-batch", 20, "part ingest: events per /v1/batch call (0: no batch runs)")
+	flag.IntVar(&c.ingestEnrolled, "ingest-enrolled", 1000, "part ingest: customers signed up (in a running onboarding journey) for the second scenario (0: none)")
+	flag.BoolVar(&c.ingestUnheard, "ingest-unheard", true, "part ingest: first measure with only the samples deployed that do not listen to the events (the API's own cost)")
+	flag.StringVar(&c.ingestProfile, "ingest-cpuprofile", "", "part ingest: write a CPU profile of each scenario's first API run to NAME-<scenario>.pprof")
 	flag.IntVar(&c.sizeCustomers, "size-customers", 200000, "part size: customers (and half as many enrollments and messages) to measure")
 	flag.IntVar(&c.sizeEvents, "size-events", 1000000, "part size: events to measure")
 	flag.StringVar(&c.historyDir, "history-dir", "workflows/testdata/histories/2026-11-25", "part history: folder of recorded sample-*.json histories")
@@ -194,12 +208,14 @@ func run(c config) error {
 			err = benchBirthdays(ctx, c)
 		case "e":
 			err = benchScanStarts(ctx, c)
+		case "ingest":
+			err = benchIngest(ctx, c)
 		case "size":
 			err = benchSize(ctx, c)
 		case "history":
 			err = benchHistory(c)
 		default:
-			err = fmt.Errorf("unknown part %q (a, b, c, e, select, birthdays, size, history)", part)
+			err = fmt.Errorf("unknown part %q (a, b, c, e, select, birthdays, ingest, size, history)", part)
 		}
 		if err != nil {
 			return fmt.Errorf("part %s: %w", part, err)

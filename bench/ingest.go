@@ -1,0 +1,808 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
+
+	"github.com/rapport-crm/rapport/devenv"
+	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/scan"
+	"github.com/rapport-crm/rapport/store"
+)
+
+// Part ingest (issue #15 d) measures the event API on events that start
+// no journey — page calls and track product_viewed, which none of the
+// sample playbooks triggers on — against a raw INSERT of the same rows,
+// one row per statement at the same concurrency, in the same run.
+//
+// The API is the real one: devenv.StartStack builds the handler, the
+// dispatcher and the worker as `rapport serve` and `rapport worker` do,
+// behind a real HTTP server on a loopback port, with every sample
+// playbook of playbooks/ deployed. Six of them have an exit_when rule,
+// so they listen to every event (engine.Plan.Listens): each event is
+// signalled to those six playbooks' journeys of its customer, whether
+// one runs or not (Temporal answers "not found" when none does). That
+// is what journeys hear, and it is measured here, not changed.
+
+// ingestSample is the folder of the sample playbooks deployed.
+const ingestSample = "playbooks"
+
+// ingestSetup is the world of part ingest: a store with customers and
+// event history copied in, the stack over it, and an HTTP server.
+type ingestSetup struct {
+	st      *store.Store
+	signals *signalTimer
+	tc      client.Client
+	stack   *devenv.Stack
+	url     string
+	client  *http.Client
+	ids     []string // the seeded customers
+	// deployed are the samples deployed so far; listening those that
+	// listen to page and product views (deployed after scenario unheard).
+	deployed, listening []*engine.Plan
+}
+
+// benchIngest is part ingest.
+func benchIngest(ctx context.Context, c config) error {
+	fmt.Printf("\n== ingest: events that start no journey through the event API, against a raw INSERT of the same rows (%d customers, %d events of history, %d events a run, concurrency %d)\n",
+		c.ingestCustomers, c.ingestHistory, c.ingestEvents, c.concurrency)
+	st, cleanup, err := freshStore(ctx, c, "ingest")
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	ids, err := seedIngest(ctx, c, st)
+	if err != nil {
+		return err
+	}
+	s, stop, err := startIngestStack(ctx, c, st)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	s.ids = ids
+
+	// Warm-up, not timed: connections, prepared statements, the Temporal
+	// client's connection and the dispatcher's first calls.
+	if _, err := s.apiRun(ctx, c, s.events("warm", 0, min(500, c.ingestEvents), s.ids), 0); err != nil {
+		return err
+	}
+	if c.ingestUnheard {
+		fmt.Printf("unheard: the %d samples that do not listen to page and product views are deployed; the API's own cost, with no journey to tell (a diagnostic, not production: the next scenarios deploy the others)\n",
+			len(s.deployed))
+		if err := s.compare(ctx, c, "unheard", s.ids); err != nil {
+			return err
+		}
+	}
+	if c.ingestUnheard {
+		if err := s.deploy(ctx, s.listening); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("idle:    all %d samples deployed; no customer has an active enrollment; every event is signalled to the %d that listen to it (%s), none of which runs for the customer: Temporal answers not found\n",
+		len(s.deployed), len(s.listening), planNames(s.listening))
+	if err := s.compare(ctx, c, "idle", s.ids); err != nil {
+		return err
+	}
+	if c.ingestEnrolled > 0 {
+		enrolled, err := s.enrol(ctx, c)
+		if err != nil {
+			return err
+		}
+		return s.compare(ctx, c, "enrolled", enrolled)
+	}
+	return nil
+}
+
+// seedIngest copies the customers and their event history in (COPY,
+// every index maintained) and returns the customers' ids.
+func seedIngest(ctx context.Context, c config, st *store.Store) ([]string, error) {
+	start := time.Now()
+	rows := &copyRows{n: c.ingestCustomers, now: time.Now().UTC().Truncate(time.Second), r: rand.New(rand.NewPCG(15, 4))}
+	_, err := st.Pool().CopyFrom(ctx, pgx.Identifier{"customers"},
+		[]string{"id", "email", "name", "locale", "timezone", "stage", "order_count", "last_purchase_at", "first_purchase_at",
+			"purchase_gap_days", "lifetime_value", "avg_order_value", "birthday", "signup_at", "tags"}, rows)
+	if err != nil {
+		return nil, fmt.Errorf("seed customers: %w", err)
+	}
+	customersTook := time.Since(start)
+	start = time.Now()
+	history := &historyRows{n: c.ingestHistory, customers: c.ingestCustomers, now: time.Now().UTC(), r: rand.New(rand.NewPCG(15, 5))}
+	_, err = st.Pool().CopyFrom(ctx, pgx.Identifier{"events"},
+		[]string{"id", "customer_id", "name", "time", "props", "received_at", "dispatched_at"}, history)
+	if err != nil {
+		return nil, fmt.Errorf("seed events: %w", err)
+	}
+	eventsTook := time.Since(start)
+	if _, err := st.Pool().Exec(ctx, `VACUUM ANALYZE`); err != nil {
+		return nil, fmt.Errorf("vacuum: %w", err)
+	}
+	fmt.Printf("seeded:  %d customers in %s and %d events (page and product views, dispatched) in %s with COPY, indexes maintained\n",
+		c.ingestCustomers, customersTook.Round(time.Millisecond), c.ingestHistory, eventsTook.Round(time.Millisecond))
+	ids := make([]string, c.ingestCustomers)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("s%07d", i)
+	}
+	return ids, nil
+}
+
+// historyRows generates past page and product views for COPY: spread
+// over the customers and the last 90 days, dispatched when received.
+type historyRows struct {
+	n, customers, i int
+	now             time.Time
+	r               *rand.Rand
+	row             []any
+}
+
+func (h *historyRows) Next() bool {
+	if h.i >= h.n {
+		return false
+	}
+	i := h.i
+	h.i++
+	at := h.now.Add(-time.Duration(h.r.Int64N(int64(90 * 24 * time.Hour))))
+	name, props := viewProps(h.r, i)
+	h.row = []any{fmt.Sprintf("h%09d", i), fmt.Sprintf("s%07d", h.r.IntN(h.customers)), name, at, props, at, at}
+	return true
+}
+
+func (h *historyRows) Values() ([]any, error) { return h.row, nil }
+func (h *historyRows) Err() error             { return nil }
+
+// viewProps are the properties of a page view (i even) or a product view
+// as the API stores them.
+func viewProps(r *rand.Rand, i int) (string, map[string]any) {
+	sku := r.IntN(5000)
+	if i%2 == 0 {
+		return "page", map[string]any{"name": "Product", "category": "Shop", "path": fmt.Sprintf("/products/%d", sku),
+			"title": fmt.Sprintf("Product %d", sku), "referrer": "https://www.google.com/"}
+	}
+	return "product_viewed", map[string]any{"product_id": fmt.Sprintf("sku-%d", sku), "price": 19.99, "category": "tea"}
+}
+
+// startIngestStack starts the worker and the API over st, deploys the
+// samples that do not listen to page and product views (all of them
+// without -ingest-unheard), and serves the API on a loopback port.
+func startIngestStack(ctx context.Context, c config, st *store.Store) (*ingestSetup, func(), error) {
+	codec := benchCodec(c, st)
+	signals := &signalTimer{}
+	opts := client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: quiet{}, Interceptors: []interceptor.ClientInterceptor{signals}}
+	if codec != nil {
+		opts = codec.ClientOptions(opts)
+	}
+	if os.Getenv("XNOGZIP") != "" {
+		opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
+	}
+	tc, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, Delivery: benchDelivery(), Codec: codec})
+	if err != nil {
+		tc.Close()
+		return nil, nil, err
+	}
+	closers := []func(){tc.Close, stack.Stop}
+	stop := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	plans, err := compileSamples(ingestSample)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	s := &ingestSetup{st: st, signals: signals, tc: tc, stack: stack}
+	var quiet []*engine.Plan
+	for _, p := range plans {
+		if p.Listens("page") || p.Listens("product_viewed") {
+			s.listening = append(s.listening, p)
+		} else {
+			quiet = append(quiet, p)
+		}
+	}
+	first := quiet
+	if !c.ingestUnheard {
+		first = plans
+	}
+	if err := s.deploy(ctx, first); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	// The timeouts of rapport serve (cmd/rapport/serve.go).
+	hs := &http.Server{Handler: stack.API, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	go func() { _ = hs.Serve(ln) }()
+	closers = append(closers, func() { _ = hs.Close() })
+	tr := &http.Transport{MaxIdleConns: c.concurrency, MaxIdleConnsPerHost: c.concurrency, MaxConnsPerHost: c.concurrency, IdleConnTimeout: time.Minute}
+	closers = append(closers, tr.CloseIdleConnections)
+	fmt.Printf("stack:   %d sample playbooks in %s/, %d of which listen to every event; API at http://%s\n", len(plans), ingestSample, len(s.listening), ln.Addr())
+	s.url, s.client = "http://"+ln.Addr().String(), &http.Client{Transport: tr, Timeout: time.Minute}
+	return s, stop, nil
+}
+
+// deploy deploys plans as rapport deploy does and pauses their schedules:
+// a scheduled scan must not compete with the measurement.
+func (s *ingestSetup) deploy(ctx context.Context, plans []*engine.Plan) error {
+	if _, err := s.stack.Deploy(ctx, plans...); err != nil {
+		return err
+	}
+	for _, p := range plans {
+		if _, err := scan.Pause(ctx, s.tc, p.Name, "bench: paused during part ingest"); err != nil {
+			return err
+		}
+	}
+	s.deployed = append(s.deployed, plans...)
+	return nil
+}
+
+func planNames(plans []*engine.Plan) string {
+	names := make([]string, len(plans))
+	for i, p := range plans {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// compileSamples compiles every playbook of dir, leaving out the
+// workspace file, as rapport dev deploys them.
+func compileSamples(dir string) ([]*engine.Plan, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no playbooks in %s/: run the bench from the repository root", dir)
+	}
+	var plans []*engine.Plan
+	for _, f := range files {
+		if engine.IsWorkspaceFile(f) {
+			continue
+		}
+		p, err := engine.CompileFile(f)
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, p)
+	}
+	return plans, nil
+}
+
+// ingestEvent is one generated event: the body of its API call and the
+// row a raw INSERT writes for it.
+type ingestEvent struct {
+	id, customer, name string
+	at                 time.Time
+	props              map[string]any
+	body               []byte
+}
+
+// events generates n events of one run for customers: every other one a
+// page call, the others track product_viewed, to customers drawn at
+// random. Each has its own messageId.
+func (s *ingestSetup) events(label string, run, n int, customers []string) []ingestEvent {
+	r := rand.New(rand.NewPCG(uint64(run), uint64(len(label))))
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	out := make([]ingestEvent, n)
+	for i := range out {
+		name, props := viewProps(r, i)
+		e := ingestEvent{id: fmt.Sprintf("%s-%s%d-%06d", runTag, label, run, i), customer: customers[r.IntN(len(customers))], name: name, at: now, props: props}
+		var call map[string]any
+		if name == "page" {
+			p := map[string]any{}
+			for k, v := range props {
+				if k != "name" && k != "category" {
+					p[k] = v
+				}
+			}
+			call = map[string]any{"type": "page", "name": props["name"], "category": props["category"], "properties": p}
+		} else {
+			call = map[string]any{"type": "track", "event": "Product Viewed", "properties": props}
+		}
+		call["userId"], call["messageId"], call["timestamp"] = e.customer, e.id, now.Format(time.RFC3339Nano)
+		e.body, _ = json.Marshal(call)
+		out[i] = e
+	}
+	return out
+}
+
+// runStats are one timed run's figures.
+type runStats struct {
+	n, errors int
+	took      time.Duration
+	latencies []time.Duration // per call
+	firstErr  string
+	failed    []apiCall // API calls that failed, to send again after the run
+	busy      float64   // share of the machine's CPU in use during the run
+}
+
+func (r runStats) rate() float64 { return float64(r.n-r.errors) / r.took.Seconds() }
+
+func (r runStats) pct(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	l := slices.Clone(r.latencies)
+	slices.Sort(l)
+	return l[min(len(l)-1, int(p*float64(len(l))))]
+}
+
+// apiRun posts evs to the API, concurrency calls at a time: one call per
+// event, or batches of batch events on /v1/batch. A call that fails
+// counts its events as errors.
+func (s *ingestSetup) apiRun(ctx context.Context, c config, evs []ingestEvent, batch int) (runStats, error) {
+	var calls []apiCall
+	if batch <= 0 {
+		for _, e := range evs {
+			typ := "track"
+			if e.name == "page" {
+				typ = "page"
+			}
+			var m map[string]any
+			_ = json.Unmarshal(e.body, &m)
+			delete(m, "type")
+			b, _ := json.Marshal(m)
+			calls = append(calls, apiCall{path: "/v1/" + typ, body: b, n: 1})
+		}
+	} else {
+		for i := 0; i < len(evs); i += batch {
+			part := evs[i:min(i+batch, len(evs))]
+			items := make([]json.RawMessage, len(part))
+			for j, e := range part {
+				items[j] = e.body
+			}
+			b, _ := json.Marshal(map[string]any{"batch": items})
+			calls = append(calls, apiCall{path: "/v1/batch", body: b, n: len(part)})
+		}
+	}
+	var (
+		mu    sync.Mutex
+		stats = runStats{n: len(evs)}
+		next  atomic.Int64
+		wg    sync.WaitGroup
+	)
+	cpu0 := machineCPU()
+	start := time.Now()
+	for range c.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(calls) || ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				err := s.post(ctx, calls[i].path, calls[i].body)
+				took := time.Since(t0)
+				mu.Lock()
+				stats.latencies = append(stats.latencies, took)
+				if err != nil {
+					stats.errors += calls[i].n
+					stats.failed = append(stats.failed, calls[i])
+					if stats.firstErr == "" {
+						stats.firstErr = err.Error()
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	stats.took = time.Since(start)
+	stats.busy = machineCPU().since(cpu0)
+	return stats, ctx.Err()
+}
+
+// apiCall is one call of the event API carrying n events.
+type apiCall struct {
+	path string
+	body []byte
+	n    int
+}
+
+// resend sends failed calls again, one at a time, as a Segment client
+// retries a 5xx, until each succeeds (at most 10 tries, a second apart).
+func (s *ingestSetup) resend(ctx context.Context, failed []apiCall) error {
+	for _, c := range failed {
+		var err error
+		for try := 0; try < 10; try++ {
+			if err = s.post(ctx, c.path, c.body); err == nil {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		if err != nil {
+			return fmt.Errorf("sent again 10 times: %w", err)
+		}
+	}
+	return nil
+}
+
+// post sends one call and reads the answer; anything but 200 with
+// success true (and no item refused in a batch) is an error.
+func (s *ingestSetup) post(ctx context.Context, path string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+benchAPIKey)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var ans struct {
+		Success  bool `json:"success"`
+		Rejected int  `json:"rejected"`
+	}
+	if res.StatusCode != http.StatusOK || json.Unmarshal(b, &ans) != nil || !ans.Success || ans.Rejected > 0 {
+		return fmt.Errorf("%s: %d %s", path, res.StatusCode, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+// rawRun inserts the rows of evs (ids prefixed raw-) into events, one
+// INSERT per row, concurrency at a time, over the store's pool.
+func (s *ingestSetup) rawRun(ctx context.Context, c config, evs []ingestEvent) (runStats, error) {
+	var (
+		mu    sync.Mutex
+		stats = runStats{n: len(evs)}
+		next  atomic.Int64
+		wg    sync.WaitGroup
+	)
+	cpu0 := machineCPU()
+	start := time.Now()
+	for range c.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(evs) || ctx.Err() != nil {
+					return
+				}
+				e := evs[i]
+				t0 := time.Now()
+				_, err := s.st.Pool().Exec(ctx, `
+					INSERT INTO events (id, customer_id, name, time, amount, currency, order_id, category, score, props)
+					VALUES ($1, $2, $3, $4, 0, '', '', '', 0, $5)`, "raw-"+e.id, e.customer, e.name, e.at, e.props)
+				took := time.Since(t0)
+				mu.Lock()
+				stats.latencies = append(stats.latencies, took)
+				if err != nil {
+					stats.errors++
+					if stats.firstErr == "" {
+						stats.firstErr = err.Error()
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	stats.took = time.Since(start)
+	stats.busy = machineCPU().since(cpu0)
+	return stats, ctx.Err()
+}
+
+// compare times -ingest-runs rounds of: single calls, the raw INSERT of
+// the same rows, and batches (-ingest-batch), each in a run of its own
+// events to customers, and reports the medians and the ratios to the raw
+// rate of the same round. It then checks what the API did: each event
+// stored once, every one marked dispatched, no enrollment started.
+func (s *ingestSetup) compare(ctx context.Context, c config, label string, customers []string) error {
+	enrollments0, err := s.count(ctx, `SELECT count(*) FROM enrollments`)
+	if err != nil {
+		return err
+	}
+	var single, raw, batch []runStats
+	var all []ingestEvent
+	var prof *os.File
+	if c.ingestProfile != "" {
+		name := strings.TrimSuffix(c.ingestProfile, ".pprof") + "-" + label + ".pprof"
+		if prof, err = os.Create(name); err != nil {
+			return err
+		}
+		defer prof.Close()
+	}
+	var apiCPU, apiSrv, sigT time.Duration
+	var sigN int64
+	var apiDB pgCounts
+	for run := range c.ingestRuns {
+		evs := s.events(label+"s", run, c.ingestEvents, customers)
+		if prof != nil && run == 0 {
+			if err := pprof.StartCPUProfile(prof); err != nil {
+				return err
+			}
+		}
+		a0, b0, d0 := cpuTime(), childCPUTime(), dbCounts(ctx, s.st)
+		n0, t0 := s.signals.calls.Load(), s.signals.nanos.Load()
+		st, err := s.apiRun(ctx, c, evs, 0)
+		apiCPU, apiSrv = apiCPU+cpuTime()-a0, apiSrv+childCPUTime()-b0
+		sigN, sigT = sigN+s.signals.calls.Load()-n0, sigT+time.Duration(s.signals.nanos.Load()-t0)
+		apiDB = apiDB.plus(dbCounts(ctx, s.st).minus(d0))
+		if prof != nil && run == 0 {
+			pprof.StopCPUProfile()
+		}
+		if err != nil {
+			return err
+		}
+		single = append(single, st)
+		all = append(all, evs...)
+		r, err := s.rawRun(ctx, c, evs)
+		if err != nil {
+			return err
+		}
+		raw = append(raw, r)
+		if c.ingestBatch > 0 {
+			evs := s.events(label+"b", run, c.ingestEvents, customers)
+			b, err := s.apiRun(ctx, c, evs, c.ingestBatch)
+			if err != nil {
+				return err
+			}
+			batch = append(batch, b)
+			all = append(all, evs...)
+		}
+	}
+	var failed []apiCall
+	for _, r := range slices.Concat(single, batch) {
+		failed = append(failed, r.failed...)
+	}
+	if len(failed) > 0 {
+		if err := s.resend(ctx, failed); err != nil {
+			return err
+		}
+		fmt.Printf("%-15s %d calls that failed were sent again after the runs, as Segment clients retry (their events count as errors above)\n", label+" retried:", len(failed))
+	}
+	printRuns(label+" api", "events/s, one event a call", single)
+	printRuns(label+" raw", "rows/s, one INSERT a row", raw)
+	if len(batch) > 0 {
+		printRuns(label+" batch", fmt.Sprintf("events/s, /v1/batch of %d", c.ingestBatch), batch)
+	}
+	printRatio(label+" ratio", "api/raw", single, raw)
+	if len(batch) > 0 {
+		printRatio(label+" ratio", "batch/raw", batch, raw)
+	}
+	n := len(single) * c.ingestEvents
+	fmt.Printf("%-15s per event through the API (one a call): %.2f ms CPU of this process (API, dispatcher, Temporal client, worker), %.2f ms of the dev server; %.2f commits, %.2f rows inserted, %.2f updated in PostgreSQL\n",
+		label+" cost:", ms(apiCPU, n), ms(apiSrv, n), float64(apiDB.commits)/float64(n), float64(apiDB.inserted)/float64(n), float64(apiDB.updated)/float64(n))
+	perSignal := time.Duration(0)
+	if sigN > 0 {
+		perSignal = sigT / time.Duration(sigN)
+	}
+	fmt.Printf("%-15s per event through the API (one a call): %.2f signals to journeys, %s each (wall time; the dispatcher sends an event's signals concurrently), median call %s\n",
+		label+" signals:", float64(sigN)/float64(n), perSignal.Round(10*time.Microsecond), (runStats{latencies: allLatencies(single)}).pct(0.5).Round(10*time.Microsecond))
+	return s.check(ctx, label, all, enrollments0)
+}
+
+func allLatencies(runs []runStats) []time.Duration {
+	var out []time.Duration
+	for _, r := range runs {
+		out = append(out, r.latencies...)
+	}
+	return out
+}
+
+// signalTimer counts the Temporal client's signals and the wall time
+// they take, to tell what share of an event's dispatch they are.
+type signalTimer struct {
+	interceptor.ClientInterceptorBase
+	calls, nanos atomic.Int64
+}
+
+func (t *signalTimer) InterceptClient(next interceptor.ClientOutboundInterceptor) interceptor.ClientOutboundInterceptor {
+	return &signalTiming{ClientOutboundInterceptorBase: interceptor.ClientOutboundInterceptorBase{Next: next}, t: t}
+}
+
+type signalTiming struct {
+	interceptor.ClientOutboundInterceptorBase
+	t *signalTimer
+}
+
+func (s *signalTiming) SignalWorkflow(ctx context.Context, in *interceptor.ClientSignalWorkflowInput) error {
+	start := time.Now()
+	err := s.Next.SignalWorkflow(ctx, in)
+	s.t.calls.Add(1)
+	s.t.nanos.Add(int64(time.Since(start)))
+	return err
+}
+
+// check verifies the API's work: every event stored exactly once under
+// its messageId (a second send of some changes nothing), every one
+// marked dispatched, and no enrollment started by them.
+func (s *ingestSetup) check(ctx context.Context, label string, evs []ingestEvent, enrollments0 int) error {
+	ids := make([]string, len(evs))
+	for i, e := range evs {
+		ids[i] = e.id
+	}
+	// Resend the first 200 events: dedupe by messageId.
+	again := evs[:min(200, len(evs))]
+	for _, e := range again {
+		var m map[string]any
+		_ = json.Unmarshal(e.body, &m)
+		b, _ := json.Marshal(map[string]any{"batch": []any{m}})
+		if err := s.post(ctx, "/v1/batch", b); err != nil {
+			return fmt.Errorf("resend %s: %w", e.id, err)
+		}
+	}
+	var stored, dispatched int
+	err := s.st.Pool().QueryRow(ctx, `SELECT count(*), count(dispatched_at) FROM events WHERE id = ANY($1)`, ids).Scan(&stored, &dispatched)
+	if err != nil {
+		return err
+	}
+	enrollments, err := s.count(ctx, `SELECT count(*) FROM enrollments`)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-15s %d events sent (%d sent twice): %d stored, %d marked dispatched; enrollments %d before, %d after\n",
+		label+" check:", len(evs), len(again), stored, dispatched, enrollments0, enrollments)
+	if stored != len(evs) || dispatched != len(evs) || enrollments != enrollments0 {
+		return fmt.Errorf("%s: the API did not store and dispatch each event once, or started journeys", label)
+	}
+	return nil
+}
+
+// enrol signs -ingest-enrolled customers up through the API, which
+// starts the sample onboarding journeys (and welcome_resend), and waits
+// until their enrollments are recorded: customers in a running journey
+// whose playbook listens to every event (onboarding's exit_when).
+func (s *ingestSetup) enrol(ctx context.Context, c config) ([]string, error) {
+	ids := s.ids[:min(c.ingestEnrolled, len(s.ids))]
+	before, err := s.count(ctx, `SELECT count(*) FROM enrollments WHERE status = 'active'`)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	evs := make([]ingestEvent, len(ids))
+	for i, id := range ids {
+		b, _ := json.Marshal(map[string]any{"type": "track", "event": "signup", "userId": id, "messageId": fmt.Sprintf("%s-signup-%s", runTag, id)})
+		evs[i] = ingestEvent{id: id, name: "signup", body: b}
+	}
+	st, err := s.apiRun(ctx, c, evs, 0)
+	if err != nil {
+		return nil, err
+	}
+	if st.errors > 0 {
+		return nil, fmt.Errorf("signups: %d errors, first %s", st.errors, st.firstErr)
+	}
+	// onboarding and welcome_resend each enrol every customer.
+	want := before + 2*len(ids)
+	if err := waitCount(ctx, s.st, `SELECT count(*) FROM enrollments WHERE status = 'active'`, want, 10*time.Minute); err != nil {
+		return nil, err
+	}
+	var listening int
+	if err := s.st.Pool().QueryRow(ctx, `SELECT count(DISTINCT customer_id) FROM enrollments WHERE status = 'active' AND playbook = 'onboarding'`).Scan(&listening); err != nil {
+		return nil, err
+	}
+	// Let the journeys reach their waits before the measurement.
+	time.Sleep(5 * time.Second)
+	fmt.Printf("enrolled: %d customers signed up through the API in %s; %d active enrollments, %d customers in a running onboarding journey, which hears every event (exit_when)\n",
+		len(ids), time.Since(start).Round(time.Millisecond), want, listening)
+	return ids, nil
+}
+
+func (s *ingestSetup) count(ctx context.Context, sql string) (int, error) {
+	var n int
+	err := s.st.Pool().QueryRow(ctx, sql).Scan(&n)
+	return n, err
+}
+
+// printRuns prints the median run of a series and every run's rate.
+func printRuns(label, unit string, runs []runStats) {
+	rates := make([]float64, len(runs))
+	errs := 0
+	var lat []time.Duration
+	first := ""
+	for i, r := range runs {
+		rates[i] = r.rate()
+		errs += r.errors
+		lat = append(lat, r.latencies...)
+		if first == "" {
+			first = r.firstErr
+		}
+	}
+	all := runStats{latencies: lat}
+	busy := 0.0
+	for _, r := range runs {
+		busy += r.busy / float64(len(runs))
+	}
+	fmt.Printf("%-15s median %.0f %s (runs %s); %d errors; latency p50 %s, p99 %s over all runs; machine CPU %.0f%% busy\n",
+		label+":", medianF(rates), unit, fmtRates(rates), errs, all.pct(0.5).Round(10*time.Microsecond), all.pct(0.99).Round(10*time.Microsecond), 100*busy)
+	if first != "" {
+		fmt.Printf("%-15s first error: %s\n", "", first)
+	}
+}
+
+// printRatio prints the median of each round's ratio and the ratio of
+// the medians.
+func printRatio(label, what string, api, raw []runStats) {
+	ratios := make([]float64, len(api))
+	a, r := make([]float64, len(api)), make([]float64, len(api))
+	for i := range api {
+		a[i], r[i] = api[i].rate(), raw[i].rate()
+		ratios[i] = a[i] / r[i]
+	}
+	fmt.Printf("%-15s %s %.3f median of each round's ratio (rounds %s), %.3f of the medians (target ≥ 0.5)\n",
+		label+":", what, medianF(ratios), fmtRatios(ratios), medianF(a)/medianF(r))
+}
+
+func medianF(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func fmtRates(v []float64) string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return strings.Join(out, ", ")
+}
+
+func fmtRatios(v []float64) string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = strconv.FormatFloat(x, 'f', 3, 64)
+	}
+	return strings.Join(out, ", ")
+}
+
+func (a pgCounts) plus(b pgCounts) pgCounts {
+	return pgCounts{a.commits + b.commits, a.inserted + b.inserted, a.updated + b.updated}
+}
+
+// cpuSample is the machine's CPU time, busy and total, from /proc/stat.
+type cpuSample struct{ busy, total int64 }
+
+func machineCPU() cpuSample {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuSample{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var s cpuSample
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		s.total += n
+		if i != 3 && i != 4 { // idle, iowait
+			s.busy += n
+		}
+	}
+	return s
+}
+
+// since is the share of the CPU busy between s0 and s.
+func (s cpuSample) since(s0 cpuSample) float64 {
+	if s.total == s0.total {
+		return 0
+	}
+	return float64(s.busy-s0.busy) / float64(s.total-s0.total)
+}
