@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
@@ -69,7 +70,9 @@ func NewEventDispatcher(plans Plans, journeys Journeys, enrollments EnrollmentLi
 // may be: the journey drops the trigger event by its ID.)
 //
 // Trigger rules are evaluated against the customer as stored now, at the
-// event's time; the audience is the journey's business.
+// event's time; the audience is the journey's business. Enrollments start
+// first (a journey this event starts is not signalled), then the signals
+// go out concurrently (signal).
 func (d *EventDispatcher) Dispatch(ctx context.Context, c rules.Customer, ev rules.Event) error {
 	active, err := d.enrollments.ActiveEnrollments(ctx, c.ID)
 	if err != nil {
@@ -83,12 +86,41 @@ func (d *EventDispatcher) Dispatch(ctx context.Context, c rules.Customer, ev rul
 		}
 		started[p.Name] = res.Started
 	}
+	var targets []string
 	for _, name := range d.listeners(active, ev.Name) {
-		if started[name] {
-			continue
+		if !started[name] {
+			targets = append(targets, name)
 		}
-		if err := d.journeys.Signal(ctx, name, c.ID, ev); err != nil {
-			return fmt.Errorf("dispatch %s: signal %s of %s: %w", ev.ID, name, c.ID, err)
+	}
+	return d.signal(ctx, targets, c.ID, ev)
+}
+
+// signal sends ev to the journeys of customerID in playbooks, all at
+// once: the signals go to different workflows, so their order does not
+// matter, and an event heard by several playbooks (every playbook with an
+// exit_when rule hears every event) then waits for the slowest signal
+// rather than their sum. Each is attempted even when another fails; the
+// error returned is that of the first failing playbook in sorted order,
+// and the client's retry signals them all again (a journey drops an
+// event it has seen by its ID).
+func (d *EventDispatcher) signal(ctx context.Context, playbooks []string, customerID string, ev rules.Event) error {
+	errs := make([]error, len(playbooks))
+	var wg sync.WaitGroup
+	for i, name := range playbooks {
+		if i == len(playbooks)-1 { // the last one on this goroutine
+			errs[i] = d.journeys.Signal(ctx, name, customerID, ev)
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = d.journeys.Signal(ctx, name, customerID, ev)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("dispatch %s: signal %s of %s: %w", ev.ID, playbooks[i], customerID, err)
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ func compile(t *testing.T, name, header, steps string) *engine.Plan {
 // playbook/customer journeys already run, so Enroll answers started false
 // for them.
 type fakeJourneys struct {
+	mu      sync.Mutex // Dispatch signals concurrently
 	running map[string]bool
 	enrolls []string
 	signals []string
@@ -47,6 +49,8 @@ func (f *fakeJourneys) Enroll(_ context.Context, p *engine.Plan, customerID stri
 }
 
 func (f *fakeJourneys) Signal(_ context.Context, playbook, customerID string, ev rules.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.fail != nil {
 		return f.fail
 	}
