@@ -74,15 +74,28 @@ func NewEventDispatcher(plans Plans, journeys Journeys, enrollments EnrollmentLi
 // first (a journey this event starts is not signalled), then the signals
 // go out concurrently (signal).
 func (d *EventDispatcher) Dispatch(ctx context.Context, c rules.Customer, ev rules.Event) error {
-	active, err := d.enrollments.ActiveEnrollments(ctx, c.ID)
+	return d.DispatchTo(ctx, c.ID, func(context.Context) (rules.Customer, error) { return c, nil }, ev)
+}
+
+// DispatchTo is Dispatch for the customer customerID, whose profile load
+// reads only when a deployed playbook's trigger names the event: only a
+// trigger rule reads the profile, and most events (page and product
+// views) trigger nothing, so their dispatch saves the read. The
+// decisions are Dispatch's.
+func (d *EventDispatcher) DispatchTo(ctx context.Context, customerID string, load func(context.Context) (rules.Customer, error), ev rules.Event) error {
+	active, err := d.enrollments.ActiveEnrollments(ctx, customerID)
 	if err != nil {
 		return fmt.Errorf("dispatch %s: list active enrollments: %w", ev.ID, err)
 	}
+	triggered, err := d.triggered(ctx, customerID, load, ev)
+	if err != nil {
+		return fmt.Errorf("dispatch %s: %w", ev.ID, err)
+	}
 	started := map[string]bool{}
-	for _, p := range d.triggered(c, ev) {
-		res, err := d.journeys.Enroll(ctx, p, c.ID, ev)
+	for _, p := range triggered {
+		res, err := d.journeys.Enroll(ctx, p, customerID, ev)
 		if err != nil {
-			return fmt.Errorf("dispatch %s: enroll %s in %s: %w", ev.ID, c.ID, p.Name, err)
+			return fmt.Errorf("dispatch %s: enroll %s in %s: %w", ev.ID, customerID, p.Name, err)
 		}
 		started[p.Name] = res.Started
 	}
@@ -92,7 +105,7 @@ func (d *EventDispatcher) Dispatch(ctx context.Context, c rules.Customer, ev rul
 			targets = append(targets, name)
 		}
 	}
-	return d.signal(ctx, targets, c.ID, ev)
+	return d.signal(ctx, targets, customerID, ev)
 }
 
 // signal sends ev to the journeys of customerID in playbooks, all at
@@ -147,28 +160,37 @@ func (d *EventDispatcher) listeners(active []ActiveEnrollment, name string) []st
 	return slices.Sorted(maps.Keys(set))
 }
 
-// triggered lists the deployed playbooks ev starts for c
-// (engine.Plan.TriggeredBy, the decision the simulator makes too). A
-// trigger rule that fails to evaluate is logged and counts as false:
-// retrying would not change it, and it must not hold up the other
-// playbooks.
-func (d *EventDispatcher) triggered(c rules.Customer, ev rules.Event) []*engine.Plan {
+// triggered lists the deployed playbooks ev starts for the customer
+// (engine.Plan.TriggeredBy, the decision the simulator makes too),
+// loading the customer once, when the first trigger naming the event is
+// met. A trigger rule that fails to evaluate is logged and counts as
+// false: retrying would not change it, and it must not hold up the other
+// playbooks. A failed load fails the dispatch.
+func (d *EventDispatcher) triggered(ctx context.Context, customerID string, load func(context.Context) (rules.Customer, error), ev rules.Event) ([]*engine.Plan, error) {
 	var out []*engine.Plan
+	var c *rules.Customer
 	for _, name := range d.plans.Names() {
 		p, ok := d.plans.Latest(name)
-		if !ok {
+		if !ok || !slices.ContainsFunc(p.Trigger.EventTriggers(), func(t engine.EventTrigger) bool { return t.Event == ev.Name }) {
 			continue
 		}
-		match, err := p.TriggeredBy(c, ev)
+		if c == nil {
+			loaded, err := load(ctx)
+			if err != nil {
+				return nil, err
+			}
+			c = &loaded
+		}
+		match, err := p.TriggeredBy(*c, ev)
 		if err != nil {
-			d.log.Warn("trigger rule failed; not enrolling", "playbook", p.Name, "customer", c.ID, "event", ev.ID, "err", err)
+			d.log.Warn("trigger rule failed; not enrolling", "playbook", p.Name, "customer", customerID, "event", ev.ID, "err", err)
 			continue
 		}
 		if match {
 			out = append(out, p)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // Enroll starts a manual enrollment (POST /v1/enroll).
@@ -188,7 +210,8 @@ func (d *EventDispatcher) Enroll(ctx context.Context, playbook string, c rules.C
 }
 
 var (
-	_ Dispatcher = (*EventDispatcher)(nil)
-	_ Enroller   = (*EventDispatcher)(nil)
-	_ Plans      = (*engine.Registry)(nil)
+	_ Dispatcher         = (*EventDispatcher)(nil)
+	_ CustomerDispatcher = (*EventDispatcher)(nil)
+	_ Enroller           = (*EventDispatcher)(nil)
+	_ Plans              = (*engine.Registry)(nil)
 )

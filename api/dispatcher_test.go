@@ -222,3 +222,45 @@ func TestDispatcherSeveralEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestDispatchToReadsCustomerOnlyForTriggers: the profile is read only
+// when a deployed trigger names the event, once however many do, and a
+// failed read fails the dispatch; the listeners are signalled either way.
+func TestDispatchToReadsCustomerOnlyForTriggers(t *testing.T) {
+	reg := engine.NewRegistry()
+	reg.Add(compile(t, "big", "trigger: { event: purchase, when: 'event.amount >= 100 && customer.tier != \"gold\"' }", ""))
+	reg.Add(compile(t, "any", "trigger: { event: purchase }", ""))
+	reg.Add(compile(t, "quiet", "trigger: { manual: true }\nexit_when: customer.attrs.stop == true", ""))
+	for _, tt := range []struct {
+		event   string
+		loadErr error
+		loads   int
+		enrolls []string
+		signals []string
+		fails   bool
+	}{
+		{event: "page", loads: 0, signals: []string{"quiet/c1/e1"}},
+		{event: "purchase", loads: 1, enrolls: []string{"any/c1/e1", "big/c1/e1"}, signals: []string{"quiet/c1/e1"}},
+		{event: "purchase", loadErr: fmt.Errorf("load: %w", ErrUnavailable), loads: 1, fails: true},
+		{event: "page", loadErr: fmt.Errorf("load: %w", ErrUnavailable), loads: 0, signals: []string{"quiet/c1/e1"}},
+	} {
+		t.Run(fmt.Sprintf("%s %v", tt.event, tt.loadErr), func(t *testing.T) {
+			j := &fakeJourneys{}
+			d := NewEventDispatcher(reg, j, fakeEnrollments{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			loads := 0
+			load := func(context.Context) (rules.Customer, error) {
+				loads++
+				return rules.Customer{ID: "c1", Tier: "silver"}, tt.loadErr
+			}
+			err := d.DispatchTo(context.Background(), "c1", load, rules.Event{ID: "e1", Name: tt.event, Amount: 150})
+			if tt.fails != (err != nil) || (err != nil && !IsUnavailable(err)) {
+				t.Fatalf("error %v, want failure %v (unavailable)", err, tt.fails)
+			}
+			slices.Sort(j.enrolls)
+			slices.Sort(j.signals)
+			if loads != tt.loads || !slices.Equal(j.enrolls, tt.enrolls) || !slices.Equal(j.signals, tt.signals) {
+				t.Errorf("loads %d enrolls %v signals %v, want %d %v %v", loads, j.enrolls, j.signals, tt.loads, tt.enrolls, tt.signals)
+			}
+		})
+	}
+}

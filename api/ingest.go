@@ -245,9 +245,17 @@ func withoutNulls(m map[string]any) map[string]any {
 }
 
 // dispatch hands a stored event to the journeys with the customer as
-// stored now, then marks it dispatched.
+// stored now, then marks it dispatched. A CustomerDispatcher reads the
+// customer only if a trigger needs the profile.
 func (s *Server) dispatch(ctx context.Context, customerID string, ev rules.Event) error {
-	c, err := s.opts.Store.Customer(ctx, customerID)
+	load := func(ctx context.Context) (rules.Customer, error) { return s.opts.Store.Customer(ctx, customerID) }
+	if d, ok := s.opts.Dispatcher.(CustomerDispatcher); ok {
+		if err := d.DispatchTo(ctx, customerID, load, ev); err != nil {
+			return err
+		}
+		return s.opts.Store.MarkDispatched(ctx, ev.ID)
+	}
+	c, err := load(ctx)
 	if err != nil {
 		return err
 	}

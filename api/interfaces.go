@@ -38,6 +38,14 @@ type Dispatcher interface {
 	Dispatch(ctx context.Context, customer rules.Customer, ev rules.Event) error
 }
 
+// CustomerDispatcher is a Dispatcher that reads the customer only when
+// it needs the profile (EventDispatcher.DispatchTo); the event API uses
+// it when its Dispatcher has it, and saves the read of the customer for
+// the events no trigger names.
+type CustomerDispatcher interface {
+	DispatchTo(ctx context.Context, customerID string, load func(context.Context) (rules.Customer, error), ev rules.Event) error
+}
+
 // EnrollResult is the answer to a manual enrollment.
 type EnrollResult struct {
 	Started    bool   `json:"started"` // false: an enrollment was already running
