@@ -154,8 +154,9 @@ func parseDuration(s string) (time.Duration, error) {
 // Store is the PostgreSQL implementation of every journey activity but
 // the sending itself (delivery.Sender sends, through the outbox here).
 type Store struct {
-	pool *pgxpool.Pool
-	cfg  Config
+	pool   *pgxpool.Pool
+	cfg    Config
+	months eventMonths // events partitions known to exist
 }
 
 // Open connects to databaseURL and returns a Store. It does not migrate;
