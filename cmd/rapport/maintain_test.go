@@ -7,26 +7,18 @@ import (
 	"time"
 
 	"github.com/rapport-crm/rapport/rules"
-	"github.com/rapport-crm/rapport/store"
-	"github.com/rapport-crm/rapport/store/storetest"
 )
 
 // `rapport maintain` reads the retention from the environment: a dry run
 // names the month it would drop and keeps it, the real pass drops it.
 func TestMaintainCommand(t *testing.T) {
-	dbURL := storetest.NewDB(t)
+	st := testDatabase(t)
 	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL, storetest.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	old := time.Now().UTC().AddDate(0, -14, 0)
 	if _, err := st.InsertEvent(ctx, "c1", rules.Event{ID: "old", Name: "page_viewed", Time: old}); err != nil {
 		t.Fatal(err)
 	}
 	oldPart := old.Format("events_2006_01")
-	t.Setenv("DATABASE_URL", dbURL)
 	t.Setenv("RAPPORT_EVENT_RETENTION_MONTHS", "12")
 	out, err := runRapport(t, "maintain", "--dry-run")
 	if err != nil || !strings.Contains(out, "would drop: "+oldPart) || !strings.Contains(out, "would delete 1 event ids") {
