@@ -442,7 +442,7 @@ func parseContext(c *Call, obj map[string]json.RawMessage, path string, lim limi
 	if t, ok := ctx["traits"]; ok && t != nil {
 		m, isObj := t.(map[string]any)
 		if !isObj {
-			return fieldErr(join(p, "traits"), "must be an object, got %s", goKind(t))
+			return fieldErr(join(p, "traits"), "must be an object, got %s", rules.JSONKind(t))
 		}
 		c.ContextTraits = m
 	}

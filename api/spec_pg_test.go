@@ -84,7 +84,7 @@ func TestSpecAnonymousThenIdentifyMerges(t *testing.T) {
 	var events, orders int
 	var ltv float64
 	var plan, tied string
-	query(t, st, `SELECT (SELECT count(*) FROM events WHERE customer_id = 'u1' AND dispatched_at IS NOT NULL),
+	query(t, st, `SELECT (SELECT count(*) FROM event_ids WHERE customer_id = 'u1' AND dispatched_at IS NOT NULL),
 		c.order_count, c.lifetime_value::float8, c.attrs->>'plan', (SELECT customer_id FROM anonymous_ids WHERE anonymous_id = 'anon-1')
 		FROM customers c WHERE id = 'u1'`, &events, &orders, &ltv, &plan, &tied)
 	if events != 2 || orders != 1 || ltv != 20 || plan != "pro" || tied != "u1" {

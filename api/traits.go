@@ -203,7 +203,7 @@ func traitString(v any, field string) (string, error) {
 	case string:
 		return x, nil
 	default:
-		return "", fieldErr(field, "must be a string, got %s", goKind(v))
+		return "", fieldErr(field, "must be a string, got %s", rules.JSONKind(v))
 	}
 }
 
@@ -321,7 +321,7 @@ func productsSum(list []any, path string) (float64, error) {
 	for i, item := range list {
 		p, ok := item.(map[string]any)
 		if !ok {
-			return 0, fieldErr(fmt.Sprintf("%s[%d]", path, i), "must be an object, got %s", goKind(item))
+			return 0, fieldErr(fmt.Sprintf("%s[%d]", path, i), "must be an object, got %s", rules.JSONKind(item))
 		}
 		at := fmt.Sprintf("%s[%d]", path, i)
 		price, err := optNumber(p, "price", at)
@@ -353,7 +353,7 @@ func propNumber(v any, field string) (float64, error) {
 		}
 		return 0, fieldErr(field, "must be a number, got %q", truncate(x, 40))
 	}
-	return 0, fieldErr(field, "must be a number, got %s", goKind(v))
+	return 0, fieldErr(field, "must be a number, got %s", rules.JSONKind(v))
 }
 
 func optNumber(props map[string]any, name, path string) (float64, error) {
@@ -371,7 +371,7 @@ func optString(props map[string]any, name, path string) (string, error) {
 	}
 	s, isStr := v.(string)
 	if !isStr {
-		return "", fieldErr(join(path, name), "must be a string, got %s", goKind(v))
+		return "", fieldErr(join(path, name), "must be a string, got %s", rules.JSONKind(v))
 	}
 	return strings.TrimSpace(s), nil
 }
@@ -388,24 +388,5 @@ func optID(props map[string]any, name, path string) (string, error) {
 			return strconv.FormatFloat(x, 'f', -1, 64), nil
 		}
 	}
-	return "", fieldErr(join(path, name), "must be a string or a whole number, got %s", goKind(props[name]))
-}
-
-// goKind names the JSON type of a decoded value.
-func goKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "a string"
-	case float64:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("%T", v)
+	return "", fieldErr(join(path, name), "must be a string or a whole number, got %s", rules.JSONKind(props[name]))
 }

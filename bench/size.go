@@ -23,7 +23,7 @@ var sizeTables = []struct{ table, fill string }{
 			jsonb_build_object('source', 'newsletter', 'plan', 'basic')
 		FROM generate_series(1, $1) g`},
 	{"events", `
-		INSERT INTO events (id, customer_id, name, time, amount, currency, order_id, props, dispatched_at)
+		INSERT INTO events (id, customer_id, name, time, amount, currency, order_id, props, received_at)
 		SELECT md5('e' || g)::uuid::text, 'usr_' || left(md5((1 + g % $2)::text), 16),
 			(ARRAY['page_viewed','product_viewed','product_viewed','page_viewed','email_opened','order_completed'])[1 + g % 6],
 			now() - (g % 90) * interval '1 day', CASE WHEN g % 6 = 5 THEN 42.50 ELSE 0 END, CASE WHEN g % 6 = 5 THEN 'EUR' ELSE '' END,
@@ -31,6 +31,11 @@ var sizeTables = []struct{ table, fill string }{
 			CASE WHEN g % 6 IN (1, 2) THEN jsonb_build_object('product_id', 'sku-' || g % 5000, 'price', 19.99, 'category', 'tea')
 			     ELSE jsonb_build_object('path', '/products/' || g % 5000, 'title', 'Product ' || g % 5000, 'referrer', 'https://www.google.com/') END,
 			now() - (g % 90) * interval '1 day'
+		FROM generate_series(1, $1) g`},
+	{"event_ids", `
+		INSERT INTO event_ids (id, customer_id, time, received_at, dispatched_at)
+		SELECT md5('e' || g)::uuid::text, 'usr_' || left(md5((1 + g % $2)::text), 16),
+			now() - (g % 90) * interval '1 day', now() - (g % 90) * interval '1 day', now() - (g % 90) * interval '1 day'
 		FROM generate_series(1, $1) g`},
 	{"enrollments", `
 		INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, current_step, reason, started_at, ended_at, trigger_id)
@@ -65,7 +70,11 @@ func benchSize(ctx context.Context, c config) error {
 		return err
 	}
 	defer cleanup()
-	counts := map[string]int{"customers": c.sizeCustomers, "events": c.sizeEvents, "enrollments": c.sizeCustomers / 2,
+	if err := st.EnsureEventMonths(ctx, time.Now().AddDate(0, 0, -91), time.Now()); err != nil {
+		return err
+	}
+	counts := map[string]int{"customers": c.sizeCustomers, "events": c.sizeEvents, "event_ids": c.sizeEvents,
+		"enrollments":      c.sizeCustomers / 2,
 		"enrollment_steps": 6 * c.sizeCustomers / 2, "messages": c.sizeCustomers / 2}
 	for _, t := range sizeTables {
 		start := time.Now()

@@ -242,12 +242,23 @@ func declaredNumber(v any) (any, error) {
 // describeValue names a decoded JSON value for an error: a text is quoted
 // (shortened), anything else named by its kind.
 func describeValue(v any) string {
-	switch x := v.(type) {
-	case string:
+	if x, ok := v.(string); ok {
 		if utf8.RuneCountInString(x) > 40 {
 			x = string([]rune(x)[:40]) + "…"
 		}
 		return strconv.Quote(x)
+	}
+	return JSONKind(v)
+}
+
+// JSONKind names the JSON type of a decoded value for an error message:
+// "null", "a string", "a number", "a boolean", "a list" or "an object".
+func JSONKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
 	case float64:
 		return "a number"
 	case bool:

@@ -161,11 +161,13 @@ func (s *Store) exportRecord(ctx context.Context, x *CustomerExport, id string) 
 	return err
 }
 
-const exportEventColumns = `id, name, time, amount::float8, currency, order_id, category, score, props, received_at`
-
+// exportEvents reads the customer's events with their dispatch markers
+// (event_ids, migration 00015).
 func (s *Store) exportEvents(ctx context.Context, x *CustomerExport, id string) error {
-	rows, _ := s.pool.Query(ctx, `SELECT `+exportEventColumns+`, dispatched_at FROM events
-		WHERE customer_id = $1 ORDER BY time, id`, id)
+	rows, _ := s.pool.Query(ctx, `SELECT e.id, e.name, e.time, e.amount::float8, e.currency, e.order_id, e.category,
+			e.score, e.props, e.received_at, i.dispatched_at
+		FROM events e LEFT JOIN event_ids i ON i.id = e.id
+		WHERE e.customer_id = $1 ORDER BY e.time, e.id`, id)
 	var err error
 	x.Events, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ExportEvent])
 	return err

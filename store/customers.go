@@ -130,14 +130,20 @@ func (s *Store) InsertEvent(ctx context.Context, customerID string, ev rules.Eve
 	if customerID == "" || ev.Name == "" {
 		return false, permanent("event %q: customer id and event name are required", ev.ID)
 	}
+	ev.Time = orNow(ev.Time)
 	inserted := false
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO customers (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, customerID); err != nil {
+	err := s.withEventTx(ctx, func() error {
+		if err := s.ensureEventMonth(ctx, s.pool, ev.Time); err != nil {
 			return err
 		}
-		var err error
-		inserted, err = insertEvent(ctx, tx, customerID, ev, activities.DefaultCommerce().Effect(ev.Name))
-		return err
+		return s.inTx(ctx, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO customers (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, customerID); err != nil {
+				return err
+			}
+			var err error
+			inserted, err = s.insertEvent(ctx, tx, customerID, ev, activities.DefaultCommerce().Effect(ev.Name))
+			return err
+		})
 	})
 	if err != nil {
 		return false, fmt.Errorf("insert event %q of customer %q: %w", ev.ID, customerID, err)
@@ -147,17 +153,25 @@ func (s *Store) InsertEvent(ctx context.Context, customerID string, ev rules.Eve
 
 // insertEvent stores ev for an existing customer inside tx and, when it
 // is new, applies the metrics its effect implies (activities.Purchase or
-// activities.Refund; "" for none).
-func insertEvent(ctx context.Context, tx pgx.Tx, customerID string, ev rules.Event, effect string) (bool, error) {
+// activities.Refund; "" for none). The id goes into event_ids, whose key
+// makes a re-sent event a no-op whatever month it is for; the event into
+// the partition of its month.
+func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, customerID string, ev rules.Event, effect string) (bool, error) {
 	props := ev.Props
 	if props == nil {
 		props = map[string]any{}
 	}
 	at := orNow(ev.Time)
+	if err := s.ensureEventMonth(ctx, tx, at); err != nil {
+		return false, err
+	}
 	tag, err := tx.Exec(ctx, `
+		WITH id AS (
+			INSERT INTO event_ids (id, customer_id, time) VALUES ($1, $2, $4)
+			ON CONFLICT (id) DO NOTHING RETURNING id
+		)
 		INSERT INTO events (id, customer_id, name, time, amount, currency, order_id, category, score, props)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-		ON CONFLICT (id) DO NOTHING`,
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM id`,
 		ev.ID, customerID, ev.Name, at, ev.Amount, ev.Currency, ev.OrderID, ev.Category, ev.Score, props)
 	if err != nil || tag.RowsAffected() == 0 {
 		return false, err

@@ -11,7 +11,8 @@ import (
 	"github.com/rapport-crm/rapport/rules"
 )
 
-// The dispatch marker (events.dispatched_at, migration 00002) says that
+// The dispatch marker (event_ids.dispatched_at, migrations 00002 and
+// 00015) says that
 // a stored event reached the journeys; the event API sets it after a
 // successful dispatch and redispatches events that never got it.
 
@@ -19,7 +20,7 @@ import (
 // event not stored is not dispatched.
 func (s *Store) EventDispatched(ctx context.Context, eventID string) (bool, error) {
 	var done bool
-	err := s.pool.QueryRow(ctx, `SELECT dispatched_at IS NOT NULL FROM events WHERE id = $1`, eventID).Scan(&done)
+	err := s.pool.QueryRow(ctx, `SELECT dispatched_at IS NOT NULL FROM event_ids WHERE id = $1`, eventID).Scan(&done)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -32,7 +33,7 @@ func (s *Store) EventDispatched(ctx context.Context, eventID string) (bool, erro
 // MarkDispatched records that the event's dispatch succeeded; the first
 // dispatch time is kept.
 func (s *Store) MarkDispatched(ctx context.Context, eventID string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE events SET dispatched_at = now() WHERE id = $1 AND dispatched_at IS NULL`, eventID)
+	_, err := s.pool.Exec(ctx, `UPDATE event_ids SET dispatched_at = now() WHERE id = $1 AND dispatched_at IS NULL`, eventID)
 	if err != nil {
 		return fmt.Errorf("mark event %s dispatched: %w", eventID, err)
 	}
@@ -49,11 +50,12 @@ type PendingEvent struct {
 // received between after and before, oldest first, at most limit.
 func (s *Store) UndispatchedEvents(ctx context.Context, after, before time.Time, limit int) ([]PendingEvent, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT customer_id, id, name, time, amount::float8, currency, order_id, category, score, props
-		FROM events
-		WHERE dispatched_at IS NULL AND received_at > $1 AND received_at < $2
-		ORDER BY received_at, id
-		LIMIT $3`, after, before, limit)
+		SELECT e.customer_id, e.id, e.name, e.time, e.amount::float8, e.currency, e.order_id, e.category, e.score, e.props
+		FROM (SELECT id, customer_id, time, received_at FROM event_ids
+			WHERE dispatched_at IS NULL AND received_at > $1 AND received_at < $2
+			ORDER BY received_at, id LIMIT $3) i
+		JOIN events e ON e.customer_id = i.customer_id AND e.time = i.time AND e.id = i.id
+		ORDER BY i.received_at, i.id`, after, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list undispatched events: %w", err)
 	}

@@ -61,14 +61,18 @@ WITH m AS (
 	SELECT $3, m.key, $4, $5, $6, $7, $8, $9 FROM m
 	ON CONFLICT (id) DO NOTHING
 	RETURNING message_key
+), evid AS (
+	INSERT INTO event_ids (id, customer_id, time)
+	SELECT $3, m.customer_id, $9 FROM m JOIN me ON me.message_key = m.key
+	ON CONFLICT (id) DO NOTHING
+	RETURNING customer_id
 ), ev AS (
 	INSERT INTO events (id, customer_id, name, time, props)
 	SELECT $3, m.customer_id, 'message_' || $4, $9, jsonb_strip_nulls(jsonb_build_object(
 		'message_key', m.key, 'enrollment_id', m.enrollment_id, 'step_id', m.step_id, 'playbook', m.playbook,
 		'template', m.template, 'channel', m.channel, 'provider', $5::text,
 		'url', nullif($7, ''), 'bounce', nullif($6, '')))
-	FROM m JOIN me ON me.message_key = m.key
-	ON CONFLICT (id) DO NOTHING
+	FROM m JOIN evid ON evid.customer_id = m.customer_id
 	RETURNING customer_id, props
 ), target AS (
 	SELECT m.channel, rapport_address(m.channel, m.recipient) AS address FROM m JOIN me ON me.message_key = m.key
@@ -152,12 +156,21 @@ func (s *Store) RecordFeedbackBatch(ctx context.Context, events []feedback.Event
 			return nil, permanent("record feedback: %v", err)
 		}
 	}
-	out := make([]FeedbackResult, len(events))
-	b := &pgx.Batch{}
-	for i, e := range events {
-		s.queueFeedback(b, e, &out[i])
-	}
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	var out []FeedbackResult
+	err := s.withEventTx(ctx, func() error {
+		for _, e := range events {
+			if err := s.ensureEventMonth(ctx, s.pool, orNow(e.At)); err != nil {
+				return err
+			}
+		}
+		out = make([]FeedbackResult, len(events))
+		b := &pgx.Batch{}
+		for i, e := range events {
+			s.queueFeedback(b, e, &out[i])
+		}
+		return s.pool.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("record %d feedback events (first %s): %w", len(events), events[0].ID, err)
 	}
 	return out, nil
@@ -182,7 +195,7 @@ func (s *Store) queueFeedback(b *pgx.Batch, e feedback.Event, res *FeedbackResul
 		return nil
 	})
 	b.Queue(`SELECT `+customerColumns+` FROM customer_profiles
-		WHERE id = (SELECT customer_id FROM events WHERE id = $1)`, e.ID).QueryRow(func(row pgx.Row) error {
+		WHERE id = (SELECT customer_id FROM event_ids WHERE id = $1)`, e.ID).QueryRow(func(row pgx.Row) error {
 		c, err := scanCustomer(row)
 		if errors.Is(err, pgx.ErrNoRows) || !res.Inserted {
 			return nil // unattributed, or a replay: nothing to dispatch
@@ -266,7 +279,7 @@ func (s *Store) MarkFeedbackDispatched(ctx context.Context, eventIDs ...string) 
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SET LOCAL synchronous_commit = off`)
-	b.Queue(`UPDATE events SET dispatched_at = now() WHERE id = ANY($1) AND dispatched_at IS NULL`, eventIDs)
+	b.Queue(`UPDATE event_ids SET dispatched_at = now() WHERE id = ANY($1) AND dispatched_at IS NULL`, eventIDs)
 	b.Queue(`COMMIT`)
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("mark %d feedback events dispatched (first %s): %w", len(eventIDs), eventIDs[0], err)

@@ -65,7 +65,7 @@ func TestRecordFeedbackAttributesOnce(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM message_events`); n != 1 {
 		t.Fatalf("%d status rows, want 1", n)
 	}
-	if n := count(t, s, `SELECT count(*) FROM events WHERE name = 'message_clicked' AND dispatched_at IS NULL`); n != 1 {
+	if n := count(t, s, `SELECT count(*) FROM events e JOIN event_ids i ON i.id = e.id WHERE e.name = 'message_clicked' AND i.dispatched_at IS NULL`); n != 1 {
 		t.Fatalf("%d customer events, want 1 awaiting dispatch", n)
 	}
 }

@@ -148,6 +148,7 @@ var forgetDeletes = []struct{ table, sql string }{
 	{"enrollment_steps", `DELETE FROM enrollment_steps WHERE enrollment_id IN (SELECT id FROM enrollments WHERE customer_id = $1)`},
 	{"enrollments", `DELETE FROM enrollments WHERE customer_id = $1`},
 	{"events", `DELETE FROM events WHERE customer_id = $1`},
+	{"event_ids", `DELETE FROM event_ids WHERE customer_id = $1`},
 	{"anonymous_events", `DELETE FROM anonymous_events WHERE anonymous_id IN (SELECT anonymous_id FROM anonymous_ids WHERE customer_id = $1)`},
 	{"anonymous_ids", `DELETE FROM anonymous_ids WHERE customer_id = $1`},
 	{"customer_groups", `DELETE FROM customer_groups WHERE customer_id = $1`},

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/channels"
@@ -43,7 +44,7 @@ var (
 )
 
 // seedEveryTable writes one row about p into every table that holds
-// customer data (the tables of migrations 00001–00014), each carrying
+// customer data (the tables of migrations 00001–00015), each carrying
 // some of p's personal data, and returns the tables written.
 func seedEveryTable(t *testing.T, s *store.Store, p person) []string {
 	t.Helper()
@@ -58,6 +59,8 @@ func seedEveryTable(t *testing.T, s *store.Store, p person) []string {
 			[]any{p.ID, p.Email, p.Phone, p.Name, map[string]any{"nickname": p.Name, "backup_email": p.OldEmail}}},
 		{"events", `INSERT INTO events (id, customer_id, name, time, amount, order_id, props) VALUES ($1, $2, 'order_completed', '2026-03-01Z', 42, 'o-1', $3)`,
 			[]any{"ev-" + p.ID, p.ID, map[string]any{"shipping_name": p.Name, "contact": p.Phone}}},
+		{"event_ids", `INSERT INTO event_ids (id, customer_id, time, dispatched_at) VALUES ($1, $2, '2026-03-01Z', '2026-03-01 00:00:07Z')`,
+			[]any{"ev-" + p.ID, p.ID}},
 		{"consents", `INSERT INTO consents (customer_id, channel, topic, granted, source) VALUES ($1, 'email', 'surveys', false, 'preference centre')`,
 			[]any{p.ID}},
 		{"enrollments", `INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, started_at, trigger_id, converted_at, conversion_event)
@@ -89,6 +92,10 @@ func seedEveryTable(t *testing.T, s *store.Store, p person) []string {
 			[]any{p.ID, map[string]any{"contact": p.Name}}},
 		{"customer_keys", `INSERT INTO customer_keys (customer_id, key, master_key_id) VALUES ($1, '\x00', 'm1')`,
 			[]any{p.ID}},
+	}
+	march := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.EnsureEventMonths(ctx, march, march); err != nil {
+		t.Fatal(err)
 	}
 	var tables []string
 	for _, st := range stmts {
@@ -426,6 +433,7 @@ func TestCustomerExportHasEveryTable(t *testing.T) {
 	want := map[string][2]string{
 		"customers":        {"profile", `"nickname":"Ada Lovelace-Byron"`},
 		"events":           {"events", `"shipping_name":"Ada Lovelace-Byron"`},
+		"event_ids":        {"events", `"dispatched_at":"2026-03-01T00:00:07Z"`},
 		"consents":         {"consents", `"preference centre"`},
 		"enrollments":      {"enrollments", `"rapport/winback/cust-ada-7f3"`},
 		"enrollment_steps": {"enrollment_steps", `sent to  Ada.Lovelace@Example.CN `},

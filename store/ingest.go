@@ -72,13 +72,25 @@ func IsInputError(err error) bool {
 // another customer (or anonymous visitor) fails with ErrMessageIDReused
 // and writes nothing.
 func (s *Store) Ingest(ctx context.Context, in Ingestion) (IngestResult, error) {
+	if in.Event != nil {
+		ev := *in.Event
+		ev.Time = orNow(ev.Time) // the same time if the call runs again
+		in.Event = &ev
+	}
 	var res IngestResult
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if res, err = ingest(ctx, tx, in); err != nil || res.CustomerID == "" {
-			return err
+	err := s.withEventTx(ctx, func() error {
+		if in.Event != nil {
+			if err := s.ensureEventMonth(ctx, s.pool, in.Event.Time); err != nil {
+				return err
+			}
 		}
-		return s.suppressReturningAddresses(ctx, tx, in.Profile)
+		return s.inTx(ctx, func(tx pgx.Tx) error {
+			var err error
+			if res, err = s.ingest(ctx, tx, in); err != nil || res.CustomerID == "" {
+				return err
+			}
+			return s.suppressReturningAddresses(ctx, tx, in.Profile)
+		})
 	})
 	if err != nil {
 		return IngestResult{}, fmt.Errorf("ingest call of %q/%q: %w", in.CustomerID, in.AnonymousID, err)
@@ -86,7 +98,7 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (IngestResult, error) 
 	return res, nil
 }
 
-func ingest(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResult, error) {
+func (s *Store) ingest(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResult, error) {
 	who := in.CustomerID
 	if who == "" {
 		err := tx.QueryRow(ctx, `SELECT COALESCE(customer_id, '') FROM anonymous_ids WHERE anonymous_id = $1`, in.AnonymousID).Scan(&who)
@@ -102,7 +114,7 @@ func ingest(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResult, error) 
 	if who == "" {
 		return ingestAnonymous(ctx, tx, in)
 	}
-	if err := ingestCustomer(ctx, tx, who, in); err != nil {
+	if err := s.ingestCustomer(ctx, tx, who, in); err != nil {
 		return IngestResult{}, err
 	}
 	res := IngestResult{CustomerID: who}
@@ -110,7 +122,7 @@ func ingest(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResult, error) 
 		return res, nil
 	}
 	var err error
-	res.Inserted, err = insertEvent(ctx, tx, who, *in.Event, in.Effect)
+	res.Inserted, err = s.insertEvent(ctx, tx, who, *in.Event, in.Effect)
 	return res, err
 }
 
@@ -118,7 +130,7 @@ func ingest(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResult, error) 
 func checkOwner(ctx context.Context, tx pgx.Tx, id, customerID, anonymousID string) error {
 	var owner, anon string
 	err := tx.QueryRow(ctx, `
-		SELECT customer_id, '' FROM events WHERE id = $1
+		SELECT customer_id, '' FROM event_ids WHERE id = $1
 		UNION ALL SELECT '', anonymous_id FROM anonymous_events WHERE id = $1`, id).Scan(&owner, &anon)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -133,7 +145,7 @@ func checkOwner(ctx context.Context, tx pgx.Tx, id, customerID, anonymousID stri
 
 // ingestCustomer applies the profile, the tie to an anonymous id and the
 // group of a call that counts for customer who.
-func ingestCustomer(ctx context.Context, tx pgx.Tx, who string, in Ingestion) error {
+func (s *Store) ingestCustomer(ctx context.Context, tx pgx.Tx, who string, in Ingestion) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO customers (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, who); err != nil {
 		return err
 	}
@@ -143,7 +155,7 @@ func ingestCustomer(ctx context.Context, tx pgx.Tx, who string, in Ingestion) er
 		}
 	}
 	if in.AnonymousID != "" && in.CustomerID != "" {
-		if err := tieAnonymous(ctx, tx, in.AnonymousID, who); err != nil {
+		if err := s.tieAnonymous(ctx, tx, in.AnonymousID, who); err != nil {
 			return err
 		}
 	}
@@ -215,7 +227,7 @@ func ClearFields(ctx context.Context, q execer, customerID string, fields []stri
 // move to the customer as history (metrics applied, marked dispatched, so
 // no journey reacts to them late). An id tied before stays with its first
 // customer.
-func tieAnonymous(ctx context.Context, tx pgx.Tx, anonymousID, who string) error {
+func (s *Store) tieAnonymous(ctx context.Context, tx pgx.Tx, anonymousID, who string) error {
 	var traits map[string]any
 	err := tx.QueryRow(ctx, `
 		INSERT INTO anonymous_ids AS a (anonymous_id, customer_id, merged_at) VALUES ($1, $2, now())
@@ -233,11 +245,11 @@ func tieAnonymous(ctx context.Context, tx pgx.Tx, anonymousID, who string) error
 			return err
 		}
 	}
-	return moveAnonymousEvents(ctx, tx, anonymousID, who)
+	return s.moveAnonymousEvents(ctx, tx, anonymousID, who)
 }
 
 // moveAnonymousEvents moves an anonymous visitor's events to customer who.
-func moveAnonymousEvents(ctx context.Context, tx pgx.Tx, anonymousID, who string) error {
+func (s *Store) moveAnonymousEvents(ctx context.Context, tx pgx.Tx, anonymousID, who string) error {
 	rows, err := tx.Query(ctx, `DELETE FROM anonymous_events WHERE anonymous_id = $1
 		RETURNING id, name, time, amount::float8, currency, order_id, category, score, props, effect`, anonymousID)
 	if err != nil {
@@ -258,12 +270,12 @@ func moveAnonymousEvents(ctx context.Context, tx pgx.Tx, anonymousID, who string
 	}
 	ids := make([]string, 0, len(evs))
 	for _, m := range evs {
-		if _, err := insertEvent(ctx, tx, who, m.ev, m.effect); err != nil {
+		if _, err := s.insertEvent(ctx, tx, who, m.ev, m.effect); err != nil {
 			return err
 		}
 		ids = append(ids, m.ev.ID)
 	}
-	_, err = tx.Exec(ctx, `UPDATE events SET dispatched_at = now() WHERE id = ANY($1) AND dispatched_at IS NULL`, ids)
+	_, err = tx.Exec(ctx, `UPDATE event_ids SET dispatched_at = now() WHERE id = ANY($1) AND dispatched_at IS NULL`, ids)
 	return err
 }
 

@@ -80,6 +80,7 @@ func seedReport(t *testing.T, s *store.Store) {
 		 VALUES ('WB-1', 'e001/offer/1', 'c001', 'e001', 'percent', 15, $1, $1::timestamptz - interval '2 days' + interval '30 minutes')`,
 		`INSERT INTO points_ledger (key, customer_id, enrollment_id, delta, reason, balance_after, at)
 		 VALUES ('e002/reward/1', 'c002', 'e002', 50, 'winback', 50, $1::timestamptz - interval '2 days' + interval '40 minutes')`,
+		`SELECT rapport_events_partition($1::timestamptz - interval '2 days')`,
 		`INSERT INTO events (id, customer_id, name, time) VALUES
 			('ev1', 'c001', 'purchase', $1::timestamptz - interval '2 days' + interval '30 minutes'),
 			('ev2', 'c002', 'purchase', $1::timestamptz - interval '2 days' + interval '5 minutes'),

@@ -53,6 +53,14 @@ type Config struct {
 	// None: Forget is refused and nothing is checked.
 	ErasureSecrets [][]byte
 
+	// EventRetentionMonths and MessageRetentionMonths are how many whole
+	// months before the current one Maintain keeps of events (and event
+	// ids, and anonymous visitors' events) and of the contact log
+	// (messages and their status history); 0 keeps them forever
+	// (RAPPORT_EVENT_RETENTION_MONTHS, RAPPORT_MESSAGE_RETENTION_MONTHS).
+	EventRetentionMonths   int
+	MessageRetentionMonths int
+
 	// MaxConns sizes the connection pool (RAPPORT_DB_MAX_CONNS). Zero
 	// keeps pool_max_conns from the database URL, or DefaultMaxConns when
 	// the URL has none (pgx's own default, max(4, CPUs), is too small for
@@ -76,6 +84,8 @@ func DefaultConfig() Config {
 //	RAPPORT_SOFT_BOUNCE_LIMIT   soft bounces in a row that suppress an address (default 3)
 //	RAPPORT_DB_MAX_CONNS        connection pool size (default: the URL's pool_max_conns, else DefaultMaxConns)
 //	RAPPORT_ERASURE_SECRET      keys of the erased addresses' hashes (ErasureSecretsFromEnv)
+//	RAPPORT_EVENT_RETENTION_MONTHS    whole months of events Maintain keeps before the current one (default 0: forever)
+//	RAPPORT_MESSAGE_RETENTION_MONTHS  the same for messages, the contact log (default 0: forever)
 //
 // Channels and link secrets are delivery.ConfigFromEnv's.
 func ConfigFromEnv() (Config, error) {
@@ -100,6 +110,21 @@ func ConfigFromEnv() (Config, error) {
 			return Config{}, fmt.Errorf("RAPPORT_DB_MAX_CONNS: %q is not a positive number", v)
 		}
 		cfg.MaxConns = n
+	}
+	for _, r := range []struct {
+		env string
+		to  *int
+	}{{"RAPPORT_EVENT_RETENTION_MONTHS", &cfg.EventRetentionMonths}, {"RAPPORT_MESSAGE_RETENTION_MONTHS", &cfg.MessageRetentionMonths}} {
+		if v := os.Getenv(r.env); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return Config{}, fmt.Errorf("%s: %q is not a number of months (0 keeps forever)", r.env, v)
+			}
+			*r.to = n
+		}
+	}
+	if err := cfg.checkRetention(); err != nil {
+		return Config{}, err
 	}
 	var err error
 	if cfg.ErasureSecrets, err = ErasureSecretsFromEnv(); err != nil {
@@ -154,8 +179,9 @@ func parseDuration(s string) (time.Duration, error) {
 // Store is the PostgreSQL implementation of every journey activity but
 // the sending itself (delivery.Sender sends, through the outbox here).
 type Store struct {
-	pool *pgxpool.Pool
-	cfg  Config
+	pool   *pgxpool.Pool
+	cfg    Config
+	months eventMonths // events partitions known to exist
 }
 
 // Open connects to databaseURL and returns a Store. It does not migrate;

@@ -4,27 +4,20 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"io/fs"
-	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/workflows/historytest"
 )
 
 var (
@@ -34,16 +27,12 @@ var (
 
 const historiesDir = "testdata/histories"
 
-func quietLogger() log.Logger {
-	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-}
-
 // TestReplayHistories replays every recorded history with the current
 // workflow code: a change that is not deterministic for in-flight
 // enrollments fails here. Record them with
 // go test ./workflows -run TestRecordHistories -record.
 func TestReplayHistories(t *testing.T) {
-	files := historyFiles(t)
+	files := historytest.Files(t, historiesDir)
 	if len(files) == 0 {
 		t.Fatal("no recorded histories in " + historiesDir + " (go test ./workflows -run TestRecordHistories -record)")
 	}
@@ -53,7 +42,7 @@ func TestReplayHistories(t *testing.T) {
 			t.Parallel()
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(Journey, workflowRegisterOptions())
-			if err := r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f); err != nil {
+			if err := r.ReplayWorkflowHistoryFromJSONFile(historytest.QuietLogger(), f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}
 		})
@@ -155,8 +144,8 @@ func TestRecordHistories(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  temporalCLI(t),
-		ClientOptions: &client.Options{Logger: quietLogger()},
+		ExistingPath:  historytest.TemporalCLI(t),
+		ClientOptions: &client.Options{Logger: historytest.QuietLogger()},
 		ExtraArgs:     SearchAttributeFlags(),
 		LogLevel:      "error",
 	})
@@ -165,13 +154,7 @@ func TestRecordHistories(t *testing.T) {
 	}
 	defer srv.Stop()
 	c := srv.Client()
-	dir := filepath.Join(historiesDir, *recordDir)
-	if _, err := os.Stat(dir); err == nil {
-		t.Fatalf("%s exists: recordings are never overwritten; record into a new folder with -release NAME", dir)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := historytest.NewFolder(t, historiesDir, *recordDir)
 	var report strings.Builder
 	report.WriteString("# History events per enrollment, recorded against a Temporal dev server\n# sample: runs, events per run, send steps, events per send step\n")
 	recs, err := recordings(time.Now())
@@ -218,26 +201,11 @@ func TestRecordHistories(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "measurements.txt"), []byte(report.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := writeManifest(dir, append(written, "measurements.txt"))
+	sum, err := historytest.WriteManifest(dir, append(written, "measurements.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("pin the new manifest: add %q: %q to manifestPins in corpus_test.go", *recordDir, sum)
-}
-
-func temporalCLI(t *testing.T) string {
-	if p := os.Getenv("TEMPORAL_CLI"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("temporal"); err == nil {
-		return p
-	}
-	home, _ := os.UserHomeDir()
-	p := filepath.Join(home, "go", "bin", "temporal")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("no Temporal CLI (set TEMPORAL_CLI): %v", err)
-	}
-	return p
 }
 
 // recorded is what recordOne made of one recording.
@@ -280,7 +248,7 @@ func recordOne(ctx context.Context, c client.Client, acts *outage, dir string, r
 	if err := run.Get(ctx, &res); err != nil {
 		return fail("%v", err)
 	}
-	sizes, files, err := saveHistories(ctx, c, dir, rec.name, run.GetID(), firstRunID)
+	sizes, files, err := historytest.SaveHistories(ctx, c, dir, rec.name, run.GetID(), firstRunID)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -295,53 +263,4 @@ func recordOne(ctx context.Context, c client.Client, acts *outage, dir string, r
 	line := fmt.Sprintf("%s: outcome %s (%s), %d run(s), events per run %v (total %d), %d steps, %d send step(s), %s events per send step (whole history / sends)",
 		rec.name, res.Status, res.Reason, len(sizes), sizes, total, res.Counters.Steps, res.Counters.Sends, perSend)
 	return recorded{line: line, files: files}
-}
-
-// saveHistories writes the history of the run and of every run it
-// continued as into dir, and returns their lengths and file names.
-func saveHistories(ctx context.Context, c client.Client, dir, name, wfID, runID string) ([]int, []string, error) {
-	var sizes []int
-	var files []string
-	for i := 1; runID != ""; i++ {
-		var h historypb.History
-		it := c.GetWorkflowHistory(ctx, wfID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			e, err := it.Next()
-			if err != nil {
-				return nil, nil, err
-			}
-			h.Events = append(h.Events, e)
-		}
-		data, err := protojson.Marshal(&h)
-		if err != nil {
-			return nil, nil, err
-		}
-		file := fmt.Sprintf("%s-run%d.json", name, i)
-		if err := os.WriteFile(filepath.Join(dir, file), data, 0o644); err != nil {
-			return nil, nil, err
-		}
-		sizes, files = append(sizes, len(h.Events)), append(files, file)
-		runID = ""
-		if last := h.Events[len(h.Events)-1]; last.GetWorkflowExecutionContinuedAsNewEventAttributes() != nil {
-			runID = last.GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()
-		}
-	}
-	return sizes, files, nil
-}
-
-// historyFiles lists every recorded history under historiesDir, in the
-// release folders and at the top level (the first recordings).
-func historyFiles(t *testing.T) []string {
-	t.Helper()
-	var files []string
-	err := filepath.WalkDir(historiesDir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".json") {
-			files = append(files, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }

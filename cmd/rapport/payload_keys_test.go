@@ -10,8 +10,6 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/rapport-crm/rapport/payloadcrypt"
-	"github.com/rapport-crm/rapport/store"
-	"github.com/rapport-crm/rapport/store/storetest"
 	"github.com/rapport-crm/rapport/workflows"
 )
 
@@ -41,14 +39,7 @@ func TestKeysRotation(t *testing.T) {
 	}
 	oldSpec, newSpec = strings.TrimSpace(oldSpec), strings.TrimSpace(newSpec)
 
-	dbURL := storetest.NewDB(t)
-	t.Setenv("DATABASE_URL", dbURL)
-	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL, storetest.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testDatabase(t)
 	oldKeys, err := payloadcrypt.ParseKeys(oldSpec)
 	if err != nil {
 		t.Fatal(err)

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/rapport-crm/rapport/engine"
-	"github.com/rapport-crm/rapport/store"
-	"github.com/rapport-crm/rapport/store/storetest"
 )
 
 // TestReportMermaidFromPostgreSQL: `rapport report winback --format
@@ -16,13 +14,8 @@ import (
 // and draws them on the journey: enrolled on the trigger, reached and sent
 // on the steps that have records, converted on the goal.
 func TestReportMermaidFromPostgreSQL(t *testing.T) {
-	dbURL := storetest.NewDB(t)
+	st := testDatabase(t)
 	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL, storetest.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	src, err := os.ReadFile("../../playbooks/winback.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +39,6 @@ func TestReportMermaidFromPostgreSQL(t *testing.T) {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
-	t.Setenv("DATABASE_URL", dbURL)
 	out, err := runRapport(t, "report", "winback", "--format", "mermaid")
 	if err != nil {
 		t.Fatalf("report: %v\n%s", err, out)

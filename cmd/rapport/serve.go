@@ -217,7 +217,7 @@ func openServeStore(ctx context.Context, databaseURL string) (*store.Store, erro
 			return nil, fmt.Errorf("database schema is not up to date (%s is not applied): run rapport migrate up", s.File)
 		}
 	}
-	cfg, err := serveStoreConfig()
+	cfg, err := store.ConfigFromEnv() // the worker's settings: soft-bounce limit, erasure secrets, pool size
 	if err != nil {
 		return nil, err
 	}

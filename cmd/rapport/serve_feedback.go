@@ -14,7 +14,6 @@ import (
 
 	"github.com/rapport-crm/rapport/api"
 	"github.com/rapport-crm/rapport/feedback"
-	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/unsubscribe"
 )
 
@@ -47,22 +46,6 @@ func feedbackOptionsFromEnv() (api.FeedbackOptions, error) {
 		}
 	}
 	return o, nil
-}
-
-// serveStoreConfig is the store configuration `rapport serve` records
-// provider events with: the soft-bounce limit must be the worker's.
-func serveStoreConfig() (store.Config, error) {
-	cfg := store.DefaultConfig()
-	if v := os.Getenv("RAPPORT_SOFT_BOUNCE_LIMIT"); v != "" {
-		var n int
-		if _, err := fmt.Sscan(v, &n); err != nil || n < 1 {
-			return cfg, fmt.Errorf("RAPPORT_SOFT_BOUNCE_LIMIT: %q is not a positive number", v)
-		}
-		cfg.SoftBounceLimit = n
-	}
-	var err error
-	cfg.ErasureSecrets, err = store.ErasureSecretsFromEnv()
-	return cfg, err
 }
 
 // certCache fetches SNS signing certificates once per URL: SNS signs
