@@ -106,13 +106,16 @@ func (s *Store) ingest(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResu
 			return IngestResult{}, err
 		}
 	}
-	if in.Event != nil {
-		if err := checkOwner(ctx, tx, in.Event.ID, who, in.AnonymousID); err != nil {
-			return IngestResult{}, err
-		}
-	}
 	if who == "" {
+		if in.Event != nil {
+			if err := checkOwner(ctx, tx, in.Event.ID, who, in.AnonymousID); err != nil {
+				return IngestResult{}, err
+			}
+		}
 		return ingestAnonymous(ctx, tx, in)
+	}
+	if err := ownerAndCustomer(ctx, tx, in.Event, who, in.AnonymousID); err != nil {
+		return IngestResult{}, err
 	}
 	if err := s.ingestCustomer(ctx, tx, who, in); err != nil {
 		return IngestResult{}, err
@@ -126,29 +129,58 @@ func (s *Store) ingest(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResu
 	return res, err
 }
 
+// ownerSQL finds who an event ID is stored for, customer or anonymous
+// visitor.
+const ownerSQL = `
+	SELECT customer_id, '' FROM event_ids WHERE id = $1
+	UNION ALL SELECT '', anonymous_id FROM anonymous_events WHERE id = $1`
+
 // checkOwner refuses an event ID stored for someone else.
 func checkOwner(ctx context.Context, tx pgx.Tx, id, customerID, anonymousID string) error {
 	var owner, anon string
-	err := tx.QueryRow(ctx, `
-		SELECT customer_id, '' FROM event_ids WHERE id = $1
-		UNION ALL SELECT '', anonymous_id FROM anonymous_events WHERE id = $1`, id).Scan(&owner, &anon)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	err := tx.QueryRow(ctx, ownerSQL, id).Scan(&owner, &anon)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
-	case err != nil:
+	}
+	if err != nil {
 		return err
-	case owner != "" && owner != customerID, anon != "" && anon != anonymousID:
+	}
+	return refuseOwner(owner, anon, customerID, anonymousID)
+}
+
+func refuseOwner(owner, anon, customerID, anonymousID string) error {
+	if owner != "" && owner != customerID || anon != "" && anon != anonymousID {
 		return ErrMessageIDReused
 	}
 	return nil
 }
 
-// ingestCustomer applies the profile, the tie to an anonymous id and the
-// group of a call that counts for customer who.
-func (s *Store) ingestCustomer(ctx context.Context, tx pgx.Tx, who string, in Ingestion) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO customers (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, who); err != nil {
+// ownerAndCustomer checks the owner of ev's ID (when there is an event)
+// and creates customer who's row if missing, in one round trip: neither
+// depends on the other, and a refusal rolls the transaction back, the
+// row with it.
+func ownerAndCustomer(ctx context.Context, tx pgx.Tx, ev *rules.Event, who, anonymousID string) error {
+	b := &pgx.Batch{}
+	var owner, anon string
+	if ev != nil {
+		b.Queue(ownerSQL, ev.ID).QueryRow(func(row pgx.Row) error {
+			if err := row.Scan(&owner, &anon); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			return nil
+		})
+	}
+	b.Queue(`INSERT INTO customers (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, who)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
 	}
+	return refuseOwner(owner, anon, who, anonymousID)
+}
+
+// ingestCustomer applies the profile, the tie to an anonymous id and the
+// group of a call that counts for customer who, whose row exists
+// (ownerAndCustomer).
+func (s *Store) ingestCustomer(ctx context.Context, tx pgx.Tx, who string, in Ingestion) error {
 	if in.Profile != nil {
 		if err := applyProfile(ctx, tx, who, *in.Profile); err != nil {
 			return err
