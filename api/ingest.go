@@ -245,22 +245,26 @@ func withoutNulls(m map[string]any) map[string]any {
 }
 
 // dispatch hands a stored event to the journeys with the customer as
-// stored now, then marks it dispatched. A CustomerDispatcher reads the
+// stored now, then marks it dispatched (queued for the marker batcher
+// when Options.MarkEvery is set). A CustomerDispatcher reads the
 // customer only if a trigger needs the profile.
 func (s *Server) dispatch(ctx context.Context, customerID string, ev rules.Event) error {
 	load := func(ctx context.Context) (rules.Customer, error) { return s.opts.Store.Customer(ctx, customerID) }
+	var err error
 	if d, ok := s.opts.Dispatcher.(CustomerDispatcher); ok {
-		if err := d.DispatchTo(ctx, customerID, load, ev); err != nil {
-			return err
+		err = d.DispatchTo(ctx, customerID, load, ev)
+	} else {
+		var c rules.Customer
+		if c, err = load(ctx); err == nil {
+			err = s.opts.Dispatcher.Dispatch(ctx, c, ev)
 		}
-		return s.opts.Store.MarkDispatched(ctx, ev.ID)
 	}
-	c, err := load(ctx)
 	if err != nil {
 		return err
 	}
-	if err := s.opts.Dispatcher.Dispatch(ctx, c, ev); err != nil {
-		return err
+	if s.eventMarkers != nil {
+		s.eventMarkers.Add(ctx, ev.ID)
+		return nil
 	}
 	return s.opts.Store.MarkDispatched(ctx, ev.ID)
 }

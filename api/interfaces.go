@@ -30,6 +30,13 @@ type Store interface {
 	MarkDispatched(ctx context.Context, eventID string) error
 }
 
+// EventsMarker records that many events' dispatch succeeded in one
+// write; PGStore has it (store.Store.MarkEventsDispatched). The event
+// API's marker batcher writes through it (Options.MarkEvery).
+type EventsMarker interface {
+	MarkEventsDispatched(ctx context.Context, eventIDs ...string) error
+}
+
 // Dispatcher hands a stored event to the journeys: it starts the
 // enrollments the event triggers and signals the running enrollments of
 // the customer that wait for it. It must be idempotent: a retried call

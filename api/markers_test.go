@@ -171,3 +171,65 @@ func (f *feedbackHarness) postSendGrid(body string) {
 		f.t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
 }
+
+// With Options.MarkEvery the event API answers before an event's
+// dispatch marker is written; the batcher writes it within the interval,
+// a redispatch pass flushes first, and a retry before the write only
+// dispatches the event again.
+func TestEventMarkersBatched(t *testing.T) {
+	h, st := pgHarness(t, func(o *Options) { o.MarkEvery = time.Hour })
+	t.Cleanup(func() { h.srv.Close(context.Background()) })
+	ctx := context.Background()
+	marked := func() int {
+		var n int
+		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM event_ids WHERE dispatched_at IS NOT NULL`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	call := `{"userId":"c1","name":"Tea","messageId":"p1","timestamp":"2026-03-01T08:00:00Z"}`
+	if rec := h.do("POST", "/v1/page", call); rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if n := marked(); n != 0 {
+		t.Fatalf("%d markers written on the request path, want 0", n)
+	}
+	if rec := h.do("POST", "/v1/page", call); rec.Code != 200 || len(h.disp.calls) != 2 {
+		t.Fatalf("retry before the marker: status %d, %d dispatches, want 200 and 2 (journeys drop the second by ID)", rec.Code, len(h.disp.calls))
+	}
+	if _, err := st.Pool().Exec(ctx, `UPDATE event_ids SET received_at = $1`, testNow.Add(-5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.srv.Redispatch(ctx, PGStore{st}, time.Minute, 24*time.Hour); err != nil || n != 0 {
+		t.Fatalf("redispatched %d (err %v), want 0: the pending markers were not flushed first", n, err)
+	}
+	if n := marked(); n != 1 {
+		t.Errorf("%d markers after the pass, want 1", n)
+	}
+	if rec := h.do("POST", "/v1/page", call); rec.Code != 200 || len(h.disp.calls) != 2 {
+		t.Errorf("retry after the marker: status %d, %d dispatches, want 200 and still 2", rec.Code, len(h.disp.calls))
+	}
+}
+
+func TestEventMarkersEventuallyWritten(t *testing.T) {
+	h, st := pgHarness(t, func(o *Options) { o.MarkEvery = 5 * time.Millisecond })
+	t.Cleanup(func() { h.srv.Close(context.Background()) })
+	for i := range 3 {
+		if rec := h.do("POST", "/v1/track", fmt.Sprintf(`{"userId":"c1","event":"Product Viewed","messageId":"v%d"}`, i)); rec.Code != 200 {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+	waitFor(t, func() bool {
+		var n int
+		_ = st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM event_ids WHERE dispatched_at IS NOT NULL`).Scan(&n)
+		return n == 3
+	})
+}
+
+// A Store that cannot mark events in batches refuses MarkEvery.
+func TestEventMarkersNeedEventsMarker(t *testing.T) {
+	_, err := NewServer(Options{APIKey: testKey, Store: newMemStore(), Dispatcher: &fakeDispatcher{}, MarkEvery: time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "EventsMarker") {
+		t.Fatalf("error %v, want one naming EventsMarker", err)
+	}
+}

@@ -20,7 +20,10 @@
 // Temporal or the database is unreachable the answer is 503 with
 // Retry-After; the client retries, the retry finds the event already stored
 // (by messageId) and dispatches it again. A fully dispatched event that is
-// retried is a no-op. Events whose client never retried are dispatched
+// retried is a no-op. With Options.MarkEvery (rapport serve) the dispatch
+// marker is written within that interval after the answer, batched; a
+// retry arriving before it dispatches the event again, which journeys
+// drop by ID. Events whose client never retried are dispatched
 // later by Redispatch (rapport serve runs it every minute).
 //
 // # Segment compatibility
@@ -145,6 +148,16 @@ type Options struct {
 	// Workspace is the declaration identify traits and track properties
 	// are checked against (declared.go); nil checks nothing.
 	Workspace *LiveWorkspace
+	// MarkEvery, when set, writes the dispatch markers of the events the
+	// event API (and the SMS webhook and Redispatch) dispatched in
+	// batches at most this often, off the request path (markerBatcher),
+	// through the Store's MarkEventsDispatched (EventsMarker, required
+	// then): a call answers once its dispatch succeeded without a second
+	// write to wait for. A marker lost to a crash only redispatches its
+	// event, which journeys drop by ID. Zero writes each marker before the
+	// call answers, which tests that read it right after a call rely on.
+	MarkEvery time.Duration
+
 	// Checks are the dependencies /healthz reports, by name (db, temporal).
 	Checks map[string]func(context.Context) error
 
@@ -175,6 +188,9 @@ type Server struct {
 	rates   *limiters // per key id
 	mux     *http.ServeMux
 	markers *markerBatcher // nil: provider markers are written per call
+	// eventMarkers batches the markers of the events dispatch hands on
+	// (Options.MarkEvery); nil: each is written before the call answers.
+	eventMarkers *markerBatcher
 }
 
 // NewServer checks the options and builds the handler. It starts nothing:
@@ -219,6 +235,13 @@ func NewServer(opts Options) (*Server, error) {
 	if f := opts.Feedback; f != nil && f.Recorder != nil && f.MarkEvery > 0 {
 		s.markers = newMarkerBatcher(f.Recorder.MarkFeedbackDispatched, f.MarkEvery, opts.Logger)
 	}
+	if opts.MarkEvery > 0 {
+		m, ok := opts.Store.(EventsMarker)
+		if !ok {
+			return nil, errors.New("api: MarkEvery needs a Store that marks events in batches (EventsMarker)")
+		}
+		s.eventMarkers = newMarkerBatcher(m.MarkEventsDispatched, opts.MarkEvery, opts.Logger)
+	}
 	return s, nil
 }
 
@@ -229,6 +252,9 @@ func (s *Server) Close(ctx context.Context) {
 	if s.markers != nil {
 		s.markers.Close(ctx)
 	}
+	if s.eventMarkers != nil {
+		s.eventMarkers.Close(ctx)
+	}
 }
 
 // flushMarkers writes the pending dispatch markers, so that a redispatch
@@ -237,6 +263,9 @@ func (s *Server) Close(ctx context.Context) {
 func (s *Server) flushMarkers(ctx context.Context) {
 	if s.markers != nil {
 		s.markers.Flush(ctx)
+	}
+	if s.eventMarkers != nil {
+		s.eventMarkers.Flush(ctx)
 	}
 }
 

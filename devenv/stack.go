@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"go.temporal.io/sdk/client"
 
@@ -41,7 +42,10 @@ type StackOptions struct {
 	// `rapport serve` does from its environment; the Recorder defaults
 	// to Store. Nil leaves them off (404).
 	Feedback *api.FeedbackOptions
-	Logger   *slog.Logger // default: discard
+	// MarkEvery batches the API's dispatch markers (api.Options.MarkEvery),
+	// as `rapport serve` does; zero writes each before the call answers.
+	MarkEvery time.Duration
+	Logger    *slog.Logger // default: discard
 }
 
 // Stack is the worker and the event API running in this process, what
@@ -53,6 +57,7 @@ type Stack struct {
 	// API is the event API handler (mount on an http.Server or httptest).
 	API        http.Handler
 	Dispatcher *api.EventDispatcher
+	server     *api.Server
 }
 
 // StartStack starts the worker and builds the API over the deployed plans.
@@ -77,6 +82,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		Forgetter:    &erasure.Eraser{Store: o.Store, Journeys: erasure.Temporal{Client: o.Client}, Keys: keyEraser(o)},
 		Unsubscriber: &api.TokenUnsubscriber{Secret: o.Delivery.UnsubscribeSecret, Applier: o.Store, Customers: pg},
 		Feedback:     feedbackOptions(o.Feedback, o.Store),
+		MarkEvery:    o.MarkEvery,
 		Codec:        codecOptions(o.Codec, o.CodecOrigins),
 		Checks:       healthChecks(o.Client, o.Store),
 		Logger:       o.Logger,
@@ -84,7 +90,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.API = srv
+	s.API, s.server = srv, srv
 	s.Worker = worker.New(worker.Options{Client: o.Client, Store: o.Store, Delivery: o.Delivery, Codec: o.Codec, Metrics: o.Metrics, Logger: o.Logger})
 	if err := s.Worker.Start(); err != nil {
 		return nil, err
@@ -143,8 +149,14 @@ func (s *Stack) Deploy(ctx context.Context, plans ...*engine.Plan) ([]scan.Deplo
 	return deps, s.Reload(ctx)
 }
 
-// Stop stops the worker (running activities finish).
-func (s *Stack) Stop() { s.Worker.Stop() }
+// Stop writes the API's pending dispatch markers and stops the worker
+// (running activities finish). Stop the HTTP server in front of API first.
+func (s *Stack) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.server.Close(ctx)
+	s.Worker.Stop()
+}
 
 // keyEraser deletes an erased customer's data key in the store and drops
 // it from this stack's codec cache.

@@ -267,22 +267,12 @@ func queueSuppression(b *pgx.Batch, st *sendState, customerID, channel string) {
 }
 
 // MarkFeedbackDispatched records that feedback events' dispatch
-// succeeded, in one statement and without waiting for the WAL flush
-// (asynchronous commit): should the database crash before the flush, the
-// markers are lost and the redispatch sweeper hands the events on again,
-// which journeys drop by their IDs. Nothing is lost, and a provider
-// webhook saves a disk flush per notification.
+// succeeded, in one statement and without waiting for the WAL flush:
+// MarkEventsDispatched. A provider webhook saves a disk flush per
+// notification.
 func (s *Store) MarkFeedbackDispatched(ctx context.Context, eventIDs ...string) error {
-	if len(eventIDs) == 0 {
-		return nil
-	}
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
-	b.Queue(`SET LOCAL synchronous_commit = off`)
-	b.Queue(`UPDATE event_ids SET dispatched_at = now() WHERE id = ANY($1) AND dispatched_at IS NULL`, eventIDs)
-	b.Queue(`COMMIT`)
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("mark %d feedback events dispatched (first %s): %w", len(eventIDs), eventIDs[0], err)
+	if err := s.MarkEventsDispatched(ctx, eventIDs...); err != nil {
+		return fmt.Errorf("feedback: %w", err)
 	}
 	return nil
 }

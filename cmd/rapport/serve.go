@@ -253,6 +253,7 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, codec *
 		Unsubscriber: &api.TokenUnsubscriber{Secret: cfg.UnsubscribeSecret, Applier: st, Customers: pg},
 		SMS:          smsOptions(cfg.SMS, st),
 		Feedback:     feedbackOptions(cfg.Feedback, st),
+		MarkEvery:    markerEvery,
 		Codec:        codecOptions(codec, cfg.CodecOrigins),
 		Checks: map[string]func(context.Context) error{
 			"db": func(ctx context.Context) error { return st.Pool().Ping(ctx) },
@@ -315,8 +316,9 @@ func smsOptionsFromEnv() (api.SMSOptions, error) {
 	return o, nil
 }
 
-// markerEvery is how often provider events' dispatch markers are written
-// in one statement: a webhook call then costs one round trip, not two.
+// markerEvery is how often the dispatch markers of events (API calls and
+// provider events) are written in one statement: a call then waits for
+// no write after its dispatch.
 const markerEvery = 5 * time.Millisecond
 
 // feedbackOptions records provider events in st, their dispatch markers
