@@ -126,17 +126,29 @@ func seedIngest(ctx context.Context, c config, st *store.Store) ([]string, error
 	}
 	customersTook := time.Since(start)
 	start = time.Now()
-	history := &historyRows{n: c.ingestHistory, customers: c.ingestCustomers, now: time.Now().UTC(), r: rand.New(rand.NewPCG(15, 5))}
+	now := time.Now().UTC()
+	// Partitions first (bulk loads create their months, store.EnsureEventMonths).
+	if err := st.EnsureEventMonths(ctx, now.Add(-90*24*time.Hour), now); err != nil {
+		return nil, err
+	}
+	history := &historyRows{n: c.ingestHistory, customers: c.ingestCustomers, now: now, r: rand.New(rand.NewPCG(15, 5))}
 	_, err = st.Pool().CopyFrom(ctx, pgx.Identifier{"events"},
-		[]string{"id", "customer_id", "name", "time", "props", "received_at", "dispatched_at"}, history)
+		[]string{"id", "customer_id", "name", "time", "props", "received_at"}, history)
 	if err != nil {
 		return nil, fmt.Errorf("seed events: %w", err)
+	}
+	// The same events' ids and dispatch markers (event_ids, migration 00015).
+	history = &historyRows{n: c.ingestHistory, customers: c.ingestCustomers, now: now, r: rand.New(rand.NewPCG(15, 5)), ids: true}
+	_, err = st.Pool().CopyFrom(ctx, pgx.Identifier{"event_ids"},
+		[]string{"id", "customer_id", "time", "received_at", "dispatched_at"}, history)
+	if err != nil {
+		return nil, fmt.Errorf("seed event ids: %w", err)
 	}
 	eventsTook := time.Since(start)
 	if _, err := st.Pool().Exec(ctx, `VACUUM ANALYZE`); err != nil {
 		return nil, fmt.Errorf("vacuum: %w", err)
 	}
-	fmt.Printf("seeded:  %d customers in %s and %d events (page and product views, dispatched) in %s with COPY, indexes maintained\n",
+	fmt.Printf("seeded:  %d customers in %s and %d events (page and product views over 90 days, dispatched; events and event_ids) in %s with COPY, indexes maintained\n",
 		c.ingestCustomers, customersTook.Round(time.Millisecond), c.ingestHistory, eventsTook.Round(time.Millisecond))
 	ids := make([]string, c.ingestCustomers)
 	for i := range ids {
@@ -146,11 +158,14 @@ func seedIngest(ctx context.Context, c config, st *store.Store) ([]string, error
 }
 
 // historyRows generates past page and product views for COPY: spread
-// over the customers and the last 90 days, dispatched when received.
+// over the customers and the last 90 days, dispatched when received. The
+// rows of events, or with ids those of event_ids (the same events: the
+// same seed draws the same values).
 type historyRows struct {
 	n, customers, i int
 	now             time.Time
 	r               *rand.Rand
+	ids             bool
 	row             []any
 }
 
@@ -162,7 +177,12 @@ func (h *historyRows) Next() bool {
 	h.i++
 	at := h.now.Add(-time.Duration(h.r.Int64N(int64(90 * 24 * time.Hour))))
 	name, props := viewProps(h.r, i)
-	h.row = []any{fmt.Sprintf("h%09d", i), fmt.Sprintf("s%07d", h.r.IntN(h.customers)), name, at, props, at, at}
+	id, customer := fmt.Sprintf("h%09d", i), fmt.Sprintf("s%07d", h.r.IntN(h.customers))
+	if h.ids {
+		h.row = []any{id, customer, at, at, at}
+	} else {
+		h.row = []any{id, customer, name, at, props, at}
+	}
 	return true
 }
 
@@ -197,7 +217,9 @@ func startIngestStack(ctx context.Context, c config, st *store.Store) (*ingestSe
 	if err != nil {
 		return nil, nil, err
 	}
-	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, Delivery: benchDelivery(), Codec: codec})
+	// Dispatch markers batched every 5 ms, as rapport serve writes them.
+	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, Delivery: benchDelivery(), Codec: codec,
+		MarkEvery: 5 * time.Millisecond})
 	if err != nil {
 		tc.Close()
 		return nil, nil, err
@@ -467,9 +489,22 @@ func (s *ingestSetup) post(ctx context.Context, path string, body []byte) error 
 	return nil
 }
 
-// rawRun inserts the rows of evs (ids prefixed raw-) into events, one
-// INSERT per row, concurrency at a time, over the store's pool.
-func (s *ingestSetup) rawRun(ctx context.Context, c config, evs []ingestEvent) (runStats, error) {
+// Raw inserts of a row: into events alone (the baseline of issue #15),
+// and into event_ids and events in one statement, as the store writes an
+// event's id with it since migration 00015.
+const (
+	rawInsert = `INSERT INTO events (id, customer_id, name, time, amount, currency, order_id, category, score, props)
+		VALUES ($1, $2, $3, $4, 0, '', '', '', 0, $5)`
+	rawInsertWithID = `WITH id AS (
+			INSERT INTO event_ids (id, customer_id, time) VALUES ($1, $2, $4) ON CONFLICT (id) DO NOTHING RETURNING id
+		)
+		INSERT INTO events (id, customer_id, name, time, amount, currency, order_id, category, score, props)
+		SELECT $1, $2, $3, $4, 0, '', '', '', 0, $5 FROM id`
+)
+
+// rawRun inserts the rows of evs (ids prefixed) with sql, one statement
+// per row, concurrency at a time, over the store's pool.
+func (s *ingestSetup) rawRun(ctx context.Context, c config, evs []ingestEvent, sql, prefix string) (runStats, error) {
 	var (
 		mu    sync.Mutex
 		stats = runStats{n: len(evs)}
@@ -489,9 +524,7 @@ func (s *ingestSetup) rawRun(ctx context.Context, c config, evs []ingestEvent) (
 				}
 				e := evs[i]
 				t0 := time.Now()
-				_, err := s.st.Pool().Exec(ctx, `
-					INSERT INTO events (id, customer_id, name, time, amount, currency, order_id, category, score, props)
-					VALUES ($1, $2, $3, $4, 0, '', '', '', 0, $5)`, "raw-"+e.id, e.customer, e.name, e.at, e.props)
+				_, err := s.st.Pool().Exec(ctx, sql, prefix+e.id, e.customer, e.name, e.at, e.props)
 				took := time.Since(t0)
 				mu.Lock()
 				stats.latencies = append(stats.latencies, took)
@@ -521,7 +554,7 @@ func (s *ingestSetup) compare(ctx context.Context, c config, label string, custo
 	if err != nil {
 		return err
 	}
-	var single, raw, batch []runStats
+	var single, raw, rawIDs, batch []runStats
 	var all []ingestEvent
 	var prof *os.File
 	if c.ingestProfile != "" {
@@ -531,9 +564,7 @@ func (s *ingestSetup) compare(ctx context.Context, c config, label string, custo
 		}
 		defer prof.Close()
 	}
-	var apiCPU, apiSrv, sigT time.Duration
-	var sigN int64
-	var apiDB pgCounts
+	var apiCost, rawCost cost
 	for run := range c.ingestRuns {
 		evs := s.events(label+"s", run, c.ingestEvents, customers)
 		if prof != nil && run == 0 {
@@ -541,12 +572,9 @@ func (s *ingestSetup) compare(ctx context.Context, c config, label string, custo
 				return err
 			}
 		}
-		a0, b0, d0 := cpuTime(), childCPUTime(), dbCounts(ctx, s.st)
-		n0, t0 := s.signals.calls.Load(), s.signals.nanos.Load()
+		m := s.meter()
 		st, err := s.apiRun(ctx, c, evs, 0)
-		apiCPU, apiSrv = apiCPU+cpuTime()-a0, apiSrv+childCPUTime()-b0
-		sigN, sigT = sigN+s.signals.calls.Load()-n0, sigT+time.Duration(s.signals.nanos.Load()-t0)
-		apiDB = apiDB.plus(dbCounts(ctx, s.st).minus(d0))
+		apiCost = apiCost.plus(s.meter().minus(m))
 		if prof != nil && run == 0 {
 			pprof.StopCPUProfile()
 		}
@@ -555,11 +583,17 @@ func (s *ingestSetup) compare(ctx context.Context, c config, label string, custo
 		}
 		single = append(single, st)
 		all = append(all, evs...)
-		r, err := s.rawRun(ctx, c, evs)
+		m = s.meter()
+		r, err := s.rawRun(ctx, c, evs, rawInsert, "raw-")
+		rawCost = rawCost.plus(s.meter().minus(m))
 		if err != nil {
 			return err
 		}
 		raw = append(raw, r)
+		if r, err = s.rawRun(ctx, c, evs, rawInsertWithID, "rawid-"); err != nil {
+			return err
+		}
+		rawIDs = append(rawIDs, r)
 		if c.ingestBatch > 0 {
 			evs := s.events(label+"b", run, c.ingestEvents, customers)
 			b, err := s.apiRun(ctx, c, evs, c.ingestBatch)
@@ -581,24 +615,80 @@ func (s *ingestSetup) compare(ctx context.Context, c config, label string, custo
 		fmt.Printf("%-15s %d calls that failed were sent again after the runs, as Segment clients retry (their events count as errors above)\n", label+" retried:", len(failed))
 	}
 	printRuns(label+" api", "events/s, one event a call", single)
-	printRuns(label+" raw", "rows/s, one INSERT a row", raw)
+	printRuns(label+" raw", "rows/s, one INSERT into events a row", raw)
+	printRuns(label+" raw+id", "rows/s, one INSERT into event_ids and events a row", rawIDs)
 	if len(batch) > 0 {
 		printRuns(label+" batch", fmt.Sprintf("events/s, /v1/batch of %d", c.ingestBatch), batch)
 	}
 	printRatio(label+" ratio", "api/raw", single, raw)
+	printRatio(label+" ratio", "api/raw+id", single, rawIDs)
 	if len(batch) > 0 {
 		printRatio(label+" ratio", "batch/raw", batch, raw)
 	}
 	n := len(single) * c.ingestEvents
-	fmt.Printf("%-15s per event through the API (one a call): %.2f ms CPU of this process (API, dispatcher, Temporal client, worker), %.2f ms of the dev server; %.2f commits, %.2f rows inserted, %.2f updated in PostgreSQL\n",
-		label+" cost:", ms(apiCPU, n), ms(apiSrv, n), float64(apiDB.commits)/float64(n), float64(apiDB.inserted)/float64(n), float64(apiDB.updated)/float64(n))
+	apiCost.print(label+" cost api:", "event through the API (one a call)", n)
+	rawCost.print(label+" cost raw:", "row inserted raw", n)
 	perSignal := time.Duration(0)
-	if sigN > 0 {
-		perSignal = sigT / time.Duration(sigN)
+	if apiCost.signals > 0 {
+		perSignal = apiCost.signalTime / time.Duration(apiCost.signals)
 	}
 	fmt.Printf("%-15s per event through the API (one a call): %.2f signals to journeys, %s each (wall time; the dispatcher sends an event's signals concurrently), median call %s\n",
-		label+" signals:", float64(sigN)/float64(n), perSignal.Round(10*time.Microsecond), (runStats{latencies: allLatencies(single)}).pct(0.5).Round(10*time.Microsecond))
+		label+" signals:", float64(apiCost.signals)/float64(n), perSignal.Round(10*time.Microsecond), (runStats{latencies: allLatencies(single)}).pct(0.5).Round(10*time.Microsecond))
 	return s.check(ctx, label, all, enrollments0)
+}
+
+// cost is what a run used: CPU of this process, of the dev server the
+// bench started and of the PostgreSQL backends serving the part's
+// database, and the Temporal client's signals. (pg_stat_database's
+// counters are left out: an idle backend reports them up to 10 s late.)
+type cost struct {
+	process, server, postgres time.Duration
+	signals                   int64
+	signalTime                time.Duration
+}
+
+func (s *ingestSetup) meter() cost {
+	return cost{process: cpuTime(), server: childCPUTime(), postgres: backendCPU(s.st.Pool().Config().ConnConfig.Database),
+		signals: s.signals.calls.Load(), signalTime: time.Duration(s.signals.nanos.Load())}
+}
+
+func (a cost) minus(b cost) cost {
+	return cost{a.process - b.process, a.server - b.server, a.postgres - b.postgres, a.signals - b.signals, a.signalTime - b.signalTime}
+}
+
+func (a cost) plus(b cost) cost {
+	return cost{a.process + b.process, a.server + b.server, a.postgres + b.postgres, a.signals + b.signals, a.signalTime + b.signalTime}
+}
+
+func (a cost) print(label, per string, n int) {
+	fmt.Printf("%-15s per %s: %.2f ms CPU in all (%.2f this process, %.2f the dev server, %.2f PostgreSQL's backends)\n",
+		label, per, ms(a.process+a.server+a.postgres, n), ms(a.process, n), ms(a.server, n), ms(a.postgres, n))
+}
+
+// backendCPU is the CPU time used so far by the PostgreSQL backends
+// connected to database db (their process title names it), read from
+// /proc; a backend that exited is not counted.
+func backendCPU(db string) time.Duration {
+	entries, _ := os.ReadDir("/proc")
+	var ticks int64
+	for _, e := range entries {
+		cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !bytes.HasPrefix(cmd, []byte("postgres: ")) || !bytes.Contains(cmd, []byte(" "+db+" ")) {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + st
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 func allLatencies(runs []runStats) []time.Duration {
@@ -651,18 +741,21 @@ func (s *ingestSetup) check(ctx context.Context, label string, evs []ingestEvent
 			return fmt.Errorf("resend %s: %w", e.id, err)
 		}
 	}
-	var stored, dispatched int
-	err := s.st.Pool().QueryRow(ctx, `SELECT count(*), count(dispatched_at) FROM events WHERE id = ANY($1)`, ids).Scan(&stored, &dispatched)
+	var stored, withID, dispatched int
+	err := s.st.Pool().QueryRow(ctx, `SELECT count(*), count(dispatched_at) FROM event_ids WHERE id = ANY($1)`, ids).Scan(&withID, &dispatched)
 	if err != nil {
+		return err
+	}
+	if err := s.st.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE id = ANY($1)`, ids).Scan(&stored); err != nil {
 		return err
 	}
 	enrollments, err := s.count(ctx, `SELECT count(*) FROM enrollments`)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%-15s %d events sent (%d sent twice): %d stored, %d marked dispatched; enrollments %d before, %d after\n",
-		label+" check:", len(evs), len(again), stored, dispatched, enrollments0, enrollments)
-	if stored != len(evs) || dispatched != len(evs) || enrollments != enrollments0 {
+	fmt.Printf("%-15s %d events sent (%d sent twice): %d rows in events, %d in event_ids, %d marked dispatched; enrollments %d before, %d after\n",
+		label+" check:", len(evs), len(again), stored, withID, dispatched, enrollments0, enrollments)
+	if stored != len(evs) || withID != len(evs) || dispatched != len(evs) || enrollments != enrollments0 {
 		return fmt.Errorf("%s: the API did not store and dispatch each event once, or started journeys", label)
 	}
 	return nil
@@ -772,10 +865,6 @@ func fmtRatios(v []float64) string {
 		out[i] = strconv.FormatFloat(x, 'f', 3, 64)
 	}
 	return strings.Join(out, ", ")
-}
-
-func (a pgCounts) plus(b pgCounts) pgCounts {
-	return pgCounts{a.commits + b.commits, a.inserted + b.inserted, a.updated + b.updated}
 }
 
 // cpuSample is the machine's CPU time, busy and total, from /proc/stat.
