@@ -74,20 +74,24 @@ func NewEventDispatcher(plans Plans, journeys Journeys, enrollments EnrollmentLi
 // first (a journey this event starts is not signalled), then the signals
 // go out concurrently (signal).
 func (d *EventDispatcher) Dispatch(ctx context.Context, c rules.Customer, ev rules.Event) error {
-	return d.DispatchTo(ctx, c.ID, func(context.Context) (rules.Customer, error) { return c, nil }, ev)
+	return d.DispatchTo(ctx, Recipient{ID: c.ID, Load: func(context.Context) (rules.Customer, error) { return c, nil }}, ev)
 }
 
-// DispatchTo is Dispatch for the customer customerID, whose profile load
-// reads only when a deployed playbook's trigger names the event: only a
-// trigger rule reads the profile, and most events (page and product
-// views) trigger nothing, so their dispatch saves the read. The
-// decisions are Dispatch's.
-func (d *EventDispatcher) DispatchTo(ctx context.Context, customerID string, load func(context.Context) (rules.Customer, error), ev rules.Event) error {
-	active, err := d.enrollments.ActiveEnrollments(ctx, customerID)
-	if err != nil {
-		return fmt.Errorf("dispatch %s: list active enrollments: %w", ev.ID, err)
+// DispatchTo is Dispatch for the recipient r, whose profile it loads
+// only when a deployed playbook's trigger names the event (only a
+// trigger rule reads it, and most events, page and product views,
+// trigger nothing), and whose active enrollments it reads unless r
+// carries them. The decisions are Dispatch's.
+func (d *EventDispatcher) DispatchTo(ctx context.Context, r Recipient, ev rules.Event) error {
+	customerID := r.ID
+	active := r.Running
+	if active == nil {
+		var err error
+		if active, err = d.enrollments.ActiveEnrollments(ctx, customerID); err != nil {
+			return fmt.Errorf("dispatch %s: list active enrollments: %w", ev.ID, err)
+		}
 	}
-	triggered, err := d.triggered(ctx, customerID, load, ev)
+	triggered, err := d.triggered(ctx, customerID, r.Load, ev)
 	if err != nil {
 		return fmt.Errorf("dispatch %s: %w", ev.ID, err)
 	}

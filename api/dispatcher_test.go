@@ -252,7 +252,7 @@ func TestDispatchToReadsCustomerOnlyForTriggers(t *testing.T) {
 				loads++
 				return rules.Customer{ID: "c1", Tier: "silver"}, tt.loadErr
 			}
-			err := d.DispatchTo(context.Background(), "c1", load, rules.Event{ID: "e1", Name: tt.event, Amount: 150})
+			err := d.DispatchTo(context.Background(), Recipient{ID: "c1", Load: load}, rules.Event{ID: "e1", Name: tt.event, Amount: 150})
 			if tt.fails != (err != nil) || (err != nil && !IsUnavailable(err)) {
 				t.Fatalf("error %v, want failure %v (unavailable)", err, tt.fails)
 			}
@@ -260,6 +260,50 @@ func TestDispatchToReadsCustomerOnlyForTriggers(t *testing.T) {
 			slices.Sort(j.signals)
 			if loads != tt.loads || !slices.Equal(j.enrolls, tt.enrolls) || !slices.Equal(j.signals, tt.signals) {
 				t.Errorf("loads %d enrolls %v signals %v, want %d %v %v", loads, j.enrolls, j.signals, tt.loads, tt.enrolls, tt.signals)
+			}
+		})
+	}
+}
+
+// countingEnrollments counts its reads.
+type countingEnrollments struct {
+	fakeEnrollments
+	reads int
+}
+
+func (c *countingEnrollments) ActiveEnrollments(ctx context.Context, id string) ([]ActiveEnrollment, error) {
+	c.reads++
+	return c.fakeEnrollments.ActiveEnrollments(ctx, id)
+}
+
+// TestDispatchToRunningReadBefore: active enrollments the caller read
+// (Ingest, in the call's transaction) are used instead of a second read;
+// an empty list means none, nil means not read.
+func TestDispatchToRunningReadBefore(t *testing.T) {
+	reg := engine.NewRegistry()
+	quiet := compile(t, "quiet", "trigger: { manual: true }\nexit_when: customer.attrs.stop == true", "")
+	reg.Add(quiet)
+	noLoad := func(context.Context) (rules.Customer, error) { t.Fatal("profile read"); return rules.Customer{}, nil }
+	for _, tt := range []struct {
+		name    string
+		running []ActiveEnrollment
+		reads   int
+		signals []string
+	}{
+		{"not read", nil, 1, []string{"quiet/c1/e1", "retired/c1/e1"}},
+		{"read, none", []ActiveEnrollment{}, 0, []string{"quiet/c1/e1"}},
+		{"read, one", []ActiveEnrollment{{Playbook: "retired", Version: "abc"}}, 0, []string{"quiet/c1/e1", "retired/c1/e1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			j := &fakeJourneys{}
+			en := &countingEnrollments{fakeEnrollments: fakeEnrollments{"c1": {{Playbook: "retired", Version: "abc"}}}}
+			d := NewEventDispatcher(reg, j, en, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err := d.DispatchTo(context.Background(), Recipient{ID: "c1", Load: noLoad, Running: tt.running}, rules.Event{ID: "e1", Name: "page"}); err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(j.signals)
+			if en.reads != tt.reads || !slices.Equal(j.signals, tt.signals) {
+				t.Errorf("reads %d signals %v, want %d %v", en.reads, j.signals, tt.reads, tt.signals)
 			}
 		})
 	}

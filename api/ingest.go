@@ -157,7 +157,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, calls []Call, idx
 		if pending == nil || dispatchErr != nil {
 			continue
 		}
-		if dispatchErr = s.dispatch(ctx, who, *pending); dispatchErr != nil {
+		if dispatchErr = s.dispatchWith(ctx, who, pending.Event, pending.running); dispatchErr != nil {
 			s.opts.Logger.Error("dispatch failed; the event is stored and the client will retry",
 				"customer", who, "event", pending.Name, "message_id", pending.ID, "err", dispatchErr)
 		}
@@ -202,13 +202,21 @@ func (s *Server) fail(w http.ResponseWriter, stage string, index, n int, err err
 	writeError(w, http.StatusInternalServerError, "internal error while handling the call; retry the same call")
 }
 
+// pending is a stored event still to dispatch, with the customer's
+// running playbook versions when Ingest read them (nil: not read).
+type pending struct {
+	rules.Event
+	running []ActiveEnrollment
+}
+
 // write stores one call in one transaction. It returns the customer the
 // call counted for ("" for an anonymous visitor) and, for an event, the
 // event when it still needs dispatching (nil when it was dispatched
-// before, or has no customer to go to).
-func (s *Server) write(ctx context.Context, call Call) (string, *rules.Event, error) {
+// before, or has no customer to go to), with the customer's running
+// versions read in the same transaction.
+func (s *Server) write(ctx context.Context, call Call) (string, *pending, error) {
 	in := store.Ingestion{CustomerID: call.UserID, AnonymousID: call.AnonymousID, Profile: call.profile,
-		Event: call.event, Effect: call.effect, GroupID: call.GroupID}
+		Event: call.event, Effect: call.effect, GroupID: call.GroupID, ReadRunning: call.event != nil}
 	if call.Type == "group" {
 		in.GroupTraits = call.Traits
 	}
@@ -228,8 +236,11 @@ func (s *Server) write(ctx context.Context, call Call) (string, *rules.Event, er
 			return res.CustomerID, nil, err
 		}
 	}
-	ev := *call.event
-	return res.CustomerID, &ev, nil
+	p := &pending{Event: *call.event}
+	if res.Running != nil {
+		p.running = activeEnrollments(res.Running)
+	}
+	return res.CustomerID, p, nil
 }
 
 // withoutNulls drops the null traits of an anonymous visitor: there is
@@ -246,13 +257,20 @@ func withoutNulls(m map[string]any) map[string]any {
 
 // dispatch hands a stored event to the journeys with the customer as
 // stored now, then marks it dispatched (queued for the marker batcher
-// when Options.MarkEvery is set). A CustomerDispatcher reads the
-// customer only if a trigger needs the profile.
+// when Options.MarkEvery is set).
 func (s *Server) dispatch(ctx context.Context, customerID string, ev rules.Event) error {
+	return s.dispatchWith(ctx, customerID, ev, nil)
+}
+
+// dispatchWith is dispatch with the customer's running versions when the
+// caller read them already (nil: the dispatcher reads them). A
+// CustomerDispatcher reads the customer only if a trigger needs the
+// profile.
+func (s *Server) dispatchWith(ctx context.Context, customerID string, ev rules.Event, running []ActiveEnrollment) error {
 	load := func(ctx context.Context) (rules.Customer, error) { return s.opts.Store.Customer(ctx, customerID) }
 	var err error
 	if d, ok := s.opts.Dispatcher.(CustomerDispatcher); ok {
-		err = d.DispatchTo(ctx, customerID, load, ev)
+		err = d.DispatchTo(ctx, Recipient{ID: customerID, Load: load, Running: running}, ev)
 	} else {
 		var c rules.Customer
 		if c, err = load(ctx); err == nil {

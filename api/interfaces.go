@@ -45,12 +45,24 @@ type Dispatcher interface {
 	Dispatch(ctx context.Context, customer rules.Customer, ev rules.Event) error
 }
 
-// CustomerDispatcher is a Dispatcher that reads the customer only when
-// it needs the profile (EventDispatcher.DispatchTo); the event API uses
-// it when its Dispatcher has it, and saves the read of the customer for
-// the events no trigger names.
+// CustomerDispatcher is a Dispatcher that reads what it needs of the
+// customer on demand (EventDispatcher.DispatchTo); the event API uses it
+// when its Dispatcher has it, and saves the read of the profile for the
+// events no trigger names, and of the running enrollments when Ingest
+// read them in the call's transaction.
 type CustomerDispatcher interface {
-	DispatchTo(ctx context.Context, customerID string, load func(context.Context) (rules.Customer, error), ev rules.Event) error
+	DispatchTo(ctx context.Context, r Recipient, ev rules.Event) error
+}
+
+// Recipient is the customer an event is dispatched to.
+type Recipient struct {
+	ID string
+	// Load reads the customer as stored now; called at most once, and
+	// only when a deployed trigger names the event.
+	Load func(context.Context) (rules.Customer, error)
+	// Running are the customer's active enrollments when the caller has
+	// read them already; nil: the dispatcher reads them.
+	Running []ActiveEnrollment
 }
 
 // EnrollResult is the answer to a manual enrollment.

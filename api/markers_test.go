@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rapport-crm/rapport/engine"
 )
 
 // fakeMarks records each marker statement the batcher writes.
@@ -231,5 +234,32 @@ func TestEventMarkersNeedEventsMarker(t *testing.T) {
 	_, err := NewServer(Options{APIKey: testKey, Store: newMemStore(), Dispatcher: &fakeDispatcher{}, MarkEvery: time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "EventsMarker") {
 		t.Fatalf("error %v, want one naming EventsMarker", err)
+	}
+}
+
+// The event API hands the dispatcher the running enrollments Ingest read
+// in the call's transaction: no second read, and an enrollment of an
+// undeployed version is still signalled.
+func TestPGDispatchUsesRunningReadByIngest(t *testing.T) {
+	reg := engine.NewRegistry()
+	reg.Add(compile(t, "quiet", "trigger: { manual: true }\nexit_when: customer.attrs.stop == true", ""))
+	j := &fakeJourneys{}
+	en := &countingEnrollments{fakeEnrollments: fakeEnrollments{}}
+	h, st := pgHarness(t, func(o *Options) { o.Dispatcher = NewEventDispatcher(reg, j, en, o.Logger) })
+	if rec := h.do("POST", "/v1/page", `{"userId":"c1","messageId":"p1"}`); rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	_, err := st.Pool().Exec(context.Background(), `INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, started_at)
+		VALUES ('n1', 'rapport/retired/c1', 'retired', 'abc', 'c1', 'active', now())`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := h.do("POST", "/v1/page", `{"userId":"c1","messageId":"p2"}`); rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	slices.Sort(j.signals)
+	want := []string{"quiet/c1/p1", "quiet/c1/p2", "retired/c1/p2"}
+	if en.reads != 0 || !slices.Equal(j.signals, want) {
+		t.Errorf("enrollment reads %d, signals %v; want 0 and %v", en.reads, j.signals, want)
 	}
 }

@@ -34,11 +34,17 @@ func (p PGStore) ActiveEnrollments(ctx context.Context, customerID string) ([]Ac
 	if err != nil {
 		return nil, err
 	}
+	return activeEnrollments(running), nil
+}
+
+// activeEnrollments maps the store's running versions to the API's type;
+// none read is an empty list, not nil.
+func activeEnrollments(running []store.RunningVersion) []ActiveEnrollment {
 	out := make([]ActiveEnrollment, len(running))
 	for i, r := range running {
 		out[i] = ActiveEnrollment{Playbook: r.Playbook, Version: r.Version}
 	}
-	return out, nil
+	return out
 }
 
 // LoadRegistry compiles every deployed playbook into a registry. A stored

@@ -101,14 +101,17 @@ type RunningVersion struct {
 	Version  string
 }
 
+// runningSQL lists a customer's running playbook versions.
+const runningSQL = `
+	SELECT DISTINCT playbook, version FROM enrollments
+	WHERE customer_id = $1 AND status = 'active'
+	ORDER BY playbook, version`
+
 // RunningVersions lists the playbook versions the customer is actively
 // enrolled in, which the event API dispatches an event to besides the
 // playbooks it triggers.
 func (s *Store) RunningVersions(ctx context.Context, customerID string) ([]RunningVersion, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT DISTINCT playbook, version FROM enrollments
-		WHERE customer_id = $1 AND status = 'active'
-		ORDER BY playbook, version`, customerID)
+	rows, err := s.pool.Query(ctx, runningSQL, customerID)
 	if err != nil {
 		return nil, fmt.Errorf("list active enrollments of %s: %w", customerID, err)
 	}

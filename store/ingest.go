@@ -34,6 +34,12 @@ type Ingestion struct {
 	// GroupID and GroupTraits are a group call's account.
 	GroupID     string
 	GroupTraits map[string]any
+	// ReadRunning asks for the playbook versions the customer the call
+	// counts for is actively enrolled in (IngestResult.Running), read in
+	// the call's transaction together with its first statements: the
+	// event API dispatches the event to them, and saves the round trip
+	// of RunningVersions.
+	ReadRunning bool
 }
 
 // ProfileChange is what a call changes in a customer profile.
@@ -54,6 +60,9 @@ type IngestResult struct {
 	CustomerID string
 	// Inserted is true when the event is new.
 	Inserted bool
+	// Running are the customer's active playbook versions, as
+	// RunningVersions lists them, when ReadRunning asked; nil otherwise.
+	Running []RunningVersion
 }
 
 // ErrMessageIDReused is a messageId already stored for someone else's
@@ -114,13 +123,17 @@ func (s *Store) ingest(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResu
 		}
 		return ingestAnonymous(ctx, tx, in)
 	}
-	if err := ownerAndCustomer(ctx, tx, in.Event, who, in.AnonymousID); err != nil {
+	res := IngestResult{CustomerID: who}
+	var running *[]RunningVersion
+	if in.ReadRunning {
+		running = &res.Running
+	}
+	if err := ownerAndCustomer(ctx, tx, in.Event, who, in.AnonymousID, running); err != nil {
 		return IngestResult{}, err
 	}
 	if err := s.ingestCustomer(ctx, tx, who, in); err != nil {
 		return IngestResult{}, err
 	}
-	res := IngestResult{CustomerID: who}
 	if in.Event == nil {
 		return res, nil
 	}
@@ -155,11 +168,12 @@ func refuseOwner(owner, anon, customerID, anonymousID string) error {
 	return nil
 }
 
-// ownerAndCustomer checks the owner of ev's ID (when there is an event)
-// and creates customer who's row if missing, in one round trip: neither
-// depends on the other, and a refusal rolls the transaction back, the
-// row with it.
-func ownerAndCustomer(ctx context.Context, tx pgx.Tx, ev *rules.Event, who, anonymousID string) error {
+// ownerAndCustomer checks the owner of ev's ID (when there is an event),
+// creates customer who's row if missing and, when running is not nil,
+// reads the customer's running versions into it, in one round trip: none
+// depends on another, and a refusal rolls the transaction back, the row
+// with it.
+func ownerAndCustomer(ctx context.Context, tx pgx.Tx, ev *rules.Event, who, anonymousID string, running *[]RunningVersion) error {
 	b := &pgx.Batch{}
 	var owner, anon string
 	if ev != nil {
@@ -171,6 +185,16 @@ func ownerAndCustomer(ctx context.Context, tx pgx.Tx, ev *rules.Event, who, anon
 		})
 	}
 	b.Queue(`INSERT INTO customers (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, who)
+	if running != nil {
+		b.Queue(runningSQL, who).Query(func(rows pgx.Rows) error {
+			out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[RunningVersion])
+			if out == nil {
+				out = []RunningVersion{} // read, and none
+			}
+			*running = out
+			return err
+		})
+	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
 	}

@@ -63,3 +63,44 @@ func TestIngestReusedMessageIDWritesNothing(t *testing.T) {
 		t.Errorf("%d rows left by a refused call", rows)
 	}
 }
+
+// TestIngestReadsRunningVersions: with ReadRunning, Ingest returns the
+// customer's running versions as RunningVersions lists them, an empty
+// list when there are none, and nil without it; a refused call returns
+// nothing.
+func TestIngestReadsRunningVersions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.New(t)
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	res, err := s.Ingest(ctx, store.Ingestion{CustomerID: "c1", Event: &rules.Event{ID: "p1", Name: "page", Time: at}, ReadRunning: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Running == nil || len(res.Running) != 0 || !res.Inserted {
+		t.Fatalf("first call: running %#v inserted %v, want an empty list and inserted", res.Running, res.Inserted)
+	}
+	_, err = s.Pool().Exec(ctx, `INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, started_at) VALUES
+		('n1', 'rapport/onboarding/c1', 'onboarding', 'v2', 'c1', 'active', now()),
+		('n2', 'rapport/winback/c1', 'winback', 'v1', 'c1', 'completed', now())`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.Ingest(ctx, store.Ingestion{CustomerID: "c1", Event: &rules.Event{ID: "p2", Name: "page", Time: at}, ReadRunning: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.RunningVersions(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Running) != 1 || res.Running[0] != (store.RunningVersion{Playbook: "onboarding", Version: "v2"}) || len(want) != 1 || want[0] != res.Running[0] {
+		t.Errorf("running %v, RunningVersions %v; want onboarding v2 in both", res.Running, want)
+	}
+	if res, err = s.Ingest(ctx, store.Ingestion{CustomerID: "c1", Event: &rules.Event{ID: "p3", Name: "page", Time: at}}); err != nil || res.Running != nil {
+		t.Errorf("without ReadRunning: running %v (err %v), want nil", res.Running, err)
+	}
+	if res, err = s.Ingest(ctx, store.Ingestion{CustomerID: "c2", Event: &rules.Event{ID: "p1", Name: "page", Time: at}, ReadRunning: true}); !errors.Is(err, store.ErrMessageIDReused) || res.Running != nil {
+		t.Errorf("refused call: running %v, err %v", res.Running, err)
+	}
+}
