@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -218,8 +219,10 @@ func startIngestStack(ctx context.Context, c config, st *store.Store) (*ingestSe
 		return nil, nil, err
 	}
 	// Dispatch markers batched every 5 ms, as rapport serve writes them.
+	// Warnings and errors of the API and the worker go to stderr.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, Delivery: benchDelivery(), Codec: codec,
-		MarkEvery: 5 * time.Millisecond})
+		MarkEvery: 5 * time.Millisecond, Logger: log})
 	if err != nil {
 		tc.Close()
 		return nil, nil, err
@@ -741,14 +744,29 @@ func (s *ingestSetup) check(ctx context.Context, label string, evs []ingestEvent
 			return fmt.Errorf("resend %s: %w", e.id, err)
 		}
 	}
+	// The markers are written in batches after the calls answered: wait
+	// for the last ones (a minute at most).
 	var stored, withID, dispatched int
-	err := s.st.Pool().QueryRow(ctx, `SELECT count(*), count(dispatched_at) FROM event_ids WHERE id = ANY($1)`, ids).Scan(&withID, &dispatched)
-	if err != nil {
-		return err
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		err := s.st.Pool().QueryRow(ctx, `SELECT count(*), count(dispatched_at) FROM event_ids WHERE id = ANY($1)`, ids).Scan(&withID, &dispatched)
+		if err != nil {
+			return err
+		}
+		if dispatched == len(evs) || time.Now().After(deadline) {
+			break
+		}
 	}
 	if err := s.st.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE id = ANY($1)`, ids).Scan(&stored); err != nil {
 		return err
 	}
+	var p50, p99, max float64
+	err := s.st.Pool().QueryRow(ctx, `
+		SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99) WITHIN GROUP (ORDER BY d), max(d)
+		FROM (SELECT extract(epoch FROM dispatched_at - received_at) * 1000 AS d FROM event_ids WHERE id = ANY($1)) x`, ids).Scan(&p50, &p99, &max)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-15s dispatch marker written after the event was stored: p50 %.0f ms, p99 %.0f ms, max %.0f ms\n", label+" markers:", p50, p99, max)
 	enrollments, err := s.count(ctx, `SELECT count(*) FROM enrollments`)
 	if err != nil {
 		return err
