@@ -494,12 +494,14 @@ func (s *ingestSetup) post(ctx context.Context, path string, body []byte) error 
 
 // Raw inserts of a row: into events alone (the baseline of issue #15),
 // and into event_ids and events in one statement, as the store writes an
-// event's id with it since migration 00015.
+// event's id with it since migration 00015. The id is written dispatched
+// (the row as it ends up), so that the baseline's rows do not sit in the
+// partial index of undispatched events the API's markers go through.
 const (
 	rawInsert = `INSERT INTO events (id, customer_id, name, time, amount, currency, order_id, category, score, props)
 		VALUES ($1, $2, $3, $4, 0, '', '', '', 0, $5)`
 	rawInsertWithID = `WITH id AS (
-			INSERT INTO event_ids (id, customer_id, time) VALUES ($1, $2, $4) ON CONFLICT (id) DO NOTHING RETURNING id
+			INSERT INTO event_ids (id, customer_id, time, dispatched_at) VALUES ($1, $2, $4, now()) ON CONFLICT (id) DO NOTHING RETURNING id
 		)
 		INSERT INTO events (id, customer_id, name, time, amount, currency, order_id, category, score, props)
 		SELECT $1, $2, $3, $4, 0, '', '', '', 0, $5 FROM id`

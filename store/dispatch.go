@@ -30,10 +30,22 @@ func (s *Store) EventDispatched(ctx context.Context, eventID string) (bool, erro
 	return done, nil
 }
 
+// markDispatchedSQL sets the dispatch marker of the events whose ids are
+// $1, keeping the first dispatch time. It names no condition on
+// dispatched_at: with "AND dispatched_at IS NULL" PostgreSQL takes the
+// partial index event_ids_undispatched, which its statistics show as
+// nearly empty after a bulk load or a vacuum, and filters every
+// undispatched entry for the id, so each marker costs more the more
+// events wait for theirs — a backlog after a Temporal outage, or the
+// markers the batcher has pending. In part ingest, with 5,000 and then
+// 10,000 undispatched events in the table, the event API went from 1,276
+// to 445 to 232 events/s. By id it is one probe of the primary key.
+const markDispatchedSQL = `UPDATE event_ids SET dispatched_at = coalesce(dispatched_at, now()) WHERE id = ANY($1)`
+
 // MarkDispatched records that the event's dispatch succeeded; the first
 // dispatch time is kept.
 func (s *Store) MarkDispatched(ctx context.Context, eventID string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE event_ids SET dispatched_at = now() WHERE id = $1 AND dispatched_at IS NULL`, eventID)
+	_, err := s.pool.Exec(ctx, markDispatchedSQL, []string{eventID})
 	if err != nil {
 		return fmt.Errorf("mark event %s dispatched: %w", eventID, err)
 	}
@@ -54,7 +66,7 @@ func (s *Store) MarkEventsDispatched(ctx context.Context, eventIDs ...string) er
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SET LOCAL synchronous_commit = off`)
-	b.Queue(`UPDATE event_ids SET dispatched_at = now() WHERE id = ANY($1) AND dispatched_at IS NULL`, eventIDs)
+	b.Queue(markDispatchedSQL, eventIDs)
 	b.Queue(`COMMIT`)
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("mark %d events dispatched (first %s): %w", len(eventIDs), eventIDs[0], err)

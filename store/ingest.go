@@ -331,7 +331,7 @@ func (s *Store) moveAnonymousEvents(ctx context.Context, tx pgx.Tx, anonymousID,
 		}
 		ids = append(ids, m.ev.ID)
 	}
-	_, err = tx.Exec(ctx, `UPDATE event_ids SET dispatched_at = now() WHERE id = ANY($1) AND dispatched_at IS NULL`, ids)
+	_, err = tx.Exec(ctx, markDispatchedSQL, ids) // by the primary key (markDispatchedSQL)
 	return err
 }
 
