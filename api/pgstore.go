@@ -72,4 +72,5 @@ var (
 	_ Store            = PGStore{}
 	_ EnrollmentLister = PGStore{}
 	_ PendingLister    = PGStore{}
+	_ EventsMarker     = PGStore{}
 )
