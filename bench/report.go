@@ -534,6 +534,9 @@ func benchReport(ctx context.Context, c config) error {
 	}
 	if before != nil {
 		fmt.Printf("same:    both releases print the same reports, line for line\n")
+		if err := pairedReports(ctx, c, db, c.reportBefore, bin); err != nil {
+			return err
+		}
 	}
 	if err := inProcessReport(ctx, c, db); err != nil {
 		return err
@@ -569,6 +572,41 @@ func timeReports(ctx context.Context, c config, db *reportDB, bin string) (map[s
 			median(runs).Round(time.Millisecond), slices.Min(runs).Round(time.Millisecond), slices.Max(runs).Round(time.Millisecond), roundMillis(runs))
 	}
 	return out, nil
+}
+
+// pairedReports runs `report winback` with the earlier release and this
+// one in turn, -report-runs pairs on the migrated schema, and prints the
+// median of each pair's ratio: the two releases' code on the same indexes,
+// each pair under the same load (the before and after timings above run
+// minutes apart, and a load that drifts in between moves their ratio).
+func pairedReports(ctx context.Context, c config, db *reportDB, before, after string) error {
+	run := func(bin string) (time.Duration, error) {
+		cmd := exec.CommandContext(ctx, bin, "report", "winback")
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+db.url)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			return 0, fmt.Errorf("%s report winback: %w: %s", bin, err, stderr.String())
+		}
+		return time.Since(start), nil
+	}
+	var ratios, bs, as []time.Duration
+	for range c.reportRuns {
+		b, err := run(before)
+		if err != nil {
+			return err
+		}
+		a, err := run(after)
+		if err != nil {
+			return err
+		}
+		bs, as = append(bs, b), append(as, a)
+		ratios = append(ratios, time.Duration(float64(time.Second)*a.Seconds()/b.Seconds()))
+	}
+	fmt.Printf("paired:  report winback on the migrated schema, earlier release then this one, %d pairs: median %s vs %s, after/before %.2f (median of the pairs' ratios)\n",
+		len(ratios), median(bs).Round(time.Millisecond), median(as).Round(time.Millisecond), median(ratios).Seconds())
+	return nil
 }
 
 // inProcessReport times what the command does inside the process
