@@ -16,6 +16,8 @@
 //	   their steps and messages (for docs/capacity.md)
 //	history  events, workflow tasks and bytes per journey in the
 //	   recorded sample histories (for docs/capacity.md)
+//	report  `rapport report` over 1,000,000 customers and 10,000,000
+//	   events (issue #15 c)
 //
 // Each part runs in its own fresh database (dropped afterwards) and the
 // namespace rapport-bench. See README.md.
@@ -83,6 +85,11 @@ type config struct {
 	sizeCustomers, sizeEvents int
 	// part history
 	historyDir string
+	// part report (issue #15 c)
+	reportCustomers, reportEvents, reportEnrollments, reportRuns int
+	rapportBin, reportBefore                                     string
+	reportBeforeSchema                                           int64
+	reportKeep                                                   bool
 }
 
 func main() {
@@ -115,6 +122,14 @@ func main() {
 	flag.IntVar(&c.selectCustomers, "select-customers", 1_000_000, "parts select, birthdays: customers copied in")
 	flag.IntVar(&c.selectMatchEvery, "select-match-every", 500, "part select: one customer in this many is in the segment")
 	flag.IntVar(&c.selectRuns, "select-runs", 5, "parts select, birthdays: timed runs (the median is reported)")
+	flag.IntVar(&c.reportCustomers, "report-customers", 1_000_000, "part report: customers copied in")
+	flag.IntVar(&c.reportEvents, "report-events", 10_000_000, "part report: events copied in, over 13 months")
+	flag.IntVar(&c.reportEnrollments, "report-enrollments", 100_000, "part report: enrollments in five playbooks (two in five: winback)")
+	flag.IntVar(&c.reportRuns, "report-runs", 5, "part report: timed runs of each report (the median is reported)")
+	flag.StringVar(&c.rapportBin, "rapport-bin", "", `part report: the rapport binary to time ("": built from this tree)`)
+	flag.StringVar(&c.reportBefore, "report-before", "", "part report: a rapport binary of an earlier release, timed first on the schema it knew (-report-before-schema)")
+	flag.Int64Var(&c.reportBeforeSchema, "report-before-schema", 15, "part report: the migration the -report-before release ends at")
+	flag.BoolVar(&c.reportKeep, "report-keep", false, "part report: keep the seeded database (to EXPLAIN on it) instead of dropping it")
 	flag.Parse()
 	for _, f := range strings.Split(*bareConc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -214,8 +229,10 @@ func run(c config) error {
 			err = benchSize(ctx, c)
 		case "history":
 			err = benchHistory(c)
+		case "report":
+			err = benchReport(ctx, c)
 		default:
-			err = fmt.Errorf("unknown part %q (a, b, c, e, select, birthdays, ingest, size, history)", part)
+			err = fmt.Errorf("unknown part %q (a, b, c, e, select, birthdays, ingest, size, history, report)", part)
 		}
 		if err != nil {
 			return fmt.Errorf("part %s: %w", part, err)
@@ -227,9 +244,9 @@ func run(c config) error {
 // needsTemporal reports whether a part in parts runs journeys: select and
 // birthdays only read the database.
 func needsTemporal(parts string) bool {
-	// select, birthdays, size and history read PostgreSQL only.
+	// select, birthdays, size, history and report read PostgreSQL only.
 	for _, p := range strings.Split(parts, ",") {
-		if p = strings.TrimSpace(p); p != "select" && p != "birthdays" && p != "size" && p != "history" {
+		if p = strings.TrimSpace(p); p != "select" && p != "birthdays" && p != "size" && p != "history" && p != "report" {
 			return true
 		}
 	}

@@ -63,27 +63,39 @@ func seedSelect(ctx context.Context, c config) (*selectDB, error) {
 		return nil, err
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	r := rand.New(rand.NewPCG(15, 1))
-	n, every := c.selectCustomers, c.selectMatchEvery
-	start := time.Now()
-	rows := &copyRows{n: n, every: every, now: now, r: r}
-	_, err = st.Pool().CopyFrom(ctx, pgx.Identifier{"customers"},
-		[]string{"id", "email", "name", "locale", "timezone", "stage", "order_count", "last_purchase_at", "first_purchase_at",
-			"purchase_gap_days", "lifetime_value", "avg_order_value", "birthday", "signup_at", "tags"}, rows)
+	matching, err := copyCustomers(ctx, st, c.selectCustomers, c.selectMatchEvery, now)
 	if err != nil {
-		cleanup()
-		return nil, fmt.Errorf("seed customers: %w", err)
-	}
-	seeded := time.Since(start)
-	if _, err := st.Pool().Exec(ctx, `VACUUM ANALYZE customers`); err != nil {
 		cleanup()
 		return nil, err
 	}
-	fmt.Printf("seeded:  %d customers with COPY in %s (indexes maintained), vacuumed and analyzed in %s\n",
-		n, seeded.Round(time.Millisecond), (time.Since(start) - seeded).Round(time.Millisecond))
-	sharedSelect = &selectDB{st: st, cleanup: cleanup, now: now, matching: rows.matching}
+	sharedSelect = &selectDB{st: st, cleanup: cleanup, now: now, matching: matching}
 	return sharedSelect, nil
 }
+
+// copyCustomers copies n customers s0000000… in (one in every lapsed,
+// the rest bought within 60 days of now), vacuums and analyzes the table,
+// and returns how many lapsed. Parts select, birthdays and report seed
+// their customers with it.
+func copyCustomers(ctx context.Context, st *store.Store, n, every int, now time.Time) (int, error) {
+	start := time.Now()
+	rows := &copyRows{n: n, every: every, now: now, r: rand.New(rand.NewPCG(15, 1))}
+	_, err := st.Pool().CopyFrom(ctx, pgx.Identifier{"customers"},
+		[]string{"id", "email", "name", "locale", "timezone", "stage", "order_count", "last_purchase_at", "first_purchase_at",
+			"purchase_gap_days", "lifetime_value", "avg_order_value", "birthday", "signup_at", "tags"}, rows)
+	if err != nil {
+		return 0, fmt.Errorf("seed customers: %w", err)
+	}
+	seeded := time.Since(start)
+	if _, err := st.Pool().Exec(ctx, `VACUUM ANALYZE customers`); err != nil {
+		return 0, fmt.Errorf("vacuum customers: %w", err)
+	}
+	fmt.Printf("seeded:  %d customers with COPY in %s (indexes maintained), vacuumed and analyzed in %s\n",
+		n, seeded.Round(time.Millisecond), (time.Since(start) - seeded).Round(time.Millisecond))
+	return rows.matching, nil
+}
+
+// customerID is the id copyCustomers gives customer i.
+func customerID(i int) string { return fmt.Sprintf("s%07d", i) }
 
 // copyRows generates the customers for COPY without holding them all.
 type copyRows struct {
@@ -116,7 +128,7 @@ func (c *copyRows) Next() bool {
 	if i%50 == 0 {
 		tags = []string{"vip"}
 	}
-	c.row = []any{fmt.Sprintf("s%07d", i), fmt.Sprintf("s%07d@example.com", i), "Bench Customer", []string{"en", "de", "ja"}[i%3],
+	c.row = []any{customerID(i), customerID(i) + "@example.com", "Bench Customer", []string{"en", "de", "ja"}[i%3],
 		benchZones[c.r.IntN(len(benchZones))], stage, orders, last, last.Add(-time.Duration(orders-1) * 30 * 24 * time.Hour),
 		float64(20 + i%40), float64(100 + i%900), float64(100+i%900) / float64(orders), birthday,
 		c.now.Add(-time.Duration(c.r.IntN(3*365*24)) * time.Hour), tags}
