@@ -36,7 +36,7 @@ const reportScope = `WITH e AS (
 // figure comes from the same snapshot, with JIT compilation off: on a
 // year of history (docs/benchmarks.md, "Reports at scale") PostgreSQL
 // judged the engagement query costly enough to compile, and compiling
-// took longer than running it without (0.7 s of 1.3 s); a report's
+// took longer than running it without (0.7 s of its 1.8 s); a report's
 // queries run once, so the compiled code is never reused.
 func (s *Store) ReportInput(ctx context.Context, q ReportQuery) (report.Input, error) {
 	now := q.Now
@@ -50,7 +50,7 @@ func (s *Store) ReportInput(ctx context.Context, q ReportQuery) (report.Input, e
 	in := report.Input{GeneratedAt: now.UTC(), Since: q.Since, Playbook: q.Playbook}
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
-			return fmt.Errorf("report: turn JIT off: %w", err)
+			return fmt.Errorf("turn JIT off: %w", err)
 		}
 		for _, read := range []struct {
 			what string
@@ -61,13 +61,13 @@ func (s *Store) ReportInput(ctx context.Context, q ReportQuery) (report.Input, e
 			{"programme", reportProgramme},
 		} {
 			if err := read.fn(ctx, tx, &in, q.Playbook, from); err != nil {
-				return fmt.Errorf("report %s: %w", read.what, err)
+				return fmt.Errorf("%s: %w", read.what, err)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return report.Input{}, err
+		return report.Input{}, fmt.Errorf("report: %w", err)
 	}
 	return in, nil
 }
