@@ -2,7 +2,6 @@ package scan
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,18 +11,12 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/workflows"
 	"github.com/rapport-crm/rapport/workflows/historytest"
-)
-
-var (
-	record    = flag.Bool("record", false, "record scan histories against a Temporal dev server into testdata/histories/<release>")
-	recordDir = flag.String("release", time.Now().UTC().Format("2006-01-02"), "the folder under testdata/histories that -record writes (a new one: recordings are never overwritten)")
 )
 
 const historiesDir = "testdata/histories"
@@ -123,23 +116,9 @@ var scanRecordings = []scanRecording{
 // checksum it logs to be pinned in manifestPins. It refuses a folder that
 // exists: recorded histories are only added.
 func TestRecordScanHistories(t *testing.T) {
-	if !*record {
-		t.Skip("records histories only with -record (needs the Temporal CLI)")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  historytest.TemporalCLI(t),
-		ClientOptions: &client.Options{Logger: historytest.QuietLogger()},
-		ExtraArgs:     workflows.SearchAttributeFlags(),
-		LogLevel:      "error",
-	})
-	if err != nil {
-		t.Fatalf("start dev server: %v", err)
-	}
-	defer srv.Stop()
-	c := srv.Client()
-	dir := historytest.NewFolder(t, historiesDir, *recordDir)
+	c, dir, release := historytest.StartRecording(ctx, t, historiesDir, workflows.SearchAttributeFlags())
 	var written, report []string
 	for _, rec := range scanRecordings {
 		files, line, err := recordScan(ctx, c, dir, rec)
@@ -153,7 +132,7 @@ func TestRecordScanHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("recorded:\n%s\npin the new manifest: add %q: %q to manifestPins in scan/replay_test.go", strings.Join(report, "\n"), *recordDir, sum)
+	t.Logf("recorded:\n%s\npin the new manifest: add %q: %q to manifestPins in scan/replay_test.go", strings.Join(report, "\n"), release, sum)
 }
 
 // recordScan runs one scan to its end on its own task queue and saves the

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,17 +11,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/workflows/historytest"
-)
-
-var (
-	record    = flag.Bool("record", false, "record workflow histories against a Temporal dev server into testdata/histories/<release>")
-	recordDir = flag.String("release", time.Now().UTC().Format("2006-01-02"), "the folder under testdata/histories that -record writes (a new one: recordings are never overwritten)")
 )
 
 const historiesDir = "testdata/histories"
@@ -138,23 +131,9 @@ func recordings(now time.Time) ([]recording, error) {
 // manifestPins. It refuses to write into a folder that exists: recorded
 // histories are only added.
 func TestRecordHistories(t *testing.T) {
-	if !*record {
-		t.Skip("records histories only with -record (needs the Temporal CLI)")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  historytest.TemporalCLI(t),
-		ClientOptions: &client.Options{Logger: historytest.QuietLogger()},
-		ExtraArgs:     SearchAttributeFlags(),
-		LogLevel:      "error",
-	})
-	if err != nil {
-		t.Fatalf("start dev server: %v", err)
-	}
-	defer srv.Stop()
-	c := srv.Client()
-	dir := historytest.NewFolder(t, historiesDir, *recordDir)
+	c, dir, release := historytest.StartRecording(ctx, t, historiesDir, SearchAttributeFlags())
 	var report strings.Builder
 	report.WriteString("# History events per enrollment, recorded against a Temporal dev server\n# sample: runs, events per run, send steps, events per send step\n")
 	recs, err := recordings(time.Now())
@@ -205,7 +184,7 @@ func TestRecordHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("pin the new manifest: add %q: %q to manifestPins in corpus_test.go", *recordDir, sum)
+	t.Logf("pin the new manifest: add %q: %q to manifestPins in corpus_test.go", release, sum)
 }
 
 // recorded is what recordOne made of one recording.

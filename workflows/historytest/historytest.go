@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -22,11 +23,13 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -35,6 +38,36 @@ import (
 // checks it too). No manifest is ever modified: a release adds its folder,
 // its manifest and the manifest's pin.
 const ManifestName = "SHA256SUMS"
+
+// The flags of a test binary that records histories: -record turns a
+// recording test on, -release names the new folder it writes.
+var (
+	record  = flag.Bool("record", false, "record workflow histories against a Temporal dev server into testdata/histories/<release>")
+	release = flag.String("release", time.Now().UTC().Format("2006-01-02"), "the folder under testdata/histories that -record writes (a new one: recordings are never overwritten)")
+)
+
+// StartRecording skips t unless the test binary was given -record, and
+// otherwise starts a Temporal dev server (TemporalCLI, with extraArgs,
+// such as the search attributes) for the test's lifetime and creates the
+// release folder under root (NewFolder). It returns the server's client,
+// the folder and the release name.
+func StartRecording(ctx context.Context, t *testing.T, root string, extraArgs []string) (client.Client, string, string) {
+	t.Helper()
+	if !*record {
+		t.Skip("records histories only with -record (needs the Temporal CLI)")
+	}
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:  TemporalCLI(t),
+		ClientOptions: &client.Options{Logger: QuietLogger()},
+		ExtraArgs:     extraArgs,
+		LogLevel:      "error",
+	})
+	if err != nil {
+		t.Fatalf("start dev server: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	return srv.Client(), NewFolder(t, root, *release), *release
+}
 
 // QuietLogger is an SDK logger that discards everything (replays log
 // every command).
