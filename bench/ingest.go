@@ -403,31 +403,43 @@ func (s *ingestSetup) apiRun(ctx context.Context, c config, evs []ingestEvent, b
 			calls = append(calls, apiCall{path: "/v1/batch", body: b, n: len(part)})
 		}
 	}
+	return timedRun(ctx, c.concurrency, len(evs), len(calls), func(i int) error {
+		return s.post(ctx, calls[i].path, calls[i].body)
+	}, func(stats *runStats, i int) {
+		stats.errors += calls[i].n
+		stats.failed = append(stats.failed, calls[i])
+	})
+}
+
+// timedRun makes calls 0…n-1 of do on concurrency goroutines and times
+// each and the whole run, with the machine's CPU meanwhile, into stats
+// for events events; failed counts a failed call i into stats (its
+// first error is kept).
+func timedRun(ctx context.Context, concurrency, events, n int, do func(i int) error, failed func(stats *runStats, i int)) (runStats, error) {
 	var (
 		mu    sync.Mutex
-		stats = runStats{n: len(evs)}
+		stats = runStats{n: events}
 		next  atomic.Int64
 		wg    sync.WaitGroup
 	)
 	cpu0 := machineCPU()
 	start := time.Now()
-	for range c.concurrency {
+	for range concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= len(calls) || ctx.Err() != nil {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
 				t0 := time.Now()
-				err := s.post(ctx, calls[i].path, calls[i].body)
+				err := do(i)
 				took := time.Since(t0)
 				mu.Lock()
 				stats.latencies = append(stats.latencies, took)
 				if err != nil {
-					stats.errors += calls[i].n
-					stats.failed = append(stats.failed, calls[i])
+					failed(&stats, i)
 					if stats.firstErr == "" {
 						stats.firstErr = err.Error()
 					}
@@ -510,43 +522,11 @@ const (
 // rawRun inserts the rows of evs (ids prefixed) with sql, one statement
 // per row, concurrency at a time, over the store's pool.
 func (s *ingestSetup) rawRun(ctx context.Context, c config, evs []ingestEvent, sql, prefix string) (runStats, error) {
-	var (
-		mu    sync.Mutex
-		stats = runStats{n: len(evs)}
-		next  atomic.Int64
-		wg    sync.WaitGroup
-	)
-	cpu0 := machineCPU()
-	start := time.Now()
-	for range c.concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(evs) || ctx.Err() != nil {
-					return
-				}
-				e := evs[i]
-				t0 := time.Now()
-				_, err := s.st.Pool().Exec(ctx, sql, prefix+e.id, e.customer, e.name, e.at, e.props)
-				took := time.Since(t0)
-				mu.Lock()
-				stats.latencies = append(stats.latencies, took)
-				if err != nil {
-					stats.errors++
-					if stats.firstErr == "" {
-						stats.firstErr = err.Error()
-					}
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	stats.took = time.Since(start)
-	stats.busy = machineCPU().since(cpu0)
-	return stats, ctx.Err()
+	return timedRun(ctx, c.concurrency, len(evs), len(evs), func(i int) error {
+		e := evs[i]
+		_, err := s.st.Pool().Exec(ctx, sql, prefix+e.id, e.customer, e.name, e.at, e.props)
+		return err
+	}, func(stats *runStats, _ int) { stats.errors++ })
 }
 
 // compare times -ingest-runs rounds of: single calls, the raw INSERT of
