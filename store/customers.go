@@ -132,10 +132,7 @@ func (s *Store) InsertEvent(ctx context.Context, customerID string, ev rules.Eve
 	}
 	ev.Time = orNow(ev.Time)
 	inserted := false
-	err := s.withEventTx(ctx, func() error {
-		if err := s.ensureEventMonth(ctx, s.pool, ev.Time); err != nil {
-			return err
-		}
+	err := s.withEventMonths(ctx, []time.Time{ev.Time}, func() error {
 		return s.inTx(ctx, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `INSERT INTO customers (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, customerID); err != nil {
 				return err

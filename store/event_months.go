@@ -14,8 +14,8 @@ import (
 // Events are partitioned by the UTC month of their time (migration
 // 00015). The first write of a month creates its partition
 // (rapport_events_partition): in a short transaction of its own before
-// the write's transaction where the month is known beforehand (Ingest,
-// InsertEvent, RecordFeedbackBatch), else inside the writing transaction
+// the write's transaction where the month is known beforehand
+// (withEventMonths: Ingest, InsertEvent, RecordFeedbackBatch), else inside the writing transaction
 // (an anonymous visitor's events moving to a customer), where PostgreSQL
 // sees every lock the creation waits for and detects any deadlock.
 // Retention (Maintain) drops old months.
@@ -24,7 +24,7 @@ import (
 // partition for, so that only the first event of a month pays the check.
 // An entry can go stale (retention dropped the month, or the transaction
 // that created it rolled back): the insert then fails with "no
-// partition", and withEventTx forgets the cache and runs again.
+// partition", and withEventMonths forgets the cache and runs again.
 type eventMonths struct {
 	mu    sync.Mutex
 	known map[int]bool
@@ -92,18 +92,28 @@ func isNoPartition(err error) bool {
 	return errors.As(err, &pg) && pg.Code == "23514" && strings.Contains(pg.Message, "no partition of relation")
 }
 
-// withEventTx runs fn, which writes events, once more with the month
-// cache forgotten if an insert found no partition (a stale cache entry).
-// A second failure is not the caller's fault: it is returned without the
-// PostgreSQL error, which IsInputError would take for bad input (class
-// 23), so the API answers 5xx and the client retries.
-func (s *Store) withEventTx(ctx context.Context, fn func() error) error {
-	err := fn()
+// withEventMonths runs fn, which writes events at times, after making
+// sure their months' partitions exist, each in a short transaction of its
+// own (ensureEventMonth through the pool). If an insert still finds no
+// partition (a stale cache entry), it forgets the cache and does it all
+// once more. A second failure is not the caller's fault: it is returned
+// without the PostgreSQL error, which IsInputError would take for bad
+// input (class 23), so the API answers 5xx and the client retries.
+func (s *Store) withEventMonths(ctx context.Context, times []time.Time, fn func() error) error {
+	run := func() error {
+		for _, t := range times {
+			if err := s.ensureEventMonth(ctx, s.pool, t); err != nil {
+				return err
+			}
+		}
+		return fn()
+	}
+	err := run()
 	if !isNoPartition(err) {
 		return err
 	}
 	s.months.forget()
-	if err = fn(); isNoPartition(err) {
+	if err = run(); isNoPartition(err) {
 		return fmt.Errorf("events partition missing after it was created (dropped by retention meanwhile?): %v", err)
 	}
 	return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -156,13 +157,15 @@ func (s *Store) RecordFeedbackBatch(ctx context.Context, events []feedback.Event
 			return nil, permanent("record feedback: %v", err)
 		}
 	}
+	// Each event's time is fixed once, for its partition and its row.
+	events = slices.Clone(events)
+	times := make([]time.Time, len(events))
+	for i := range events {
+		events[i].At = orNow(events[i].At)
+		times[i] = events[i].At
+	}
 	var out []FeedbackResult
-	err := s.withEventTx(ctx, func() error {
-		for _, e := range events {
-			if err := s.ensureEventMonth(ctx, s.pool, orNow(e.At)); err != nil {
-				return err
-			}
-		}
+	err := s.withEventMonths(ctx, times, func() error {
 		out = make([]FeedbackResult, len(events))
 		b := &pgx.Batch{}
 		for i, e := range events {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -81,18 +82,15 @@ func IsInputError(err error) bool {
 // another customer (or anonymous visitor) fails with ErrMessageIDReused
 // and writes nothing.
 func (s *Store) Ingest(ctx context.Context, in Ingestion) (IngestResult, error) {
+	var months []time.Time
 	if in.Event != nil {
 		ev := *in.Event
 		ev.Time = orNow(ev.Time) // the same time if the call runs again
 		in.Event = &ev
+		months = []time.Time{ev.Time}
 	}
 	var res IngestResult
-	err := s.withEventTx(ctx, func() error {
-		if in.Event != nil {
-			if err := s.ensureEventMonth(ctx, s.pool, in.Event.Time); err != nil {
-				return err
-			}
-		}
+	err := s.withEventMonths(ctx, months, func() error {
 		return s.inTx(ctx, func(tx pgx.Tx) error {
 			var err error
 			if res, err = s.ingest(ctx, tx, in); err != nil || res.CustomerID == "" {
