@@ -3,8 +3,6 @@ package scan
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +10,6 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/workflows"
@@ -36,35 +33,12 @@ var manifestPins = map[string]string{
 // fails here. Record them with
 // go test ./scan -run TestRecordScanHistories -record.
 func TestReplayScanHistories(t *testing.T) {
-	files := historytest.Files(t, historiesDir)
-	if len(files) == 0 {
-		t.Fatal("no recorded histories in " + historiesDir + " (go test ./scan -run TestRecordScanHistories -record)")
-	}
-	for _, f := range files {
-		name, _ := filepath.Rel(historiesDir, f)
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(Workflow, workflowRegisterOptions)
-			r.RegisterWorkflowWithOptions(PartitionWorkflow, partitionRegisterOptions)
-			file, err := os.Open(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer file.Close()
-			h, err := client.HistoryFromJSON(file, client.HistoryJSONOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			// A scan names its partitions after its own workflow id,
-			// which the history does not hold: the replay must run
-			// under the id it was recorded with.
-			opts := worker.ReplayWorkflowHistoryOptions{OriginalExecution: workflow.Execution{ID: recordedID(filepath.Base(f))}}
-			if err := r.ReplayWorkflowHistoryWithOptions(historytest.QuietLogger(), h, opts); err != nil {
-				t.Fatalf("replay %s: %v", f, err)
-			}
-		})
-	}
+	// A scan names its partitions after its own workflow id: the replay
+	// must run under the id it was recorded with.
+	historytest.ReplayAll(t, historiesDir, "go test ./scan -run TestRecordScanHistories -record", func(r worker.WorkflowReplayer) {
+		r.RegisterWorkflowWithOptions(Workflow, workflowRegisterOptions)
+		r.RegisterWorkflowWithOptions(PartitionWorkflow, partitionRegisterOptions)
+	}, recordedID)
 }
 
 // recordIDPrefix starts the workflow id of every recorded scan.

@@ -25,21 +25,9 @@ const historiesDir = "testdata/histories"
 // enrollments fails here. Record them with
 // go test ./workflows -run TestRecordHistories -record.
 func TestReplayHistories(t *testing.T) {
-	files := historytest.Files(t, historiesDir)
-	if len(files) == 0 {
-		t.Fatal("no recorded histories in " + historiesDir + " (go test ./workflows -run TestRecordHistories -record)")
-	}
-	for _, f := range files {
-		name, _ := filepath.Rel(historiesDir, f)
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(Journey, workflowRegisterOptions())
-			if err := r.ReplayWorkflowHistoryFromJSONFile(historytest.QuietLogger(), f); err != nil {
-				t.Fatalf("replay %s: %v", f, err)
-			}
-		})
-	}
+	historytest.ReplayAll(t, historiesDir, "go test ./workflows -run TestRecordHistories -record", func(r worker.WorkflowReplayer) {
+		r.RegisterWorkflowWithOptions(Journey, workflowRegisterOptions())
+	}, nil)
 }
 
 // recording is one sample run against the dev server.

@@ -30,6 +30,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -89,6 +91,44 @@ func Files(t testing.TB, root string) []string {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// ReplayAll replays every recorded history under root, each in a
+// parallel subtest, with the workflows register registers: a change to
+// them that a run in flight would not survive fails there. idOf, when
+// not nil, names the workflow id a file was recorded under, for
+// workflows whose commands depend on their own id (the histories do not
+// hold it). record names the command that records histories.
+func ReplayAll(t *testing.T, root, record string, register func(worker.WorkflowReplayer), idOf func(file string) string) {
+	t.Helper()
+	files := Files(t, root)
+	if len(files) == 0 {
+		t.Fatalf("no recorded histories in %s (%s)", root, record)
+	}
+	for _, f := range files {
+		name, _ := filepath.Rel(root, f)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := worker.NewWorkflowReplayer()
+			register(r)
+			file, err := os.Open(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer file.Close()
+			h, err := client.HistoryFromJSON(file, client.HistoryJSONOptions{})
+			if err != nil {
+				t.Fatalf("read %s: %v", f, err)
+			}
+			var opts worker.ReplayWorkflowHistoryOptions
+			if idOf != nil {
+				opts.OriginalExecution = workflow.Execution{ID: idOf(filepath.Base(f))}
+			}
+			if err := r.ReplayWorkflowHistoryWithOptions(QuietLogger(), h, opts); err != nil {
+				t.Fatalf("replay %s: %v", f, err)
+			}
+		})
+	}
 }
 
 // NewFolder creates root/release for a recording and refuses one that
