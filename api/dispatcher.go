@@ -10,6 +10,7 @@ import (
 
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
 )
 
 // Plans is the set of deployed playbooks; *engine.Registry implements it.
@@ -35,22 +36,33 @@ type ActiveEnrollment struct {
 	Version  string
 }
 
-// EnrollmentLister lists a customer's active enrollments.
-type EnrollmentLister interface {
+// Enrollments lists a customer's running enrollments and notes the
+// journeys the dispatcher starts; PGStore implements it over the
+// enrollments and journey_starts tables (migration 00019).
+//
+// ActiveEnrollments lists the enrollments recorded as active and the
+// starts noted and not yet recorded. NoteStart records a start before
+// the dispatcher asks for it, so that from then on the customer's events
+// reach the journey even before its enrollment is recorded. DropStartNote
+// deletes the note of a start that did not happen because the journey was
+// already running, once its enrollment is recorded.
+type Enrollments interface {
 	ActiveEnrollments(ctx context.Context, customerID string) ([]ActiveEnrollment, error)
+	NoteStart(ctx context.Context, s store.JourneyStart) error
+	DropStartNote(ctx context.Context, s store.JourneyStart) error
 }
 
 // EventDispatcher is the real Dispatcher and Enroller.
 type EventDispatcher struct {
 	plans       Plans
 	journeys    Journeys
-	enrollments EnrollmentLister
+	enrollments Enrollments
 	log         *slog.Logger
 }
 
 // NewEventDispatcher builds the dispatcher over the deployed plans, the
-// journey client and the enrollments table.
-func NewEventDispatcher(plans Plans, journeys Journeys, enrollments EnrollmentLister, log *slog.Logger) *EventDispatcher {
+// journey client and the enrollments.
+func NewEventDispatcher(plans Plans, journeys Journeys, enrollments Enrollments, log *slog.Logger) *EventDispatcher {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -60,19 +72,20 @@ func NewEventDispatcher(plans Plans, journeys Journeys, enrollments EnrollmentLi
 // Dispatch starts the enrollments ev triggers and signals the enrollments
 // of the customer that may react to it.
 //
-// Signalled are: every deployed playbook that listens for the event (its
-// journey may have started so recently that its enrollment is not
-// recorded yet; a playbook without a running journey answers "not found",
-// which Journeys.Signal ignores), and every enrollment the enrollments
-// table has as active (it may run an older version that listens when the
-// deployed one does not). A journey this very event just started is not
+// Signalled are the customer's running journeys (Enrollments: those
+// recorded as active and those whose start was noted and is not recorded
+// yet) that listen for the event (engine.Plan.Listens), or whose version
+// is not deployed here (it may listen when the deployed one does not). A
+// customer in no journey is signalled nothing, whatever the deployed
+// playbooks listen for. A journey this very event just started is not
 // signalled with its own trigger. (On a retry after a partial failure it
 // may be: the journey drops the trigger event by its ID.)
 //
 // Trigger rules are evaluated against the customer as stored now, at the
 // event's time; the audience is the journey's business. Enrollments start
-// first (a journey this event starts is not signalled), then the signals
-// go out concurrently (signal).
+// first (a journey this event starts is not signalled), each noted
+// before it is asked for (start), then the signals go out concurrently
+// (signal).
 func (d *EventDispatcher) Dispatch(ctx context.Context, c rules.Customer, ev rules.Event) error {
 	return d.DispatchTo(ctx, Recipient{ID: c.ID, Load: func(context.Context) (rules.Customer, error) { return c, nil }}, ev)
 }
@@ -97,9 +110,9 @@ func (d *EventDispatcher) DispatchTo(ctx context.Context, r Recipient, ev rules.
 	}
 	started := map[string]bool{}
 	for _, p := range triggered {
-		res, err := d.journeys.Enroll(ctx, p, customerID, ev)
+		res, err := d.start(ctx, p, customerID, ev)
 		if err != nil {
-			return fmt.Errorf("dispatch %s: enroll %s in %s: %w", ev.ID, customerID, p.Name, err)
+			return fmt.Errorf("dispatch %s: %w", ev.ID, err)
 		}
 		started[p.Name] = res.Started
 	}
@@ -143,18 +156,12 @@ func (d *EventDispatcher) signal(ctx context.Context, playbooks []string, custom
 	return nil
 }
 
-// listeners are the playbooks to signal with an event named name, sorted:
-// the deployed ones that listen (engine.Plan.Listens), and the active
-// enrollments that do. An enrollment whose version is not deployed here is
-// signalled whatever it listens to: a needless signal is cheap, a missed
-// one is a bug.
+// listeners are the playbooks to signal with an event named name,
+// sorted: those of the running enrollments that listen. An enrollment
+// whose version is not deployed here is signalled whatever it listens
+// to: a needless signal is cheap, a missed one is a bug.
 func (d *EventDispatcher) listeners(active []ActiveEnrollment, name string) []string {
 	set := map[string]bool{}
-	for _, pb := range d.plans.Names() {
-		if p, ok := d.plans.Latest(pb); ok && p.Listens(name) {
-			set[pb] = true
-		}
-	}
 	for _, a := range active {
 		p, ok := d.plans.Get(a.Playbook, a.Version)
 		if !ok || p.Listens(name) {
@@ -162,6 +169,29 @@ func (d *EventDispatcher) listeners(active []ActiveEnrollment, name string) []st
 		}
 	}
 	return slices.Sorted(maps.Keys(set))
+}
+
+// start starts the journey of customerID in p with trigger ev, noting
+// the start first (Enrollments.NoteStart): the journey may be running
+// before it records its enrollment, and the customer's next event must
+// reach it. A start that found the journey running already drops its
+// note; failing to is logged, not returned (the note only costs a
+// needless signal until Maintain deletes it).
+func (d *EventDispatcher) start(ctx context.Context, p *engine.Plan, customerID string, ev rules.Event) (EnrollResult, error) {
+	note := store.JourneyStart{CustomerID: customerID, Playbook: p.Name, Version: p.Version, TriggerID: ev.ID}
+	if err := d.enrollments.NoteStart(ctx, note); err != nil {
+		return EnrollResult{}, fmt.Errorf("enroll %s in %s: %w", customerID, p.Name, err)
+	}
+	res, err := d.journeys.Enroll(ctx, p, customerID, ev)
+	if err != nil {
+		return EnrollResult{}, fmt.Errorf("enroll %s in %s: %w", customerID, p.Name, err)
+	}
+	if !res.Started {
+		if err := d.enrollments.DropStartNote(ctx, note); err != nil {
+			d.log.Warn("could not drop the note of a start that found its journey running", "playbook", p.Name, "customer", customerID, "trigger", ev.ID, "err", err)
+		}
+	}
+	return res, nil
 }
 
 // triggered lists the deployed playbooks ev starts for the customer
@@ -206,11 +236,7 @@ func (d *EventDispatcher) Enroll(ctx context.Context, playbook string, c rules.C
 	if p.Trigger.Kind != engine.TriggerManual {
 		return EnrollResult{}, fmt.Errorf("%w: %s has a %s trigger", ErrNotManual, playbook, p.Trigger.Kind)
 	}
-	res, err := d.journeys.Enroll(ctx, p, c.ID, trigger)
-	if err != nil {
-		return EnrollResult{}, fmt.Errorf("enroll %s in %s: %w", c.ID, playbook, err)
-	}
-	return res, nil
+	return d.start(ctx, p, c.ID, trigger)
 }
 
 var (

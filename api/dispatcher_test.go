@@ -14,6 +14,7 @@ import (
 
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
 )
 
 // compile builds a one-step playbook with the given header lines (trigger,
@@ -58,10 +59,43 @@ func (f *fakeJourneys) Signal(_ context.Context, playbook, customerID string, ev
 	return nil
 }
 
-type fakeEnrollments map[string][]ActiveEnrollment
+// fakeEnrollments are customers' running enrollments. A noted start
+// joins them, as in the store (journey_starts), and is listed in notes;
+// drops lists the notes dropped.
+type fakeEnrollments struct {
+	mu           sync.Mutex
+	running      map[string][]ActiveEnrollment
+	notes, drops []string
+}
 
-func (f fakeEnrollments) ActiveEnrollments(_ context.Context, id string) ([]ActiveEnrollment, error) {
-	return f[id], nil
+// enrollmentsOf is a fakeEnrollments with a copy of running.
+func enrollmentsOf(running map[string][]ActiveEnrollment) *fakeEnrollments {
+	f := &fakeEnrollments{running: map[string][]ActiveEnrollment{}}
+	for id, a := range running {
+		f.running[id] = slices.Clone(a)
+	}
+	return f
+}
+
+func (f *fakeEnrollments) ActiveEnrollments(_ context.Context, id string) ([]ActiveEnrollment, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.running[id]), nil
+}
+
+func (f *fakeEnrollments) NoteStart(_ context.Context, s store.JourneyStart) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.running[s.CustomerID] = append(f.running[s.CustomerID], ActiveEnrollment{Playbook: s.Playbook, Version: s.Version})
+	f.notes = append(f.notes, s.Playbook+"/"+s.CustomerID+"/"+s.TriggerID)
+	return nil
+}
+
+func (f *fakeEnrollments) DropStartNote(_ context.Context, s store.JourneyStart) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.drops = append(f.drops, s.Playbook+"/"+s.CustomerID+"/"+s.TriggerID)
+	return nil
 }
 
 func TestDispatcher(t *testing.T) {
@@ -74,7 +108,7 @@ func TestDispatcher(t *testing.T) {
 	for _, p := range []*engine.Plan{big, anyBuy, signup, exits, manual} {
 		reg.Add(p)
 	}
-	active := fakeEnrollments{"c1": {
+	active := map[string][]ActiveEnrollment{"c1": {
 		{Playbook: "any_purchase", Version: anyBuy.Version}, // goal purchase
 		{Playbook: "welcome", Version: signup.Version},      // waits for profile_completed
 		{Playbook: "quiet", Version: exits.Version},         // exit_when: every event
@@ -102,25 +136,41 @@ func TestDispatcher(t *testing.T) {
 			[]string{"any_purchase/c1/e3", "quiet/c1/e3", "retired/c1/e3"}},
 		{"a fresh journey is not signalled its own trigger", rules.Customer{ID: "c2"}, rules.Event{ID: "e4", Name: "purchase", Amount: 150, Time: at},
 			[]string{"any_purchase/c2/e4", "big_spender/c2/e4"},
-			[]string{"quiet/c2/e4"}},
+			nil},
 		{"wait event", rules.Customer{ID: "c1"}, rules.Event{ID: "e5", Name: "profile_completed", Time: at},
 			nil,
 			[]string{"quiet/c1/e5", "retired/c1/e5", "welcome/c1/e5"}},
-		{"wait event before the enrollment is recorded", rules.Customer{ID: "c2"}, rules.Event{ID: "e6", Name: "profile_completed", Time: at},
+		{"a customer in no journey hears nothing", rules.Customer{ID: "c2"}, rules.Event{ID: "e6", Name: "profile_completed", Time: at},
 			nil,
-			[]string{"quiet/c2/e6", "welcome/c2/e6"}},
+			nil},
 		{"name is exact", rules.Customer{ID: "c1"}, rules.Event{ID: "e7", Name: "Purchase", Time: at},
 			nil,
 			[]string{"quiet/c1/e7", "retired/c1/e7"}},
 		{"signup starts welcome", rules.Customer{ID: "c2"}, rules.Event{ID: "e8", Name: "signup", Time: at},
-			[]string{"welcome/c2/e8"}, []string{"quiet/c2/e8"}},
+			[]string{"welcome/c2/e8"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			j := &fakeJourneys{running: running}
-			d := NewEventDispatcher(reg, j, active, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			en := enrollmentsOf(active)
+			d := NewEventDispatcher(reg, j, en, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err := d.Dispatch(context.Background(), tt.customer, tt.ev); err != nil {
 				t.Fatal(err)
+			}
+			// Every start is noted before it is asked for; those that
+			// found the journey running drop their note.
+			slices.Sort(en.notes)
+			if !slices.Equal(en.notes, tt.enrolls) {
+				t.Errorf("notes %v, want one per enroll %v", en.notes, tt.enrolls)
+			}
+			var drops []string
+			for _, e := range tt.enrolls {
+				if running[e[:strings.LastIndex(e, "/")]] { // playbook/customer
+					drops = append(drops, e)
+				}
+			}
+			if !slices.Equal(en.drops, drops) {
+				t.Errorf("dropped notes %v, want %v (the starts of running journeys)", en.drops, drops)
 			}
 			slices.Sort(j.enrolls)
 			slices.Sort(j.signals)
@@ -139,7 +189,7 @@ func TestDispatcherFailureIsReturned(t *testing.T) {
 	reg := engine.NewRegistry()
 	reg.Add(compile(t, "welcome", "trigger: { event: signup }", ""))
 	j := &fakeJourneys{fail: fmt.Errorf("start: %w", ErrUnavailable)}
-	d := NewEventDispatcher(reg, j, fakeEnrollments{}, nil)
+	d := NewEventDispatcher(reg, j, enrollmentsOf(nil), nil)
 	err := d.Dispatch(context.Background(), rules.Customer{ID: "c1"}, rules.Event{ID: "e1", Name: "signup"})
 	if !IsUnavailable(err) || !strings.Contains(err.Error(), "enroll c1 in welcome") {
 		t.Fatalf("error %v: want an unavailable error naming the enrollment", err)
@@ -153,7 +203,7 @@ func TestDispatcherTriggerRuleErrorSkipsPlaybook(t *testing.T) {
 	reg.Add(compile(t, "welcome", "trigger: { event: signup }", ""))
 	j := &fakeJourneys{}
 	var log strings.Builder
-	d := NewEventDispatcher(reg, j, fakeEnrollments{}, slog.New(slog.NewTextHandler(&log, nil)))
+	d := NewEventDispatcher(reg, j, enrollmentsOf(nil), slog.New(slog.NewTextHandler(&log, nil)))
 	if err := d.Dispatch(context.Background(), rules.Customer{ID: "c1"}, rules.Event{ID: "e1", Name: "signup"}); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +220,7 @@ func TestManualEnroll(t *testing.T) {
 	reg.Add(compile(t, "vip", "trigger: { manual: true }", ""))
 	reg.Add(compile(t, "welcome", "trigger: { event: signup }", ""))
 	j := &fakeJourneys{}
-	d := NewEventDispatcher(reg, j, fakeEnrollments{}, nil)
+	d := NewEventDispatcher(reg, j, enrollmentsOf(nil), nil)
 	c := rules.Customer{ID: "c1"}
 	if _, err := d.Enroll(context.Background(), "vip", c, rules.Event{Name: "manual"}); err != nil {
 		t.Fatal(err)
@@ -195,7 +245,7 @@ func TestDispatcherSeveralEvents(t *testing.T) {
 		"  - wait: { for: { payment_succeeded: [], subscription_cancelled: [] }, timeout: 2d }\n")
 	reg.Add(milk)
 	at := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
-	active := fakeEnrollments{"c1": {{Playbook: "milk", Version: milk.Version}}}
+	active := map[string][]ActiveEnrollment{"c1": {{Playbook: "milk", Version: milk.Version}}}
 	for _, tt := range []struct {
 		customer, event string
 		amount          float64
@@ -211,7 +261,7 @@ func TestDispatcherSeveralEvents(t *testing.T) {
 	} {
 		t.Run(tt.customer+" "+tt.event, func(t *testing.T) {
 			j := &fakeJourneys{running: map[string]bool{"milk/c1": true}}
-			d := NewEventDispatcher(reg, j, active, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			d := NewEventDispatcher(reg, j, enrollmentsOf(active), slog.New(slog.NewTextHandler(io.Discard, nil)))
 			ev := rules.Event{ID: "x", Name: tt.event, Amount: tt.amount, Time: at}
 			if err := d.Dispatch(context.Background(), rules.Customer{ID: tt.customer}, ev); err != nil {
 				t.Fatal(err)
@@ -225,12 +275,15 @@ func TestDispatcherSeveralEvents(t *testing.T) {
 
 // TestDispatchToReadsCustomerOnlyForTriggers: the profile is read only
 // when a deployed trigger names the event, once however many do, and a
-// failed read fails the dispatch; the listeners are signalled either way.
+// failed read fails the dispatch; the running listeners are signalled
+// either way.
 func TestDispatchToReadsCustomerOnlyForTriggers(t *testing.T) {
 	reg := engine.NewRegistry()
 	reg.Add(compile(t, "big", "trigger: { event: purchase, when: 'event.amount >= 100 && customer.tier != \"gold\"' }", ""))
 	reg.Add(compile(t, "any", "trigger: { event: purchase }", ""))
-	reg.Add(compile(t, "quiet", "trigger: { manual: true }\nexit_when: customer.attrs.stop == true", ""))
+	quiet := compile(t, "quiet", "trigger: { manual: true }\nexit_when: customer.attrs.stop == true", "")
+	reg.Add(quiet)
+	running := map[string][]ActiveEnrollment{"c1": {{Playbook: "quiet", Version: quiet.Version}}}
 	for _, tt := range []struct {
 		event   string
 		loadErr error
@@ -246,7 +299,7 @@ func TestDispatchToReadsCustomerOnlyForTriggers(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s %v", tt.event, tt.loadErr), func(t *testing.T) {
 			j := &fakeJourneys{}
-			d := NewEventDispatcher(reg, j, fakeEnrollments{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			d := NewEventDispatcher(reg, j, enrollmentsOf(running), slog.New(slog.NewTextHandler(io.Discard, nil)))
 			loads := 0
 			load := func(context.Context) (rules.Customer, error) {
 				loads++
@@ -267,7 +320,7 @@ func TestDispatchToReadsCustomerOnlyForTriggers(t *testing.T) {
 
 // countingEnrollments counts its reads.
 type countingEnrollments struct {
-	fakeEnrollments
+	*fakeEnrollments
 	reads int
 }
 
@@ -290,13 +343,14 @@ func TestDispatchToRunningReadBefore(t *testing.T) {
 		reads   int
 		signals []string
 	}{
-		{"not read", nil, 1, []string{"quiet/c1/e1", "retired/c1/e1"}},
-		{"read, none", []ActiveEnrollment{}, 0, []string{"quiet/c1/e1"}},
-		{"read, one", []ActiveEnrollment{{Playbook: "retired", Version: "abc"}}, 0, []string{"quiet/c1/e1", "retired/c1/e1"}},
+		{"not read", nil, 1, []string{"retired/c1/e1"}},
+		{"read, none", []ActiveEnrollment{}, 0, nil},
+		{"read, one", []ActiveEnrollment{{Playbook: "retired", Version: "abc"}}, 0, []string{"retired/c1/e1"}},
+		{"read, a listener", []ActiveEnrollment{{Playbook: "quiet", Version: quiet.Version}}, 0, []string{"quiet/c1/e1"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			j := &fakeJourneys{}
-			en := &countingEnrollments{fakeEnrollments: fakeEnrollments{"c1": {{Playbook: "retired", Version: "abc"}}}}
+			en := &countingEnrollments{fakeEnrollments: enrollmentsOf(map[string][]ActiveEnrollment{"c1": {{Playbook: "retired", Version: "abc"}}})}
 			d := NewEventDispatcher(reg, j, en, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err := d.DispatchTo(context.Background(), Recipient{ID: "c1", Load: noLoad, Running: tt.running}, rules.Event{ID: "e1", Name: "page"}); err != nil {
 				t.Fatal(err)

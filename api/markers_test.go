@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/store"
 )
 
 // fakeMarks records each marker statement the batcher writes.
@@ -238,27 +239,36 @@ func TestEventMarkersNeedEventsMarker(t *testing.T) {
 }
 
 // The event API hands the dispatcher the running enrollments Ingest read
-// in the call's transaction: no second read, and an enrollment of an
+// in the call's transaction, noted starts included: no second read, a
+// customer in no journey is signalled nothing, a journey whose start is
+// noted but not recorded is signalled, and an enrollment of an
 // undeployed version is still signalled.
 func TestPGDispatchUsesRunningReadByIngest(t *testing.T) {
 	reg := engine.NewRegistry()
-	reg.Add(compile(t, "quiet", "trigger: { manual: true }\nexit_when: customer.attrs.stop == true", ""))
+	quiet := compile(t, "quiet", "trigger: { manual: true }\nexit_when: customer.attrs.stop == true", "")
+	reg.Add(quiet)
 	j := &fakeJourneys{}
-	en := &countingEnrollments{fakeEnrollments: fakeEnrollments{}}
+	en := &countingEnrollments{fakeEnrollments: enrollmentsOf(nil)}
 	h, st := pgHarness(t, func(o *Options) { o.Dispatcher = NewEventDispatcher(reg, j, en, o.Logger) })
 	if rec := h.do("POST", "/v1/page", `{"userId":"c1","messageId":"p1"}`); rec.Code != 200 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if len(j.signals) != 0 {
+		t.Fatalf("signals %v for a customer in no journey, want none", j.signals)
 	}
 	_, err := st.Pool().Exec(context.Background(), `INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, started_at)
 		VALUES ('n1', 'rapport/retired/c1', 'retired', 'abc', 'c1', 'active', now())`)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := st.NoteStarts(context.Background(), store.JourneyStart{CustomerID: "c1", Playbook: "quiet", Version: quiet.Version, TriggerID: "manual-1"}); err != nil {
+		t.Fatal(err)
+	}
 	if rec := h.do("POST", "/v1/page", `{"userId":"c1","messageId":"p2"}`); rec.Code != 200 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
 	slices.Sort(j.signals)
-	want := []string{"quiet/c1/p1", "quiet/c1/p2", "retired/c1/p2"}
+	want := []string{"quiet/c1/p2", "retired/c1/p2"}
 	if en.reads != 0 || !slices.Equal(j.signals, want) {
 		t.Errorf("enrollment reads %d, signals %v; want 0 and %v", en.reads, j.signals, want)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/rapport-crm/rapport/store"
 )
 
-// PGStore adapts *store.Store to the API's Store, EnrollmentLister and
+// PGStore adapts *store.Store to the API's Store, Enrollments and
 // PendingLister. The SQL is the store's; PGStore only maps its answers
 // to the API's types and errors.
 type PGStore struct {
@@ -28,13 +28,24 @@ func (p PGStore) Customer(ctx context.Context, id string) (rules.Customer, error
 	return c, err
 }
 
-// ActiveEnrollments implements EnrollmentLister.
+// ActiveEnrollments implements Enrollments: the enrollments recorded as
+// active and the starts noted (store.Store.RunningVersions).
 func (p PGStore) ActiveEnrollments(ctx context.Context, customerID string) ([]ActiveEnrollment, error) {
 	running, err := p.RunningVersions(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
 	return activeEnrollments(running), nil
+}
+
+// NoteStart implements Enrollments with store.Store.NoteStarts.
+func (p PGStore) NoteStart(ctx context.Context, s store.JourneyStart) error {
+	return p.NoteStarts(ctx, s)
+}
+
+// DropStartNote implements Enrollments with store.Store.DropStartNotes.
+func (p PGStore) DropStartNote(ctx context.Context, s store.JourneyStart) error {
+	return p.DropStartNotes(ctx, s)
 }
 
 // activeEnrollments maps the store's running versions to the API's type;
@@ -69,8 +80,8 @@ func LoadRegistry(ctx context.Context, st *store.Store) (*engine.Registry, []err
 }
 
 var (
-	_ Store            = PGStore{}
-	_ EnrollmentLister = PGStore{}
-	_ PendingLister    = PGStore{}
-	_ EventsMarker     = PGStore{}
+	_ Store         = PGStore{}
+	_ Enrollments   = PGStore{}
+	_ PendingLister = PGStore{}
+	_ EventsMarker  = PGStore{}
 )

@@ -263,7 +263,7 @@ func TestSpecOrderCompletedStartsLoyaltyLadder(t *testing.T) {
 	reg.Add(plan)
 	j := &fakeJourneys{}
 	h, st := pgHarness(t, func(o *Options) {
-		o.Dispatcher = NewEventDispatcher(reg, j, fakeEnrollments{}, nil)
+		o.Dispatcher = NewEventDispatcher(reg, j, enrollmentsOf(nil), nil)
 	})
 	mustStatus(t, h, "/v1/track", `{"userId":"c1","event":"Order Completed","messageId":"o1","properties":{"order_id":"A1","revenue":80}}`, 200)
 	if want := []string{"loyalty_ladder/c1/o1"}; !slices.Equal(j.enrolls, want) {

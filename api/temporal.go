@@ -42,7 +42,7 @@ func (t TemporalJourneys) Signal(ctx context.Context, playbook, customerID strin
 // NewDispatcher is the production dispatcher: the deployed plans in
 // registry, journeys on Temporal through c, running enrollments from the
 // store.
-func NewDispatcher(c client.Client, registry *engine.Registry, st EnrollmentLister) *EventDispatcher {
+func NewDispatcher(c client.Client, registry *engine.Registry, st Enrollments) *EventDispatcher {
 	return NewEventDispatcher(registry, TemporalJourneys{Client: c}, st, nil)
 }
 

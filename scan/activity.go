@@ -66,6 +66,11 @@ type Store interface {
 	EachCandidate(ctx context.Context, q store.CandidateQuery, fn func(rules.Customer) error) error
 	TimeZones(ctx context.Context, field string) ([]string, error)
 	EntryHistories(ctx context.Context, playbook string, ids []string) (map[string]store.EntryHistory, error)
+	// NoteStarts and DropStartNotes keep the notes of the starts a page
+	// asks for (store.Store.NoteStarts): the event API signals a journey
+	// from its note until the journey records its enrollment.
+	NoteStarts(ctx context.Context, starts ...store.JourneyStart) error
+	DropStartNotes(ctx context.Context, starts ...store.JourneyStart) error
 }
 
 // StartFunc starts the enrollment of customerID in plan; started is false
@@ -348,16 +353,26 @@ func (a *Activities) admit(ctx context.Context, plan *engine.Plan, now time.Time
 // Concurrency start slots for each, and calls alive after each start:
 // starting a batch's 500 enrollments can take longer than the heartbeat
 // timeout when Temporal is slow, and a call that timed out would be
-// retried while its starts went on. The first error is returned after
-// every started call has finished.
+// retried while its starts went on. The starts are noted first, in one
+// statement (Store.NoteStarts), and the notes of those that found the
+// journey running are dropped at the end. The first error is returned
+// after every started call has finished.
 func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.Time, ids []string, n *Counts, alive func()) error {
+	notes := make([]store.JourneyStart, len(ids))
+	for i, id := range ids {
+		notes[i] = store.JourneyStart{CustomerID: id, Playbook: plan.Name, Version: plan.Version, TriggerID: TriggerEvent(plan, id, now).ID}
+	}
+	if err := a.Store.NoteStarts(ctx, notes...); err != nil {
+		return err
+	}
 	sem := a.startSlots()
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
+		running  []store.JourneyStart
 	)
-	for _, id := range ids {
+	for i, id := range ids {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -365,7 +380,7 @@ func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.T
 			return ctx.Err()
 		}
 		wg.Add(1)
-		go func(id string) {
+		go func() {
 			defer func() { <-sem; wg.Done() }()
 			started, err := a.Start(ctx, plan, id, TriggerEvent(plan, id, now))
 			mu.Lock()
@@ -379,11 +394,15 @@ func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.T
 				n.Started++
 			default:
 				n.Running++
+				running = append(running, notes[i])
 			}
-		}(id)
+		}()
 	}
 	wg.Wait()
-	return firstErr
+	if firstErr != nil {
+		return firstErr
+	}
+	return a.Store.DropStartNotes(ctx, running...)
 }
 
 // TriggerEvent is the event a scanned enrollment starts with: named after

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -31,8 +32,10 @@ type fakeStore struct {
 	customers []rules.Customer
 	history   map[string]store.EntryHistory
 
-	mu    sync.Mutex
-	reads map[string]int
+	mu      sync.Mutex
+	reads   map[string]int
+	notes   map[string]bool // customer/trigger of the noted starts
+	dropped []string        // customers whose start notes were dropped
 }
 
 func (f *fakeStore) ActivePlaybook(_ context.Context, name string) (store.DeployedPlaybook, bool, error) {
@@ -73,6 +76,37 @@ func (f *fakeStore) EachCandidate(_ context.Context, q store.CandidateQuery, fn 
 }
 
 func (f *fakeStore) TimeZones(context.Context, string) ([]string, error) { return nil, nil }
+
+// NoteStarts records the notes; a start must be noted before it is
+// asked for (fakeStore.started checks).
+func (f *fakeStore) NoteStarts(_ context.Context, starts ...store.JourneyStart) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.notes == nil {
+		f.notes = map[string]bool{}
+	}
+	for _, s := range starts {
+		f.notes[s.CustomerID+"/"+s.TriggerID] = true
+	}
+	return nil
+}
+
+// DropStartNotes records the dropped notes.
+func (f *fakeStore) DropStartNotes(_ context.Context, starts ...store.JourneyStart) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range starts {
+		f.dropped = append(f.dropped, s.CustomerID)
+	}
+	return nil
+}
+
+// noted reports whether the start of customerID by trigger was noted.
+func (f *fakeStore) noted(customerID, trigger string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.notes[customerID+"/"+trigger]
+}
 
 func (f *fakeStore) EntryHistories(_ context.Context, _ string, ids []string) (map[string]store.EntryHistory, error) {
 	out := map[string]store.EntryHistory{}
@@ -126,6 +160,10 @@ type recorder struct {
 	started        map[string]rules.Event
 	inFlight, peak atomic.Int32
 	alreadyRunning map[string]bool
+	// notes, when set, is the store every start must have been noted in
+	// before it is asked for; unnoted lists those that were not.
+	notes   *fakeStore
+	unnoted []string
 }
 
 func (r *recorder) start(_ context.Context, _ *engine.Plan, id string, ev rules.Event) (bool, error) {
@@ -140,6 +178,9 @@ func (r *recorder) start(_ context.Context, _ *engine.Plan, id string, ev rules.
 	time.Sleep(time.Millisecond)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.notes != nil && !r.notes.noted(id, ev.ID) {
+		r.unnoted = append(r.unnoted, id)
+	}
 	if r.alreadyRunning[id] {
 		return false, nil
 	}
@@ -152,7 +193,7 @@ func TestScanPageStartsMatchesWithinBounds(t *testing.T) {
 	fs := &fakeStore{src: []byte(segmentGoSrc), customers: seed(500, now), history: map[string]store.EntryHistory{
 		"c00000": {Any: true, Last: &now}, // enrolled by this scan already (retried page)
 	}}
-	rec := &recorder{started: map[string]rules.Event{}, alreadyRunning: map[string]bool{"c00005": true}}
+	rec := &recorder{started: map[string]rules.Event{}, alreadyRunning: map[string]bool{"c00005": true}, notes: fs}
 	a := &Activities{Store: fs, Start: rec.start, Concurrency: 7}
 	res, err := a.ScanPage(context.Background(), PageRequest{Playbook: "lapsed", Now: now, Limit: 600})
 	if err != nil {
@@ -167,6 +208,14 @@ func TestScanPageStartsMatchesWithinBounds(t *testing.T) {
 	}
 	if ev, ok := rec.started["c00010"]; !ok || ev.Name != "segment" || !ev.Time.Equal(now) {
 		t.Errorf("c00010 trigger event %+v (started %v), want segment at scan time", ev, ok)
+	}
+	// Every start was noted before it was asked for, and only the note of
+	// the start that found its journey running was dropped.
+	if len(rec.unnoted) != 0 {
+		t.Errorf("starts asked for before they were noted: %v", rec.unnoted)
+	}
+	if !slices.Equal(fs.dropped, []string{"c00005"}) {
+		t.Errorf("dropped start notes of %v, want those of c00005 only", fs.dropped)
 	}
 }
 

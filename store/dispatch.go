@@ -113,15 +113,18 @@ type RunningVersion struct {
 	Version  string
 }
 
-// runningSQL lists a customer's running playbook versions.
+// runningSQL lists a customer's running playbook versions: those of the
+// active enrollments and of the starts noted and not yet recorded
+// (journey_starts).
 const runningSQL = `
-	SELECT DISTINCT playbook, version FROM enrollments
-	WHERE customer_id = $1 AND status = 'active'
+	SELECT playbook, version FROM enrollments WHERE customer_id = $1 AND status = 'active'
+	UNION
+	SELECT playbook, version FROM journey_starts WHERE customer_id = $1
 	ORDER BY playbook, version`
 
 // RunningVersions lists the playbook versions the customer is actively
-// enrolled in, which the event API dispatches an event to besides the
-// playbooks it triggers.
+// enrolled in or being started in (NoteStarts), which the event API
+// dispatches an event to besides the playbooks it triggers.
 func (s *Store) RunningVersions(ctx context.Context, customerID string) ([]RunningVersion, error) {
 	rows, err := s.pool.Query(ctx, runningSQL, customerID)
 	if err != nil {

@@ -40,6 +40,9 @@ const (
 // are not recorded (a segment scan would otherwise add a row per customer
 // per scan); asking again re-evaluates with the same At, which answers the
 // same unless the blocking enrollment has since ended.
+//
+// Either way the start's note (NoteStarts) is deleted in the same
+// transaction: from its commit the enrollment is active, or over.
 func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (activities.EntryResult, error) {
 	e := r.Enrollment
 	if err := activities.CheckEntry(r); err != nil {
@@ -87,6 +90,10 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 				return row.Scan(&sameTrigger)
 			})
 		}
+		// The starter's note (journey_starts) has done its job whatever
+		// the decision: an admitted enrollment is active from this commit
+		// on, and a refused one ends.
+		b.Queue(deleteStartNoteSQL, e.CustomerID, e.Playbook, r.TriggerID)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}

@@ -147,6 +147,7 @@ var forgetDeletes = []struct{ table, sql string }{
 	{"messages", `DELETE FROM messages WHERE customer_id = $1`},
 	{"enrollment_steps", `DELETE FROM enrollment_steps WHERE enrollment_id IN (SELECT id FROM enrollments WHERE customer_id = $1)`},
 	{"enrollments", `DELETE FROM enrollments WHERE customer_id = $1`},
+	{"journey_starts", `DELETE FROM journey_starts WHERE customer_id = $1`},
 	{"events", `DELETE FROM events WHERE customer_id = $1`},
 	{"event_ids", `DELETE FROM event_ids WHERE customer_id = $1`},
 	{"anonymous_events", `DELETE FROM anonymous_events WHERE anonymous_id IN (SELECT anonymous_id FROM anonymous_ids WHERE customer_id = $1)`},

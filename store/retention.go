@@ -41,6 +41,7 @@ type MaintainReport struct {
 	AnonymousEvents int64     // anonymous visitors' events deleted
 	MessagesBefore  time.Time // messages older than this are gone; zero: kept forever
 	Messages        int64     // messages deleted (their status history with them)
+	StartNotes      int64     // start notes older than StartNoteRetention deleted
 }
 
 // monthStart is the first instant of the UTC month months after t's.
@@ -58,7 +59,9 @@ func monthStart(t time.Time, months int) time.Time {
 //     event ids and anonymous visitors' events of that time;
 //   - with MessageRetentionMonths M, deletes messages (queued ones and
 //     those of active enrollments excepted) created before the M whole
-//     months preceding now's, with their status history.
+//     months preceding now's, with their status history;
+//   - deletes the start notes (NoteStarts) older than StartNoteRetention,
+//     starts that failed for good.
 //
 // A partition is detached CONCURRENTLY (writers and readers of other
 // months carry on) and then dropped; a pass interrupted between the two
@@ -75,7 +78,21 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, dry bool) (Maintain
 	if err := s.maintainMessages(ctx, now, dry, &r); err != nil {
 		return r, fmt.Errorf("maintain messages: %w", err)
 	}
+	if err := s.maintainStartNotes(ctx, now, dry, &r); err != nil {
+		return r, fmt.Errorf("maintain start notes: %w", err)
+	}
 	return r, nil
+}
+
+// maintainStartNotes deletes the start notes no journey deleted.
+func (s *Store) maintainStartNotes(ctx context.Context, now time.Time, dry bool, r *MaintainReport) error {
+	before := now.Add(-StartNoteRetention)
+	if dry {
+		return s.pool.QueryRow(ctx, `SELECT count(*) FROM journey_starts WHERE requested_at < $1`, before).Scan(&r.StartNotes)
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM journey_starts WHERE requested_at < $1`, before)
+	r.StartNotes = tag.RowsAffected()
+	return err
 }
 
 // eventPartition is one month of events.

@@ -78,4 +78,5 @@ func printMaintain(w io.Writer, r store.MaintainReport, dry bool) {
 	} else {
 		fmt.Fprintf(w, "messages before %s: %s %d\n", r.MessagesBefore.Format("2006-01-02"), verb[2], r.Messages)
 	}
+	fmt.Fprintf(w, "start notes of journeys that never ran (older than %d days): %s %d\n", int(store.StartNoteRetention.Hours()/24), verb[2], r.StartNotes)
 }

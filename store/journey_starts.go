@@ -1,0 +1,91 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Start notes (journey_starts, migration 00019) tell the event API about
+// journeys that are being started: Temporal may run a journey's workflow
+// before its first activity records the enrollment as active, and an
+// event the customer sends meanwhile must still reach it. A starter
+// notes its starts (NoteStarts), committed, before it asks Temporal; the
+// journey's RecordStart deletes its note when it records the enrollment;
+// RunningVersions reads both.
+
+// JourneyStart is a start a starter is about to ask Temporal for: the
+// enrollment of a customer in a playbook version, by a trigger (the
+// event or scan tick whose ID the journey's RecordStart carries).
+type JourneyStart struct {
+	CustomerID string
+	Playbook   string
+	Version    string
+	TriggerID  string
+}
+
+// StartNoteRetention is how long a start note is kept when no journey
+// deletes it: a start that failed for good, or whose journey has not
+// run its first activity after this long. Maintain deletes older notes.
+const StartNoteRetention = 30 * 24 * time.Hour
+
+// NoteStarts records starts about to be requested, in one statement.
+// Noting a start again moves its time forward. The customers must exist.
+func (s *Store) NoteStarts(ctx context.Context, starts ...JourneyStart) error {
+	if len(starts) == 0 {
+		return nil
+	}
+	cols := make([][]string, 4)
+	for _, st := range starts {
+		cols[0] = append(cols[0], st.CustomerID)
+		cols[1] = append(cols[1], st.Playbook)
+		cols[2] = append(cols[2], st.Version)
+		cols[3] = append(cols[3], st.TriggerID)
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO journey_starts (customer_id, playbook, version, trigger_id)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+		ON CONFLICT (customer_id, playbook, trigger_id) DO UPDATE
+			SET version = excluded.version, requested_at = now()`,
+		cols[0], cols[1], cols[2], cols[3])
+	if isForeignKeyViolation(err) {
+		return permanent("note %d journey starts (first %s in %s): a customer does not exist", len(starts), starts[0].CustomerID, starts[0].Playbook)
+	}
+	if err != nil {
+		return fmt.Errorf("note %d journey starts (first %s in %s): %w", len(starts), starts[0].CustomerID, starts[0].Playbook, err)
+	}
+	return nil
+}
+
+// deleteStartNoteSQL deletes the note of one start ($1 customer, $2
+// playbook, $3 trigger).
+const deleteStartNoteSQL = `DELETE FROM journey_starts WHERE customer_id = $1 AND playbook = $2 AND trigger_id = $3`
+
+// DropStartNotes deletes the notes of starts that did not happen because
+// the customer's journey of the playbook was already running, once that
+// journey's enrollment is active: from then on the enrollment is what
+// the event API reads. A note whose running journey has not recorded its
+// enrollment yet stays (that journey may be the one its trigger started,
+// on an earlier try); its RecordStart or Maintain deletes it.
+func (s *Store) DropStartNotes(ctx context.Context, starts ...JourneyStart) error {
+	if len(starts) == 0 {
+		return nil
+	}
+	cols := make([][]string, 3)
+	for _, st := range starts {
+		cols[0] = append(cols[0], st.CustomerID)
+		cols[1] = append(cols[1], st.Playbook)
+		cols[2] = append(cols[2], st.TriggerID)
+	}
+	_, err := s.pool.Exec(ctx, `
+		DELETE FROM journey_starts n
+		USING unnest($1::text[], $2::text[], $3::text[]) AS d (customer_id, playbook, trigger_id)
+		WHERE n.customer_id = d.customer_id AND n.playbook = d.playbook AND n.trigger_id = d.trigger_id
+			AND EXISTS (SELECT 1 FROM enrollments e
+				WHERE e.customer_id = d.customer_id AND e.playbook = d.playbook AND e.status = 'active')`,
+		cols[0], cols[1], cols[2])
+	if err != nil {
+		return fmt.Errorf("drop %d start notes (first %s in %s): %w", len(starts), starts[0].CustomerID, starts[0].Playbook, err)
+	}
+	return nil
+}

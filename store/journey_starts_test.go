@@ -1,0 +1,166 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/rules"
+	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/store/storetest"
+)
+
+// running lists RunningVersions as playbook@version.
+func running(t *testing.T, s *store.Store, customerID string) []string {
+	t.Helper()
+	rv, err := s.RunningVersions(context.Background(), customerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rv {
+		out = append(out, r.Playbook+"@"+r.Version)
+	}
+	return out
+}
+
+// A noted start counts as running until its journey records its
+// enrollment (RecordStart, admitted or refused), which deletes only the
+// note of its own trigger.
+func TestStartNotesRunUntilTheJourneyRecordsItsStart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.New(t)
+	mustCustomer(t, s, rules.Customer{ID: "c1"})
+	mustCustomer(t, s, rules.Customer{ID: "c2"})
+
+	if got := running(t, s, "c1"); len(got) != 0 {
+		t.Fatalf("running before any start: %v", got)
+	}
+	notes := []store.JourneyStart{
+		{CustomerID: "c1", Playbook: "welcome", Version: "v1", TriggerID: "signup-1"},
+		{CustomerID: "c1", Playbook: "welcome", Version: "v1", TriggerID: "scan/welcome/1/c1"}, // a racing starter
+		{CustomerID: "c1", Playbook: "winback", Version: "v7", TriggerID: "scan/winback/1/c1"},
+	}
+	if err := s.NoteStarts(ctx, notes...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NoteStarts(ctx, notes[0]); err != nil { // a retried dispatch notes again
+		t.Fatal(err)
+	}
+	if got, want := running(t, s, "c1"), []string{"welcome@v1", "winback@v7"}; !slices.Equal(got, want) {
+		t.Errorf("running with starts noted: %v, want %v", got, want)
+	}
+	if got := running(t, s, "c2"); len(got) != 0 {
+		t.Errorf("c2 runs %v, want nothing (the notes are c1's)", got)
+	}
+
+	// welcome's journey, started by signup-1, is admitted: its note goes,
+	// the racing starter's stays, and the enrollment runs.
+	e := enrollment("en-welcome", "welcome", "c1")
+	res, err := s.RecordStart(ctx, activities.EntryRequest{Enrollment: e, Reentry: "never", At: t0, TriggerID: "signup-1"})
+	if err != nil || !res.Admitted {
+		t.Fatalf("record start: %+v %v", res, err)
+	}
+	if got := column(t, s, `SELECT playbook || '/' || trigger_id FROM journey_starts ORDER BY 1`); !slices.Equal(got,
+		[]string{"welcome/scan/welcome/1/c1", "winback/scan/winback/1/c1"}) {
+		t.Errorf("notes after welcome's start: %v", got)
+	}
+	if got, want := running(t, s, "c1"), []string{"welcome@v1", "winback@v7"}; !slices.Equal(got, want) {
+		t.Errorf("running after welcome's start: %v, want %v", got, want)
+	}
+
+	// winback's journey is refused (c1 ran winback before and it allows
+	// no re-entry): its note goes too, and nothing of winback runs.
+	if _, err := s.Pool().Exec(ctx, `INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, started_at, ended_at)
+		VALUES ('old', 'wf-old', 'winback', 'v6', 'c1', 'completed', $1, $1)`, t0.Add(-48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	w := enrollment("en-winback", "winback", "c1")
+	res, err = s.RecordStart(ctx, activities.EntryRequest{Enrollment: w, Reentry: "never", At: t0, TriggerID: "scan/winback/1/c1"})
+	if err != nil || res.Admitted {
+		t.Fatalf("record start of a second winback: %+v %v, want refused", res, err)
+	}
+	if got, want := running(t, s, "c1"), []string{"welcome@v1"}; !slices.Equal(got, want) {
+		t.Errorf("running after winback's refusal: %v, want %v", got, want)
+	}
+}
+
+// A start that found its journey running drops its note only once that
+// journey's enrollment is active: before, the running journey may be the
+// one its own trigger started on an earlier try.
+func TestDropStartNotesWaitsForTheEnrollment(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.New(t)
+	mustCustomer(t, s, rules.Customer{ID: "c1"})
+	mustCustomer(t, s, rules.Customer{ID: "c2"})
+	a := store.JourneyStart{CustomerID: "c1", Playbook: "welcome", Version: "v1", TriggerID: "t-a"}
+	b := store.JourneyStart{CustomerID: "c2", Playbook: "welcome", Version: "v1", TriggerID: "t-b"}
+	if err := s.NoteStarts(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	// c2's journey has recorded its enrollment (started by another trigger).
+	if _, err := s.RecordStart(ctx, activities.EntryRequest{Enrollment: enrollment("en-c2", "welcome", "c2"), Reentry: "never", At: t0, TriggerID: "t-other"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DropStartNotes(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	if got := column(t, s, `SELECT customer_id || '/' || trigger_id FROM journey_starts ORDER BY 1`); !slices.Equal(got, []string{"c1/t-a"}) {
+		t.Errorf("notes left %v, want c1's only (its journey has not recorded its start)", got)
+	}
+	if got, want := running(t, s, "c2"), []string{"welcome@v1"}; !slices.Equal(got, want) {
+		t.Errorf("c2 runs %v, want %v from its enrollment", got, want)
+	}
+}
+
+// A start of a customer who does not exist is a permanent error and
+// notes nothing.
+func TestNoteStartOfUnknownCustomer(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	mustCustomer(t, s, rules.Customer{ID: "c1"})
+	err := s.NoteStarts(context.Background(),
+		store.JourneyStart{CustomerID: "c1", Playbook: "p", Version: "v1", TriggerID: "t"},
+		store.JourneyStart{CustomerID: "ghost", Playbook: "p", Version: "v1", TriggerID: "t"})
+	if !errors.Is(err, activities.ErrPermanent) {
+		t.Fatalf("error %v, want a permanent one", err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM journey_starts`); n != 0 {
+		t.Errorf("%d notes kept, want none", n)
+	}
+}
+
+// Maintain deletes the notes no journey deleted once they are older than
+// StartNoteRetention, and counts them when dry.
+func TestMaintainDeletesOldStartNotes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.New(t)
+	mustCustomer(t, s, rules.Customer{ID: "c1"})
+	if err := s.NoteStarts(ctx, store.JourneyStart{CustomerID: "c1", Playbook: "p", Version: "v1", TriggerID: "old"},
+		store.JourneyStart{CustomerID: "c1", Playbook: "p", Version: "v1", TriggerID: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, `UPDATE journey_starts SET requested_at = now() - interval '31 days' WHERE trigger_id = 'old'`); err != nil {
+		t.Fatal(err)
+	}
+	dry, err := s.Maintain(ctx, time.Now(), true)
+	if err != nil || dry.StartNotes != 1 {
+		t.Fatalf("dry pass: %d notes, %v; want 1", dry.StartNotes, err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM journey_starts`); n != 2 {
+		t.Fatalf("dry pass left %d notes, want 2", n)
+	}
+	r, err := s.Maintain(ctx, time.Now(), false)
+	if err != nil || r.StartNotes != 1 {
+		t.Fatalf("pass: %d notes, %v; want 1", r.StartNotes, err)
+	}
+	if got := column(t, s, `SELECT trigger_id FROM journey_starts`); !slices.Equal(got, []string{"new"}) {
+		t.Errorf("notes left %v, want the recent one", got)
+	}
+}
