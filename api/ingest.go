@@ -120,6 +120,8 @@ func (s *Server) limits() limits {
 // apply writes the calls in order, each atomically, and dispatches each
 // stored event, then answers. idx are the batch indexes of the calls and
 // errs the batch items already refused (both nil for a single call).
+// Calls that only store an event are written a run at a time
+// (writeNext); their events are then dispatched in the calls' order.
 //
 // A call refused by the store for its content (a messageId of another
 // user, a value out of range) is a 4xx: alone it is the answer, in a batch
@@ -134,33 +136,37 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, calls []Call, idx
 	batch := idx != nil || errs != nil
 	var dispatchErr error
 	applied := 0
-	for i, call := range calls {
-		path := ""
-		if batch {
-			path = fmt.Sprintf("batch[%d]", idx[i])
-		}
-		who, pending, err := s.write(ctx, call)
-		if err != nil {
-			status, msg, refused := refusal(err, path, call)
-			switch {
-			case refused && batch:
-				errs = append(errs, itemError{Index: idx[i], Status: status, Error: msg})
-				continue
-			case refused:
-				writeError(w, status, msg)
-			default:
-				s.fail(w, "store", i, len(calls), err)
+	for i := 0; i < len(calls); {
+		results := s.writeNext(ctx, calls[i:])
+		for k, res := range results {
+			at, call := i+k, calls[i+k]
+			path := ""
+			if batch {
+				path = fmt.Sprintf("batch[%d]", idx[at])
 			}
-			return
+			if res.err != nil {
+				status, msg, refused := refusal(res.err, path, call)
+				switch {
+				case refused && batch:
+					errs = append(errs, itemError{Index: idx[at], Status: status, Error: msg})
+					continue
+				case refused:
+					writeError(w, status, msg)
+				default:
+					s.fail(w, "store", at, len(calls), res.err)
+				}
+				return
+			}
+			applied++
+			if res.pending == nil || dispatchErr != nil {
+				continue
+			}
+			if dispatchErr = s.dispatchWith(ctx, res.who, res.pending.Event, res.pending.running); dispatchErr != nil {
+				s.opts.Logger.Error("dispatch failed; the event is stored and the client will retry",
+					"customer", res.who, "event", res.pending.Name, "message_id", res.pending.ID, "err", dispatchErr)
+			}
 		}
-		applied++
-		if pending == nil || dispatchErr != nil {
-			continue
-		}
-		if dispatchErr = s.dispatchWith(ctx, who, pending.Event, pending.running); dispatchErr != nil {
-			s.opts.Logger.Error("dispatch failed; the event is stored and the client will retry",
-				"customer", who, "event", pending.Name, "message_id", pending.ID, "err", dispatchErr)
-		}
+		i += len(results)
 	}
 	if dispatchErr != nil {
 		s.fail(w, "dispatch", -1, len(calls), dispatchErr)
@@ -207,6 +213,67 @@ func (s *Server) fail(w http.ResponseWriter, stage string, index, n int, err err
 type pending struct {
 	rules.Event
 	running []ActiveEnrollment
+}
+
+// written is what writing one call did: the customer it counted for
+// and the event still to dispatch (write), or why it was not written.
+type written struct {
+	who     string
+	pending *pending
+	err     error
+}
+
+// writeNext writes the first of calls and answers what it did; when the
+// Store can (EventsIngester) and the first calls only store an event of
+// a known customer (Call.storesOnlyEvent), it writes all those calls in
+// a row at once instead, answering one result per call. A failure that
+// is not a refusal of one call is a single result: none of them was
+// written.
+func (s *Server) writeNext(ctx context.Context, calls []Call) []written {
+	ing, ok := s.opts.Store.(EventsIngester)
+	n := 0
+	for ok && n < len(calls) && calls[n].storesOnlyEvent() {
+		n++
+	}
+	if n == 0 {
+		who, p, err := s.write(ctx, calls[0])
+		return []written{{who: who, pending: p, err: err}}
+	}
+	in := make([]store.EventCall, n)
+	for k, c := range calls[:n] {
+		in[k] = store.EventCall{CustomerID: c.UserID, AnonymousID: c.AnonymousID, Event: *c.event}
+	}
+	outs, err := ing.IngestEvents(ctx, in)
+	if err != nil {
+		return []written{{err: err}}
+	}
+	res := make([]written, n)
+	seen := map[string]bool{}
+	for k, o := range outs {
+		who := calls[k].UserID
+		switch {
+		case o.Err != nil:
+			res[k] = written{err: o.Err}
+		case o.Dispatched: // stored and dispatched before
+			res[k] = written{who: who}
+		case seen[who]:
+			// Read again when it is dispatched: the dispatch of an
+			// earlier call of the customer may start a journey this
+			// event must reach.
+			res[k] = written{who: who, pending: &pending{Event: *calls[k].event}}
+		default:
+			res[k] = written{who: who, pending: &pending{Event: *calls[k].event, running: activeEnrollments(o.Running)}}
+		}
+		seen[who] = true
+	}
+	return res
+}
+
+// storesOnlyEvent says whether the call only stores an event of a known
+// customer (store.EventCall): a track, page or screen call with a
+// userId, no context.traits and an event that changes no metric.
+func (c Call) storesOnlyEvent() bool {
+	return c.event != nil && c.UserID != "" && c.profile == nil && c.effect == "" && c.GroupID == ""
 }
 
 // write stores one call in one transaction. It returns the customer the

@@ -30,6 +30,14 @@ type Store interface {
 	MarkDispatched(ctx context.Context, eventID string) error
 }
 
+// EventsIngester writes many calls that only store an event at once
+// (store.Store.IngestEvents), one outcome per call; PGStore has it. The
+// event API uses it, when its Store has it, for every run of such calls
+// (a page view, a product view), alone or in a batch.
+type EventsIngester interface {
+	IngestEvents(ctx context.Context, calls []store.EventCall) ([]store.EventOutcome, error)
+}
+
 // EventsMarker records that many events' dispatch succeeded in one
 // write; PGStore has it (store.Store.MarkEventsDispatched). The event
 // API's marker batcher writes through it (Options.MarkEvery).

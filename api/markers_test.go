@@ -273,3 +273,38 @@ func TestPGDispatchUsesRunningReadByIngest(t *testing.T) {
 		t.Errorf("enrollment reads %d, signals %v; want 0 and %v", en.reads, j.signals, want)
 	}
 }
+
+// A batch's events are written a run at a time, but an event still
+// reaches the journey an earlier event of the same batch started: the
+// signup starts welcome, and the profile_completed after it (for the
+// same customer, in the same run) is signalled to it, while another
+// customer's event is not. Events stored before and dispatched are not
+// dispatched again.
+func TestPGBatchEventReachesJourneyStartedEarlierInBatch(t *testing.T) {
+	reg := engine.NewRegistry()
+	reg.Add(compile(t, "welcome", "trigger: { event: signup }", "  - wait: { event: profile_completed, timeout: 3d }\n"))
+	j := &fakeJourneys{}
+	en := enrollmentsOf(nil)
+	h, st := pgHarness(t, func(o *Options) { o.Dispatcher = NewEventDispatcher(reg, j, en, o.Logger) })
+	body := `{"batch":[
+		{"type":"track","userId":"c1","event":"signup","messageId":"b1"},
+		{"type":"track","userId":"c2","event":"Profile Completed","messageId":"b2"},
+		{"type":"track","userId":"c1","event":"Profile Completed","messageId":"b3"},
+		{"type":"page","userId":"c1","name":"Home","messageId":"b4"}]}`
+	for try := range 2 {
+		if rec := h.do("POST", "/v1/batch", body); rec.Code != 200 {
+			t.Fatalf("try %d: status %d: %s", try, rec.Code, rec.Body)
+		}
+		waitFor(t, func() bool {
+			var n int
+			_ = st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM event_ids WHERE dispatched_at IS NOT NULL`).Scan(&n)
+			return n == 4
+		})
+	}
+	if want := []string{"welcome/c1/b1"}; !slices.Equal(j.enrolls, want) {
+		t.Errorf("enrolls %v, want %v (the second try dispatches nothing again)", j.enrolls, want)
+	}
+	if want := []string{"welcome/c1/b3"}; !slices.Equal(j.signals, want) {
+		t.Errorf("signals %v, want %v", j.signals, want)
+	}
+}

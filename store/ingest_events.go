@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rapport-crm/rapport/rules"
+)
+
+// EventCall is a call of the event API that only stores an event of a
+// known customer: a page view, a product view, any track whose event
+// changes no metric, carrying no profile change and no group. Most
+// calls are such, and IngestEvents writes many of them in one statement.
+type EventCall struct {
+	CustomerID  string // required
+	AnonymousID string // "" or the caller's anonymousId, tied to CustomerID if not yet
+	Event       rules.Event
+}
+
+// EventOutcome is what IngestEvents did with one call.
+type EventOutcome struct {
+	// Err refuses the call, which changed nothing: ErrMessageIDReused,
+	// or an input error (IsInputError) for a value PostgreSQL cannot keep.
+	Err error
+	// Inserted is true when the event is new.
+	Inserted bool
+	// Dispatched is true when the event was stored before and its
+	// dispatch succeeded then (the event API does not dispatch it again).
+	Dispatched bool
+	// Running are the customer's running playbook versions, as
+	// RunningVersions lists them.
+	Running []RunningVersion
+}
+
+// ingestEventsSQL writes the calls ($1…$11, one array element each) whose
+// event ID is free or the same customer's, whose anonymous id is none or
+// tied to the customer already, and which no anonymous visitor's event
+// holds; it answers, for every call in order, who owns its ID, whether it
+// took the call, whether it inserted the event, and the customer's
+// running versions as before the statement. Everything it reads is as of
+// the statement's start, and it writes all or nothing.
+//
+// Rows are inserted in key order (customers by id, events by id), so two
+// statements that race for the same new keys wait for each other in the
+// same order instead of deadlocking.
+const ingestEventsSQL = `
+WITH input AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+		$6::float8[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::text[])
+		WITH ORDINALITY AS i (id, customer_id, anonymous_id, name, time, amount, currency, order_id, category, score, props, n)
+), checked AS (
+	SELECT i.*, coalesce(o.customer_id, '') AS owner, o.dispatched_at IS NOT NULL AS dispatched,
+		NOT EXISTS (SELECT 1 FROM anonymous_events a WHERE a.id = i.id)
+		AND (i.anonymous_id = '' OR EXISTS (SELECT 1 FROM anonymous_ids t
+			WHERE t.anonymous_id = i.anonymous_id AND t.customer_id = i.customer_id)) AS plain
+	FROM input i LEFT JOIN event_ids o ON o.id = i.id
+), taken AS (
+	SELECT * FROM checked WHERE plain AND owner IN ('', customer_id)
+), new_customers AS (
+	INSERT INTO customers (id) SELECT DISTINCT customer_id FROM taken ORDER BY customer_id
+	ON CONFLICT (id) DO NOTHING
+), ids AS (
+	INSERT INTO event_ids (id, customer_id, time) SELECT id, customer_id, time FROM taken ORDER BY id
+	ON CONFLICT (id) DO NOTHING RETURNING id
+), stored AS (
+	INSERT INTO events (id, customer_id, name, time, amount, currency, order_id, category, score, props)
+	SELECT t.id, t.customer_id, t.name, t.time, t.amount, t.currency, t.order_id, t.category, t.score, t.props::jsonb
+	FROM taken t JOIN ids USING (id)
+)
+SELECT c.owner, c.plain, c.dispatched, EXISTS (SELECT 1 FROM ids WHERE ids.id = c.id),
+	coalesce(r.playbooks, '{}'), coalesce(r.versions, '{}')
+FROM checked c LEFT JOIN LATERAL (
+	SELECT array_agg(playbook ORDER BY playbook, version) AS playbooks, array_agg(version ORDER BY playbook, version) AS versions
+	FROM (` + runningOfSQL + `) r
+) r ON true
+ORDER BY c.n`
+
+// runningOfSQL is runningSQL for the customer c.customer_id of a query.
+const runningOfSQL = `
+		SELECT playbook, version FROM enrollments WHERE customer_id = c.customer_id AND status = 'active'
+		UNION
+		SELECT playbook, version FROM journey_starts WHERE customer_id = c.customer_id`
+
+// IngestEvents stores the events of calls, each as Ingest would with
+// ReadRunning, and answers an outcome per call, in order. The calls that
+// need nothing but the event written (nearly all) go in one statement:
+// one round trip and one commit for the lot, where Ingest takes a
+// transaction of four round trips per call. The others — an anonymous id
+// not tied to the customer yet (Ingest ties it and moves its events),
+// an ID an anonymous visitor's event holds, an ID that comes again
+// later in calls — then go through Ingest one by one, in order. Should
+// the statement fail on a value (an amount too large to keep), every call
+// goes through Ingest, so that only the bad one is refused.
+//
+// A call refused for its content has its outcome's Err set and changed
+// nothing; any other failure is returned, and then none of the calls
+// that went in the statement were written.
+func (s *Store) IngestEvents(ctx context.Context, calls []EventCall) ([]EventOutcome, error) {
+	calls = slices.Clone(calls) // ingestEventSet fills in missing times
+	out := make([]EventOutcome, len(calls))
+	slow := make([]bool, len(calls))
+	seen := make(map[string]bool, len(calls))
+	var set []int // indexes of the calls in the statement
+	for i, c := range calls {
+		if c.CustomerID == "" {
+			return nil, fmt.Errorf("ingest events: call %d (event %s) names no customer", i, c.Event.ID)
+		}
+		if seen[c.Event.ID] {
+			slow[i] = true
+			continue
+		}
+		seen[c.Event.ID] = true
+		set = append(set, i)
+	}
+	if len(set) > 0 {
+		err := s.ingestEventSet(ctx, calls, set, out, slow)
+		if IsInputError(err) {
+			for _, i := range set {
+				slow[i] = true
+			}
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	for i, c := range calls {
+		if slow[i] {
+			out[i] = s.ingestOneEvent(ctx, c)
+			if out[i].Err != nil && !refused(out[i].Err) {
+				return nil, out[i].Err
+			}
+		}
+	}
+	return out, nil
+}
+
+// ingestEventSet runs ingestEventsSQL for the calls at set, filling in
+// their outcomes and marking slow those the statement left for Ingest.
+func (s *Store) ingestEventSet(ctx context.Context, calls []EventCall, set []int, out []EventOutcome, slow []bool) error {
+	n := len(set)
+	var (
+		ids, customers, anons, names, currencies, orders, categories, props = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		times                                                               = make([]time.Time, n)
+		amounts, scores                                                     = make([]float64, n), make([]float64, n)
+	)
+	for k, i := range set {
+		c := calls[i]
+		ev := c.Event
+		ev.Time = orNow(ev.Time)
+		calls[i].Event.Time = ev.Time // the same time if the call goes through Ingest
+		p := ev.Props
+		if p == nil {
+			p = map[string]any{}
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			return permanent("event %s: properties: %v", ev.ID, err)
+		}
+		ids[k], customers[k], anons[k], names[k], times[k] = ev.ID, c.CustomerID, c.AnonymousID, ev.Name, ev.Time
+		amounts[k], currencies[k], orders[k], categories[k], scores[k], props[k] = ev.Amount, ev.Currency, ev.OrderID, ev.Category, ev.Score, string(b)
+	}
+	return s.withEventMonths(ctx, times, func() error {
+		rows, err := s.pool.Query(ctx, ingestEventsSQL, ids, customers, anons, names, times, amounts, currencies, orders, categories, scores, props)
+		if err != nil {
+			return fmt.Errorf("ingest %d events (first %s): %w", n, ids[0], err)
+		}
+		defer rows.Close()
+		k := 0
+		for rows.Next() {
+			var (
+				owner                      string
+				plain, dispatched, created bool
+				playbooks, versions        []string
+			)
+			if err := rows.Scan(&owner, &plain, &dispatched, &created, &playbooks, &versions); err != nil {
+				return fmt.Errorf("ingest %d events (first %s): %w", n, ids[0], err)
+			}
+			i := set[k]
+			k++
+			switch {
+			case !plain:
+				slow[i] = true
+			case owner != "" && owner != calls[i].CustomerID:
+				out[i] = EventOutcome{Err: ErrMessageIDReused}
+			default:
+				out[i] = EventOutcome{Inserted: created, Dispatched: !created && dispatched, Running: running(playbooks, versions)}
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("ingest %d events (first %s): %w", n, ids[0], err)
+		}
+		if k != n {
+			return fmt.Errorf("ingest %d events (first %s): %d outcomes", n, ids[0], k)
+		}
+		return nil
+	})
+}
+
+// running pairs the playbooks and versions a statement aggregated.
+func running(playbooks, versions []string) []RunningVersion {
+	out := make([]RunningVersion, len(playbooks))
+	for i := range playbooks {
+		out[i] = RunningVersion{Playbook: playbooks[i], Version: versions[i]}
+	}
+	return out
+}
+
+// ingestOneEvent is one call through Ingest, as IngestEvents answers it.
+func (s *Store) ingestOneEvent(ctx context.Context, c EventCall) EventOutcome {
+	ev := c.Event
+	res, err := s.Ingest(ctx, Ingestion{CustomerID: c.CustomerID, AnonymousID: c.AnonymousID, Event: &ev, ReadRunning: true})
+	if err != nil {
+		return EventOutcome{Err: err}
+	}
+	o := EventOutcome{Inserted: res.Inserted, Running: res.Running}
+	if !res.Inserted {
+		if o.Dispatched, err = s.EventDispatched(ctx, ev.ID); err != nil {
+			return EventOutcome{Err: err}
+		}
+	}
+	return o
+}
+
+// refused says whether err refuses a call for its content (a 4xx), as
+// opposed to a failure a retry may fix.
+func refused(err error) bool {
+	return errors.Is(err, ErrMessageIDReused) || IsInputError(err)
+}
