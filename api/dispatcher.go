@@ -205,7 +205,7 @@ func (d *EventDispatcher) triggered(ctx context.Context, customerID string, load
 	var c *rules.Customer
 	for _, name := range d.plans.Names() {
 		p, ok := d.plans.Latest(name)
-		if !ok || !slices.ContainsFunc(p.Trigger.EventTriggers(), func(t engine.EventTrigger) bool { return t.Event == ev.Name }) {
+		if !ok || !namesEvent(p, ev.Name) {
 			continue
 		}
 		if c == nil {
@@ -227,6 +227,24 @@ func (d *EventDispatcher) triggered(ctx context.Context, customerID string, load
 	return out, nil
 }
 
+// Triggers reports whether the trigger of a deployed playbook names the
+// event. When none does and the customer runs no journey, dispatching
+// the event does nothing, and the event API stores it as dispatched
+// without calling DispatchTo (store.EventCall.Quiet).
+func (d *EventDispatcher) Triggers(event string) bool {
+	for _, name := range d.plans.Names() {
+		if p, ok := d.plans.Latest(name); ok && namesEvent(p, event) {
+			return true
+		}
+	}
+	return false
+}
+
+// namesEvent says whether p's trigger names the event.
+func namesEvent(p *engine.Plan, event string) bool {
+	return slices.ContainsFunc(p.Trigger.EventTriggers(), func(t engine.EventTrigger) bool { return t.Event == event })
+}
+
 // Enroll starts a manual enrollment (POST /v1/enroll).
 func (d *EventDispatcher) Enroll(ctx context.Context, playbook string, c rules.Customer, trigger rules.Event) (EnrollResult, error) {
 	p, ok := d.plans.Latest(playbook)
@@ -243,5 +261,6 @@ var (
 	_ Dispatcher         = (*EventDispatcher)(nil)
 	_ CustomerDispatcher = (*EventDispatcher)(nil)
 	_ Enroller           = (*EventDispatcher)(nil)
+	_ TriggerNamer       = (*EventDispatcher)(nil)
 	_ Plans              = (*engine.Registry)(nil)
 )

@@ -239,9 +239,17 @@ func (s *Server) writeNext(ctx context.Context, calls []Call) []written {
 		who, p, err := s.write(ctx, calls[0])
 		return []written{{who: who, pending: p, err: err}}
 	}
+	// An event no trigger names is quiet, unless an earlier call of the
+	// run names one for the same customer: its dispatch may start a
+	// journey the event must reach, which the statement cannot see.
+	namer, _ := s.opts.Dispatcher.(TriggerNamer)
+	triggering := map[string]bool{}
 	in := make([]store.EventCall, n)
 	for k, c := range calls[:n] {
-		in[k] = store.EventCall{CustomerID: c.UserID, AnonymousID: c.AnonymousID, Event: *c.event}
+		triggers := namer == nil || namer.Triggers(c.event.Name)
+		in[k] = store.EventCall{CustomerID: c.UserID, AnonymousID: c.AnonymousID, Event: *c.event,
+			Quiet: !triggers && !triggering[c.UserID]}
+		triggering[c.UserID] = triggering[c.UserID] || triggers
 	}
 	outs, err := ing.IngestEvents(ctx, in)
 	if err != nil {
@@ -254,7 +262,7 @@ func (s *Server) writeNext(ctx context.Context, calls []Call) []written {
 		switch {
 		case o.Err != nil:
 			res[k] = written{err: o.Err}
-		case o.Dispatched: // stored and dispatched before
+		case o.Dispatched: // dispatched before, or nothing to dispatch to
 			res[k] = written{who: who}
 		case seen[who]:
 			// Read again when it is dispatched: the dispatch of an

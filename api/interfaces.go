@@ -62,6 +62,15 @@ type CustomerDispatcher interface {
 	DispatchTo(ctx context.Context, r Recipient, ev rules.Event) error
 }
 
+// TriggerNamer is a Dispatcher that says whether a deployed playbook's
+// trigger names an event (EventDispatcher.Triggers). With it, the event
+// API stores an event no trigger names, of a customer in no journey, as
+// dispatched (store.EventCall.Quiet) and does not dispatch it: a page view
+// of a customer in no journey costs no dispatch and no marker.
+type TriggerNamer interface {
+	Triggers(event string) bool
+}
+
 // Recipient is the customer an event is dispatched to.
 type Recipient struct {
 	ID string

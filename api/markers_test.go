@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
 )
 
@@ -306,5 +307,55 @@ func TestPGBatchEventReachesJourneyStartedEarlierInBatch(t *testing.T) {
 	}
 	if want := []string{"welcome/c1/b3"}; !slices.Equal(j.signals, want) {
 		t.Errorf("signals %v, want %v", j.signals, want)
+	}
+}
+
+// countingDispatcher counts the events the API hands the dispatcher.
+type countingDispatcher struct {
+	*EventDispatcher
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *countingDispatcher) DispatchTo(ctx context.Context, r Recipient, ev rules.Event) error {
+	c.mu.Lock()
+	c.calls = append(c.calls, ev.ID)
+	c.mu.Unlock()
+	return c.EventDispatcher.DispatchTo(ctx, r, ev)
+}
+
+// An event no deployed trigger names, of a customer in no journey, is
+// stored as dispatched and never handed to the dispatcher; once the
+// customer is being started in a journey, their events are dispatched
+// again, and an event a trigger names always is.
+func TestPGQuietEventIsStoredDispatched(t *testing.T) {
+	reg := engine.NewRegistry()
+	reg.Add(compile(t, "welcome", "trigger: { event: signup }", "  - wait: { event: profile_completed, timeout: 3d }\n"))
+	reg.Add(compile(t, "quiet", "trigger: { manual: true }\nexit_when: customer.attrs.stop == true", ""))
+	j := &fakeJourneys{}
+	d := &countingDispatcher{}
+	h, st := pgHarness(t, func(o *Options) {
+		d.EventDispatcher = NewEventDispatcher(reg, j, PGStore{o.Store.(PGStore).Store}, o.Logger)
+		o.Dispatcher = d
+	})
+	for _, call := range []string{
+		`{"type":"page","userId":"c1","name":"Home","messageId":"p1"}`,     // nobody hears it
+		`{"type":"track","userId":"c1","event":"signup","messageId":"s1"}`, // starts welcome (noted)
+		`{"type":"page","userId":"c1","name":"Home","messageId":"p2"}`,     // c1 is being started in welcome
+		`{"type":"page","userId":"c2","name":"Home","messageId":"p3"}`,     // nobody hears it
+	} {
+		if rec := h.do("POST", "/v1/batch", `{"batch":[`+call+`]}`); rec.Code != 200 {
+			t.Fatalf("%s: status %d: %s", call, rec.Code, rec.Body)
+		}
+	}
+	if want := []string{"s1", "p2"}; !slices.Equal(d.calls, want) {
+		t.Errorf("dispatched %v, want %v", d.calls, want)
+	}
+	if want := []string{"welcome/c1/s1"}; !slices.Equal(j.enrolls, want) || len(j.signals) != 0 {
+		t.Errorf("enrolls %v signals %v, want %v and none (welcome does not hear pages)", j.enrolls, j.signals, want)
+	}
+	var undispatched int
+	if err := st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM event_ids WHERE dispatched_at IS NULL`).Scan(&undispatched); err != nil || undispatched != 0 {
+		t.Errorf("%d events not marked dispatched (%v), want none", undispatched, err)
 	}
 }

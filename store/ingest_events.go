@@ -19,6 +19,10 @@ type EventCall struct {
 	CustomerID  string // required
 	AnonymousID string // "" or the caller's anonymousId, tied to CustomerID if not yet
 	Event       rules.Event
+	// Quiet says that no deployed playbook's trigger names the event: if
+	// the customer runs no journey either (RunningVersions lists none),
+	// dispatching it would do nothing, and it is stored as dispatched.
+	Quiet bool
 }
 
 // EventOutcome is what IngestEvents did with one call.
@@ -28,20 +32,22 @@ type EventOutcome struct {
 	Err error
 	// Inserted is true when the event is new.
 	Inserted bool
-	// Dispatched is true when the event was stored before and its
-	// dispatch succeeded then (the event API does not dispatch it again).
+	// Dispatched is true when the event needs no dispatch: it was
+	// stored before and its dispatch succeeded then, or it is Quiet and
+	// its customer runs no journey, and it was stored as dispatched.
 	Dispatched bool
 	// Running are the customer's running playbook versions, as
 	// RunningVersions lists them.
 	Running []RunningVersion
 }
 
-// ingestEventsSQL writes the calls ($1…$11, one array element each) whose
+// ingestEventsSQL writes the calls ($1…$12, one array element each) whose
 // event ID is free or the same customer's, whose anonymous id is none or
 // tied to the customer already, and which no anonymous visitor's event
-// holds; it answers, for every call in order, who owns its ID, whether it
-// took the call, whether it inserted the event, and the customer's
-// running versions as before the statement. Everything it reads is as of
+// holds, a quiet event of a customer in no journey as dispatched; it
+// answers, for every call in order, who owns its ID, whether it took the
+// call, whether the event needs no dispatch, whether it inserted the
+// event, and the customer's running versions as before the statement. Everything it reads is as of
 // the statement's start, and it writes all or nothing.
 //
 // Rows are inserted in key order (customers by id, events by id), so two
@@ -50,40 +56,42 @@ type EventOutcome struct {
 const ingestEventsSQL = `
 WITH input AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-		$6::float8[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::text[])
-		WITH ORDINALITY AS i (id, customer_id, anonymous_id, name, time, amount, currency, order_id, category, score, props, n)
+		$6::float8[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::text[], $12::bool[])
+		WITH ORDINALITY AS i (id, customer_id, anonymous_id, name, time, amount, currency, order_id, category, score, props, quiet, n)
 ), checked AS (
 	SELECT i.*, coalesce(o.customer_id, '') AS owner, o.dispatched_at IS NOT NULL AS dispatched,
 		NOT EXISTS (SELECT 1 FROM anonymous_events a WHERE a.id = i.id)
 		AND (i.anonymous_id = '' OR EXISTS (SELECT 1 FROM anonymous_ids t
-			WHERE t.anonymous_id = i.anonymous_id AND t.customer_id = i.customer_id)) AS plain
+			WHERE t.anonymous_id = i.anonymous_id AND t.customer_id = i.customer_id)) AS plain,
+		coalesce(r.playbooks, '{}') AS playbooks, coalesce(r.versions, '{}') AS versions
 	FROM input i LEFT JOIN event_ids o ON o.id = i.id
+	LEFT JOIN LATERAL (
+		SELECT array_agg(playbook ORDER BY playbook, version) AS playbooks, array_agg(version ORDER BY playbook, version) AS versions
+		FROM (` + runningOfSQL + `) r
+	) r ON true
 ), taken AS (
 	SELECT * FROM checked WHERE plain AND owner IN ('', customer_id)
 ), new_customers AS (
 	INSERT INTO customers (id) SELECT DISTINCT customer_id FROM taken ORDER BY customer_id
 	ON CONFLICT (id) DO NOTHING
 ), ids AS (
-	INSERT INTO event_ids (id, customer_id, time) SELECT id, customer_id, time FROM taken ORDER BY id
-	ON CONFLICT (id) DO NOTHING RETURNING id
+	INSERT INTO event_ids (id, customer_id, time, dispatched_at)
+	SELECT id, customer_id, time, CASE WHEN quiet AND cardinality(playbooks) = 0 THEN now() END FROM taken ORDER BY id
+	ON CONFLICT (id) DO NOTHING RETURNING id, dispatched_at IS NOT NULL AS settled
 ), stored AS (
 	INSERT INTO events (id, customer_id, name, time, amount, currency, order_id, category, score, props)
 	SELECT t.id, t.customer_id, t.name, t.time, t.amount, t.currency, t.order_id, t.category, t.score, t.props::jsonb
 	FROM taken t JOIN ids USING (id)
 )
-SELECT c.owner, c.plain, c.dispatched, EXISTS (SELECT 1 FROM ids WHERE ids.id = c.id),
-	coalesce(r.playbooks, '{}'), coalesce(r.versions, '{}')
-FROM checked c LEFT JOIN LATERAL (
-	SELECT array_agg(playbook ORDER BY playbook, version) AS playbooks, array_agg(version ORDER BY playbook, version) AS versions
-	FROM (` + runningOfSQL + `) r
-) r ON true
+SELECT c.owner, c.plain, coalesce(ids.settled, c.dispatched), ids.id IS NOT NULL, c.playbooks, c.versions
+FROM checked c LEFT JOIN ids ON ids.id = c.id
 ORDER BY c.n`
 
-// runningOfSQL is runningSQL for the customer c.customer_id of a query.
+// runningOfSQL is runningSQL for the customer i.customer_id of a query.
 const runningOfSQL = `
-		SELECT playbook, version FROM enrollments WHERE customer_id = c.customer_id AND status = 'active'
+		SELECT playbook, version FROM enrollments WHERE customer_id = i.customer_id AND status = 'active'
 		UNION
-		SELECT playbook, version FROM journey_starts WHERE customer_id = c.customer_id`
+		SELECT playbook, version FROM journey_starts WHERE customer_id = i.customer_id`
 
 // IngestEvents stores the events of calls, each as Ingest would with
 // ReadRunning, and answers an outcome per call, in order. The calls that
@@ -142,6 +150,7 @@ func (s *Store) IngestEvents(ctx context.Context, calls []EventCall) ([]EventOut
 func (s *Store) ingestEventSet(ctx context.Context, calls []EventCall, set []int, out []EventOutcome, slow []bool) error {
 	n := len(set)
 	var (
+		quiet                                                               = make([]bool, n)
 		ids, customers, anons, names, currencies, orders, categories, props = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		times                                                               = make([]time.Time, n)
 		amounts, scores                                                     = make([]float64, n), make([]float64, n)
@@ -161,9 +170,10 @@ func (s *Store) ingestEventSet(ctx context.Context, calls []EventCall, set []int
 		}
 		ids[k], customers[k], anons[k], names[k], times[k] = ev.ID, c.CustomerID, c.AnonymousID, ev.Name, ev.Time
 		amounts[k], currencies[k], orders[k], categories[k], scores[k], props[k] = ev.Amount, ev.Currency, ev.OrderID, ev.Category, ev.Score, string(b)
+		quiet[k] = c.Quiet
 	}
 	return s.withEventMonths(ctx, times, func() error {
-		rows, err := s.pool.Query(ctx, ingestEventsSQL, ids, customers, anons, names, times, amounts, currencies, orders, categories, scores, props)
+		rows, err := s.pool.Query(ctx, ingestEventsSQL, ids, customers, anons, names, times, amounts, currencies, orders, categories, scores, props, quiet)
 		if err != nil {
 			return fmt.Errorf("ingest %d events (first %s): %w", n, ids[0], err)
 		}
@@ -186,7 +196,7 @@ func (s *Store) ingestEventSet(ctx context.Context, calls []EventCall, set []int
 			case owner != "" && owner != calls[i].CustomerID:
 				out[i] = EventOutcome{Err: ErrMessageIDReused}
 			default:
-				out[i] = EventOutcome{Inserted: created, Dispatched: !created && dispatched, Running: running(playbooks, versions)}
+				out[i] = EventOutcome{Inserted: created, Dispatched: dispatched, Running: running(playbooks, versions)}
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -216,10 +226,16 @@ func (s *Store) ingestOneEvent(ctx context.Context, c EventCall) EventOutcome {
 		return EventOutcome{Err: err}
 	}
 	o := EventOutcome{Inserted: res.Inserted, Running: res.Running}
-	if !res.Inserted {
+	switch {
+	case !res.Inserted:
 		if o.Dispatched, err = s.EventDispatched(ctx, ev.ID); err != nil {
 			return EventOutcome{Err: err}
 		}
+	case c.Quiet && len(res.Running) == 0:
+		if err := s.MarkDispatched(ctx, ev.ID); err != nil {
+			return EventOutcome{Err: err}
+		}
+		o.Dispatched = true
 	}
 	return o
 }

@@ -71,6 +71,8 @@ func TestIngestEventsOutcomes(t *testing.T) {
 		{CustomerID: "new", AnonymousID: "anon-new", Event: ev("n1")},   // 5 ties anon-new, moves a1
 		{CustomerID: "fresh", Event: ev("f1")},                          // 6 f1 again
 		{CustomerID: "known", Event: big},                               // 7 bad value
+		{CustomerID: "fresh", Event: ev("q1"), Quiet: true},             // 8 nobody hears it: stored as dispatched
+		{CustomerID: "known", Event: ev("q2"), Quiet: true},             // 9 known runs welcome: to dispatch
 	}
 	out, err := s.IngestEvents(ctx, calls)
 	if err != nil {
@@ -85,6 +87,8 @@ func TestIngestEventsOutcomes(t *testing.T) {
 		"inserted=true dispatched=false running=[]",
 		"inserted=false dispatched=false running=[]",
 		"bad value",
+		"inserted=true dispatched=true running=[]",
+		"inserted=true dispatched=false running=[{welcome v2}]",
 	}
 	for i, o := range out {
 		if got := outcomeText(o); got != want[i] {
@@ -92,7 +96,7 @@ func TestIngestEventsOutcomes(t *testing.T) {
 		}
 	}
 	if got := column(t, s, `SELECT customer_id || '/' || id FROM events ORDER BY 1`); !slices.Equal(got,
-		[]string{"fresh/f1", "known/k0", "known/k1", "known/k2", "new/a1", "new/n1", "other/o1"}) {
+		[]string{"fresh/f1", "fresh/q1", "known/k0", "known/k1", "known/k2", "known/q2", "new/a1", "new/n1", "other/o1"}) {
 		t.Errorf("events: %v", got)
 	}
 	if got := column(t, s, `SELECT anonymous_id || '/' || customer_id FROM anonymous_ids ORDER BY 1`); !slices.Equal(got,
@@ -101,6 +105,9 @@ func TestIngestEventsOutcomes(t *testing.T) {
 	}
 	if n := count(t, s, `SELECT count(*) FROM events WHERE id = 'big'`); n != 0 {
 		t.Errorf("the refused event was stored")
+	}
+	if got := column(t, s, `SELECT id FROM event_ids WHERE dispatched_at IS NOT NULL ORDER BY 1`); !slices.Equal(got, []string{"a1", "k0", "o1", "q1"}) {
+		t.Errorf("events marked dispatched: %v, want those before, a1 (moved as history) and the quiet q1", got)
 	}
 }
 
@@ -124,6 +131,7 @@ func TestIngestEventsAsIngestOneByOne(t *testing.T) {
 			if r.IntN(3) == 0 {
 				c.AnonymousID = fmt.Sprintf("a%d", r.IntN(5))
 			}
+			c.Quiet = r.IntN(2) == 0
 			calls = append(calls, c)
 		}
 		rounds = append(rounds, calls)
@@ -143,8 +151,15 @@ func TestIngestEventsAsIngestOneByOne(t *testing.T) {
 			ev := c.Event
 			res, err := one.Ingest(ctx, store.Ingestion{CustomerID: c.CustomerID, AnonymousID: c.AnonymousID, Event: &ev, ReadRunning: true})
 			want := store.EventOutcome{Err: err, Inserted: res.Inserted, Running: res.Running}
-			if err == nil && !res.Inserted {
+			switch {
+			case err == nil && !res.Inserted:
 				want.Dispatched, _ = one.EventDispatched(ctx, ev.ID)
+			case err == nil && c.Quiet && len(res.Running) == 0:
+				// What dispatching it would do: nothing, then the marker.
+				if err := one.MarkDispatched(ctx, ev.ID); err != nil {
+					t.Fatal(err)
+				}
+				want.Dispatched = true
 			}
 			if outcomeText(got[k]) != outcomeText(want) {
 				t.Errorf("round %d call %d %+v: %s, one by one %s", i, k, c, outcomeText(got[k]), outcomeText(want))

@@ -105,6 +105,7 @@ func StartOptions(plan *engine.Plan, customerID string, trigger rules.Event) cli
 		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		EnableEagerStart:                         true,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			SAPlaybook.ValueSet(plan.Name), SAVersion.ValueSet(plan.Version), SACustomer.ValueSet(customerID),
 			SAStatus.ValueSet(string(activities.StatusActive)),
