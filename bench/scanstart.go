@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,6 +61,16 @@ func benchScanStarts(ctx context.Context, c config) error {
 		return err
 	}
 
+	if c.eProfile != "" {
+		f, err := os.Create(c.eProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	cpu0, srv0, db0 := cpuTime(), childCPUTime(), dbCounts(ctx, st)
 	start := time.Now()
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("bench-starts-%d", start.UnixNano()), TaskQueue: workflows.TaskQueue},
@@ -72,6 +83,9 @@ func benchScanStarts(ctx context.Context, c config) error {
 	}
 	took := time.Since(start)
 	cpu, srv := cpuTime()-cpu0, childCPUTime()-srv0
+	if c.eProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	time.Sleep(2 * time.Second) // backends report their counters within a second
 	db := dbCounts(ctx, st).minus(db0)
 	var res scan.Result

@@ -49,16 +49,26 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 		return activities.EntryResult{}, err
 	}
 	at := orNow(r.At)
-	var res activities.EntryResult
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := lockCustomer(ctx, tx, e.CustomerID); err != nil {
+	// Two round trips: the lock, the reads and the note's deletion in
+	// the first batch, the enrollment row and COMMIT in the second. The
+	// reads run after the lock is held, so they see every enrollment
+	// committed by a racing trigger.
+	var (
+		found, existingControl, any, active, sameTrigger bool
+		existing                                         string
+		controlPct                                       float64
+		last                                             *time.Time
+	)
+	read := func(b *pgx.Batch) {
+		b.Queue(lockCustomerSQL, e.CustomerID).QueryRow(func(row pgx.Row) error {
+			var one int
+			err := row.Scan(&one)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			found = err == nil
 			return err
-		}
-		// Both reads run after the lock is held, so they see every
-		// enrollment committed by a racing trigger.
-		b := &pgx.Batch{}
-		var existing string
-		var existingControl bool
+		})
 		b.Queue(`SELECT status, coalesce(global_control, false) FROM enrollments WHERE id = $1`, e.ID).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(&existing, &existingControl)
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -66,14 +76,11 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 			}
 			return err
 		})
-		var controlPct float64
 		if r.GlobalControl {
 			b.Queue(`SELECT rapport_setting('rapport.global_control_pct', 0, 0)`).QueryRow(func(row pgx.Row) error {
 				return row.Scan(&controlPct)
 			})
 		}
-		var any, active bool
-		var last *time.Time
 		b.Queue(`
 			SELECT count(*) > 0, coalesce(bool_or(status = 'active'), false), max(started_at)
 			FROM enrollments
@@ -81,7 +88,6 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 			e.CustomerID, e.Playbook, e.ID).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&any, &active, &last)
 		})
-		var sameTrigger bool
 		if r.TriggerID != "" {
 			b.Queue(`
 				SELECT EXISTS (SELECT 1 FROM enrollments
@@ -94,8 +100,11 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 		// the decision: an admitted enrollment is active from this commit
 		// on, and a refused one ends.
 		b.Queue(deleteStartNoteSQL, e.CustomerID, e.Playbook, r.TriggerID)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
+	}
+	var res activities.EntryResult
+	write := func() (*pgx.Batch, error) {
+		if !found {
+			return nil, errUnknownCustomer(e.CustomerID)
 		}
 		f := activities.EntryFacts{Existing: activities.Status(existing), ExistingGlobalControl: existingControl,
 			SameTrigger: sameTrigger, Earlier: any, Active: active}
@@ -104,25 +113,27 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 		}
 		r.At = at
 		if res = activities.DecideEntry(r, f); !res.Admitted || f.Existing != "" {
-			return nil
+			return nil, nil
 		}
 		if controlPct > activities.MaxGlobalControlPct {
 			// An operator's setting, not the journey's fault: retried, so
 			// journeys wait until the setting is corrected, as in an outage.
-			return fmt.Errorf("record start of %s: setting rapport.global_control_pct is %g; keep it between 0 and %d percent", e.ID, controlPct, activities.MaxGlobalControlPct)
+			return nil, fmt.Errorf("record start of %s: setting rapport.global_control_pct is %g; keep it between 0 and %d percent", e.ID, controlPct, activities.MaxGlobalControlPct)
 		}
 		var control *bool // NULL: the playbook does not take part
 		inControl := r.GlobalControl && activities.InGlobalControl(e.CustomerID, controlPct)
 		if r.GlobalControl {
 			control = &inControl
 		}
-		_, err := tx.Exec(ctx, `
+		b := &pgx.Batch{}
+		b.Queue(`
 			INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, holdout, started_at, trigger_id, global_control)
 			VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9)`,
 			e.ID, e.WorkflowID, e.Playbook, e.Version, e.CustomerID, e.Holdout || inControl, at, r.TriggerID, control)
 		res = activities.EntryResult{Admitted: true, GlobalControl: inControl}
-		return err
-	})
+		return b, nil
+	}
+	err := s.inPipelinedTx(ctx, read, write)
 	if err != nil {
 		return activities.EntryResult{}, fmt.Errorf("record start of enrollment %s: %w", e.ID, err)
 	}

@@ -63,16 +63,16 @@ func TestIngestEventsOutcomes(t *testing.T) {
 	big := ev("big")
 	big.Amount = 1e15 // numeric(14,2) keeps less
 	calls := []store.EventCall{
-		{CustomerID: "fresh", Event: ev("f1")},                          // 0 new customer
-		{CustomerID: "known", Event: ev("k1")},                          // 1
-		{CustomerID: "known", Event: ev("k0")},                          // 2 stored and dispatched before
-		{CustomerID: "known", Event: ev("o1")},                          // 3 other's ID
+		{CustomerID: "fresh", Event: ev("f1")},                           // 0 new customer
+		{CustomerID: "known", Event: ev("k1")},                           // 1
+		{CustomerID: "known", Event: ev("k0")},                           // 2 stored and dispatched before
+		{CustomerID: "known", Event: ev("o1")},                           // 3 other's ID
 		{CustomerID: "known", AnonymousID: "anon-tied", Event: ev("k2")}, // 4
-		{CustomerID: "new", AnonymousID: "anon-new", Event: ev("n1")},   // 5 ties anon-new, moves a1
-		{CustomerID: "fresh", Event: ev("f1")},                          // 6 f1 again
-		{CustomerID: "known", Event: big},                               // 7 bad value
-		{CustomerID: "fresh", Event: ev("q1"), Quiet: true},             // 8 nobody hears it: stored as dispatched
-		{CustomerID: "known", Event: ev("q2"), Quiet: true},             // 9 known runs welcome: to dispatch
+		{CustomerID: "new", AnonymousID: "anon-new", Event: ev("n1")},    // 5 ties anon-new, moves a1
+		{CustomerID: "fresh", Event: ev("f1")},                           // 6 f1 again
+		{CustomerID: "known", Event: big},                                // 7 bad value
+		{CustomerID: "fresh", Event: ev("q1"), Quiet: true},              // 8 nobody hears it: stored as dispatched
+		{CustomerID: "known", Event: ev("q2"), Quiet: true},              // 9 known runs welcome: to dispatch
 	}
 	out, err := s.IngestEvents(ctx, calls)
 	if err != nil {

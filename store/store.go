@@ -295,12 +295,16 @@ func rollback(ctx context.Context, c *pgx.Conn) {
 	}
 }
 
+// lockCustomerSQL locks the customer $1's row; it answers no row when
+// there is no such customer.
+const lockCustomerSQL = `SELECT 1 FROM customers WHERE id = $1 FOR UPDATE`
+
 // lockCustomer locks the customer row for the rest of tx, serialising
 // every change that two enrollments of the customer could race. It fails
 // permanently when the customer does not exist.
 func lockCustomer(ctx context.Context, tx pgx.Tx, id string) error {
 	var one int
-	err := tx.QueryRow(ctx, `SELECT 1 FROM customers WHERE id = $1 FOR UPDATE`, id).Scan(&one)
+	err := tx.QueryRow(ctx, lockCustomerSQL, id).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return errUnknownCustomer(id)
 	}
