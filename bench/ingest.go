@@ -40,9 +40,10 @@ import (
 // behind a real HTTP server on a loopback port, with every sample
 // playbook of playbooks/ deployed. Six of them have an exit_when rule,
 // so they listen to every event (engine.Plan.Listens): each event is
-// signalled to those six playbooks' journeys of its customer, whether
-// one runs or not (Temporal answers "not found" when none does). That
-// is what journeys hear, and it is measured here, not changed.
+// signalled to the customer's running journeys of those playbooks (none
+// in scenarios unheard and idle, where an event is stored as dispatched
+// and goes no further). That is what journeys hear, and it is measured
+// here, not changed.
 
 // ingestSample is the folder of the sample playbooks deployed.
 const ingestSample = "playbooks"
@@ -99,7 +100,7 @@ func benchIngest(ctx context.Context, c config) error {
 			return err
 		}
 	}
-	fmt.Printf("idle:    all %d samples deployed; no customer has an active enrollment; every event is signalled to the %d that listen to it (%s), none of which runs for the customer: Temporal answers not found\n",
+	fmt.Printf("idle:    all %d samples deployed; no customer has an active enrollment; %d listen to every event (%s), but none runs for the customer: nothing is signalled\n",
 		len(s.deployed), len(s.listening), planNames(s.listening))
 	if err := s.compare(ctx, c, "idle", s.ids); err != nil {
 		return err

@@ -35,19 +35,13 @@ func (s *Store) NoteStarts(ctx context.Context, starts ...JourneyStart) error {
 	if len(starts) == 0 {
 		return nil
 	}
-	cols := make([][]string, 4)
-	for _, st := range starts {
-		cols[0] = append(cols[0], st.CustomerID)
-		cols[1] = append(cols[1], st.Playbook)
-		cols[2] = append(cols[2], st.Version)
-		cols[3] = append(cols[3], st.TriggerID)
-	}
+	c := startColumns(starts)
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO journey_starts (customer_id, playbook, version, trigger_id)
+		INSERT INTO journey_starts (customer_id, playbook, trigger_id, version)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
 		ON CONFLICT (customer_id, playbook, trigger_id) DO UPDATE
 			SET version = excluded.version, requested_at = now()`,
-		cols[0], cols[1], cols[2], cols[3])
+		c.customers, c.playbooks, c.triggers, c.versions)
 	if isForeignKeyViolation(err) {
 		return permanent("note %d journey starts (first %s in %s): a customer does not exist", len(starts), starts[0].CustomerID, starts[0].Playbook)
 	}
@@ -71,21 +65,30 @@ func (s *Store) DropStartNotes(ctx context.Context, starts ...JourneyStart) erro
 	if len(starts) == 0 {
 		return nil
 	}
-	cols := make([][]string, 3)
-	for _, st := range starts {
-		cols[0] = append(cols[0], st.CustomerID)
-		cols[1] = append(cols[1], st.Playbook)
-		cols[2] = append(cols[2], st.TriggerID)
-	}
+	c := startColumns(starts)
 	_, err := s.pool.Exec(ctx, `
 		DELETE FROM journey_starts n
 		USING unnest($1::text[], $2::text[], $3::text[]) AS d (customer_id, playbook, trigger_id)
 		WHERE n.customer_id = d.customer_id AND n.playbook = d.playbook AND n.trigger_id = d.trigger_id
 			AND EXISTS (SELECT 1 FROM enrollments e
 				WHERE e.customer_id = d.customer_id AND e.playbook = d.playbook AND e.status = 'active')`,
-		cols[0], cols[1], cols[2])
+		c.customers, c.playbooks, c.triggers)
 	if err != nil {
 		return fmt.Errorf("drop %d start notes (first %s in %s): %w", len(starts), starts[0].CustomerID, starts[0].Playbook, err)
 	}
 	return nil
+}
+
+// startCols are starts as columns, the arrays a statement unnests.
+type startCols struct{ customers, playbooks, triggers, versions []string }
+
+func startColumns(starts []JourneyStart) startCols {
+	var c startCols
+	for _, st := range starts {
+		c.customers = append(c.customers, st.CustomerID)
+		c.playbooks = append(c.playbooks, st.Playbook)
+		c.triggers = append(c.triggers, st.TriggerID)
+		c.versions = append(c.versions, st.Version)
+	}
+	return c
 }

@@ -28,7 +28,10 @@ func init() {
     contact log) created before the M whole months preceding this one,
     with their status history; queued messages and those of journeys still
     running are kept. M must cover the frequency cap's window
-    (RAPPORT_FREQUENCY_CAP).
+    (RAPPORT_FREQUENCY_CAP);
+  - deletes the notes of journey starts older than 30 days (a start that
+    never ran leaves its note, which only costs its customer's events a
+    needless signal).
 
 Unset or 0 keeps rows forever. Customer metrics, enrollments and their
 steps are not aged out. Run it daily (cron, a systemd timer); a pass that

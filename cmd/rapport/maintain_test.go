@@ -25,7 +25,8 @@ func TestMaintainCommand(t *testing.T) {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
 	out, err = runRapport(t, "maintain")
-	if err != nil || !strings.Contains(out, "dropped: "+oldPart) || !strings.Contains(out, "messages: kept forever") {
+	if err != nil || !strings.Contains(out, "dropped: "+oldPart) || !strings.Contains(out, "messages: kept forever") ||
+		!strings.Contains(out, "start notes of journeys that never ran (older than 30 days): deleted 0") {
 		t.Fatalf("maintain: %v\n%s", err, out)
 	}
 	var n int
