@@ -42,10 +42,13 @@ type ActiveEnrollment struct {
 //
 // ActiveEnrollments lists the enrollments recorded as active and the
 // starts noted and not yet recorded. NoteStart records a start before
-// the dispatcher asks for it, so that from then on the customer's events
-// reach the journey even before its enrollment is recorded. DropStartNote
-// deletes the note of a start that did not happen because the journey was
-// already running, once its enrollment is recorded.
+// the dispatcher asks for it, so that the customer's events are signalled
+// to the journey before its enrollment is recorded. (A signal sent while
+// the start call is still in flight finds no workflow and is not heard,
+// as before start notes, when every listening playbook was signalled.)
+// DropStartNote deletes the note of a start that did not happen because
+// the journey was already running, once that journey is covered by its
+// enrollment or its own note.
 type Enrollments interface {
 	ActiveEnrollments(ctx context.Context, customerID string) ([]ActiveEnrollment, error)
 	NoteStart(ctx context.Context, s store.JourneyStart) error
@@ -173,8 +176,8 @@ func (d *EventDispatcher) listeners(active []ActiveEnrollment, name string) []st
 
 // start starts the journey of customerID in p with trigger ev, noting
 // the start first (Enrollments.NoteStart): the journey may be running
-// before it records its enrollment, and the customer's next event must
-// reach it. A start that found the journey running already drops its
+// before it records its enrollment, and the customer's next event is
+// signalled to it. A start that found the journey running already drops its
 // note; failing to is logged, not returned (the note only costs a
 // needless signal until Maintain deletes it).
 func (d *EventDispatcher) start(ctx context.Context, p *engine.Plan, customerID string, ev rules.Event) (EnrollResult, error) {

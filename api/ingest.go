@@ -227,8 +227,9 @@ type written struct {
 // Store can (EventsIngester) and the first calls only store an event of
 // a known customer (Call.storesOnlyEvent), it writes all those calls in
 // a row at once instead, answering one result per call. A failure that
-// is not a refusal of one call is a single result: none of them was
-// written.
+// is not a refusal of one call is a single result, for the first call:
+// some of the run may be written, and the client's retry finds them by
+// messageId. (A batch never repeats a messageId: parseBatch refuses it.)
 func (s *Server) writeNext(ctx context.Context, calls []Call) []written {
 	ing, ok := s.opts.Store.(EventsIngester)
 	n := 0
@@ -262,7 +263,7 @@ func (s *Server) writeNext(ctx context.Context, calls []Call) []written {
 		switch {
 		case o.Err != nil:
 			res[k] = written{err: o.Err}
-		case o.Dispatched: // dispatched before, or nothing to dispatch to
+		case o.Dispatched: // dispatched before, or nowhere to go
 			res[k] = written{who: who}
 		case seen[who]:
 			// Read again when it is dispatched: the dispatch of an

@@ -136,8 +136,13 @@ func (s *Store) ingest(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResu
 		return res, nil
 	}
 	var err error
-	res.Inserted, err = s.insertEvent(ctx, tx, who, *in.Event, in.Effect)
-	return res, err
+	if res.Inserted, err = s.insertEvent(ctx, tx, who, *in.Event, in.Effect); err != nil || res.Inserted {
+		return res, err
+	}
+	// Stored before: by this customer (a retry), or by a call racing this
+	// one for the ID since the owner check, whose event it is not ours to
+	// dispatch or mark.
+	return res, checkOwner(ctx, tx, in.Event.ID, who, in.AnonymousID)
 }
 
 // ownerSQL finds who an event ID is stored for, customer or anonymous

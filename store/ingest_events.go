@@ -50,9 +50,12 @@ type EventOutcome struct {
 // event, and the customer's running versions as before the statement. Everything it reads is as of
 // the statement's start, and it writes all or nothing.
 //
-// Rows are inserted in key order (customers by id, events by id), so two
-// statements that race for the same new keys wait for each other in the
-// same order instead of deadlocking.
+// Each insert takes its rows in key order (customers by id, event ids by
+// id), so two such statements racing for the same new keys wait for each
+// other rather than deadlock. (PostgreSQL does not say in which order it
+// runs the statement's inserts; a deadlock with an Ingest of the same new
+// customer and ID is possible, detected, and answered 5xx, which clients
+// retry.)
 const ingestEventsSQL = `
 WITH input AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
@@ -191,7 +194,9 @@ func (s *Store) ingestEventSet(ctx context.Context, calls []EventCall, set []int
 			i := set[k]
 			k++
 			switch {
-			case !plain:
+			case !plain, owner == "" && !created:
+				// Left for Ingest, or stored by a call that raced this
+				// statement for the ID: Ingest reads whose it is.
 				slow[i] = true
 			case owner != "" && owner != calls[i].CustomerID:
 				out[i] = EventOutcome{Err: ErrMessageIDReused}

@@ -193,3 +193,51 @@ func TestIngestEventsAsIngestOneByOne(t *testing.T) {
 		t.Errorf("only %d events stored: the calls collide too much to test much", n)
 	}
 }
+
+// Two customers sending the same messageId at once: one stores the event,
+// the other is refused as a reused messageId, whichever path (one
+// statement for a run, Ingest for one call) and whatever the timing. A
+// call that lost the race must not take the winner's event for a
+// duplicate of its own, which the API would dispatch to its journeys and
+// mark as dispatched.
+func TestSameMessageIDRacedByTwoCustomers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.New(t)
+	warmPool(t, s, 4)
+	for _, id := range []string{"u1", "u2"} {
+		mustCustomer(t, s, rules.Customer{ID: id})
+	}
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := range 100 {
+		id := fmt.Sprintf("race-%d", i)
+		results := make([]string, 2)
+		start := make(chan struct{})
+		done := make(chan struct{})
+		for k, who := range []string{"u1", "u2"} {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				<-start
+				ev := rules.Event{ID: id, Name: "page", Time: at}
+				if i%2 == 0 {
+					out, err := s.IngestEvents(ctx, []store.EventCall{{CustomerID: who, Event: ev}})
+					if err != nil {
+						results[k] = "error " + err.Error()
+						return
+					}
+					results[k] = outcomeText(out[0])
+					return
+				}
+				res, err := s.Ingest(ctx, store.Ingestion{CustomerID: who, Event: &ev, ReadRunning: true})
+				results[k] = outcomeText(store.EventOutcome{Err: err, Inserted: res.Inserted, Running: res.Running})
+			}()
+		}
+		close(start)
+		<-done
+		<-done
+		slices.Sort(results)
+		if want := []string{"inserted=true dispatched=false running=[]", "reused"}; !slices.Equal(results, want) {
+			t.Fatalf("%s raced by u1 and u2: %v, want %v", id, results, want)
+		}
+	}
+}

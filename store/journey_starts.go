@@ -9,7 +9,7 @@ import (
 // Start notes (journey_starts, migration 00019) tell the event API about
 // journeys that are being started: Temporal may run a journey's workflow
 // before its first activity records the enrollment as active, and an
-// event the customer sends meanwhile must still reach it. A starter
+// event the customer sends meanwhile is signalled to it. A starter
 // notes its starts (NoteStarts), committed, before it asks Temporal; the
 // journey's RecordStart deletes its note when it records the enrollment;
 // RunningVersions reads both.
@@ -57,10 +57,11 @@ const deleteStartNoteSQL = `DELETE FROM journey_starts WHERE customer_id = $1 AN
 
 // DropStartNotes deletes the notes of starts that did not happen because
 // the customer's journey of the playbook was already running, once that
-// journey's enrollment is active: from then on the enrollment is what
-// the event API reads. A note whose running journey has not recorded its
-// enrollment yet stays (that journey may be the one its trigger started,
-// on an earlier try); its RecordStart or Maintain deletes it.
+// journey is covered otherwise: by its active enrollment, or by the note
+// of its own start (another trigger's), which its RecordStart deletes.
+// A note is kept while neither exists: the running journey may be the
+// one its own trigger started, on an earlier try, and not be recorded
+// yet; its RecordStart (or Maintain) deletes it then.
 func (s *Store) DropStartNotes(ctx context.Context, starts ...JourneyStart) error {
 	if len(starts) == 0 {
 		return nil
@@ -70,8 +71,10 @@ func (s *Store) DropStartNotes(ctx context.Context, starts ...JourneyStart) erro
 		DELETE FROM journey_starts n
 		USING unnest($1::text[], $2::text[], $3::text[]) AS d (customer_id, playbook, trigger_id)
 		WHERE n.customer_id = d.customer_id AND n.playbook = d.playbook AND n.trigger_id = d.trigger_id
-			AND EXISTS (SELECT 1 FROM enrollments e
-				WHERE e.customer_id = d.customer_id AND e.playbook = d.playbook AND e.status = 'active')`,
+			AND (EXISTS (SELECT 1 FROM enrollments e
+					WHERE e.customer_id = d.customer_id AND e.playbook = d.playbook AND e.status = 'active')
+				OR EXISTS (SELECT 1 FROM journey_starts o
+					WHERE o.customer_id = d.customer_id AND o.playbook = d.playbook AND o.trigger_id <> d.trigger_id))`,
 		c.customers, c.playbooks, c.triggers)
 	if err != nil {
 		return fmt.Errorf("drop %d start notes (first %s in %s): %w", len(starts), starts[0].CustomerID, starts[0].Playbook, err)

@@ -89,29 +89,34 @@ func TestStartNotesRunUntilTheJourneyRecordsItsStart(t *testing.T) {
 	}
 }
 
-// A start that found its journey running drops its note only once that
-// journey's enrollment is active: before, the running journey may be the
-// one its own trigger started on an earlier try.
-func TestDropStartNotesWaitsForTheEnrollment(t *testing.T) {
+// A start that found its journey running drops its note once that
+// journey is covered: by its enrollment, or by the note of its own start
+// (another trigger's). Before, the running journey may be the one its
+// own trigger started on an earlier try, and the note stays.
+func TestDropStartNotesWaitsForTheJourneyToBeCovered(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := storetest.New(t)
-	mustCustomer(t, s, rules.Customer{ID: "c1"})
-	mustCustomer(t, s, rules.Customer{ID: "c2"})
+	for _, id := range []string{"c1", "c2", "c3"} {
+		mustCustomer(t, s, rules.Customer{ID: id})
+	}
 	a := store.JourneyStart{CustomerID: "c1", Playbook: "welcome", Version: "v1", TriggerID: "t-a"}
 	b := store.JourneyStart{CustomerID: "c2", Playbook: "welcome", Version: "v1", TriggerID: "t-b"}
-	if err := s.NoteStarts(ctx, a, b); err != nil {
+	c := store.JourneyStart{CustomerID: "c3", Playbook: "welcome", Version: "v1", TriggerID: "t-c"}
+	own := store.JourneyStart{CustomerID: "c3", Playbook: "welcome", Version: "v1", TriggerID: "t-running"}
+	if err := s.NoteStarts(ctx, a, b, c, own); err != nil {
 		t.Fatal(err)
 	}
-	// c2's journey has recorded its enrollment (started by another trigger).
+	// c2's journey has recorded its enrollment (started by another
+	// trigger); c3's is noted under its own trigger, not recorded yet.
 	if _, err := s.RecordStart(ctx, activities.EntryRequest{Enrollment: enrollment("en-c2", "welcome", "c2"), Reentry: "never", At: t0, TriggerID: "t-other"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DropStartNotes(ctx, a, b); err != nil {
+	if err := s.DropStartNotes(ctx, a, b, c); err != nil {
 		t.Fatal(err)
 	}
-	if got := column(t, s, `SELECT customer_id || '/' || trigger_id FROM journey_starts ORDER BY 1`); !slices.Equal(got, []string{"c1/t-a"}) {
-		t.Errorf("notes left %v, want c1's only (its journey has not recorded its start)", got)
+	if got := column(t, s, `SELECT customer_id || '/' || trigger_id FROM journey_starts ORDER BY 1`); !slices.Equal(got, []string{"c1/t-a", "c3/t-running"}) {
+		t.Errorf("notes left %v, want c1's (its journey may be its own, unrecorded) and c3's running journey's", got)
 	}
 	if got, want := running(t, s, "c2"), []string{"welcome@v1"}; !slices.Equal(got, want) {
 		t.Errorf("c2 runs %v, want %v from its enrollment", got, want)

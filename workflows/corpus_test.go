@@ -26,6 +26,9 @@ var manifestPins = map[string]string{
 	// after the payload codec; recorded on a loaded machine, where the
 	// outage scenario's enrollment timed out and was not recorded.
 	"2026-11-26-privacy": "c2cb5b35149e978ddd6a370500d60b8cc4be55aa92d05be5433ff2efae812d06",
+	// Journeys started eagerly (EnableEagerStart: the first workflow task
+	// came back with the start), every sample and scenario.
+	"2026-11-26-eager": "c5902fb1144ec01304732bd58ea1b1d78b99c6c516c9028b1f21cc9f92b77956",
 }
 
 // TestHistoryCorpusIsAppendOnly holds the recorded histories to their

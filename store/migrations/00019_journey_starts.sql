@@ -5,17 +5,20 @@
 -- transaction that records the enrollment as active (or refuses it).
 -- The event API signals a customer's journeys from the enrollments that
 -- are active and the starts noted here, so a journey that started so
--- recently that its enrollment is not recorded yet still hears the
+-- recently that its enrollment is not recorded yet is signalled the
 -- customer's events, and a page view of a customer in no journey signals
 -- nothing. Before this table the API signalled every deployed playbook
 -- that listens to the event, for every customer, to cover that moment.
+-- (Either way, a signal sent while the start call is still in flight
+-- finds no workflow and is not heard.)
 --
 -- One row per customer, playbook and trigger: two starters of the same
 -- journey with different triggers (a scan and an event at once) each
 -- note theirs, and only the one Temporal started is deleted by its
 -- journey. A note whose start did not happen because the journey was
--- already running is deleted by its starter once that journey's
--- enrollment is active; one whose start failed for good is harmless (the
+-- already running is deleted by its starter once that journey is covered
+-- (its enrollment active, or its own start noted); one whose start
+-- failed for good is harmless (the
 -- API signals a journey that does not exist and hears "not found") and
 -- `rapport maintain` deletes it after 30 days.
 --
