@@ -212,9 +212,6 @@ func startIngestStack(ctx context.Context, c config, st *store.Store) (*ingestSe
 	if codec != nil {
 		opts = codec.ClientOptions(opts)
 	}
-	if os.Getenv("XNOGZIP") != "" {
-		opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
-	}
 	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, nil, err
