@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -24,16 +25,21 @@ type Plans interface {
 // TemporalJourneys. Both must be idempotent: Enroll starts nothing when
 // the customer's enrollment of the playbook is already running (started
 // false), and the journey drops a signalled event whose ID it has seen.
+// Signal fails wrapping ErrNoJourney when the customer has no journey of
+// the playbook running.
 type Journeys interface {
 	Enroll(ctx context.Context, plan *engine.Plan, customerID string, trigger rules.Event) (EnrollResult, error)
 	Signal(ctx context.Context, playbook, customerID string, ev rules.Event) error
 }
 
-// ActiveEnrollment is a running enrollment of a customer, as recorded in
-// the enrollments table.
+// ActiveEnrollment is a running enrollment of a customer: recorded as
+// active in the enrollments table, or a start noted (journey_starts).
 type ActiveEnrollment struct {
 	Playbook string
 	Version  string
+	// Starting: only a start noted within store.StartGrace says so, and
+	// Temporal may not have created the workflow yet.
+	Starting bool
 }
 
 // Enrollments lists a customer's running enrollments and notes the
@@ -43,9 +49,9 @@ type ActiveEnrollment struct {
 // ActiveEnrollments lists the enrollments recorded as active and the
 // starts noted and not yet recorded. NoteStart records a start before
 // the dispatcher asks for it, so that the customer's events are signalled
-// to the journey before its enrollment is recorded. (A signal sent while
-// the start call is still in flight finds no workflow and is not heard,
-// as before start notes, when every listening playbook was signalled.)
+// to the journey before its enrollment is recorded; while the start is in
+// flight (ActiveEnrollment.Starting) a signal that finds no workflow
+// fails as unavailable, and the event is sent again.
 // DropStartNote deletes the note of a start that did not happen because
 // the journey was already running, once that journey is covered by its
 // enrollment or its own note.
@@ -120,12 +126,13 @@ func (d *EventDispatcher) DispatchTo(ctx context.Context, r Recipient, ev rules.
 		started[p.Name] = res.Started
 	}
 	var targets []string
-	for _, name := range d.listeners(active, ev.Name) {
+	listeners, starting := d.listeners(active, ev.Name)
+	for _, name := range listeners {
 		if !started[name] {
 			targets = append(targets, name)
 		}
 	}
-	return d.signal(ctx, targets, customerID, ev)
+	return d.signal(ctx, targets, starting, customerID, ev)
 }
 
 // signal sends ev to the journeys of customerID in playbooks, all at
@@ -136,18 +143,33 @@ func (d *EventDispatcher) DispatchTo(ctx context.Context, r Recipient, ev rules.
 // error returned is that of the first failing playbook in sorted order,
 // and the client's retry signals them all again (a journey drops an
 // event it has seen by its ID).
-func (d *EventDispatcher) signal(ctx context.Context, playbooks []string, customerID string, ev rules.Event) error {
+//
+// A journey that does not run (ErrNoJourney) has nobody left to tell,
+// unless only a start in flight vouches for it (starting): then its
+// workflow may not exist yet, and the signal fails as unavailable, so
+// that the client sends the event again once it does.
+func (d *EventDispatcher) signal(ctx context.Context, playbooks []string, starting map[string]bool, customerID string, ev rules.Event) error {
 	errs := make([]error, len(playbooks))
+	send := func(i int) {
+		err := d.journeys.Signal(ctx, playbooks[i], customerID, ev)
+		switch {
+		case errors.Is(err, ErrNoJourney) && starting[playbooks[i]]:
+			err = fmt.Errorf("%w: the journey is being started: %w", ErrUnavailable, err)
+		case errors.Is(err, ErrNoJourney):
+			err = nil
+		}
+		errs[i] = err
+	}
 	var wg sync.WaitGroup
-	for i, name := range playbooks {
+	for i := range playbooks {
 		if i == len(playbooks)-1 { // the last one on this goroutine
-			errs[i] = d.journeys.Signal(ctx, name, customerID, ev)
+			send(i)
 			break
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = d.journeys.Signal(ctx, name, customerID, ev)
+			send(i)
 		}()
 	}
 	wg.Wait()
@@ -162,16 +184,20 @@ func (d *EventDispatcher) signal(ctx context.Context, playbooks []string, custom
 // listeners are the playbooks to signal with an event named name,
 // sorted: those of the running enrollments that listen. An enrollment
 // whose version is not deployed here is signalled whatever it listens
-// to: a needless signal is cheap, a missed one is a bug.
-func (d *EventDispatcher) listeners(active []ActiveEnrollment, name string) []string {
-	set := map[string]bool{}
+// to: a needless signal is cheap, a missed one is a bug. starting says
+// which of them only a start in flight vouches for (every entry of the
+// playbook Starting).
+func (d *EventDispatcher) listeners(active []ActiveEnrollment, name string) (playbooks []string, starting map[string]bool) {
+	starting = map[string]bool{}
 	for _, a := range active {
 		p, ok := d.plans.Get(a.Playbook, a.Version)
-		if !ok || p.Listens(name) {
-			set[a.Playbook] = true
+		if ok && !p.Listens(name) {
+			continue
 		}
+		prev, seen := starting[a.Playbook]
+		starting[a.Playbook] = a.Starting && (!seen || prev)
 	}
-	return slices.Sorted(maps.Keys(set))
+	return slices.Sorted(maps.Keys(starting)), starting
 }
 
 // start starts the journey of customerID in p with trigger ev, noting
@@ -259,6 +285,10 @@ func (d *EventDispatcher) Enroll(ctx context.Context, playbook string, c rules.C
 	}
 	return d.start(ctx, p, c.ID, trigger)
 }
+
+// ErrNoJourney is what Journeys.Signal answers when the journey it
+// signals does not run (it ended, or has not started yet).
+var ErrNoJourney = errors.New("no journey running")
 
 var (
 	_ Dispatcher         = (*EventDispatcher)(nil)

@@ -38,6 +38,9 @@ type fakeJourneys struct {
 	enrolls []string
 	signals []string
 	fail    error
+	// missing are the playbook/customer journeys whose workflow does not
+	// exist: a signal to them fails with ErrNoJourney.
+	missing map[string]bool
 }
 
 func (f *fakeJourneys) Enroll(_ context.Context, p *engine.Plan, customerID string, ev rules.Event) (EnrollResult, error) {
@@ -54,6 +57,9 @@ func (f *fakeJourneys) Signal(_ context.Context, playbook, customerID string, ev
 	defer f.mu.Unlock()
 	if f.fail != nil {
 		return f.fail
+	}
+	if f.missing[playbook+"/"+customerID] {
+		return fmt.Errorf("signal %s/%s: %w", playbook, customerID, ErrNoJourney)
 	}
 	f.signals = append(f.signals, playbook+"/"+customerID+"/"+ev.ID)
 	return nil
@@ -358,6 +364,42 @@ func TestDispatchToRunningReadBefore(t *testing.T) {
 			slices.Sort(j.signals)
 			if en.reads != tt.reads || !slices.Equal(j.signals, tt.signals) {
 				t.Errorf("reads %d signals %v, want %d %v", en.reads, j.signals, tt.reads, tt.signals)
+			}
+		})
+	}
+}
+
+// A signal that finds no journey is dropped, unless only a start in
+// flight vouches for the journey (Starting): its workflow may not exist
+// yet, and the dispatch fails as unavailable so that the event is sent
+// again. One playbook's missing journey does not keep the others from
+// their signal.
+func TestDispatcherRetriesAJourneyStillStarting(t *testing.T) {
+	reg := engine.NewRegistry()
+	welcome := compile(t, "welcome", "trigger: { event: signup }", "  - wait: { event: profile_completed, timeout: 3d }\n")
+	quiet := compile(t, "quiet", "trigger: { manual: true }\nexit_when: customer.attrs.stop == true", "")
+	reg.Add(welcome)
+	reg.Add(quiet)
+	for _, tt := range []struct {
+		name    string
+		running []ActiveEnrollment
+		fails   bool
+	}{
+		{"start in flight", []ActiveEnrollment{{Playbook: "welcome", Version: welcome.Version, Starting: true}}, true},
+		{"start noted long ago", []ActiveEnrollment{{Playbook: "welcome", Version: welcome.Version}}, false},
+		{"recorded and noted again", []ActiveEnrollment{{Playbook: "welcome", Version: welcome.Version},
+			{Playbook: "welcome", Version: welcome.Version, Starting: true}}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			j := &fakeJourneys{missing: map[string]bool{"welcome/c1": true}}
+			d := NewEventDispatcher(reg, j, enrollmentsOf(nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			running := append([]ActiveEnrollment{{Playbook: "quiet", Version: quiet.Version}}, tt.running...)
+			err := d.DispatchTo(context.Background(), Recipient{ID: "c1", Running: running}, rules.Event{ID: "e1", Name: "profile_completed"})
+			if tt.fails != (err != nil) || (err != nil && !IsUnavailable(err)) {
+				t.Errorf("error %v, want failure %v (unavailable)", err, tt.fails)
+			}
+			if want := []string{"quiet/c1/e1"}; !slices.Equal(j.signals, want) {
+				t.Errorf("signals %v, want %v", j.signals, want)
 			}
 		})
 	}

@@ -53,7 +53,7 @@ func (p PGStore) DropStartNote(ctx context.Context, s store.JourneyStart) error 
 func activeEnrollments(running []store.RunningVersion) []ActiveEnrollment {
 	out := make([]ActiveEnrollment, len(running))
 	for i, r := range running {
-		out[i] = ActiveEnrollment{Playbook: r.Playbook, Version: r.Version}
+		out[i] = ActiveEnrollment{Playbook: r.Playbook, Version: r.Version, Starting: r.Starting}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -27,14 +28,14 @@ func (t TemporalJourneys) Enroll(ctx context.Context, plan *engine.Plan, custome
 	return EnrollResult{Started: started, WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
 }
 
-// Signal implements Journeys with workflows.SignalEvent. An enrollment
-// that closed since the enrollments table was read is not an error: there
-// is nobody left to tell.
+// Signal implements Journeys with workflows.SignalEvent; a workflow that
+// does not run (it closed since the enrollments were read, or its start
+// is still in flight) is ErrNoJourney, which the dispatcher decides about.
 func (t TemporalJourneys) Signal(ctx context.Context, playbook, customerID string, ev rules.Event) error {
 	err := workflows.SignalEvent(ctx, t.Client, playbook, customerID, ev)
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
-		return nil
+		return fmt.Errorf("%w: %w", ErrNoJourney, err)
 	}
 	return err
 }

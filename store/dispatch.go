@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -107,19 +108,38 @@ func (s *Store) UndispatchedEvents(ctx context.Context, after, before time.Time,
 }
 
 // RunningVersion is a playbook version a customer has an active
-// enrollment in.
+// enrollment in, or is being started in.
 type RunningVersion struct {
 	Playbook string
 	Version  string
+	// Starting is true when only a start noted within StartGrace says
+	// so: Temporal may not have created the journey's workflow yet, and a
+	// signal that finds none should be sent again rather than dropped.
+	Starting bool
 }
 
-// runningSQL lists a customer's running playbook versions: those of the
-// active enrollments and of the starts noted and not yet recorded
-// (journey_starts).
-const runningSQL = `
-	SELECT playbook, version FROM enrollments WHERE customer_id = $1 AND status = 'active'
-	UNION
-	SELECT playbook, version FROM journey_starts WHERE customer_id = $1
+// StartGrace is how long after its note a start counts as in flight
+// (RunningVersion.Starting). A start call takes milliseconds; one whose
+// journey is still missing after this failed or was refused, and a
+// signal to it that finds none is dropped.
+const StartGrace = time.Minute
+
+// runningOf lists the running versions of the customer whose id the SQL
+// expression customer gives: those of the active enrollments and of the
+// starts noted and not yet recorded (journey_starts), each with whether
+// only a note younger than StartGrace says so.
+func runningOf(customer string) string {
+	return `
+	SELECT playbook, version, bool_and(young) AS starting FROM (
+		SELECT playbook, version, false AS young FROM enrollments WHERE customer_id = ` + customer + ` AND status = 'active'
+		UNION ALL
+		SELECT playbook, version, requested_at > now() - interval '` + strconv.Itoa(int(StartGrace.Seconds())) + ` seconds'
+		FROM journey_starts WHERE customer_id = ` + customer + `
+	) r GROUP BY playbook, version`
+}
+
+// runningSQL lists a customer's ($1) running playbook versions.
+var runningSQL = runningOf("$1") + `
 	ORDER BY playbook, version`
 
 // RunningVersions lists the playbook versions the customer is actively

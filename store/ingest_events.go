@@ -56,7 +56,7 @@ type EventOutcome struct {
 // runs the statement's inserts; a deadlock with an Ingest of the same new
 // customer and ID is possible, detected, and answered 5xx, which clients
 // retry.)
-const ingestEventsSQL = `
+var ingestEventsSQL = `
 WITH input AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
 		$6::float8[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::text[], $12::bool[])
@@ -66,11 +66,12 @@ WITH input AS (
 		NOT EXISTS (SELECT 1 FROM anonymous_events a WHERE a.id = i.id)
 		AND (i.anonymous_id = '' OR EXISTS (SELECT 1 FROM anonymous_ids t
 			WHERE t.anonymous_id = i.anonymous_id AND t.customer_id = i.customer_id)) AS plain,
-		coalesce(r.playbooks, '{}') AS playbooks, coalesce(r.versions, '{}') AS versions
+		coalesce(r.playbooks, '{}') AS playbooks, coalesce(r.versions, '{}') AS versions, coalesce(r.starting, '{}') AS starting
 	FROM input i LEFT JOIN event_ids o ON o.id = i.id
 	LEFT JOIN LATERAL (
-		SELECT array_agg(playbook ORDER BY playbook, version) AS playbooks, array_agg(version ORDER BY playbook, version) AS versions
-		FROM (` + runningOfSQL + `) r
+		SELECT array_agg(playbook ORDER BY playbook, version) AS playbooks, array_agg(version ORDER BY playbook, version) AS versions,
+			array_agg(starting ORDER BY playbook, version) AS starting
+		FROM (` + runningOf("i.customer_id") + `) r
 	) r ON true
 ), taken AS (
 	SELECT * FROM checked WHERE plain AND owner IN ('', customer_id)
@@ -86,15 +87,9 @@ WITH input AS (
 	SELECT t.id, t.customer_id, t.name, t.time, t.amount, t.currency, t.order_id, t.category, t.score, t.props::jsonb
 	FROM taken t JOIN ids USING (id)
 )
-SELECT c.owner, c.plain, coalesce(ids.settled, c.dispatched), ids.id IS NOT NULL, c.playbooks, c.versions
+SELECT c.owner, c.plain, coalesce(ids.settled, c.dispatched), ids.id IS NOT NULL, c.playbooks, c.versions, c.starting
 FROM checked c LEFT JOIN ids ON ids.id = c.id
 ORDER BY c.n`
-
-// runningOfSQL is runningSQL for the customer i.customer_id of a query.
-const runningOfSQL = `
-		SELECT playbook, version FROM enrollments WHERE customer_id = i.customer_id AND status = 'active'
-		UNION
-		SELECT playbook, version FROM journey_starts WHERE customer_id = i.customer_id`
 
 // IngestEvents stores the events of calls, each as Ingest would with
 // ReadRunning, and answers an outcome per call, in order. The calls that
@@ -187,8 +182,9 @@ func (s *Store) ingestEventSet(ctx context.Context, calls []EventCall, set []int
 				owner                      string
 				plain, dispatched, created bool
 				playbooks, versions        []string
+				starting                   []bool
 			)
-			if err := rows.Scan(&owner, &plain, &dispatched, &created, &playbooks, &versions); err != nil {
+			if err := rows.Scan(&owner, &plain, &dispatched, &created, &playbooks, &versions, &starting); err != nil {
 				return fmt.Errorf("ingest %d events (first %s): %w", n, ids[0], err)
 			}
 			i := set[k]
@@ -201,7 +197,7 @@ func (s *Store) ingestEventSet(ctx context.Context, calls []EventCall, set []int
 			case owner != "" && owner != calls[i].CustomerID:
 				out[i] = EventOutcome{Err: ErrMessageIDReused}
 			default:
-				out[i] = EventOutcome{Inserted: created, Dispatched: dispatched, Running: running(playbooks, versions)}
+				out[i] = EventOutcome{Inserted: created, Dispatched: dispatched, Running: running(playbooks, versions, starting)}
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -214,11 +210,12 @@ func (s *Store) ingestEventSet(ctx context.Context, calls []EventCall, set []int
 	})
 }
 
-// running pairs the playbooks and versions a statement aggregated.
-func running(playbooks, versions []string) []RunningVersion {
+// running zips the playbooks, versions and starting flags a statement
+// aggregated.
+func running(playbooks, versions []string, starting []bool) []RunningVersion {
 	out := make([]RunningVersion, len(playbooks))
 	for i := range playbooks {
-		out[i] = RunningVersion{Playbook: playbooks[i], Version: versions[i]}
+		out[i] = RunningVersion{Playbook: playbooks[i], Version: versions[i], Starting: starting[i]}
 	}
 	return out
 }

@@ -80,15 +80,15 @@ func TestIngestEventsOutcomes(t *testing.T) {
 	}
 	want := []string{
 		"inserted=true dispatched=false running=[]",
-		"inserted=true dispatched=false running=[{welcome v2}]",
-		"inserted=false dispatched=true running=[{welcome v2}]",
+		"inserted=true dispatched=false running=[{welcome v2 true}]",
+		"inserted=false dispatched=true running=[{welcome v2 true}]",
 		"reused",
-		"inserted=true dispatched=false running=[{welcome v2}]",
+		"inserted=true dispatched=false running=[{welcome v2 true}]",
 		"inserted=true dispatched=false running=[]",
 		"inserted=false dispatched=false running=[]",
 		"bad value",
 		"inserted=true dispatched=true running=[]",
-		"inserted=true dispatched=false running=[{welcome v2}]",
+		"inserted=true dispatched=false running=[{welcome v2 true}]",
 	}
 	for i, o := range out {
 		if got := outcomeText(o); got != want[i] {

@@ -169,3 +169,38 @@ func TestMaintainDeletesOldStartNotes(t *testing.T) {
 		t.Errorf("notes left %v, want the recent one", got)
 	}
 }
+
+// A version only a start noted within StartGrace vouches for is
+// Starting; an older note, or an active enrollment of it, is not.
+func TestRunningVersionsSayWhatIsStarting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.New(t)
+	mustCustomer(t, s, rules.Customer{ID: "c1"})
+	if err := s.NoteStarts(ctx,
+		store.JourneyStart{CustomerID: "c1", Playbook: "fresh", Version: "v1", TriggerID: "t1"},
+		store.JourneyStart{CustomerID: "c1", Playbook: "stale", Version: "v1", TriggerID: "t2"},
+		store.JourneyStart{CustomerID: "c1", Playbook: "recorded", Version: "v1", TriggerID: "t3"},
+	); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, `UPDATE journey_starts SET requested_at = now() - interval '2 minutes' WHERE playbook = 'stale'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, `INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, started_at)
+		VALUES ('e1', 'wf-e1', 'recorded', 'v1', 'c1', 'active', now())`); err != nil {
+		t.Fatal(err)
+	}
+	rv, err := s.RunningVersions(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.RunningVersion{{Playbook: "fresh", Version: "v1", Starting: true}, {Playbook: "recorded", Version: "v1"}, {Playbook: "stale", Version: "v1"}}
+	if !slices.Equal(rv, want) {
+		t.Errorf("running %+v, want %+v", rv, want)
+	}
+	out, err := s.IngestEvents(ctx, []store.EventCall{{CustomerID: "c1", Event: rules.Event{ID: "p1", Name: "page"}}})
+	if err != nil || !slices.Equal(out[0].Running, want) {
+		t.Errorf("IngestEvents read running %+v (%v), want %+v", out[0].Running, err, want)
+	}
+}

@@ -9,8 +9,9 @@
 -- customer's events, and a page view of a customer in no journey signals
 -- nothing. Before this table the API signalled every deployed playbook
 -- that listens to the event, for every customer, to cover that moment.
--- (Either way, a signal sent while the start call is still in flight
--- finds no workflow and is not heard.)
+-- A signal that finds no workflow while the only note is younger than a
+-- minute (the start call may still be in flight) fails as unavailable,
+-- and the client sends the event again.
 --
 -- One row per customer, playbook and trigger: two starters of the same
 -- journey with different triggers (a scan and an event at once) each
