@@ -30,7 +30,10 @@ type JourneyStart struct {
 const StartNoteRetention = 30 * 24 * time.Hour
 
 // NoteStarts records starts about to be requested, in one statement.
-// Noting a start again moves its time forward. The customers must exist.
+// Noting a start again moves its time forward. A customer who no longer
+// exists (erased since a scan read them) is skipped: their journey's
+// RecordStart fails for good, as it did before notes, and the other
+// starts go on.
 func (s *Store) NoteStarts(ctx context.Context, starts ...JourneyStart) error {
 	if len(starts) == 0 {
 		return nil
@@ -38,13 +41,11 @@ func (s *Store) NoteStarts(ctx context.Context, starts ...JourneyStart) error {
 	c := startColumns(starts)
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO journey_starts (customer_id, playbook, trigger_id, version)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS n (customer_id, playbook, trigger_id, version)
+		WHERE EXISTS (SELECT 1 FROM customers c WHERE c.id = n.customer_id)
 		ON CONFLICT (customer_id, playbook, trigger_id) DO UPDATE
 			SET version = excluded.version, requested_at = now()`,
 		c.customers, c.playbooks, c.triggers, c.versions)
-	if isForeignKeyViolation(err) {
-		return permanent("note %d journey starts (first %s in %s): a customer does not exist", len(starts), starts[0].CustomerID, starts[0].Playbook)
-	}
 	if err != nil {
 		return fmt.Errorf("note %d journey starts (first %s in %s): %w", len(starts), starts[0].CustomerID, starts[0].Playbook, err)
 	}
