@@ -103,8 +103,10 @@ ORDER BY c.n`
 // goes through Ingest, so that only the bad one is refused.
 //
 // A call refused for its content has its outcome's Err set and changed
-// nothing; any other failure is returned, and then none of the calls
-// that went in the statement were written.
+// nothing. Any other failure is returned: if the statement failed, none
+// of its calls were written; if a call through Ingest failed, the
+// statement's calls and the calls before it were (a retry finds them by
+// ID).
 func (s *Store) IngestEvents(ctx context.Context, calls []EventCall) ([]EventOutcome, error) {
 	calls = slices.Clone(calls) // ingestEventSet fills in missing times
 	out := make([]EventOutcome, len(calls))
