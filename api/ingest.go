@@ -243,13 +243,17 @@ func (s *Server) writeNext(ctx context.Context, calls []Call) []written {
 	// An event no trigger names is quiet, unless an earlier call of the
 	// run names one for the same customer: its dispatch may start a
 	// journey the event must reach, which the statement cannot see.
+	// Such an event also reads the customer's journeys again when it is
+	// dispatched (afterTrigger).
 	namer, _ := s.opts.Dispatcher.(TriggerNamer)
 	triggering := map[string]bool{}
+	afterTrigger := make([]bool, n)
 	in := make([]store.EventCall, n)
 	for k, c := range calls[:n] {
 		triggers := namer == nil || namer.Triggers(c.event.Name)
+		afterTrigger[k] = triggering[c.UserID]
 		in[k] = store.EventCall{CustomerID: c.UserID, AnonymousID: c.AnonymousID, Event: *c.event,
-			Quiet: !triggers && !triggering[c.UserID]}
+			Quiet: !triggers && !afterTrigger[k]}
 		triggering[c.UserID] = triggering[c.UserID] || triggers
 	}
 	outs, err := ing.IngestEvents(ctx, in)
@@ -257,7 +261,6 @@ func (s *Server) writeNext(ctx context.Context, calls []Call) []written {
 		return []written{{err: err}}
 	}
 	res := make([]written, n)
-	seen := map[string]bool{}
 	for k, o := range outs {
 		who := calls[k].UserID
 		switch {
@@ -265,7 +268,7 @@ func (s *Server) writeNext(ctx context.Context, calls []Call) []written {
 			res[k] = written{err: o.Err}
 		case o.Dispatched: // dispatched before, or nowhere to go
 			res[k] = written{who: who}
-		case seen[who]:
+		case afterTrigger[k]:
 			// Read again when it is dispatched: the dispatch of an
 			// earlier call of the customer may start a journey this
 			// event must reach.
@@ -273,7 +276,6 @@ func (s *Server) writeNext(ctx context.Context, calls []Call) []written {
 		default:
 			res[k] = written{who: who, pending: &pending{Event: *calls[k].event, running: activeEnrollments(o.Running)}}
 		}
-		seen[who] = true
 	}
 	return res
 }

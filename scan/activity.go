@@ -358,9 +358,11 @@ func (a *Activities) admit(ctx context.Context, plan *engine.Plan, now time.Time
 // journey running are dropped at the end. The first error is returned
 // after every started call has finished.
 func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.Time, ids []string, n *Counts, alive func()) error {
+	triggers := make([]rules.Event, len(ids))
 	notes := make([]store.JourneyStart, len(ids))
 	for i, id := range ids {
-		notes[i] = store.JourneyStart{CustomerID: id, Playbook: plan.Name, Version: plan.Version, TriggerID: TriggerEvent(plan, id, now).ID}
+		triggers[i] = TriggerEvent(plan, id, now)
+		notes[i] = store.JourneyStart{CustomerID: id, Playbook: plan.Name, Version: plan.Version, TriggerID: triggers[i].ID}
 	}
 	if err := a.Store.NoteStarts(ctx, notes...); err != nil {
 		return err
@@ -382,7 +384,7 @@ func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.T
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			started, err := a.Start(ctx, plan, id, TriggerEvent(plan, id, now))
+			started, err := a.Start(ctx, plan, id, triggers[i])
 			mu.Lock()
 			defer mu.Unlock()
 			alive()
