@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -163,30 +165,48 @@ func (e *env) triggerScan(playbook, after string) scanRun {
 // triggerScanWithin is triggerScan with a timeout.
 func (e *env) triggerScanWithin(playbook, after string, timeout time.Duration) scanRun {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := scan.Trigger(ctx, e.c, playbook); err != nil {
+	r, err := runScan(e.c, playbook, after, timeout)
+	if err != nil {
 		e.t.Fatal(err)
 	}
-	h := e.c.ScheduleClient().GetHandle(ctx, scan.ScheduleID(playbook))
-	var run client.ScheduleWorkflowExecution
-	e.eventually(30*time.Second, func() string {
-		d, err := h.Describe(ctx)
-		if err != nil {
-			return err.Error()
-		}
-		acts := d.Info.RecentActions
-		if len(acts) == 0 || acts[len(acts)-1].StartWorkflowResult.FirstExecutionRunID == after {
-			return "the schedule has not started a scan yet"
-		}
-		run = *acts[len(acts)-1].StartWorkflowResult
-		return ""
-	})
-	var res scan.Result
-	if err := e.c.GetWorkflow(ctx, run.WorkflowID, "").Get(ctx, &res); err != nil {
-		e.t.Fatalf("scan %s: %v", run.WorkflowID, err)
+	return r
+}
+
+// runScan triggers the playbook's schedule and waits, within timeout, for
+// the scan it starts (a run other than after) to finish. It fails no
+// test, so a goroutine may call it.
+//
+// The schedule's recent actions come from a query to its scheduler
+// workflow, which a loaded dev server can leave unanswered for a while
+// (DeadlineExceeded, seen in CI for over 30 s): every failed or empty
+// answer is asked again until the timeout, and the error then says what
+// the last answer was.
+func runScan(c client.Client, playbook, after string, timeout time.Duration) (scanRun, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := scan.Trigger(ctx, c, playbook); err != nil {
+		return scanRun{}, err
 	}
-	return scanRun{Result: res, runID: run.FirstExecutionRunID}
+	h := c.ScheduleClient().GetHandle(ctx, scan.ScheduleID(playbook))
+	for {
+		d, err := h.Describe(ctx)
+		if err == nil {
+			acts := d.Info.RecentActions
+			if len(acts) > 0 && acts[len(acts)-1].StartWorkflowResult.FirstExecutionRunID != after {
+				run := acts[len(acts)-1].StartWorkflowResult
+				var res scan.Result
+				if err := c.GetWorkflow(ctx, run.WorkflowID, "").Get(ctx, &res); err != nil {
+					return scanRun{}, fmt.Errorf("scan %s: %w", run.WorkflowID, err)
+				}
+				return scanRun{Result: res, runID: run.FirstExecutionRunID}, nil
+			}
+			err = errors.New("the schedule has not started a scan yet")
+		}
+		if ctx.Err() != nil {
+			return scanRun{}, fmt.Errorf("schedule %s, %s after its trigger: %w", scan.ScheduleID(playbook), timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // TestRedeployKeepsInFlightOnOldVersion: an enrollment waiting in version

@@ -161,7 +161,7 @@ func TestTwoWorkers(t *testing.T) {
 	scanDone := make(chan scanRun, 1)
 	go func() {
 		// Not e.triggerScanWithin: it fails the test from this goroutine.
-		r, err := runScan(c, "e2e_workers_everyone", 6*time.Minute)
+		r, err := runScan(c, "e2e_workers_everyone", "", 6*time.Minute)
 		if err != nil {
 			t.Error(err)
 		}
@@ -404,32 +404,6 @@ func mailCopies(t *testing.T, st *store.Store, m *devenv.MailCatcher, killedAt t
 		}
 	}
 	return total, repeats
-}
-
-// runScan triggers the playbook's schedule and waits for the scan it
-// starts, without failing the test from another goroutine.
-func runScan(c client.Client, playbook string, timeout time.Duration) (scanRun, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := scan.Trigger(ctx, c, playbook); err != nil {
-		return scanRun{}, err
-	}
-	h := c.ScheduleClient().GetHandle(ctx, scan.ScheduleID(playbook))
-	for {
-		d, err := h.Describe(ctx)
-		if err != nil {
-			return scanRun{}, err
-		}
-		if acts := d.Info.RecentActions; len(acts) > 0 {
-			run := acts[len(acts)-1].StartWorkflowResult
-			var res scan.Result
-			if err := c.GetWorkflow(ctx, run.WorkflowID, "").Get(ctx, &res); err != nil {
-				return scanRun{}, fmt.Errorf("scan %s: %w", run.WorkflowID, err)
-			}
-			return scanRun{Result: res, runID: run.FirstExecutionRunID}, nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // rapportProc is a `rapport` command run as its own process (group).
