@@ -117,6 +117,9 @@ func (m *memStore) Ingest(ctx context.Context, in store.Ingestion) (store.Ingest
 	}
 	var err error
 	res.Inserted, err = m.InsertEvent(ctx, in.CustomerID, *in.Event)
+	if err == nil && !res.Inserted {
+		res.Dispatched, _ = m.EventDispatched(ctx, in.Event.ID)
+	}
 	return res, err
 }
 

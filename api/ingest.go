@@ -308,11 +308,8 @@ func (s *Server) write(ctx context.Context, call Call) (string, *pending, error)
 	if err != nil || call.event == nil || res.CustomerID == "" {
 		return res.CustomerID, nil, err
 	}
-	if !res.Inserted {
-		done, err := s.opts.Store.EventDispatched(ctx, call.event.ID)
-		if err != nil || done {
-			return res.CustomerID, nil, err
-		}
+	if res.Dispatched {
+		return res.CustomerID, nil, nil // a repeated call: done before
 	}
 	p := &pending{Event: *call.event}
 	if res.Running != nil {

@@ -24,8 +24,6 @@ type Store interface {
 	// change, anonymous id, group and event); it fails wrapping
 	// store.ErrMessageIDReused for a messageId of another user's event.
 	Ingest(ctx context.Context, in store.Ingestion) (store.IngestResult, error)
-	// EventDispatched says whether the stored event has been dispatched.
-	EventDispatched(ctx context.Context, eventID string) (bool, error)
 	// MarkDispatched records that dispatch of the event succeeded.
 	MarkDispatched(ctx context.Context, eventID string) error
 }

@@ -61,6 +61,11 @@ type IngestResult struct {
 	CustomerID string
 	// Inserted is true when the event is new.
 	Inserted bool
+	// Dispatched is true when the event was stored before (Inserted is
+	// false) and its dispatch has been recorded (MarkDispatched): a
+	// repeated call has nothing left to do. It is read in the call's
+	// transaction, with the check that the stored event is the caller's.
+	Dispatched bool
 	// Running are the customer's active playbook versions, as
 	// RunningVersions lists them, when ReadRunning asked; nil otherwise.
 	Running []RunningVersion
@@ -115,7 +120,7 @@ func (s *Store) ingest(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResu
 	}
 	if who == "" {
 		if in.Event != nil {
-			if err := checkOwner(ctx, tx, in.Event.ID, who, in.AnonymousID); err != nil {
+			if _, err := checkOwner(ctx, tx, in.Event.ID, who, in.AnonymousID); err != nil {
 				return IngestResult{}, err
 			}
 		}
@@ -142,26 +147,28 @@ func (s *Store) ingest(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResu
 	// Stored before: by this customer (a retry), or by a call racing this
 	// one for the ID since the owner check, whose event it is not ours to
 	// dispatch or mark.
-	return res, checkOwner(ctx, tx, in.Event.ID, who, in.AnonymousID)
+	res.Dispatched, err = checkOwner(ctx, tx, in.Event.ID, who, in.AnonymousID)
+	return res, err
 }
 
 // ownerSQL finds who an event ID is stored for, customer or anonymous
-// visitor.
+// visitor, and whether a customer's event has been dispatched.
 const ownerSQL = `
-	SELECT customer_id, '' FROM event_ids WHERE id = $1
-	UNION ALL SELECT '', anonymous_id FROM anonymous_events WHERE id = $1`
+	SELECT customer_id, '', dispatched_at IS NOT NULL FROM event_ids WHERE id = $1
+	UNION ALL SELECT '', anonymous_id, false FROM anonymous_events WHERE id = $1`
 
-// checkOwner refuses an event ID stored for someone else.
-func checkOwner(ctx context.Context, tx pgx.Tx, id, customerID, anonymousID string) error {
+// checkOwner refuses an event ID stored for someone else; for one stored
+// for the caller it says whether its dispatch has been recorded.
+func checkOwner(ctx context.Context, tx pgx.Tx, id, customerID, anonymousID string) (dispatched bool, err error) {
 	var owner, anon string
-	err := tx.QueryRow(ctx, ownerSQL, id).Scan(&owner, &anon)
+	err = tx.QueryRow(ctx, ownerSQL, id).Scan(&owner, &anon, &dispatched)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	return refuseOwner(owner, anon, customerID, anonymousID)
+	return dispatched, refuseOwner(owner, anon, customerID, anonymousID)
 }
 
 func refuseOwner(owner, anon, customerID, anonymousID string) error {
@@ -179,9 +186,10 @@ func refuseOwner(owner, anon, customerID, anonymousID string) error {
 func ownerAndCustomer(ctx context.Context, tx pgx.Tx, ev *rules.Event, who, anonymousID string, running *[]RunningVersion) error {
 	b := &pgx.Batch{}
 	var owner, anon string
+	var dispatched bool // read again after the insert (ingest)
 	if ev != nil {
 		b.Queue(ownerSQL, ev.ID).QueryRow(func(row pgx.Row) error {
-			if err := row.Scan(&owner, &anon); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			if err := row.Scan(&owner, &anon, &dispatched); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
 			return nil

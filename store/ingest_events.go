@@ -229,13 +229,8 @@ func (s *Store) ingestOneEvent(ctx context.Context, c EventCall) EventOutcome {
 	if err != nil {
 		return EventOutcome{Err: err}
 	}
-	o := EventOutcome{Inserted: res.Inserted, Running: res.Running}
-	switch {
-	case !res.Inserted:
-		if o.Dispatched, err = s.EventDispatched(ctx, ev.ID); err != nil {
-			return EventOutcome{Err: err}
-		}
-	case c.Quiet && len(res.Running) == 0:
+	o := EventOutcome{Inserted: res.Inserted, Dispatched: res.Dispatched, Running: res.Running}
+	if res.Inserted && c.Quiet && len(res.Running) == 0 {
 		if err := s.MarkDispatched(ctx, ev.ID); err != nil {
 			return EventOutcome{Err: err}
 		}

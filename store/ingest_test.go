@@ -104,3 +104,36 @@ func TestIngestReadsRunningVersions(t *testing.T) {
 		t.Errorf("refused call: running %v, err %v", res.Running, err)
 	}
 }
+
+// TestIngestSaysWhetherARepeatedEventWasDispatched: a repeated call's
+// result says whether the stored event's dispatch was recorded, so the
+// caller dispatches an event whose first call failed after storing it,
+// and does nothing for one already dispatched.
+func TestIngestSaysWhetherARepeatedEventWasDispatched(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.New(t)
+	call := store.Ingestion{CustomerID: "c1", Event: &rules.Event{ID: "t1", Name: "signup", Time: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}}
+	steps := []struct {
+		mark                 bool // MarkDispatched before the call
+		inserted, dispatched bool
+	}{
+		{false, true, false},  // first call
+		{false, false, false}, // repeated before its dispatch was recorded
+		{true, false, true},   // repeated after
+	}
+	for i, step := range steps {
+		if step.mark {
+			if err := s.MarkDispatched(ctx, "t1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := s.Ingest(ctx, call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Inserted != step.inserted || res.Dispatched != step.dispatched {
+			t.Errorf("call %d: inserted %v dispatched %v, want %v and %v", i+1, res.Inserted, res.Dispatched, step.inserted, step.dispatched)
+		}
+	}
+}
