@@ -119,7 +119,7 @@ func main() {
 	flag.IntVar(&c.sizeCustomers, "size-customers", 200000, "part size: customers (and half as many enrollments and messages) to measure")
 	flag.IntVar(&c.sizeEvents, "size-events", 1000000, "part size: events to measure")
 	flag.StringVar(&c.historyDir, "history-dir", "workflows/testdata/histories/2026-11-25", "part history: folder of recorded sample-*.json histories")
-	bareConc := flag.String("bare-concurrency", "32,100,400", "part e: starter concurrencies of the bare baseline; the fastest counts")
+	bareConc := flag.String("bare-concurrency", "32,100,400", "part e: starter concurrencies of the bare baseline, each timed plainly and eagerly before and after the Rapport run; the fastest configuration (mean of its two rates) counts")
 	flag.BoolVar(&c.encryption, "encryption", false, "part a: measure enrollments with payload encryption off and on (RAPPORT_PAYLOAD_KEYS, else a generated key), in the same run")
 	flag.IntVar(&c.selectCustomers, "select-customers", 1_000_000, "parts select, birthdays: customers copied in")
 	flag.IntVar(&c.selectMatchEvery, "select-match-every", 500, "part select: one customer in this many is in the segment")
