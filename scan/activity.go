@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -353,19 +354,22 @@ func (a *Activities) admit(ctx context.Context, plan *engine.Plan, now time.Time
 // Concurrency start slots for each, and calls alive after each start:
 // starting a batch's 500 enrollments can take longer than the heartbeat
 // timeout when Temporal is slow, and a call that timed out would be
-// retried while its starts went on. The starts are noted first, in one
-// statement (Store.NoteStarts), and the notes of those that found the
-// journey running are dropped at the end. The first error is returned
-// after every started call has finished.
+// retried while its starts went on. The starts are noted before they are
+// asked for (Store.NoteStarts), a slot bound's worth at a time, and the
+// notes of those that found the journey running are dropped at the end.
+// The first error is returned after every started call has finished.
+//
+// Noting the whole page at once (up to 500) let a note grow old before
+// its start when Temporal was slow, and the dispatcher retries a signal
+// that finds no workflow only while the note is younger than
+// store.StartGrace. Noted a bound at a time, a note waits at most for the
+// starts before it in its chunk and the slots they queue behind.
 func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.Time, ids []string, n *Counts, alive func()) error {
 	triggers := make([]rules.Event, len(ids))
 	notes := make([]store.JourneyStart, len(ids))
 	for i, id := range ids {
 		triggers[i] = TriggerEvent(plan, id, now)
 		notes[i] = store.JourneyStart{CustomerID: id, Playbook: plan.Name, Version: plan.Version, TriggerID: triggers[i].ID}
-	}
-	if err := a.Store.NoteStarts(ctx, notes...); err != nil {
-		return err
 	}
 	sem := a.startSlots()
 	var (
@@ -375,6 +379,14 @@ func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.T
 		running  []store.JourneyStart
 	)
 	for i, id := range ids {
+		if i%cap(sem) == 0 {
+			if err := a.Store.NoteStarts(ctx, notes[i:min(i+cap(sem), len(notes))]...); err != nil {
+				mu.Lock()
+				firstErr = cmp.Or(firstErr, err)
+				mu.Unlock()
+				break
+			}
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():

@@ -38,6 +38,13 @@ type fakeStore struct {
 	dropped []string        // customers whose start notes were dropped
 }
 
+// noteCount is how many starts have been noted.
+func (f *fakeStore) noteCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.notes)
+}
+
 func (f *fakeStore) ActivePlaybook(_ context.Context, name string) (store.DeployedPlaybook, bool, error) {
 	if f.src == nil {
 		return store.DeployedPlaybook{}, false, nil
@@ -161,9 +168,13 @@ type recorder struct {
 	inFlight, peak atomic.Int32
 	alreadyRunning map[string]bool
 	// notes, when set, is the store every start must have been noted in
-	// before it is asked for; unnoted lists those that were not.
+	// before it is asked for; unnoted lists those that were not, and
+	// lead is the most starts noted and not yet asked for, seen by a
+	// start.
 	notes   *fakeStore
 	unnoted []string
+	asked   int
+	lead    int
 }
 
 func (r *recorder) start(_ context.Context, _ *engine.Plan, id string, ev rules.Event) (bool, error) {
@@ -178,8 +189,12 @@ func (r *recorder) start(_ context.Context, _ *engine.Plan, id string, ev rules.
 	time.Sleep(time.Millisecond)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.notes != nil && !r.notes.noted(id, ev.ID) {
-		r.unnoted = append(r.unnoted, id)
+	if r.notes != nil {
+		if !r.notes.noted(id, ev.ID) {
+			r.unnoted = append(r.unnoted, id)
+		}
+		r.asked++
+		r.lead = max(r.lead, r.notes.noteCount()-r.asked)
 	}
 	if r.alreadyRunning[id] {
 		return false, nil
@@ -213,6 +228,11 @@ func TestScanPageStartsMatchesWithinBounds(t *testing.T) {
 	// the start that found its journey running was dropped.
 	if len(rec.unnoted) != 0 {
 		t.Errorf("starts asked for before they were noted: %v", rec.unnoted)
+	}
+	// Notes are written a slot bound at a time, just before their starts:
+	// never more than two bounds ahead (a chunk, and the one in flight).
+	if rec.lead > 2*7 {
+		t.Errorf("a start saw %d starts noted and not yet asked for, want at most 14 (the page's 99 were noted at once?)", rec.lead)
 	}
 	if !slices.Equal(fs.dropped, []string{"c00005"}) {
 		t.Errorf("dropped start notes of %v, want those of c00005 only", fs.dropped)
