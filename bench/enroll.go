@@ -109,7 +109,8 @@ func enrollmentRate(ctx context.Context, c config, plan *engine.Plan, label stri
 		}
 	}
 
-	cpu0, srv0, db0 := cpuTime(), childCPUTime(), dbCounts(ctx, st)
+	db0 := dbCounts(ctx, st) // first: it waits for the counters to settle
+	cpu0, srv0 := cpuTime(), childCPUTime()
 	start := time.Now()
 	if err := parallel(c.concurrency, ids, func(id string) error {
 		return track(stack.API, fmt.Sprintf(`{"userId":%q,"event":"signup","messageId":"signup-%s"}`, id, id))
@@ -122,7 +123,6 @@ func enrollmentRate(ctx context.Context, c config, plan *engine.Plan, label stri
 	}
 	rapport := time.Since(start)
 	cpu, srv := cpuTime()-cpu0, childCPUTime()-srv0
-	time.Sleep(2 * time.Second) // backends report their counters within a second
 	db := dbCounts(ctx, st).minus(db0)
 	var sent int
 	_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM messages WHERE status = 'sent'`).Scan(&sent)

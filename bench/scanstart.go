@@ -84,7 +84,8 @@ func benchScanStarts(ctx context.Context, c config) error {
 			return err
 		}
 	}
-	cpu0, srv0, db0 := cpuTime(), childCPUTime(), dbCounts(ctx, st)
+	db0 := dbCounts(ctx, st) // first: it waits for the counters to settle
+	cpu0, srv0 := cpuTime(), childCPUTime()
 	start := time.Now()
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("bench-starts-%d", start.UnixNano()), TaskQueue: workflows.TaskQueue},
 		scan.WorkflowName, scan.Input{Playbook: plan.Name, Partitions: c.partitions})
@@ -99,7 +100,6 @@ func benchScanStarts(ctx context.Context, c config) error {
 	if c.eProfile != "" {
 		pprof.StopCPUProfile()
 	}
-	time.Sleep(2 * time.Second) // backends report their counters within a second
 	db := dbCounts(ctx, st).minus(db0)
 	var res scan.Result
 	if err := run.Get(ctx, &res); err != nil {
@@ -189,10 +189,19 @@ func (a pgCounts) minus(b pgCounts) pgCounts {
 	return pgCounts{a.commits - b.commits, a.inserted - b.inserted, a.updated - b.updated}
 }
 
-// dbCounts reads the store's database counters. Backends report them up
-// to a second late, and a transaction may cache what it read, so it asks
-// for a fresh snapshot first.
+// statsSettle is how long dbCounts waits for the counters: a backend
+// flushes what it counted at most once a second, and one that then goes
+// idle holds the rest for up to 10 s (PostgreSQL's PGSTAT_IDLE_INTERVAL).
+// Read sooner, the counters miss the last writes before the reading and
+// count them in the next one: the seeded customers were once counted as
+// part e's rows.
+const statsSettle = 11 * time.Second
+
+// dbCounts reads the store's database counters once every backend has
+// flushed them (statsSettle). A transaction may cache what it read, so it
+// asks for a fresh snapshot first.
 func dbCounts(ctx context.Context, st *store.Store) pgCounts {
+	time.Sleep(statsSettle)
 	var c pgCounts
 	_, _ = st.Pool().Exec(ctx, `SELECT pg_stat_clear_snapshot()`)
 	_ = st.Pool().QueryRow(ctx, `SELECT xact_commit, tup_inserted, tup_updated FROM pg_stat_database WHERE datname = current_database()`).
