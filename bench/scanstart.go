@@ -74,6 +74,7 @@ func benchScanStarts(ctx context.Context, c config) error {
 	// timed on one side only favours whichever side runs first.
 	before := bareRound(ctx, tc, n, c.bareConcurrency, "before")
 
+	db0 := dbCounts(ctx, st) // first: it waits for the counters to settle
 	if c.eProfile != "" {
 		f, err := os.Create(c.eProfile)
 		if err != nil {
@@ -84,7 +85,6 @@ func benchScanStarts(ctx context.Context, c config) error {
 			return err
 		}
 	}
-	db0 := dbCounts(ctx, st) // first: it waits for the counters to settle
 	cpu0, srv0 := cpuTime(), childCPUTime()
 	start := time.Now()
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("bench-starts-%d", start.UnixNano()), TaskQueue: workflows.TaskQueue},
@@ -100,12 +100,12 @@ func benchScanStarts(ctx context.Context, c config) error {
 	if c.eProfile != "" {
 		pprof.StopCPUProfile()
 	}
-	db := dbCounts(ctx, st).minus(db0)
 	var res scan.Result
 	if err := run.Get(ctx, &res); err != nil {
 		return err
 	}
 	scanned := time.Since(start)
+	db := dbCounts(ctx, st).minus(db0)
 	if res.Matched != n || res.Started+res.Running+res.Skipped != n {
 		return fmt.Errorf("the scan matched %d and started %d enrollments, want %d (%+v)", res.Matched, res.Started, n, res.Counts)
 	}

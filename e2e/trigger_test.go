@@ -50,8 +50,8 @@ func TestTriggerDuringAScanIsNotDropped(t *testing.T) {
 	// journeys: 12 s on an idle machine, over 45 s when the two cores are
 	// shared with benchmarks, over 3 minutes once in a run of the e2e and
 	// faults packages side by side. So the test waits for the first scan
-	// to end, however long it takes, and only then gives the scheduler a
-	// bounded time to start the buffered one.
+	// to end (up to 10 minutes), and only then gives the scheduler a
+	// bounded time of its own to start the buffered one.
 	wait, cancelWait := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancelWait()
 	var first string
@@ -69,8 +69,10 @@ func TestTriggerDuringAScanIsNotDropped(t *testing.T) {
 	if err := e.c.GetWorkflow(wait, first, "").Get(wait, nil); err != nil {
 		t.Fatalf("first scan %s: %v", first, err)
 	}
+	second, cancelSecond := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancelSecond()
 	e.eventually(2*time.Minute, func() string {
-		d, err := h.Describe(wait)
+		d, err := h.Describe(second)
 		if err != nil {
 			return err.Error()
 		}
@@ -82,7 +84,7 @@ func TestTriggerDuringAScanIsNotDropped(t *testing.T) {
 		}
 		return ""
 	})
-	desc, err := e.c.DescribeWorkflowExecution(wait, first, "")
+	desc, err := e.c.DescribeWorkflowExecution(second, first, "")
 	if err != nil {
 		t.Fatal(err)
 	}

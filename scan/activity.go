@@ -34,6 +34,9 @@ const (
 	// DefaultPartitions is how many partitions a scan splits into when
 	// RAPPORT_SCAN_PARTITIONS is not set. See PartitionsFromEnv.
 	DefaultPartitions = 4
+	// startNoteChunk is how many starts a page notes in one statement,
+	// just before the first of them takes its slot (see startAll).
+	startNoteChunk = 16
 )
 
 // PartitionsFromEnv reads RAPPORT_SCAN_PARTITIONS, how many partitions
@@ -355,15 +358,17 @@ func (a *Activities) admit(ctx context.Context, plan *engine.Plan, now time.Time
 // starting a batch's 500 enrollments can take longer than the heartbeat
 // timeout when Temporal is slow, and a call that timed out would be
 // retried while its starts went on. The starts are noted before they are
-// asked for (Store.NoteStarts), a slot bound's worth at a time, and the
-// notes of those that found the journey running are dropped at the end.
-// The first error is returned after every started call has finished.
+// asked for (Store.NoteStarts), startNoteChunk at a time once the first
+// of them holds its slot, and the notes of those that found the journey
+// running are dropped at the end. The first error is returned after every
+// started call has finished.
 //
 // Noting the whole page at once (up to 500) let a note grow old before
 // its start when Temporal was slow, and the dispatcher retries a signal
 // that finds no workflow only while the note is younger than
-// store.StartGrace. Noted a bound at a time, a note waits at most for the
-// starts before it in its chunk and the slots they queue behind.
+// store.StartGrace. Now a note waits only for the slots the rest of its
+// chunk takes, which the worker's other pages compete for: about
+// startNoteChunk times the pages starting at once.
 func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.Time, ids []string, n *Counts, alive func()) error {
 	triggers := make([]rules.Event, len(ids))
 	notes := make([]store.JourneyStart, len(ids))
@@ -378,20 +383,22 @@ func (a *Activities) startAll(ctx context.Context, plan *engine.Plan, now time.T
 		firstErr error
 		running  []store.JourneyStart
 	)
+	chunk := min(startNoteChunk, cap(sem))
 	for i, id := range ids {
-		if i%cap(sem) == 0 {
-			if err := a.Store.NoteStarts(ctx, notes[i:min(i+cap(sem), len(notes))]...); err != nil {
-				mu.Lock()
-				firstErr = cmp.Or(firstErr, err)
-				mu.Unlock()
-				break
-			}
-		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			wg.Wait()
 			return ctx.Err()
+		}
+		if i%chunk == 0 {
+			if err := a.Store.NoteStarts(ctx, notes[i:min(i+chunk, len(notes))]...); err != nil {
+				<-sem
+				mu.Lock()
+				firstErr = cmp.Or(firstErr, err)
+				mu.Unlock()
+				break
+			}
 		}
 		wg.Add(1)
 		go func() {

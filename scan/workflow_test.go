@@ -36,6 +36,9 @@ type fakeStore struct {
 	reads   map[string]int
 	notes   map[string]bool // customer/trigger of the noted starts
 	dropped []string        // customers whose start notes were dropped
+	// noteErr, when set, fails the noteCalls+1st NoteStarts call on.
+	noteErr   error
+	noteCalls int
 }
 
 // noteCount is how many starts have been noted.
@@ -89,6 +92,12 @@ func (f *fakeStore) TimeZones(context.Context, string) ([]string, error) { retur
 func (f *fakeStore) NoteStarts(_ context.Context, starts ...store.JourneyStart) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.noteErr != nil {
+		if f.noteCalls == 0 {
+			return f.noteErr
+		}
+		f.noteCalls--
+	}
 	if f.notes == nil {
 		f.notes = map[string]bool{}
 	}
@@ -229,13 +238,34 @@ func TestScanPageStartsMatchesWithinBounds(t *testing.T) {
 	if len(rec.unnoted) != 0 {
 		t.Errorf("starts asked for before they were noted: %v", rec.unnoted)
 	}
-	// Notes are written a slot bound at a time, just before their starts:
-	// never more than two bounds ahead (a chunk, and the one in flight).
+	// Notes are written a chunk (here the bound, 7) at a time, just
+	// before their starts: never more than a chunk and the starts in
+	// flight ahead.
 	if rec.lead > 2*7 {
 		t.Errorf("a start saw %d starts noted and not yet asked for, want at most 14 (the page's 99 were noted at once?)", rec.lead)
 	}
 	if !slices.Equal(fs.dropped, []string{"c00005"}) {
 		t.Errorf("dropped start notes of %v, want those of c00005 only", fs.dropped)
+	}
+}
+
+// TestScanPageFailsWhenANoteFails: a note that fails after some of the
+// page's starts were asked for fails the page call with its error once
+// those starts have finished; no start is asked for unnoted, none after
+// the failure, and no note is dropped (the retried page notes again).
+func TestScanPageFailsWhenANoteFails(t *testing.T) {
+	now := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	errNote := errors.New("notes unavailable")
+	fs := &fakeStore{src: []byte(segmentGoSrc), customers: seed(500, now), noteErr: errNote, noteCalls: 2}
+	rec := &recorder{started: map[string]rules.Event{}, notes: fs}
+	a := &Activities{Store: fs, Start: rec.start, Concurrency: 7}
+	_, err := a.ScanPage(context.Background(), PageRequest{Playbook: "lapsed", Now: now, Limit: 600})
+	if !errors.Is(err, errNote) {
+		t.Fatalf("page call error %v, want the note's", err)
+	}
+	if len(rec.started) != 14 || len(rec.unnoted) != 0 || rec.inFlight.Load() != 0 || len(fs.dropped) != 0 {
+		t.Errorf("%d starts asked for (%d unnoted, %d still in flight), %d notes dropped; want the two noted chunks of 7 started and finished, none dropped",
+			len(rec.started), len(rec.unnoted), rec.inFlight.Load(), len(fs.dropped))
 	}
 }
 
