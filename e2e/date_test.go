@@ -50,7 +50,7 @@ steps:
 	if res.Scanned != 2 || res.Matched != 2 || res.Started != 2 {
 		t.Errorf("scan %+v, want 2 scanned, 2 matched, 2 started", res.Counts)
 	}
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		got := e.enrollments("e2e_birthday")
 		if len(got) != 2 || got["today1"].ID == "" || got["today2"].ID == "" {
 			return errorf("enrolled %v, want today1 and today2", got)

@@ -64,14 +64,14 @@ func TestTrackedClickBounceSuppressesNextSend(t *testing.T) {
 
 	// The first journey ends after its send; the next signup enrolls
 	// again, and its welcome is suppressed by the bounce.
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		if en := e.enrollments("e2e_tracked")["bo"]; en.Status != string(activities.StatusCompleted) {
 			return errorf("first enrollment %s, want completed", en.Status)
 		}
 		return ""
 	})
 	e.post("/v1/track", `{"userId":"bo","event":"signup","messageId":"signup-bo-2"}`)
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		var status, reason string
 		err := e.st.Pool().QueryRow(ctx, `SELECT status, reason FROM messages WHERE customer_id = 'bo' AND key <> $1`, msgKey).Scan(&status, &reason)
 		if err != nil {
@@ -126,7 +126,7 @@ func (e *env) trackedLink(ctx context.Context, to string) string {
 // its key and the provider's id (the SMTP Message-ID).
 func (e *env) sentMessage(ctx context.Context, customer string) (key, providerID string) {
 	e.t.Helper()
-	e.eventually(10*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		var status string
 		err := e.st.Pool().QueryRow(ctx, `SELECT key, status, provider_id FROM messages WHERE customer_id = $1`, customer).
 			Scan(&key, &status, &providerID)

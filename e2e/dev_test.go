@@ -37,7 +37,7 @@ func TestDevSmoke(t *testing.T) {
 	t.Cleanup(dev.Close)
 
 	e := &env{t: t}
-	e.eventually(45*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		var mails []devenv.Mail
 		if err := getJSON(dev.MailURL+"/?format=json", &mails); err != nil {
 			return err.Error()
@@ -47,7 +47,7 @@ func TestDevSmoke(t *testing.T) {
 		}
 		return ""
 	})
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		want := 0
 		for _, c := range devenv.DemoCustomers(time.Now()) {
 			if c.OrderCount > 0 && c.LastPurchaseAt.Before(time.Now().AddDate(0, 0, -90)) {

@@ -34,7 +34,7 @@ func TestSignupMailThenPurchaseConverts(t *testing.T) {
 	e.post("/v1/identify", `{"userId":"li","traits":{"email":"li@example.com","name":"Li Wei","locale":"zh","timezone":"Asia/Shanghai"}}`)
 	e.post("/v1/track", `{"userId":"li","event":"signup","messageId":"signup-li"}`)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	m, err := e.mail.WaitFor(ctx, func(m devenv.Mail) bool { return contains(m.To, "li@example.com") })
 	if err != nil {
@@ -49,7 +49,7 @@ func TestSignupMailThenPurchaseConverts(t *testing.T) {
 
 	// The outbox row turns sent once the SMTP server has answered, a
 	// moment after the mail arrived.
-	e.eventually(10*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		var status, channel, recipient, template string
 		err := e.st.Pool().QueryRow(ctx, `SELECT status, channel, recipient, template FROM messages WHERE customer_id = 'li'`).
 			Scan(&status, &channel, &recipient, &template)
@@ -68,7 +68,7 @@ func TestSignupMailThenPurchaseConverts(t *testing.T) {
 	// The goal records the conversion and the journey goes on (it waits
 	// an hour for the nudge).
 	e.post("/v1/track", `{"userId":"li","event":"purchase","messageId":"order-1","properties":{"revenue":42.5,"currency":"CNY","order_id":"A-1"}}`)
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		var status string
 		var event *string
 		var at *time.Time
@@ -126,7 +126,7 @@ func TestSegmentScanEnrollsExactlyTheMatches(t *testing.T) {
 	if first.Scanned != 10 || first.Matched != 10 || first.Started != 10 {
 		t.Errorf("first scan %+v, want 10 scanned, 10 matched, 10 started", first.Counts)
 	}
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		got := e.enrollments("e2e_lapsed")
 		ids := make([]string, 0, len(got))
 		for id := range got {
@@ -218,7 +218,7 @@ func TestRedeployKeepsInFlightOnOldVersion(t *testing.T) {
 	v1 := e.deploy("versioned_v1.yaml")[0]
 	e.post("/v1/identify", `{"userId":"early","traits":{"email":"early@example.com"}}`)
 	e.post("/v1/track", `{"userId":"early","event":"signup","messageId":"signup-early"}`)
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		if !contains(e.customerTags("early"), "v1") {
 			return "early not tagged v1 yet"
 		}
@@ -231,7 +231,7 @@ func TestRedeployKeepsInFlightOnOldVersion(t *testing.T) {
 	}
 	e.post("/v1/identify", `{"userId":"late","traits":{"email":"late@example.com"}}`)
 	e.post("/v1/track", `{"userId":"late","event":"signup","messageId":"signup-late"}`)
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		if !contains(e.customerTags("late"), "v2") {
 			return "late not tagged v2 yet"
 		}

@@ -22,7 +22,7 @@ func TestWaitOnMessageOpenedTakesTheRightBranch(t *testing.T) {
 
 	e.post("/v1/identify", `{"userId":"ana","traits":{"email":"ana@example.com","name":"Ana","locale":"en","timezone":"Europe/Lisbon"}}`)
 	e.post("/v1/track", `{"userId":"ana","event":"signup","messageId":"signup-ana"}`)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := e.mail.WaitFor(ctx, func(m devenv.Mail) bool { return contains(m.To, "ana@example.com") }); err != nil {
 		t.Fatal(err)
@@ -30,7 +30,7 @@ func TestWaitOnMessageOpenedTakesTheRightBranch(t *testing.T) {
 	en := e.enrollments("e2e_engagement")["ana"]
 	opened := `{"userId":"ana","event":"message_opened","messageId":"%s","properties":{"enrollment_id":"%s","step_id":"welcome","playbook":"e2e_engagement","template":"welcome","channel":"email","provider":"smtp"}}`
 	e.post("/v1/track", fmt.Sprintf(opened, "open-other", "another-enrollment"))
-	e.eventually(10*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		if s := e.state("e2e_engagement", "ana"); s.Counters.Events < 1 || s.CurrentStep != "await_open" {
 			return errorf("state %s at %s after %d events, want waiting at await_open after the other open", s.Status, s.CurrentStep, s.Counters.Events)
 		}
@@ -38,7 +38,7 @@ func TestWaitOnMessageOpenedTakesTheRightBranch(t *testing.T) {
 	})
 
 	e.post("/v1/track", fmt.Sprintf(opened, "open-welcome", en.ID))
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		if got := e.enrollments("e2e_engagement")["ana"]; got.Status != string(activities.StatusCompleted) {
 			return errorf("enrollment %s, want completed", got.Status)
 		}

@@ -193,7 +193,7 @@ func (e *env) enrollments(playbook string) map[string]enrollment {
 // state queries the journey of customer in playbook.
 func (e *env) state(playbook, customer string) workflows.State {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	v, err := e.c.QueryWorkflow(ctx, workflows.WorkflowID(playbook, customer), "", workflows.StateQuery)
 	if err != nil {

@@ -38,7 +38,7 @@ func TestForgetEndsTheJourneyAndNeverContactsAgain(t *testing.T) {
 	if _, err := e.mail.WaitFor(ctx, func(m devenv.Mail) bool { return contains(m.To, email) }); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually(10*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		if en := e.enrollments("e2e_forget")[id]; en.Status != string(activities.StatusActive) {
 			return errorf("enrollment %+v, want active (waiting for the reminder)", en)
 		}
@@ -73,7 +73,7 @@ func TestForgetEndsTheJourneyAndNeverContactsAgain(t *testing.T) {
 	// Back again, through the API, the address in capitals.
 	e.post("/v1/identify", `{"userId":"`+id+`","traits":{"email":"`+strings.ToUpper(email)+`","name":"`+name+`"}}`)
 	e.post("/v1/track", `{"userId":"`+id+`","event":"signup","messageId":"signup-ada-2"}`)
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		var status, reason string
 		err := e.st.Pool().QueryRow(ctx, `SELECT status, reason FROM messages WHERE customer_id = $1`, id).Scan(&status, &reason)
 		if err != nil {

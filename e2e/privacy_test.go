@@ -65,7 +65,7 @@ func TestHistoriesHoldNoPersonalData(t *testing.T) {
 		e.post("/v1/track", fmt.Sprintf(`{"userId":%q,"event":"signup","messageId":"signup-%s"}`, p.id, p.id))
 	}
 	ctx := context.Background()
-	e.eventually(45*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		var n int
 		if err := e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM messages WHERE status = 'sent'`).Scan(&n); err != nil {
 			return err.Error()
@@ -78,7 +78,7 @@ func TestHistoriesHoldNoPersonalData(t *testing.T) {
 	// Ada asks to be called back, quoting her name and number: the
 	// signal to her journey carries them.
 	e.post("/v1/track", fmt.Sprintf(`{"userId":%q,"event":"callback_requested","messageId":"cb-1","properties":{"note":"call %s on %s"}}`, privAda.id, privAda.name, privAda.phone))
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		if en := e.enrollments("e2e_private")[privAda.id]; en.Status != "completed" {
 			return errorf("Ada's enrollment is %q, want completed", en.Status)
 		}
@@ -167,7 +167,7 @@ func newTemporalCLI(t *testing.T, namespace string) temporalCLI {
 }
 
 func (c temporalCLI) try(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	args = append(args, "--address", frontend, "--namespace", c.namespace)
 	cmd := exec.CommandContext(ctx, c.bin, args...)

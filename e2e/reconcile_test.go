@@ -68,7 +68,7 @@ func TestReconcileClosesTerminatedJourneys(t *testing.T) {
 	const always, never = "e2e_reconcile_always", "e2e_reconcile_never"
 	e.post("/v1/identify", `{"userId":"rita","traits":{"email":"rita@example.com"}}`)
 	e.post("/v1/track", `{"userId":"rita","event":"visit","messageId":"visit-1"}`)
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		if tags := e.customerTags("rita"); !contains(tags, "reconcile_always") || !contains(tags, "reconcile_never") {
 			return errorf("rita's journeys have not reached their wait yet (tags %v)", tags)
 		}
@@ -166,7 +166,7 @@ func TestReconcileClosesTerminatedJourneys(t *testing.T) {
 
 	// Unstuck: `always` admits rita again, `never` refuses her as enrolled.
 	e.post("/v1/track", `{"userId":"rita","event":"visit","messageId":"visit-3"}`)
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		var n int
 		err := e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM enrollments WHERE playbook = $1 AND customer_id = 'rita' AND status = 'active' AND id <> $2`,
 			always, first[always].ID).Scan(&n)
@@ -312,7 +312,7 @@ func (e *env) nextResult(playbook, customer string, before ...string) (workflows
 	for _, id := range before {
 		seen[id] = true
 	}
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		d, err := e.c.DescribeWorkflowExecution(ctx, wid, "")
 		if err != nil {
 			return err.Error()
@@ -346,7 +346,7 @@ func (e *env) triggerReconcile() reconcile.Result {
 		e.t.Fatal(err)
 	}
 	var run client.ScheduleWorkflowExecution
-	e.eventually(30*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		d, err := h.Describe(ctx)
 		if err != nil {
 			return err.Error()
@@ -543,7 +543,7 @@ func TestReconcileFates(t *testing.T) {
 	const cans = 6
 	long := start("long", "fateBlock", 0, cans)
 	e := &env{t: t}
-	e.eventually(60*time.Second, func() string {
+	e.eventually(time.Minute, func() string {
 		n, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
 			Query: fmt.Sprintf("WorkflowId = '%slong' AND ExecutionStatus = 'ContinuedAsNew'", prefix)})
 		if err != nil || n.GetCount() < cans {
@@ -686,7 +686,7 @@ func TestWorkerStartsWhileTheScheduleFails(t *testing.T) {
 		}
 		e := &env{t: t}
 		if !faults.denied {
-			e.eventually(30*time.Second, func() string {
+			e.eventually(time.Minute, func() string {
 				if _, err := h.Describe(ctx); err != nil {
 					return errorf("the schedule was not created after the blip: %v", err)
 				}
@@ -710,7 +710,7 @@ func TestWorkerStartsWhileTheScheduleFails(t *testing.T) {
 		if err := run.Get(ctx, &res); err != nil || !res.StartedBefore.Before(time.Now()) {
 			t.Errorf("a pass on the worker without its schedule: %+v, %v", res, err)
 		}
-		e.eventually(30*time.Second, func() string {
+		e.eventually(time.Minute, func() string {
 			if n := faults.calls.Load(); n < 3 {
 				return errorf("%d attempts to create the schedule, want it still trying", n)
 			}
