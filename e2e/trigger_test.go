@@ -69,9 +69,15 @@ func TestTriggerDuringAScanIsNotDropped(t *testing.T) {
 	if err := e.c.GetWorkflow(wait, first, "").Get(wait, nil); err != nil {
 		t.Fatalf("first scan %s: %v", first, err)
 	}
-	second, cancelSecond := context.WithTimeout(context.Background(), 3*time.Minute)
+	// The scheduler learns that the first scan ended from a watcher
+	// activity on its own internal worker (heartbeat timeout 65 s, retried
+	// up to 30 s apart), and only then starts the buffered trigger: in CI
+	// that took over 2 minutes once. The schedule's running list says
+	// whether it has noticed.
+	second, cancelSecond := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancelSecond()
-	e.eventually(2*time.Minute, func() string {
+	firstEnded := time.Now()
+	e.eventually(5*time.Minute, func() string {
 		d, err := h.Describe(second)
 		if err != nil {
 			return err.Error()
@@ -80,10 +86,12 @@ func TestTriggerDuringAScanIsNotDropped(t *testing.T) {
 			t.Fatalf("%d triggered scan(s) skipped because a scan was running", d.Info.NumActionsSkippedOverlap)
 		}
 		if acts := d.Info.RecentActions; len(acts) < 2 {
-			return errorf("%d scan(s) started after the first ended, want both triggers to run", len(acts))
+			return errorf("%d scan(s) started after the first ended, want both triggers to run; the schedule lists %d running (%v)",
+				len(acts), len(d.Info.RunningWorkflows), d.Info.RunningWorkflows)
 		}
 		return ""
 	})
+	t.Logf("the buffered scan had started %s after the first scan's end", time.Since(firstEnded).Round(time.Second))
 	desc, err := e.c.DescribeWorkflowExecution(second, first, "")
 	if err != nil {
 		t.Fatal(err)
