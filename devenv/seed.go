@@ -140,18 +140,40 @@ func DemoCalls(now time.Time) []DemoCall {
 }
 
 // SendDemoCalls sends calls to the API handler in process, as an HTTP
-// client would, and returns the first failure (with the API's answer).
+// client would, and returns the first failure (with the API's answer). A
+// call answered 5xx is sent again, as Segment's libraries do (each demo
+// call carries a messageId, so a repeat is not stored twice): the API
+// answers 503 when, for one, an event reaches a journey whose start is
+// still on its way to Temporal.
 func SendDemoCalls(h http.Handler, apiKey string, calls []DemoCall, log func(string)) error {
 	for _, c := range calls {
+		if err := sendDemoCall(h, apiKey, c); err != nil {
+			return err
+		}
+		log(c.What)
+	}
+	return nil
+}
+
+// demoAttempts bounds how often a demo call answered 5xx is sent, the
+// first wait 100 ms, doubling up to 2 s (about 15 s in all).
+const demoAttempts = 10
+
+func sendDemoCall(h http.Handler, apiKey string, c DemoCall) error {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
 		req := httptest.NewRequest(http.MethodPost, c.Path, bytes.NewBufferString(c.Body))
 		req.Header.Set("Authorization", "Bearer "+apiKey)
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			return fmt.Errorf("demo %s: %s %d: %s", c.What, c.Path, rec.Code, rec.Body.String())
+		switch {
+		case rec.Code == http.StatusOK:
+			return nil
+		case rec.Code < 500 || attempt == demoAttempts:
+			return fmt.Errorf("demo %s: %s %d (attempt %d): %s", c.What, c.Path, rec.Code, attempt, rec.Body.String())
 		}
-		log(c.What)
+		time.Sleep(wait)
+		wait = min(2*wait, 2*time.Second)
 	}
-	return nil
 }
