@@ -231,9 +231,8 @@ type written struct {
 // some of the run may be written, and the client's retry finds them by
 // messageId. (A batch never repeats a messageId: parseBatch refuses it.)
 func (s *Server) writeNext(ctx context.Context, calls []Call) []written {
-	ing, ok := s.opts.Store.(EventsIngester)
 	n := 0
-	for ok && n < len(calls) && calls[n].storesOnlyEvent() {
+	for s.events != nil && n < len(calls) && calls[n].storesOnlyEvent() {
 		n++
 	}
 	if n == 0 {
@@ -256,7 +255,7 @@ func (s *Server) writeNext(ctx context.Context, calls []Call) []written {
 			Quiet: !triggers && !afterTrigger[k]}
 		triggering[c.UserID] = triggering[c.UserID] || triggers
 	}
-	outs, err := ing.IngestEvents(ctx, in)
+	outs, err := s.events.IngestEvents(ctx, in)
 	if err != nil {
 		return []written{{err: err}}
 	}

@@ -45,7 +45,9 @@
 // whole or not at all. Refused input is always a 4xx (400 bad field, 409 a
 // messageId another user's event has, 422 a value the database cannot
 // keep), never a 5xx, since a retry would be refused again; 500 and 503
-// mean a retry may help.
+// mean a retry may help. Calls in flight together that only store an
+// event share the statement that writes them (eventGroups,
+// Options.EventStatements), each answered as if written alone.
 //
 // Identity: a call needs userId or anonymousId (a string, or a number
 // taken as its decimal text). An anonymous visitor's traits and events are
@@ -157,6 +159,12 @@ type Options struct {
 	// event, which journeys drop by ID. Zero writes each marker before the
 	// call answers, which tests that read it right after a call rely on.
 	MarkEvery time.Duration
+	// EventStatements bounds the statements storing events (a Store that
+	// is an EventsIngester) that run at once; runs of calls arriving
+	// while all are busy share the next one (eventGroups). Zero is
+	// DefaultEventStatements; negative gives each request its own
+	// statement.
+	EventStatements int
 
 	// Checks are the dependencies /healthz reports, by name (db, temporal).
 	Checks map[string]func(context.Context) error
@@ -191,6 +199,9 @@ type Server struct {
 	// eventMarkers batches the markers of the events dispatch hands on
 	// (Options.MarkEvery); nil: each is written before the call answers.
 	eventMarkers *markerBatcher
+	// events stores runs of calls that only store an event
+	// (Options.EventStatements); nil when the Store cannot.
+	events EventsIngester
 }
 
 // NewServer checks the options and builds the handler. It starts nothing:
@@ -226,10 +237,19 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.EventStatements == 0 {
+		opts.EventStatements = DefaultEventStatements
+	}
 	s := &Server{opts: opts, keyHash: KeyDigest(opts.APIKey), mux: http.NewServeMux(),
 		rates: &limiters{rate: opts.Rate, burst: opts.Burst}}
 	if opts.Keys != nil {
 		s.keys = &keyRing{src: opts.Keys, refresh: opts.KeyRefresh, now: opts.Now, log: opts.Logger}
+	}
+	if ing, ok := opts.Store.(EventsIngester); ok {
+		s.events = ing
+		if opts.EventStatements > 0 {
+			s.events = newEventGroups(ing, opts.EventStatements)
+		}
 	}
 	s.routes()
 	if f := opts.Feedback; f != nil && f.Recorder != nil && f.MarkEvery > 0 {

@@ -220,7 +220,7 @@ func startIngestStack(ctx context.Context, c config, st *store.Store) (*ingestSe
 	// Warnings and errors of the API and the worker go to stderr.
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, Delivery: benchDelivery(), Codec: codec,
-		MarkEvery: 5 * time.Millisecond, Logger: log})
+		MarkEvery: 5 * time.Millisecond, EventStatements: c.ingestStatements, Logger: log})
 	if err != nil {
 		tc.Close()
 		return nil, nil, err

@@ -78,7 +78,7 @@ type config struct {
 	partitions      int
 	bareConcurrency []int
 	// part ingest (issue #15 d)
-	ingestCustomers, ingestHistory, ingestEvents, ingestRuns, ingestBatch, ingestEnrolled int
+	ingestCustomers, ingestHistory, ingestEvents, ingestRuns, ingestBatch, ingestEnrolled, ingestStatements int
 	ingestProfile                                                                         string
 	eProfile                                                                              string // part e
 	ingestUnheard                                                                         bool
@@ -112,6 +112,7 @@ func main() {
 	flag.IntVar(&c.ingestEvents, "ingest-events", 5000, "part ingest: events sent in each timed run (and rows inserted raw)")
 	flag.IntVar(&c.ingestRuns, "ingest-runs", 3, "part ingest: timed rounds (API, raw INSERT, batch); medians are reported")
 	flag.IntVar(&c.ingestBatch, "ingest-batch", 20, "part ingest: events per /v1/batch call (0: no batch runs)")
+	flag.IntVar(&c.ingestStatements, "ingest-statements", 0, "part ingest: the API's EventStatements (0: its default; -1: a statement per request)")
 	flag.IntVar(&c.ingestEnrolled, "ingest-enrolled", 1000, "part ingest: customers signed up (in a running onboarding journey) for the second scenario (0: none)")
 	flag.BoolVar(&c.ingestUnheard, "ingest-unheard", true, "part ingest: first measure with only the samples deployed that do not listen to the events (the API's own cost)")
 	flag.StringVar(&c.eProfile, "e-cpuprofile", "", "part e: write a CPU profile of the scan's run (until every enrollment is admitted) to this file")

@@ -45,7 +45,10 @@ type StackOptions struct {
 	// MarkEvery batches the API's dispatch markers (api.Options.MarkEvery),
 	// as `rapport serve` does; zero writes each before the call answers.
 	MarkEvery time.Duration
-	Logger    *slog.Logger // default: discard
+	// EventStatements is api.Options.EventStatements: zero is the API's
+	// default, as `rapport serve` runs it.
+	EventStatements int
+	Logger          *slog.Logger // default: discard
 }
 
 // Stack is the worker and the event API running in this process, what
@@ -79,13 +82,14 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		Keys: pg, Customers: o.Store,
 		// Erasure needs the store's erasure secret (store.Config); without
 		// one it answers 503 naming RAPPORT_ERASURE_SECRET.
-		Forgetter:    &erasure.Eraser{Store: o.Store, Journeys: erasure.Temporal{Client: o.Client}, Keys: keyEraser(o)},
-		Unsubscriber: &api.TokenUnsubscriber{Secret: o.Delivery.UnsubscribeSecret, Applier: o.Store, Customers: pg},
-		Feedback:     feedbackOptions(o.Feedback, o.Store),
-		MarkEvery:    o.MarkEvery,
-		Codec:        codecOptions(o.Codec, o.CodecOrigins),
-		Checks:       healthChecks(o.Client, o.Store),
-		Logger:       o.Logger,
+		Forgetter:       &erasure.Eraser{Store: o.Store, Journeys: erasure.Temporal{Client: o.Client}, Keys: keyEraser(o)},
+		Unsubscriber:    &api.TokenUnsubscriber{Secret: o.Delivery.UnsubscribeSecret, Applier: o.Store, Customers: pg},
+		Feedback:        feedbackOptions(o.Feedback, o.Store),
+		MarkEvery:       o.MarkEvery,
+		EventStatements: o.EventStatements,
+		Codec:           codecOptions(o.Codec, o.CodecOrigins),
+		Checks:          healthChecks(o.Client, o.Store),
+		Logger:          o.Logger,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,147 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/rapport-crm/rapport/store"
+)
+
+// DefaultEventStatements is Options.EventStatements when unset: how many
+// statements storing events run at once before further calls wait to
+// share the next one.
+const DefaultEventStatements = 2
+
+// maxGroupCalls bounds the calls a shared statement takes from the queue;
+// one request's own run may be larger (a batch of up to MaxBatchItems)
+// and then goes alone.
+const maxGroupCalls = 500
+
+// eventGroups lets concurrent requests share the statement that stores
+// their events (group commit). At most limit statements run at once;
+// runs of calls that arrive while all of them are busy wait, and the
+// next statement to start takes them all. A request that finds a
+// statement free starts one at once, so grouping adds no wait when calls
+// come one at a time; under load one round trip and one commit serve
+// many calls, where each call's statement would otherwise write and
+// flush on its own.
+//
+// Runs in one statement come from requests in flight together, which
+// have no order between them: the statement sees all of them at its
+// start, as if they were sent in the order they were queued. Each
+// request's outcomes are its own: a call refused for its content fails
+// only that call, and when the shared statement fails otherwise, every
+// run in it is written again on its own (IngestEvents finds the calls
+// already stored by their IDs), so that one request's failure is not
+// another's.
+type eventGroups struct {
+	ing   EventsIngester
+	limit int
+
+	mu      sync.Mutex
+	queue   []*eventRun
+	running int // statements in flight, at most limit
+}
+
+// eventRun is one request's run of calls waiting for its outcomes.
+type eventRun struct {
+	calls []store.EventCall
+	out   []store.EventOutcome
+	err   error
+	done  chan struct{}
+}
+
+func newEventGroups(ing EventsIngester, limit int) *eventGroups {
+	return &eventGroups{ing: ing, limit: limit}
+}
+
+// IngestEvents queues the calls for the next statement, starting one if
+// fewer than limit run, and answers their outcomes once it is written.
+// A run still queued when ctx ends is taken off the queue, unwritten.
+func (g *eventGroups) IngestEvents(ctx context.Context, calls []store.EventCall) ([]store.EventOutcome, error) {
+	r := &eventRun{calls: calls, done: make(chan struct{})}
+	g.mu.Lock()
+	g.queue = append(g.queue, r)
+	if g.running < g.limit {
+		g.running++
+		go g.writeQueued()
+	}
+	g.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.out, r.err
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	at := slices.Index(g.queue, r)
+	if at >= 0 {
+		g.queue = slices.Delete(g.queue, at, at+1)
+	}
+	g.mu.Unlock()
+	if at >= 0 {
+		return nil, fmt.Errorf("ingest %d events: waiting for a statement: %w", len(calls), ctx.Err())
+	}
+	<-r.done // taken by a statement: its outcome is the truth
+	return r.out, r.err
+}
+
+// writeQueued writes what is queued, a statement at a time, until the
+// queue is empty.
+func (g *eventGroups) writeQueued() {
+	for {
+		g.mu.Lock()
+		group := g.take()
+		if len(group) == 0 {
+			g.running--
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		g.write(group)
+	}
+}
+
+// take removes from the queue the runs of the next statement: at least
+// one, and more while they total at most maxGroupCalls calls. The caller
+// holds mu.
+func (g *eventGroups) take() []*eventRun {
+	n, calls := 0, 0
+	for n < len(g.queue) && (n == 0 || calls+len(g.queue[n].calls) <= maxGroupCalls) {
+		calls += len(g.queue[n].calls)
+		n++
+	}
+	group := slices.Clone(g.queue[:n])
+	g.queue = slices.Delete(g.queue, 0, n)
+	return group
+}
+
+// write stores the runs of group in one statement and hands each run its
+// outcomes; if that fails for other than a call's content, each run is
+// written again alone.
+func (g *eventGroups) write(group []*eventRun) {
+	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
+	defer cancel()
+	defer func() {
+		for _, r := range group {
+			close(r.done)
+		}
+	}()
+	if len(group) > 1 {
+		var all []store.EventCall
+		for _, r := range group {
+			all = append(all, r.calls...)
+		}
+		out, err := g.ing.IngestEvents(ctx, all)
+		if err == nil {
+			for _, r := range group {
+				r.out, out = out[:len(r.calls):len(r.calls)], out[len(r.calls):]
+			}
+			return
+		}
+	}
+	for _, r := range group {
+		r.out, r.err = g.ing.IngestEvents(ctx, r.calls)
+	}
+}

@@ -1,0 +1,295 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rapport-crm/rapport/store"
+)
+
+// gatedIngester records each statement's event IDs. While gate is open
+// (non-nil) a statement waits for it to close; fail decides a
+// statement's error from its IDs.
+type gatedIngester struct {
+	mu         sync.Mutex
+	statements [][]string
+	inFlight   int
+	most       int // statements in flight at once, at most
+	gate       chan struct{}
+	fail       func(ids []string) error
+}
+
+func (g *gatedIngester) IngestEvents(ctx context.Context, calls []store.EventCall) ([]store.EventOutcome, error) {
+	ids := make([]string, len(calls))
+	for i, c := range calls {
+		ids[i] = c.Event.ID
+	}
+	g.mu.Lock()
+	g.statements = append(g.statements, ids)
+	g.inFlight++
+	g.most = max(g.most, g.inFlight)
+	gate, fail := g.gate, g.fail
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.inFlight--
+		g.mu.Unlock()
+	}()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if fail != nil {
+		if err := fail(ids); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]store.EventOutcome, len(calls))
+	for i, c := range calls {
+		// The outcome names its call, so that a test sees each run get
+		// its own outcomes back.
+		out[i] = store.EventOutcome{Inserted: true, Running: []store.RunningVersion{{Playbook: c.Event.ID}}}
+	}
+	return out, nil
+}
+
+func (g *gatedIngester) seen() ([][]string, int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.statements), g.most
+}
+
+// runOf is a run of n calls whose event IDs start with prefix.
+func runOf(prefix string, n int) []store.EventCall {
+	calls := make([]store.EventCall, n)
+	for i := range calls {
+		calls[i].CustomerID = "c-" + prefix
+		calls[i].Event.ID = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return calls
+}
+
+// queued waits until n runs wait in g's queue.
+func queued(t *testing.T, g *eventGroups, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g.mu.Lock()
+		got := len(g.queue)
+		g.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runs queued, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// result is what one IngestEvents of a group answered.
+type result struct {
+	out []store.EventOutcome
+	err error
+}
+
+// ingestAsync starts IngestEvents for calls and answers on the channel.
+func ingestAsync(ctx context.Context, g *eventGroups, calls []store.EventCall) <-chan result {
+	ch := make(chan result, 1)
+	go func() {
+		out, err := g.IngestEvents(ctx, calls)
+		ch <- result{out, err}
+	}()
+	return ch
+}
+
+// wantOwn checks that a run got one outcome per call, each its own.
+func wantOwn(t *testing.T, name string, r result, calls []store.EventCall) {
+	t.Helper()
+	if r.err != nil {
+		t.Fatalf("%s: %v", name, r.err)
+	}
+	if len(r.out) != len(calls) {
+		t.Fatalf("%s: %d outcomes for %d calls", name, len(r.out), len(calls))
+	}
+	for i, o := range r.out {
+		if len(o.Running) != 1 || o.Running[0].Playbook != calls[i].Event.ID {
+			t.Errorf("%s: outcome %d is %+v, want the outcome of %s", name, i, o, calls[i].Event.ID)
+		}
+	}
+}
+
+func TestEventGroupsShareTheNextStatement(t *testing.T) {
+	ing := &gatedIngester{gate: make(chan struct{})}
+	g := newEventGroups(ing, 2)
+	ctx := context.Background()
+
+	// Two runs find a statement free each and start it at once.
+	a, b := runOf("a", 1), runOf("b", 2)
+	ra, rb := ingestAsync(ctx, g, a), ingestAsync(ctx, g, b)
+	queued(t, g, 0)
+	for {
+		if st, _ := ing.seen(); len(st) == 2 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Three more arrive while both are busy: they wait, and the first
+	// statement to finish takes them together.
+	c, d, e := runOf("c", 3), runOf("d", 1), runOf("e", 2)
+	rc := ingestAsync(ctx, g, c)
+	queued(t, g, 1)
+	rd := ingestAsync(ctx, g, d)
+	queued(t, g, 2)
+	re := ingestAsync(ctx, g, e)
+	queued(t, g, 3)
+	close(ing.gate)
+
+	wantOwn(t, "a", <-ra, a)
+	wantOwn(t, "b", <-rb, b)
+	wantOwn(t, "c", <-rc, c)
+	wantOwn(t, "d", <-rd, d)
+	wantOwn(t, "e", <-re, e)
+	statements, most := ing.seen()
+	if len(statements) != 3 {
+		t.Fatalf("statements %v, want a, b, then c, d and e in one", statements)
+	}
+	want := []string{"c-0", "c-1", "c-2", "d-0", "e-0", "e-1"}
+	if !slices.Equal(statements[2], want) {
+		t.Errorf("third statement %v, want %v (the queued runs in the order they came)", statements[2], want)
+	}
+	if most > 2 {
+		t.Errorf("%d statements ran at once, limit 2", most)
+	}
+}
+
+func TestEventGroupsOneAtATimeWaitsForNothing(t *testing.T) {
+	ing := &gatedIngester{}
+	g := newEventGroups(ing, 4)
+	for i := range 5 {
+		calls := runOf(fmt.Sprint(i), 2)
+		out, err := g.IngestEvents(context.Background(), calls)
+		wantOwn(t, fmt.Sprint(i), result{out, err}, calls)
+	}
+	statements, _ := ing.seen()
+	if len(statements) != 5 {
+		t.Errorf("%d statements for 5 runs sent one after the other: %v", len(statements), statements)
+	}
+}
+
+func TestEventGroupsBoundTheCallsOfAStatement(t *testing.T) {
+	ing := &gatedIngester{gate: make(chan struct{})}
+	g := newEventGroups(ing, 1)
+	ctx := context.Background()
+	first := runOf("first", 1)
+	r0 := ingestAsync(ctx, g, first)
+	for {
+		if st, _ := ing.seen(); len(st) == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// 300 + 200 fit one statement (maxGroupCalls 500); the next 1 does
+	// not, and a run larger than the bound goes alone.
+	runs := [][]store.EventCall{runOf("p", 300), runOf("q", 200), runOf("r", 1), runOf("s", maxGroupCalls+1)}
+	var rs []<-chan result
+	for i, calls := range runs {
+		rs = append(rs, ingestAsync(ctx, g, calls))
+		queued(t, g, i+1)
+	}
+	close(ing.gate)
+	wantOwn(t, "first", <-r0, first)
+	for i, r := range rs {
+		wantOwn(t, fmt.Sprint("run ", i), <-r, runs[i])
+	}
+	statements, _ := ing.seen()
+	var sizes []int
+	for _, s := range statements {
+		sizes = append(sizes, len(s))
+	}
+	if want := []int{1, 500, 1, maxGroupCalls + 1}; !slices.Equal(sizes, want) {
+		t.Errorf("statement sizes %v, want %v", sizes, want)
+	}
+}
+
+func TestEventGroupsFailureOfOneRunIsItsOwn(t *testing.T) {
+	ing := &gatedIngester{gate: make(chan struct{})}
+	boom := errors.New("boom")
+	// A statement holding run "bad" fails; alone, every other run is
+	// written.
+	ing.fail = func(ids []string) error {
+		if slices.Contains(ids, "bad-0") {
+			return boom
+		}
+		return nil
+	}
+	g := newEventGroups(ing, 1)
+	ctx := context.Background()
+	first := runOf("first", 1)
+	r0 := ingestAsync(ctx, g, first)
+	for {
+		if st, _ := ing.seen(); len(st) == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	good1, bad, good2 := runOf("good1", 2), runOf("bad", 1), runOf("good2", 1)
+	r1 := ingestAsync(ctx, g, good1)
+	queued(t, g, 1)
+	rb := ingestAsync(ctx, g, bad)
+	queued(t, g, 2)
+	r2 := ingestAsync(ctx, g, good2)
+	queued(t, g, 3)
+	close(ing.gate)
+
+	wantOwn(t, "first", <-r0, first)
+	wantOwn(t, "good1", <-r1, good1)
+	wantOwn(t, "good2", <-r2, good2)
+	if r := <-rb; !errors.Is(r.err, boom) || r.out != nil {
+		t.Errorf("bad run: %v, %v; want boom and no outcomes", r.out, r.err)
+	}
+	statements, _ := ing.seen()
+	want := [][]string{{"first-0"}, {"good1-0", "good1-1", "bad-0", "good2-0"}, {"good1-0", "good1-1"}, {"bad-0"}, {"good2-0"}}
+	if !slices.EqualFunc(statements, want, slices.Equal[[]string]) {
+		t.Errorf("statements %v, want %v: the shared one, then each run alone", statements, want)
+	}
+}
+
+func TestEventGroupsRunLeavesTheQueueWhenItsContextEnds(t *testing.T) {
+	ing := &gatedIngester{gate: make(chan struct{})}
+	g := newEventGroups(ing, 1)
+	first := runOf("first", 1)
+	r0 := ingestAsync(context.Background(), g, first)
+	for {
+		if st, _ := ing.seen(); len(st) == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := ingestAsync(ctx, g, runOf("gone", 1))
+	queued(t, g, 1)
+	cancel()
+	if r := <-gone; !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("run whose context ended: %v, want context.Canceled", r.err)
+	}
+	queued(t, g, 0)
+	close(ing.gate)
+	wantOwn(t, "first", <-r0, first)
+	// The next run starts a statement of its own: nothing was left over.
+	next := runOf("next", 1)
+	out, err := g.IngestEvents(context.Background(), next)
+	wantOwn(t, "next", result{out, err}, next)
+	statements, _ := ing.seen()
+	if want := [][]string{{"first-0"}, {"next-0"}}; !slices.EqualFunc(statements, want, slices.Equal[[]string]) {
+		t.Errorf("statements %v, want %v: the run that left was never written", statements, want)
+	}
+}
