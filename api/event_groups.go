@@ -119,13 +119,24 @@ func (g *eventGroups) take() []*eventRun {
 
 // write stores the runs of group in one statement and hands each run its
 // outcomes; if that fails for other than a call's content, each run is
-// written again alone.
+// written again alone. A panic fails the runs not yet answered, as it
+// would have failed their requests, instead of the whole server: the
+// statement runs on no request's goroutine.
 func (g *eventGroups) write(group []*eventRun) {
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
 	defer func() {
 		for _, r := range group {
 			close(r.done)
+		}
+	}()
+	defer func() {
+		if p := recover(); p != nil {
+			for _, r := range group {
+				if r.out == nil && r.err == nil {
+					r.err = fmt.Errorf("ingest %d events: panic: %v", len(r.calls), p)
+				}
+			}
 		}
 	}()
 	if len(group) > 1 {

@@ -48,14 +48,16 @@ func TestPGConcurrentCallsShareAStatement(t *testing.T) {
 	groups := h.srv.events.(*eventGroups)
 	first := make(chan int)
 	go func() { first <- h.do("POST", "/v1/page", `{"userId":"c0","messageId":"m-0","name":"Home"}`).Code }()
-	for {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
 		held.mu.Lock()
 		n := len(held.sizes)
 		held.mu.Unlock()
 		if n == 1 {
 			break
 		}
-		time.Sleep(time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatal("the first call's statement did not begin")
+		}
 	}
 
 	type call struct{ path, body string }

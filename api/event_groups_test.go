@@ -95,6 +95,22 @@ func queued(t *testing.T, g *eventGroups, n int) {
 	}
 }
 
+// statements waits until ing has begun n statements.
+func statements(t *testing.T, ing *gatedIngester, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := ing.seen()
+		if len(st) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d statements begun, want %d: %v", len(st), n, st)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // result is what one IngestEvents of a group answered.
 type result struct {
 	out []store.EventOutcome
@@ -132,16 +148,13 @@ func TestEventGroupsShareTheNextStatement(t *testing.T) {
 	g := newEventGroups(ing, 2)
 	ctx := context.Background()
 
-	// Two runs find a statement free each and start it at once.
+	// Two runs, one after the other, find a statement free each and
+	// start it at once.
 	a, b := runOf("a", 1), runOf("b", 2)
-	ra, rb := ingestAsync(ctx, g, a), ingestAsync(ctx, g, b)
-	queued(t, g, 0)
-	for {
-		if st, _ := ing.seen(); len(st) == 2 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	ra := ingestAsync(ctx, g, a)
+	statements(t, ing, 1)
+	rb := ingestAsync(ctx, g, b)
+	statements(t, ing, 2)
 	// Three more arrive while both are busy: they wait, and the first
 	// statement to finish takes them together.
 	c, d, e := runOf("c", 3), runOf("d", 1), runOf("e", 2)
@@ -191,12 +204,7 @@ func TestEventGroupsBoundTheCallsOfAStatement(t *testing.T) {
 	ctx := context.Background()
 	first := runOf("first", 1)
 	r0 := ingestAsync(ctx, g, first)
-	for {
-		if st, _ := ing.seen(); len(st) == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	statements(t, ing, 1)
 	// 300 + 200 fit one statement (maxGroupCalls 500); the next 1 does
 	// not, and a run larger than the bound goes alone.
 	runs := [][]store.EventCall{runOf("p", 300), runOf("q", 200), runOf("r", 1), runOf("s", maxGroupCalls+1)}
@@ -235,12 +243,7 @@ func TestEventGroupsFailureOfOneRunIsItsOwn(t *testing.T) {
 	ctx := context.Background()
 	first := runOf("first", 1)
 	r0 := ingestAsync(ctx, g, first)
-	for {
-		if st, _ := ing.seen(); len(st) == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	statements(t, ing, 1)
 	good1, bad, good2 := runOf("good1", 2), runOf("bad", 1), runOf("good2", 1)
 	r1 := ingestAsync(ctx, g, good1)
 	queued(t, g, 1)
@@ -268,12 +271,7 @@ func TestEventGroupsRunLeavesTheQueueWhenItsContextEnds(t *testing.T) {
 	g := newEventGroups(ing, 1)
 	first := runOf("first", 1)
 	r0 := ingestAsync(context.Background(), g, first)
-	for {
-		if st, _ := ing.seen(); len(st) == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	statements(t, ing, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	gone := ingestAsync(ctx, g, runOf("gone", 1))
 	queued(t, g, 1)
@@ -292,4 +290,21 @@ func TestEventGroupsRunLeavesTheQueueWhenItsContextEnds(t *testing.T) {
 	if want := [][]string{{"first-0"}, {"next-0"}}; !slices.EqualFunc(statements, want, slices.Equal[[]string]) {
 		t.Errorf("statements %v, want %v: the run that left was never written", statements, want)
 	}
+}
+
+func TestEventGroupsPanicFailsItsRunsNotTheServer(t *testing.T) {
+	ing := &gatedIngester{fail: func(ids []string) error {
+		if slices.Contains(ids, "bad-0") {
+			panic("store bug")
+		}
+		return nil
+	}}
+	g := newEventGroups(ing, 1)
+	if out, err := g.IngestEvents(context.Background(), runOf("bad", 1)); err == nil || out != nil {
+		t.Fatalf("run that panicked: %v, %v; want an error", out, err)
+	}
+	// The statement slot was given back: the next run is written.
+	next := runOf("next", 2)
+	out, err := g.IngestEvents(context.Background(), next)
+	wantOwn(t, "next", result{out, err}, next)
 }
