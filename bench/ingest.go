@@ -208,7 +208,8 @@ func viewProps(r *rand.Rand, i int) (string, map[string]any) {
 func startIngestStack(ctx context.Context, c config, st *store.Store) (*ingestSetup, func(), error) {
 	codec := benchCodec(c, st)
 	signals := &signalTimer{}
-	opts := client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: quiet{}, Interceptors: []interceptor.ClientInterceptor{signals}}
+	opts := c.clientOptions()
+	opts.Interceptors = []interceptor.ClientInterceptor{signals}
 	if codec != nil {
 		opts = codec.ClientOptions(opts)
 	}

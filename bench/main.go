@@ -79,9 +79,9 @@ type config struct {
 	bareConcurrency []int
 	// part ingest (issue #15 d)
 	ingestCustomers, ingestHistory, ingestEvents, ingestRuns, ingestBatch, ingestEnrolled, ingestStatements int
-	ingestProfile                                                                         string
-	eProfile                                                                              string // part e
-	ingestUnheard                                                                         bool
+	ingestProfile                                                                                           string
+	eProfile                                                                                                string // part e
+	ingestUnheard                                                                                           bool
 	// part size
 	sizeCustomers, sizeEvents int
 	// part history
@@ -91,12 +91,16 @@ type config struct {
 	rapportBin, reportBefore                                     string
 	reportBeforeSchema                                           int64
 	reportKeep                                                   bool
+	// grpcCompression is how every client compresses its requests to
+	// Temporal: "gzip" (the SDK's default) or "none".
+	grpcCompression string
 }
 
 func main() {
 	var c config
 	flag.StringVar(&c.temporal, "temporal", envOr("TEMPORAL_ADDRESS", ""), `Temporal frontend; "" starts a dev server for the run`)
 	flag.StringVar(&c.namespace, "namespace", "rapport-bench", "namespace (registered if missing)")
+	flag.StringVar(&c.grpcCompression, "grpc-compression", "gzip", "gRPC compression of every client's requests to Temporal, Rapport's and the baselines': gzip (the SDK's default) or none")
 	flag.StringVar(&c.dbBase, "db", envOr("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432"), "PostgreSQL server URL (no database: each part creates its own)")
 	flag.StringVar(&c.parts, "parts", "a,b,c,e", "which measurements to run")
 	flag.IntVar(&c.enrollments, "enrollments", 2000, "part a: tracked events (and bare workflows)")
@@ -141,6 +145,10 @@ func main() {
 			os.Exit(2)
 		}
 		c.bareConcurrency = append(c.bareConcurrency, n)
+	}
+	if c.grpcCompression != "gzip" && c.grpcCompression != "none" {
+		fmt.Fprintf(os.Stderr, "bench: -grpc-compression %q: want gzip or none\n", c.grpcCompression)
+		os.Exit(2)
 	}
 	var err error
 	if c.keys, err = benchKeys(c.encryption); err != nil {
@@ -352,11 +360,20 @@ func benchCodec(c config, st *store.Store) *payloadcrypt.Codec {
 // dial connects to the bench namespace with codec's converters (nil: the
 // SDK's defaults).
 func dial(ctx context.Context, c config, codec *payloadcrypt.Codec) (client.Client, error) {
-	opts := client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: quiet{}}
+	opts := c.clientOptions()
 	if codec != nil {
 		opts = codec.ClientOptions(opts)
 	}
 	return client.DialContext(ctx, opts)
+}
+
+// clientOptions are the options of every client of the run.
+func (c config) clientOptions() client.Options {
+	opts := client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: quiet{}}
+	if c.grpcCompression == "none" {
+		opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
+	}
+	return opts
 }
 
 // freshStore creates a migrated database for one part and returns a store
