@@ -202,7 +202,7 @@ type runRef struct {
 // at least the journeys (it lags behind a little).
 func (c temporalCLI) runs(t *testing.T, journeys int) []runRef {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		out := c.run(t, "workflow", "list", "-o", "json")
 		var list []struct {

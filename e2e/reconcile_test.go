@@ -459,7 +459,7 @@ func TestReconcileFates(t *testing.T) {
 	// waitRuns waits until the current run of id is past its first one.
 	waitRuns := func(id, first string) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for {
 			d, err := c.DescribeWorkflowExecution(ctx, prefix+id, "")
 			if err == nil && d.GetWorkflowExecutionInfo().GetExecution().GetRunId() != first {
@@ -494,7 +494,7 @@ func TestReconcileFates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"converted", "broken", "canceled", "timedout"} {
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for status(id) == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s still running", id)

@@ -340,7 +340,7 @@ func checkJourneysCompleted(t *testing.T, c client.Client, playbook string, n in
 		}
 	}
 	// Visibility trails the database by a moment.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		k, _ := count("Completed")
 		if k == n {
