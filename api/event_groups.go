@@ -3,8 +3,11 @@ package api
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/rapport-crm/rapport/store"
 )
@@ -30,15 +33,18 @@ const maxGroupCalls = 500
 //
 // Runs in one statement come from requests in flight together, which
 // have no order between them: the statement sees all of them at its
-// start, as if they were sent in the order they were queued. Each
-// request's outcomes are its own: a call refused for its content fails
-// only that call, and when the shared statement fails otherwise, every
-// run in it is written again on its own (IngestEvents finds the calls
-// already stored by their IDs), so that one request's failure is not
-// another's.
+// start, as if they were sent in the order they were queued. Each run's
+// outcomes are its own: a call refused for its content fails only that
+// call, and when the shared statement fails otherwise, every run in it
+// is written again on its own, within its own request's deadline
+// (IngestEvents finds the calls already stored by their IDs), so that
+// one request's failure is not another's. The shared statement runs
+// until the earliest of its runs' deadlines, so that the others have
+// time left to be written alone.
 type eventGroups struct {
 	ing   EventsIngester
 	limit int
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	queue   []*eventRun
@@ -47,21 +53,28 @@ type eventGroups struct {
 
 // eventRun is one request's run of calls waiting for its outcomes.
 type eventRun struct {
-	calls []store.EventCall
-	out   []store.EventOutcome
-	err   error
-	done  chan struct{}
+	calls    []store.EventCall
+	deadline time.Time // the request's: a statement writing the run alone ends by it
+	out      []store.EventOutcome
+	err      error
+	done     chan struct{}
 }
 
-func newEventGroups(ing EventsIngester, limit int) *eventGroups {
-	return &eventGroups{ing: ing, limit: limit}
+func newEventGroups(ing EventsIngester, limit int, log *slog.Logger) *eventGroups {
+	return &eventGroups{ing: ing, limit: limit, log: log}
 }
 
 // IngestEvents queues the calls for the next statement, starting one if
 // fewer than limit run, and answers their outcomes once it is written.
-// A run still queued when ctx ends is taken off the queue, unwritten.
+// When ctx ends first, it answers ctx's error at once: a run still
+// queued is taken off the queue, unwritten; one a statement has taken
+// may still be written, and the client's retry finds it by ID.
 func (g *eventGroups) IngestEvents(ctx context.Context, calls []store.EventCall) ([]store.EventOutcome, error) {
-	r := &eventRun{calls: calls, done: make(chan struct{})}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(applyTimeout)
+	}
+	r := &eventRun{calls: calls, deadline: deadline, done: make(chan struct{})}
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
 	if g.running < g.limit {
@@ -75,16 +88,13 @@ func (g *eventGroups) IngestEvents(ctx context.Context, calls []store.EventCall)
 	case <-ctx.Done():
 	}
 	g.mu.Lock()
-	at := slices.Index(g.queue, r)
-	if at >= 0 {
+	if at := slices.Index(g.queue, r); at >= 0 {
 		g.queue = slices.Delete(g.queue, at, at+1)
-	}
-	g.mu.Unlock()
-	if at >= 0 {
+		g.mu.Unlock()
 		return nil, fmt.Errorf("ingest %d events: waiting for a statement: %w", len(calls), ctx.Err())
 	}
-	<-r.done // taken by a statement: its outcome is the truth
-	return r.out, r.err
+	g.mu.Unlock()
+	return nil, fmt.Errorf("ingest %d events: a statement holding them may still write them: %w", len(calls), ctx.Err())
 }
 
 // writeQueued writes what is queued, a statement at a time, until the
@@ -123,8 +133,6 @@ func (g *eventGroups) take() []*eventRun {
 // would have failed their requests, instead of the whole server: the
 // statement runs on no request's goroutine.
 func (g *eventGroups) write(group []*eventRun) {
-	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
-	defer cancel()
 	defer func() {
 		for _, r := range group {
 			close(r.done)
@@ -132,6 +140,7 @@ func (g *eventGroups) write(group []*eventRun) {
 	}()
 	defer func() {
 		if p := recover(); p != nil {
+			g.log.Error("panic while storing events", "panic", p, "stack", string(debug.Stack()))
 			for _, r := range group {
 				if r.out == nil && r.err == nil {
 					r.err = fmt.Errorf("ingest %d events: panic: %v", len(r.calls), p)
@@ -141,18 +150,28 @@ func (g *eventGroups) write(group []*eventRun) {
 	}()
 	if len(group) > 1 {
 		var all []store.EventCall
+		earliest := group[0].deadline
 		for _, r := range group {
 			all = append(all, r.calls...)
+			if r.deadline.Before(earliest) {
+				earliest = r.deadline
+			}
 		}
+		ctx, cancel := context.WithDeadline(context.Background(), earliest)
 		out, err := g.ing.IngestEvents(ctx, all)
+		cancel()
 		if err == nil {
 			for _, r := range group {
 				r.out, out = out[:len(r.calls):len(r.calls)], out[len(r.calls):]
 			}
 			return
 		}
+		g.log.Warn("a shared statement storing events failed; writing each request's run alone",
+			"runs", len(group), "calls", len(all), "err", err)
 	}
 	for _, r := range group {
+		ctx, cancel := context.WithDeadline(context.Background(), r.deadline)
 		r.out, r.err = g.ing.IngestEvents(ctx, r.calls)
+		cancel()
 	}
 }

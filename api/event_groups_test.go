@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -22,6 +24,9 @@ type gatedIngester struct {
 	most       int // statements in flight at once, at most
 	gate       chan struct{}
 	fail       func(ids []string) error
+	// hang, when it says so for a statement's IDs, makes the statement
+	// wait until its context ends.
+	hang func(ids []string) bool
 }
 
 func (g *gatedIngester) IngestEvents(ctx context.Context, calls []store.EventCall) ([]store.EventOutcome, error) {
@@ -33,7 +38,7 @@ func (g *gatedIngester) IngestEvents(ctx context.Context, calls []store.EventCal
 	g.statements = append(g.statements, ids)
 	g.inFlight++
 	g.most = max(g.most, g.inFlight)
-	gate, fail := g.gate, g.fail
+	gate, fail, hang := g.gate, g.fail, g.hang
 	g.mu.Unlock()
 	defer func() {
 		g.mu.Lock()
@@ -46,6 +51,12 @@ func (g *gatedIngester) IngestEvents(ctx context.Context, calls []store.EventCal
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+	if hang != nil && hang(ids) {
+		<-ctx.Done()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	if fail != nil {
 		if err := fail(ids); err != nil {
@@ -66,6 +77,8 @@ func (g *gatedIngester) seen() ([][]string, int) {
 	defer g.mu.Unlock()
 	return slices.Clone(g.statements), g.most
 }
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // runOf is a run of n calls whose event IDs start with prefix.
 func runOf(prefix string, n int) []store.EventCall {
@@ -145,7 +158,7 @@ func wantOwn(t *testing.T, name string, r result, calls []store.EventCall) {
 
 func TestEventGroupsShareTheNextStatement(t *testing.T) {
 	ing := &gatedIngester{gate: make(chan struct{})}
-	g := newEventGroups(ing, 2)
+	g := newEventGroups(ing, 2, discard)
 	ctx := context.Background()
 
 	// Two runs, one after the other, find a statement free each and
@@ -186,7 +199,7 @@ func TestEventGroupsShareTheNextStatement(t *testing.T) {
 
 func TestEventGroupsOneAtATimeWaitsForNothing(t *testing.T) {
 	ing := &gatedIngester{}
-	g := newEventGroups(ing, 4)
+	g := newEventGroups(ing, 4, discard)
 	for i := range 5 {
 		calls := runOf(fmt.Sprint(i), 2)
 		out, err := g.IngestEvents(context.Background(), calls)
@@ -200,7 +213,7 @@ func TestEventGroupsOneAtATimeWaitsForNothing(t *testing.T) {
 
 func TestEventGroupsBoundTheCallsOfAStatement(t *testing.T) {
 	ing := &gatedIngester{gate: make(chan struct{})}
-	g := newEventGroups(ing, 1)
+	g := newEventGroups(ing, 1, discard)
 	ctx := context.Background()
 	first := runOf("first", 1)
 	r0 := ingestAsync(ctx, g, first)
@@ -239,7 +252,7 @@ func TestEventGroupsFailureOfOneRunIsItsOwn(t *testing.T) {
 		}
 		return nil
 	}
-	g := newEventGroups(ing, 1)
+	g := newEventGroups(ing, 1, discard)
 	ctx := context.Background()
 	first := runOf("first", 1)
 	r0 := ingestAsync(ctx, g, first)
@@ -268,7 +281,7 @@ func TestEventGroupsFailureOfOneRunIsItsOwn(t *testing.T) {
 
 func TestEventGroupsRunLeavesTheQueueWhenItsContextEnds(t *testing.T) {
 	ing := &gatedIngester{gate: make(chan struct{})}
-	g := newEventGroups(ing, 1)
+	g := newEventGroups(ing, 1, discard)
 	first := runOf("first", 1)
 	r0 := ingestAsync(context.Background(), g, first)
 	statements(t, ing, 1)
@@ -299,7 +312,7 @@ func TestEventGroupsPanicFailsItsRunsNotTheServer(t *testing.T) {
 		}
 		return nil
 	}}
-	g := newEventGroups(ing, 1)
+	g := newEventGroups(ing, 1, discard)
 	if out, err := g.IngestEvents(context.Background(), runOf("bad", 1)); err == nil || out != nil {
 		t.Fatalf("run that panicked: %v, %v; want an error", out, err)
 	}
@@ -307,4 +320,93 @@ func TestEventGroupsPanicFailsItsRunsNotTheServer(t *testing.T) {
 	next := runOf("next", 2)
 	out, err := g.IngestEvents(context.Background(), next)
 	wantOwn(t, "next", result{out, err}, next)
+}
+
+func TestEventGroupsTakenRunAnswersWhenItsContextEnds(t *testing.T) {
+	ing := &gatedIngester{gate: make(chan struct{})}
+	g := newEventGroups(ing, 1, discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	held := ingestAsync(ctx, g, runOf("held", 1))
+	statements(t, ing, 1)
+	cancel()
+	select {
+	case r := <-held:
+		if !errors.Is(r.err, context.Canceled) || r.out != nil {
+			t.Errorf("run whose context ended in its statement: %v, %v; want context.Canceled", r.out, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a run whose context ended waited for its statement")
+	}
+	close(ing.gate)
+	next := runOf("next", 1)
+	out, err := g.IngestEvents(context.Background(), next)
+	wantOwn(t, "next", result{out, err}, next)
+}
+
+func TestEventGroupsPanicAfterSomeRunsWereWrittenAlone(t *testing.T) {
+	ing := &gatedIngester{gate: make(chan struct{})}
+	boom := errors.New("boom")
+	ing.fail = func(ids []string) error {
+		switch {
+		case len(ids) > 1 && slices.Contains(ids, "bad-0"):
+			return boom // the shared statement
+		case slices.Equal(ids, []string{"bad-0"}):
+			panic("store bug") // bad alone, after good alone
+		}
+		return nil
+	}
+	g := newEventGroups(ing, 1, discard)
+	ctx := context.Background()
+	first := runOf("first", 1)
+	r0 := ingestAsync(ctx, g, first)
+	statements(t, ing, 1)
+	good, bad := runOf("good", 2), runOf("bad", 1)
+	rg := ingestAsync(ctx, g, good)
+	queued(t, g, 1)
+	rb := ingestAsync(ctx, g, bad)
+	queued(t, g, 2)
+	close(ing.gate)
+	wantOwn(t, "first", <-r0, first)
+	wantOwn(t, "good", <-rg, good)
+	if r := <-rb; r.err == nil || r.out != nil {
+		t.Errorf("bad run: %v, %v; want the panic as its error", r.out, r.err)
+	}
+}
+
+func TestEventGroupsSharedStatementEndsByTheEarliestDeadline(t *testing.T) {
+	ing := &gatedIngester{gate: make(chan struct{}), hang: func(ids []string) bool { return len(ids) > 1 }}
+	g := newEventGroups(ing, 1, discard)
+	first := runOf("first", 1)
+	r0 := ingestAsync(context.Background(), g, first)
+	statements(t, ing, 1)
+	// The shared statement hangs (a lock wait, say) until the earliest
+	// deadline of its runs; each run is then written alone, within its
+	// own deadline, and only the run whose time is up fails.
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	long, cancelLong := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelLong()
+	a, b, c := runOf("a", 1), runOf("short", 1), runOf("c", 1)
+	ra := ingestAsync(long, g, a)
+	queued(t, g, 1)
+	rb := ingestAsync(short, g, b)
+	queued(t, g, 2)
+	rc := ingestAsync(long, g, c)
+	queued(t, g, 3)
+	close(ing.gate)
+	wantOwn(t, "first", <-r0, first)
+	wantOwn(t, "a", <-ra, a)
+	wantOwn(t, "c", <-rc, c)
+	if r := <-rb; !errors.Is(r.err, context.DeadlineExceeded) {
+		t.Errorf("run whose deadline passed: %v, %v; want DeadlineExceeded", r.out, r.err)
+	}
+	got, _ := ing.seen()
+	if len(got) < 2 || !slices.Equal(got[1], []string{"a-0", "short-0", "c-0"}) {
+		t.Fatalf("statements %v: want the shared one second", got)
+	}
+	alone := got[2:]
+	if !slices.ContainsFunc(alone, func(ids []string) bool { return slices.Equal(ids, []string{"a-0"}) }) ||
+		!slices.ContainsFunc(alone, func(ids []string) bool { return slices.Equal(ids, []string{"c-0"}) }) {
+		t.Errorf("statements after the shared one %v: want a and c written alone", alone)
+	}
 }

@@ -226,10 +226,11 @@ type written struct {
 // writeNext writes the first of calls and answers what it did; when the
 // Store can (EventsIngester) and the first calls only store an event of
 // a known customer (Call.storesOnlyEvent), it writes all those calls in
-// a row at once instead, answering one result per call. A failure that
-// is not a refusal of one call is a single result, for the first call:
-// some of the run may be written, and the client's retry finds them by
-// messageId. (A batch never repeats a messageId: parseBatch refuses it.)
+// a row at once instead (in a statement it may share with other
+// requests' runs, eventGroups), answering one result per call. A failure
+// that is not a refusal of one call is a single result, for the first
+// call: some of the run may be written, and the client's retry finds
+// them by messageId.
 func (s *Server) writeNext(ctx context.Context, calls []Call) []written {
 	n := 0
 	for s.events != nil && n < len(calls) && calls[n].storesOnlyEvent() {

@@ -31,7 +31,10 @@ type Store interface {
 // EventsIngester writes many calls that only store an event at once
 // (store.Store.IngestEvents), one outcome per call; PGStore has it. The
 // event API uses it, when its Store has it, for every run of such calls
-// (a page view, a product view), alone or in a batch.
+// (a page view, a product view), alone or in a batch. The calls of one
+// IngestEvents may come from several requests (eventGroups) and repeat
+// an event ID, which the implementation must answer as if the calls
+// came one after the other.
 type EventsIngester interface {
 	IngestEvents(ctx context.Context, calls []store.EventCall) ([]store.EventOutcome, error)
 }

@@ -162,8 +162,8 @@ type Options struct {
 	// EventStatements bounds the statements storing events (a Store that
 	// is an EventsIngester) that run at once; runs of calls arriving
 	// while all are busy share the next one (eventGroups). Zero is
-	// DefaultEventStatements; negative gives each request its own
-	// statement.
+	// DefaultEventStatements; negative gives each request's run of such
+	// calls its own statement.
 	EventStatements int
 
 	// Checks are the dependencies /healthz reports, by name (db, temporal).
@@ -248,7 +248,7 @@ func NewServer(opts Options) (*Server, error) {
 	if ing, ok := opts.Store.(EventsIngester); ok {
 		s.events = ing
 		if opts.EventStatements > 0 {
-			s.events = newEventGroups(ing, opts.EventStatements)
+			s.events = newEventGroups(ing, opts.EventStatements, opts.Logger)
 		}
 	}
 	s.routes()

@@ -44,6 +44,9 @@ Environment (flags override):
                               (Segment's write key); scoped keys come from rapport keys create
   RAPPORT_API_RATE            default rate limit of a key, requests per second (default 100; off: none)
   RAPPORT_API_BURST           default burst of a key (default twice the rate)
+  RAPPORT_API_EVENT_STATEMENTS
+                              statements storing events that run at once; calls arriving while
+                              all are busy share the next (default 2; off: one per request)
   RAPPORT_ERASURE_SECRET      key of the erased addresses' hashes: POST /v1/customers/{id}/forget
                               needs it, and identify checks new addresses against them
   RAPPORT_UNSUBSCRIBE_SECRET  secret of the unsubscribe links (the same as the worker's)
@@ -95,6 +98,7 @@ type serveConfig struct {
 	APIKey                                    string
 	Rate                                      float64 // RAPPORT_API_RATE; 0: no limit
 	Burst                                     int     // RAPPORT_API_BURST
+	EventStatements                           int     // RAPPORT_API_EVENT_STATEMENTS; api.Options.EventStatements
 	Workspace                                 string
 	UnsubscribeSecret                         []byte
 	SMS                                       api.SMSOptions      // Replies set by newServeHandler
@@ -120,6 +124,9 @@ func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
 	c.UnsubscribeSecret = []byte(os.Getenv("RAPPORT_UNSUBSCRIBE_SECRET"))
 	var err error
 	if c.Rate, c.Burst, err = apiRateFromEnv(); err != nil {
+		return c, err
+	}
+	if c.EventStatements, err = eventStatementsFromEnv(); err != nil {
 		return c, err
 	}
 	if c.Temporal, err = temporalenv.Load(o); err != nil {
@@ -244,17 +251,18 @@ func newServeHandler(cfg serveConfig, st *store.Store, tc client.Client, codec *
 		Burst:  cfg.Burst,
 		Forgetter: &erasure.Eraser{Store: st, Journeys: erasure.Temporal{Client: tc},
 			Keys: erasure.KeysAndCache(erasure.KeysOf(st), codec)},
-		Customers:    st,
-		Commerce:     commerce,
-		Store:        pg,
-		Dispatcher:   disp,
-		Enroller:     disp,
-		Workspace:    ws,
-		Unsubscriber: &api.TokenUnsubscriber{Secret: cfg.UnsubscribeSecret, Applier: st, Customers: pg},
-		SMS:          smsOptions(cfg.SMS, st),
-		Feedback:     feedbackOptions(cfg.Feedback, st),
-		MarkEvery:    markerEvery,
-		Codec:        codecOptions(codec, cfg.CodecOrigins),
+		Customers:       st,
+		Commerce:        commerce,
+		Store:           pg,
+		Dispatcher:      disp,
+		Enroller:        disp,
+		Workspace:       ws,
+		Unsubscriber:    &api.TokenUnsubscriber{Secret: cfg.UnsubscribeSecret, Applier: st, Customers: pg},
+		SMS:             smsOptions(cfg.SMS, st),
+		Feedback:        feedbackOptions(cfg.Feedback, st),
+		MarkEvery:       markerEvery,
+		EventStatements: cfg.EventStatements,
+		Codec:           codecOptions(codec, cfg.CodecOrigins),
 		Checks: map[string]func(context.Context) error{
 			"db": func(ctx context.Context) error { return st.Pool().Ping(ctx) },
 			"temporal": func(ctx context.Context) error {
@@ -291,6 +299,24 @@ func apiRateFromEnv() (rate float64, burst int, err error) {
 		}
 	}
 	return rate, burst, nil
+}
+
+// eventStatementsFromEnv reads RAPPORT_API_EVENT_STATEMENTS as
+// api.Options.EventStatements: a positive whole number, "off" (-1, a
+// statement per request), or unset (0, the API's default).
+func eventStatementsFromEnv() (int, error) {
+	switch v := strings.TrimSpace(os.Getenv("RAPPORT_API_EVENT_STATEMENTS")); v {
+	case "":
+		return 0, nil
+	case "off":
+		return -1, nil
+	default:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 0, fmt.Errorf("RAPPORT_API_EVENT_STATEMENTS: %q is not a positive whole number (or off)", v)
+		}
+		return n, nil
+	}
 }
 
 // codecOptions serves the codec endpoint when payloads are encrypted:

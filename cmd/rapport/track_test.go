@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,7 @@ func TestServeConfig(t *testing.T) {
 	t.Setenv("RAPPORT_API_KEY", "")
 	t.Setenv("RAPPORT_API_RATE", "")
 	t.Setenv("RAPPORT_API_BURST", "")
+	t.Setenv("RAPPORT_API_EVENT_STATEMENTS", "")
 	cmd := &cobra.Command{}
 	cmd.Flags().String("listen", ":0", "")
 	cmd.Flags().String("database-url", "", "")
@@ -165,9 +167,22 @@ func TestServeConfig(t *testing.T) {
 	if err := cmd.Flags().Set("reload", "30s"); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := loadServeConfig(cmd); err != nil || c.APIKey != "" || c.Rate != DefaultAPIRate || c.Burst != 0 {
-		t.Errorf("no key: %+v %v, want no legacy key and the default rate", c, err)
+	if c, err := loadServeConfig(cmd); err != nil || c.APIKey != "" || c.Rate != DefaultAPIRate || c.Burst != 0 || c.EventStatements != 0 {
+		t.Errorf("no key: %+v %v, want no legacy key, the default rate and the API's default statements", c, err)
 	}
+	for v, want := range map[string]int{"6": 6, " 1 ": 1, "off": -1} {
+		t.Setenv("RAPPORT_API_EVENT_STATEMENTS", v)
+		if c, err := loadServeConfig(cmd); err != nil || c.EventStatements != want {
+			t.Errorf("RAPPORT_API_EVENT_STATEMENTS=%q: %d %v, want %d", v, c.EventStatements, err, want)
+		}
+	}
+	for _, bad := range []string{"0", "-2", "many"} {
+		t.Setenv("RAPPORT_API_EVENT_STATEMENTS", bad)
+		if _, err := loadServeConfig(cmd); err == nil || !strings.Contains(err.Error(), "RAPPORT_API_EVENT_STATEMENTS") || !strings.Contains(err.Error(), strconv.Quote(bad)) {
+			t.Errorf("RAPPORT_API_EVENT_STATEMENTS=%q: %v, want an error naming the variable and the value", bad, err)
+		}
+	}
+	t.Setenv("RAPPORT_API_EVENT_STATEMENTS", "")
 	t.Setenv("RAPPORT_API_KEY", "secret")
 	t.Setenv("RAPPORT_API_RATE", "2.5")
 	t.Setenv("RAPPORT_API_BURST", "7")
