@@ -40,25 +40,7 @@ func (s *heldPGStore) IngestEvents(ctx context.Context, calls []store.EventCall)
 // is stored once — and every event is stored and dispatched to its
 // customer.
 func TestPGConcurrentCallsShareAStatement(t *testing.T) {
-	held := &heldPGStore{held: make(chan struct{})}
-	h, st := pgHarness(t, func(o *Options) {
-		held.PGStore = o.Store.(PGStore)
-		o.Store, o.EventStatements = held, 1
-	})
-	groups := h.srv.events.(*eventGroups)
-	first := make(chan int)
-	go func() { first <- h.do("POST", "/v1/page", `{"userId":"c0","messageId":"m-0","name":"Home"}`).Code }()
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
-		held.mu.Lock()
-		n := len(held.sizes)
-		held.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the first call's statement did not begin")
-		}
-	}
+	h, st, held, groups, first := heldHarness(t)
 
 	type call struct{ path, body string }
 	var calls []call
@@ -148,5 +130,91 @@ func TestPGConcurrentCallsShareAStatement(t *testing.T) {
 		if dispatched[id] != owner {
 			t.Errorf("event %s dispatched to %q, want its owner %q", id, dispatched[id], owner)
 		}
+	}
+}
+
+// heldHarness is pgHarness with one statement at a time, whose first
+// statement is held: it sends a page view of c0 (m-0) and returns once
+// that call's statement began; first answers its status.
+func heldHarness(t *testing.T, edit ...func(*Options)) (*harness, *store.Store, *heldPGStore, *eventGroups, <-chan int) {
+	t.Helper()
+	held := &heldPGStore{held: make(chan struct{})}
+	h, st := pgHarness(t, append(edit, func(o *Options) {
+		held.PGStore = o.Store.(PGStore)
+		o.Store, o.EventStatements = held, 1
+	})...)
+	first := make(chan int, 1)
+	go func() { first <- h.do("POST", "/v1/page", `{"userId":"c0","messageId":"m-0","name":"Home"}`).Code }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		held.mu.Lock()
+		n := len(held.sizes)
+		held.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first call's statement did not begin")
+		}
+	}
+	return h, st, held, h.srv.events.(*eventGroups), first
+}
+
+// namingDispatcher is fakeDispatcher with only the named events in a
+// trigger (TriggerNamer).
+type namingDispatcher struct {
+	*fakeDispatcher
+	triggers []string
+}
+
+func (d namingDispatcher) Triggers(event string) bool { return slices.Contains(d.triggers, event) }
+
+// TestPGSharedStatementStoresQuietEventsAsDispatched: page views of
+// customers in no journey, from several requests in one statement, are
+// stored as dispatched and go to no journey, while a signup (a trigger)
+// in the same statement is dispatched.
+func TestPGSharedStatementStoresQuietEventsAsDispatched(t *testing.T) {
+	h, st, held, groups, first := heldHarness(t, func(o *Options) {
+		o.Dispatcher = namingDispatcher{o.Dispatcher.(*fakeDispatcher), []string{"signup"}}
+	})
+	bodies := []string{`{"userId":"c7","messageId":"s-7","event":"Signup"}`}
+	for i := 1; i <= 6; i++ {
+		bodies = append(bodies, fmt.Sprintf(`{"userId":"c%d","messageId":"p-%d","event":"Product Viewed"}`, i, i))
+	}
+	codes := make([]int, len(bodies))
+	var wg sync.WaitGroup
+	for i, b := range bodies {
+		wg.Go(func() { codes[i] = h.do("POST", "/v1/track", b).Code })
+	}
+	queued(t, groups, len(bodies))
+	close(held.held)
+	wg.Wait()
+	if code := <-first; code != http.StatusOK {
+		t.Errorf("first call: %d", code)
+	}
+	for i, code := range codes {
+		if code != http.StatusOK {
+			t.Errorf("%s: %d", bodies[i], code)
+		}
+	}
+	held.mu.Lock()
+	sizes := slices.Clone(held.sizes)
+	held.mu.Unlock()
+	if want := []int{1, len(bodies)}; !slices.Equal(sizes, want) {
+		t.Errorf("statements of %v calls, want %v", sizes, want)
+	}
+	var stored, settled int
+	if err := st.Pool().QueryRow(context.Background(),
+		`SELECT count(*), count(*) FILTER (WHERE dispatched_at IS NOT NULL) FROM event_ids`).Scan(&stored, &settled); err != nil {
+		t.Fatal(err)
+	}
+	if stored != len(bodies)+1 || settled != stored {
+		t.Errorf("%d events stored, %d marked dispatched; want %d, all", stored, settled, len(bodies)+1)
+	}
+	var sent []string
+	for _, d := range h.disp.dispatched() {
+		sent = append(sent, d.Customer.ID+":"+d.Event.ID)
+	}
+	if !slices.Equal(sent, []string{"c7:s-7"}) {
+		t.Errorf("dispatched %v; want only c7's signup: the page and product views had nowhere to go", sent)
 	}
 }
