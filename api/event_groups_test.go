@@ -124,6 +124,31 @@ func statements(t *testing.T, ing *gatedIngester, n int) {
 	}
 }
 
+// holdFirst sends a run "first-0" and waits until its statement began;
+// with ing's gate shut it holds a statement until the gate opens.
+func holdFirst(t *testing.T, g *eventGroups, ing *gatedIngester) (<-chan result, []store.EventCall) {
+	t.Helper()
+	first := runOf("first", 1)
+	r := ingestAsync(context.Background(), g, first)
+	statements(t, ing, 1)
+	return r, first
+}
+
+// enqueue sends runs under ctx one after the other, each once the one
+// before it waits in g's queue, so that they queue in this order.
+func enqueue(t *testing.T, ctx context.Context, g *eventGroups, runs ...[]store.EventCall) []<-chan result {
+	t.Helper()
+	g.mu.Lock()
+	base := len(g.queue)
+	g.mu.Unlock()
+	var out []<-chan result
+	for i, calls := range runs {
+		out = append(out, ingestAsync(ctx, g, calls))
+		queued(t, g, base+i+1)
+	}
+	return out
+}
+
 // result is what one IngestEvents of a group answered.
 type result struct {
 	out []store.EventOutcome
@@ -171,19 +196,14 @@ func TestEventGroupsShareTheNextStatement(t *testing.T) {
 	// Three more arrive while both are busy: they wait, and the first
 	// statement to finish takes them together.
 	c, d, e := runOf("c", 3), runOf("d", 1), runOf("e", 2)
-	rc := ingestAsync(ctx, g, c)
-	queued(t, g, 1)
-	rd := ingestAsync(ctx, g, d)
-	queued(t, g, 2)
-	re := ingestAsync(ctx, g, e)
-	queued(t, g, 3)
+	rs := enqueue(t, ctx, g, c, d, e)
 	close(ing.gate)
 
 	wantOwn(t, "a", <-ra, a)
 	wantOwn(t, "b", <-rb, b)
-	wantOwn(t, "c", <-rc, c)
-	wantOwn(t, "d", <-rd, d)
-	wantOwn(t, "e", <-re, e)
+	wantOwn(t, "c", <-rs[0], c)
+	wantOwn(t, "d", <-rs[1], d)
+	wantOwn(t, "e", <-rs[2], e)
 	statements, most := ing.seen()
 	if len(statements) != 3 {
 		t.Fatalf("statements %v, want a, b, then c, d and e in one", statements)
@@ -214,18 +234,11 @@ func TestEventGroupsOneAtATimeWaitsForNothing(t *testing.T) {
 func TestEventGroupsBoundTheCallsOfAStatement(t *testing.T) {
 	ing := &gatedIngester{gate: make(chan struct{})}
 	g := newEventGroups(ing, 1, discard)
-	ctx := context.Background()
-	first := runOf("first", 1)
-	r0 := ingestAsync(ctx, g, first)
-	statements(t, ing, 1)
+	r0, first := holdFirst(t, g, ing)
 	// 300 + 200 fit one statement (maxGroupCalls 500); the next 1 does
 	// not, and a run larger than the bound goes alone.
 	runs := [][]store.EventCall{runOf("p", 300), runOf("q", 200), runOf("r", 1), runOf("s", maxGroupCalls+1)}
-	var rs []<-chan result
-	for i, calls := range runs {
-		rs = append(rs, ingestAsync(ctx, g, calls))
-		queued(t, g, i+1)
-	}
+	rs := enqueue(t, context.Background(), g, runs...)
 	close(ing.gate)
 	wantOwn(t, "first", <-r0, first)
 	for i, r := range rs {
@@ -253,23 +266,15 @@ func TestEventGroupsFailureOfOneRunIsItsOwn(t *testing.T) {
 		return nil
 	}
 	g := newEventGroups(ing, 1, discard)
-	ctx := context.Background()
-	first := runOf("first", 1)
-	r0 := ingestAsync(ctx, g, first)
-	statements(t, ing, 1)
+	r0, first := holdFirst(t, g, ing)
 	good1, bad, good2 := runOf("good1", 2), runOf("bad", 1), runOf("good2", 1)
-	r1 := ingestAsync(ctx, g, good1)
-	queued(t, g, 1)
-	rb := ingestAsync(ctx, g, bad)
-	queued(t, g, 2)
-	r2 := ingestAsync(ctx, g, good2)
-	queued(t, g, 3)
+	rs := enqueue(t, context.Background(), g, good1, bad, good2)
 	close(ing.gate)
 
 	wantOwn(t, "first", <-r0, first)
-	wantOwn(t, "good1", <-r1, good1)
-	wantOwn(t, "good2", <-r2, good2)
-	if r := <-rb; !errors.Is(r.err, boom) || r.out != nil {
+	wantOwn(t, "good1", <-rs[0], good1)
+	wantOwn(t, "good2", <-rs[2], good2)
+	if r := <-rs[1]; !errors.Is(r.err, boom) || r.out != nil {
 		t.Errorf("bad run: %v, %v; want boom and no outcomes", r.out, r.err)
 	}
 	statements, _ := ing.seen()
@@ -282,12 +287,9 @@ func TestEventGroupsFailureOfOneRunIsItsOwn(t *testing.T) {
 func TestEventGroupsRunLeavesTheQueueWhenItsContextEnds(t *testing.T) {
 	ing := &gatedIngester{gate: make(chan struct{})}
 	g := newEventGroups(ing, 1, discard)
-	first := runOf("first", 1)
-	r0 := ingestAsync(context.Background(), g, first)
-	statements(t, ing, 1)
+	r0, first := holdFirst(t, g, ing)
 	ctx, cancel := context.WithCancel(context.Background())
-	gone := ingestAsync(ctx, g, runOf("gone", 1))
-	queued(t, g, 1)
+	gone := enqueue(t, ctx, g, runOf("gone", 1))[0]
 	cancel()
 	if r := <-gone; !errors.Is(r.err, context.Canceled) {
 		t.Fatalf("run whose context ended: %v, want context.Canceled", r.err)
@@ -356,19 +358,13 @@ func TestEventGroupsPanicAfterSomeRunsWereWrittenAlone(t *testing.T) {
 		return nil
 	}
 	g := newEventGroups(ing, 1, discard)
-	ctx := context.Background()
-	first := runOf("first", 1)
-	r0 := ingestAsync(ctx, g, first)
-	statements(t, ing, 1)
+	r0, first := holdFirst(t, g, ing)
 	good, bad := runOf("good", 2), runOf("bad", 1)
-	rg := ingestAsync(ctx, g, good)
-	queued(t, g, 1)
-	rb := ingestAsync(ctx, g, bad)
-	queued(t, g, 2)
+	rs := enqueue(t, context.Background(), g, good, bad)
 	close(ing.gate)
 	wantOwn(t, "first", <-r0, first)
-	wantOwn(t, "good", <-rg, good)
-	if r := <-rb; r.err == nil || r.out != nil {
+	wantOwn(t, "good", <-rs[0], good)
+	if r := <-rs[1]; r.err == nil || r.out != nil {
 		t.Errorf("bad run: %v, %v; want the panic as its error", r.out, r.err)
 	}
 }
@@ -376,9 +372,7 @@ func TestEventGroupsPanicAfterSomeRunsWereWrittenAlone(t *testing.T) {
 func TestEventGroupsSharedStatementEndsByTheEarliestDeadline(t *testing.T) {
 	ing := &gatedIngester{gate: make(chan struct{}), hang: func(ids []string) bool { return len(ids) > 1 }}
 	g := newEventGroups(ing, 1, discard)
-	first := runOf("first", 1)
-	r0 := ingestAsync(context.Background(), g, first)
-	statements(t, ing, 1)
+	r0, first := holdFirst(t, g, ing)
 	// The shared statement hangs (a lock wait, say) until the earliest
 	// deadline of its runs; each run is then written alone, within its
 	// own deadline, and only the run whose time is up fails.
@@ -387,12 +381,9 @@ func TestEventGroupsSharedStatementEndsByTheEarliestDeadline(t *testing.T) {
 	long, cancelLong := context.WithTimeout(context.Background(), time.Minute)
 	defer cancelLong()
 	a, b, c := runOf("a", 1), runOf("short", 1), runOf("c", 1)
-	ra := ingestAsync(long, g, a)
-	queued(t, g, 1)
-	rb := ingestAsync(short, g, b)
-	queued(t, g, 2)
-	rc := ingestAsync(long, g, c)
-	queued(t, g, 3)
+	ra := enqueue(t, long, g, a)[0]
+	rb := enqueue(t, short, g, b)[0]
+	rc := enqueue(t, long, g, c)[0]
 	close(ing.gate)
 	wantOwn(t, "first", <-r0, first)
 	wantOwn(t, "a", <-ra, a)
