@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/rapport-crm/rapport/devenv"
@@ -140,7 +141,48 @@ func newTemporal(t *testing.T, bin, ns string) *temporal {
 			tp.p.kill()
 		}
 	})
+	// Runs first (cleanups run last in, first out), while the server
+	// still runs and its log is still on disk.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("temporal dev server at %s: %s", tp.hostPort, tp.state())
+		}
+	})
 	return tp
+}
+
+// state says whether the server process runs, whether its namespace is
+// there, and how its log ends: what a failed fault test needs to tell a
+// server fault from a test fault.
+func (tp *temporal) state() string {
+	alive := false
+	if tp.p != nil {
+		select {
+		case <-tp.p.done:
+		default:
+			alive = true
+		}
+	}
+	ns := "described"
+	if err := tp.namespaceReady(); err != nil {
+		ns = err.Error()
+	}
+	out, _ := os.ReadFile(tp.logPath)
+	return fmt.Sprintf("process running: %v; namespace %s: %s; its log ends:\n%s", alive, tp.ns, ns, tail(string(out), 3000))
+}
+
+// namespaceReady checks, within 5 s, that the server at hostPort has the
+// namespace.
+func (tp *temporal) namespaceReady() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := devenv.DialTemporal(ctx, tp.hostPort, tp.ns, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: tp.ns})
+	return err
 }
 
 func (tp *temporal) start() {
@@ -170,21 +212,27 @@ func (tp *temporal) startOnce() error {
 		args = append(args, "--metrics-port", fmt.Sprint(free))
 	}
 	tp.p = startProc(tp.t, "temporal", nil, tp.logPath, tp.bin, args...)
+	// Ready is this process answering with the namespace: on a restart,
+	// another test's server may have bound the port while it was free,
+	// and would answer the health check.
 	deadline := time.Now().Add(90 * time.Second)
-	for !devenv.TemporalReachable(context.Background(), tp.hostPort, tp.ns, 2*time.Second) {
+	for {
+		err := tp.namespaceReady()
 		select {
 		case <-tp.p.done:
 			out, _ := os.ReadFile(tp.logPath)
-			return fmt.Errorf("temporal dev server exited during start-up:\n%s", tail(string(out), 2000))
+			return fmt.Errorf("temporal dev server exited during start-up (port %s: %v):\n%s", tp.hostPort, err, tail(string(out), 2000))
 		default:
+		}
+		if err == nil {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			tp.p.kill()
-			return fmt.Errorf("temporal dev server did not answer within 90s")
+			return fmt.Errorf("temporal dev server did not answer with namespace %s within 90s: %v", tp.ns, err)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	return nil
 }
 
 // restart SIGKILLs the server and starts it again on the same file.
