@@ -19,6 +19,9 @@ type Plans interface {
 	Names() []string
 	Latest(name string) (*engine.Plan, bool)
 	Get(name, version string) (*engine.Plan, bool)
+	// Triggering lists the latest plans whose trigger names the event,
+	// by playbook name (engine.Registry.Triggering).
+	Triggering(event string) []*engine.Plan
 }
 
 // Journeys starts and signals journeys; the Temporal implementation is
@@ -232,11 +235,7 @@ func (d *EventDispatcher) start(ctx context.Context, p *engine.Plan, customerID 
 func (d *EventDispatcher) triggered(ctx context.Context, customerID string, load func(context.Context) (rules.Customer, error), ev rules.Event) ([]*engine.Plan, error) {
 	var out []*engine.Plan
 	var c *rules.Customer
-	for _, name := range d.plans.Names() {
-		p, ok := d.plans.Latest(name)
-		if !ok || !namesEvent(p, ev.Name) {
-			continue
-		}
+	for _, p := range d.plans.Triggering(ev.Name) {
 		if c == nil {
 			loaded, err := load(ctx)
 			if err != nil {
@@ -261,17 +260,7 @@ func (d *EventDispatcher) triggered(ctx context.Context, customerID string, load
 // the event does nothing, and the event API stores it as dispatched
 // without calling DispatchTo (store.EventCall.Quiet).
 func (d *EventDispatcher) Triggers(event string) bool {
-	for _, name := range d.plans.Names() {
-		if p, ok := d.plans.Latest(name); ok && namesEvent(p, event) {
-			return true
-		}
-	}
-	return false
-}
-
-// namesEvent says whether p's trigger names the event.
-func namesEvent(p *engine.Plan, event string) bool {
-	return slices.ContainsFunc(p.Trigger.EventTriggers(), func(t engine.EventTrigger) bool { return t.Event == event })
+	return len(d.plans.Triggering(event)) > 0
 }
 
 // Enroll starts a manual enrollment (POST /v1/enroll).

@@ -31,6 +31,9 @@ func (l *LivePlans) Names() []string { return l.current().Names() }
 // Latest implements Plans.
 func (l *LivePlans) Latest(name string) (*engine.Plan, bool) { return l.current().Latest(name) }
 
+// Triggering implements Plans.
+func (l *LivePlans) Triggering(event string) []*engine.Plan { return l.current().Triggering(event) }
+
 // Get implements Plans.
 func (l *LivePlans) Get(name, version string) (*engine.Plan, bool) {
 	return l.current().Get(name, version)

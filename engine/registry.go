@@ -12,6 +12,9 @@ type Registry struct {
 	mu     sync.RWMutex
 	plans  map[string]map[string]*Plan // name → version → plan
 	latest map[string]*Plan
+	// byEvent indexes the latest plans by the events their triggers
+	// name (Triggering); nil until asked for after an Add.
+	byEvent map[string][]*Plan
 }
 
 // NewRegistry returns an empty registry (the zero value works too).
@@ -30,6 +33,45 @@ func (r *Registry) Add(p *Plan) {
 	}
 	r.plans[p.Name][p.Version] = p
 	r.latest[p.Name] = p
+	r.byEvent = nil
+}
+
+// Triggering lists the latest plans whose trigger names the event,
+// sorted by playbook name. The event API asks it for every event it
+// stores, so it reads an index built once after the last Add instead of
+// walking every playbook. The slice is shared: do not change it.
+func (r *Registry) Triggering(event string) []*Plan {
+	r.mu.RLock()
+	idx := r.byEvent
+	r.mu.RUnlock()
+	if idx == nil {
+		r.mu.Lock()
+		if r.byEvent == nil {
+			r.byEvent = r.indexByEvent()
+		}
+		idx = r.byEvent
+		r.mu.Unlock()
+	}
+	return idx[event]
+}
+
+// indexByEvent builds byEvent; the caller holds mu.
+func (r *Registry) indexByEvent() map[string][]*Plan {
+	names := make([]string, 0, len(r.latest))
+	for name := range r.latest {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	idx := map[string][]*Plan{}
+	for _, name := range names {
+		p := r.latest[name]
+		for _, t := range p.Trigger.EventTriggers() {
+			if l := idx[t.Event]; len(l) == 0 || l[len(l)-1] != p {
+				idx[t.Event] = append(l, p)
+			}
+		}
+	}
+	return idx
 }
 
 // Get returns the plan of name at version.
