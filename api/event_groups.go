@@ -39,8 +39,9 @@ const maxGroupCalls = 500
 // is written again on its own, within its own request's deadline
 // (IngestEvents finds the calls already stored by their IDs), so that
 // one request's failure is not another's. The shared statement runs
-// until the earliest of its runs' deadlines, so that the others have
-// time left to be written alone.
+// until the earliest of its runs' deadlines (sharedDeadline), so that the
+// others have time left to be written alone; a run whose deadline passed
+// before a statement took it is not written.
 type eventGroups struct {
 	ing   EventsIngester
 	limit int
@@ -127,6 +128,50 @@ func (g *eventGroups) take() []*eventRun {
 	return group
 }
 
+// minShared is the least time a shared statement gets, so that a run
+// with little time left does not cut it short for the others.
+const minShared = 2 * time.Second
+
+// sharedDeadline is when a shared statement of group ends: by the
+// earliest deadline of its runs, so that the others have time left to be
+// written alone should it fail, but not sooner than minShared from now
+// nor later than the last deadline. A run whose deadline comes first is
+// answered then (IngestEvents), and may still be written.
+func sharedDeadline(group []*eventRun, now time.Time) time.Time {
+	earliest, latest := group[0].deadline, group[0].deadline
+	for _, r := range group[1:] {
+		if r.deadline.Before(earliest) {
+			earliest = r.deadline
+		}
+		if r.deadline.After(latest) {
+			latest = r.deadline
+		}
+	}
+	if floor := now.Add(minShared); earliest.Before(floor) {
+		earliest = floor
+	}
+	if latest.Before(earliest) {
+		return latest
+	}
+	return earliest
+}
+
+// dropExpired answers the runs of group whose deadline has passed (their
+// requests have answered already) and returns the others, so that a
+// late run does not fail the statement of the rest.
+func (g *eventGroups) dropExpired(group []*eventRun) []*eventRun {
+	now := time.Now()
+	live := group[:0:0]
+	for _, r := range group {
+		if !now.Before(r.deadline) {
+			r.err = fmt.Errorf("ingest %d events: %w before a statement took them", len(r.calls), context.DeadlineExceeded)
+			continue
+		}
+		live = append(live, r)
+	}
+	return live
+}
+
 // write stores the runs of group in one statement and hands each run its
 // outcomes; if that fails for other than a call's content, each run is
 // written again alone. A panic fails the runs not yet answered, as it
@@ -148,28 +193,25 @@ func (g *eventGroups) write(group []*eventRun) {
 			}
 		}
 	}()
-	if len(group) > 1 {
+	live := g.dropExpired(group)
+	if len(live) > 1 {
 		var all []store.EventCall
-		earliest := group[0].deadline
-		for _, r := range group {
+		for _, r := range live {
 			all = append(all, r.calls...)
-			if r.deadline.Before(earliest) {
-				earliest = r.deadline
-			}
 		}
-		ctx, cancel := context.WithDeadline(context.Background(), earliest)
+		ctx, cancel := context.WithDeadline(context.Background(), sharedDeadline(live, time.Now()))
 		out, err := g.ing.IngestEvents(ctx, all)
 		cancel()
 		if err == nil {
-			for _, r := range group {
+			for _, r := range live {
 				r.out, out = out[:len(r.calls):len(r.calls)], out[len(r.calls):]
 			}
 			return
 		}
 		g.log.Warn("a shared statement storing events failed; writing each request's run alone",
-			"runs", len(group), "calls", len(all), "err", err)
+			"runs", len(live), "calls", len(all), "err", err)
 	}
-	for _, r := range group {
+	for _, r := range live {
 		ctx, cancel := context.WithDeadline(context.Background(), r.deadline)
 		r.out, r.err = g.ing.IngestEvents(ctx, r.calls)
 		cancel()

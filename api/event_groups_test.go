@@ -401,3 +401,51 @@ func TestEventGroupsSharedStatementEndsByTheEarliestDeadline(t *testing.T) {
 		t.Errorf("statements after the shared one %v: want a and c written alone", alone)
 	}
 }
+
+func TestSharedDeadline(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	runs := func(in ...time.Duration) []*eventRun {
+		var out []*eventRun
+		for _, d := range in {
+			out = append(out, &eventRun{deadline: now.Add(d)})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		in   []time.Duration
+		want time.Duration
+	}{
+		{"the earliest", []time.Duration{15 * time.Second, 9 * time.Second, 12 * time.Second}, 9 * time.Second},
+		{"no sooner than minShared", []time.Duration{15 * time.Second, 100 * time.Millisecond}, minShared},
+		{"no later than the last", []time.Duration{time.Second, 1500 * time.Millisecond}, 1500 * time.Millisecond},
+	} {
+		if got := sharedDeadline(runs(c.in...), now).Sub(now); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestEventGroupsDoNotWriteARunWhoseDeadlinePassed(t *testing.T) {
+	ing := &gatedIngester{}
+	g := newEventGroups(ing, 1, discard)
+	late := &eventRun{calls: runOf("late", 1), deadline: time.Now().Add(-time.Second), done: make(chan struct{})}
+	a := &eventRun{calls: runOf("a", 1), deadline: time.Now().Add(time.Minute), done: make(chan struct{})}
+	b := &eventRun{calls: runOf("b", 2), deadline: time.Now().Add(time.Minute), done: make(chan struct{})}
+	g.write([]*eventRun{a, late, b})
+	for _, r := range []*eventRun{a, late, b} {
+		select {
+		case <-r.done:
+		default:
+			t.Fatalf("run %s not answered", r.calls[0].Event.ID)
+		}
+	}
+	wantOwn(t, "a", result{a.out, a.err}, a.calls)
+	wantOwn(t, "b", result{b.out, b.err}, b.calls)
+	if !errors.Is(late.err, context.DeadlineExceeded) || late.out != nil {
+		t.Errorf("late run: %v, %v; want DeadlineExceeded", late.out, late.err)
+	}
+	if got, _ := ing.seen(); !slices.EqualFunc(got, [][]string{{"a-0", "b-0", "b-1"}}, slices.Equal[[]string]) {
+		t.Errorf("statements %v, want a and b together, without the late run", got)
+	}
+}
