@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -121,14 +122,15 @@ func (s *Server) limits() limits {
 // stored event, then answers. idx are the batch indexes of the calls and
 // errs the batch items already refused (both nil for a single call).
 // Calls that only store an event are written a run at a time
-// (writeNext); their events are then dispatched in the calls' order.
+// (writeNext); their events are then dispatched each customer's in the
+// calls' order, the customers side by side (dispatchRun).
 //
 // A call refused by the store for its content (a messageId of another
 // user, a value out of range) is a 4xx: alone it is the answer, in a batch
-// it joins errs and the next item goes on. Once one dispatch fails the
-// remaining calls are still written (an accepted event is never lost) but
-// not dispatched; the answer is 503 and the client's retry dispatches
-// them. Any other store failure answers 503 or 500 at once; the items
+// it joins errs and the next item goes on. Once one dispatch fails, the
+// customer's later events of its run and every later run are still
+// written (an accepted event is never lost) but not dispatched; the
+// answer is 503 and the client's retry dispatches them. Any other store failure answers 503 or 500 at once; the items
 // written before it stay written, and a retry finds them by messageId.
 func (s *Server) apply(w http.ResponseWriter, r *http.Request, calls []Call, idx []int, errs []itemError) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), applyTimeout)
@@ -138,6 +140,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, calls []Call, idx
 	applied := 0
 	for i := 0; i < len(calls); {
 		results := s.writeNext(ctx, calls[i:])
+		var jobs []written // the run's stored events still to dispatch
 		for k, res := range results {
 			at, call := i+k, calls[i+k]
 			path := ""
@@ -146,25 +149,27 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, calls []Call, idx
 			}
 			if res.err != nil {
 				status, msg, refused := refusal(res.err, path, call)
-				switch {
-				case refused && batch:
+				if refused && batch {
 					errs = append(errs, itemError{Index: idx[at], Status: status, Error: msg})
 					continue
-				case refused:
+				}
+				if dispatchErr == nil {
+					s.dispatchRun(ctx, jobs) // as far as it was written
+				}
+				if refused {
 					writeError(w, status, msg)
-				default:
+				} else {
 					s.fail(w, "store", at, len(calls), res.err)
 				}
 				return
 			}
 			applied++
-			if res.pending == nil || dispatchErr != nil {
-				continue
+			if res.pending != nil {
+				jobs = append(jobs, res)
 			}
-			if dispatchErr = s.dispatchWith(ctx, res.who, res.pending.Event, res.pending.running); dispatchErr != nil {
-				s.opts.Logger.Error("dispatch failed; the event is stored and the client will retry",
-					"customer", res.who, "event", res.pending.Name, "message_id", res.pending.ID, "err", dispatchErr)
-			}
+		}
+		if dispatchErr == nil {
+			dispatchErr = s.dispatchRun(ctx, jobs)
 		}
 		i += len(results)
 	}
@@ -178,6 +183,65 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, calls []Call, idx
 		answer.Calls, answer.Rejected, answer.Errors = applied, len(errs), errs
 	}
 	writeJSON(w, http.StatusOK, answer)
+}
+
+// dispatchParallel bounds the customers whose events of one run are
+// dispatched at once.
+const dispatchParallel = 8
+
+// dispatchRun dispatches the stored events of a run, each customer's in
+// the run's order and the customers' side by side (at most
+// dispatchParallel at once): a batch of events to customers in journeys
+// waits for the slowest customer's signals instead of the sum of all.
+// A customer whose dispatch fails has its later events left undispatched
+// (its order must hold); the others go on. It answers the first failure
+// in the run's order, once every dispatch started has ended.
+func (s *Server) dispatchRun(ctx context.Context, jobs []written) error {
+	switch len(jobs) {
+	case 0:
+		return nil
+	case 1:
+		return s.dispatchOne(ctx, jobs[0])
+	}
+	var order []string
+	byCustomer := map[string][]int{}
+	for i, j := range jobs {
+		if _, ok := byCustomer[j.who]; !ok {
+			order = append(order, j.who)
+		}
+		byCustomer[j.who] = append(byCustomer[j.who], i)
+	}
+	errs := make([]error, len(jobs))
+	sem := make(chan struct{}, dispatchParallel)
+	var wg sync.WaitGroup
+	for _, who := range order {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for _, i := range byCustomer[who] {
+				if errs[i] = s.dispatchOne(ctx, jobs[i]); errs[i] != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dispatchOne dispatches one stored event, logging a failure.
+func (s *Server) dispatchOne(ctx context.Context, j written) error {
+	err := s.dispatchWith(ctx, j.who, j.pending.Event, j.pending.running)
+	if err != nil {
+		s.opts.Logger.Error("dispatch failed; the event is stored and the client will retry",
+			"customer", j.who, "event", j.pending.Name, "message_id", j.pending.ID, "err", err)
+	}
+	return err
 }
 
 // refusal says whether the store refused a call for what it holds, and
