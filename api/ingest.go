@@ -130,8 +130,9 @@ func (s *Server) limits() limits {
 // it joins errs and the next item goes on. Once one dispatch fails, the
 // customer's later events of its run and every later run are still
 // written (an accepted event is never lost) but not dispatched; the
-// answer is 503 and the client's retry dispatches them. Any other store failure answers 503 or 500 at once; the items
-// written before it stay written, and a retry finds them by messageId.
+// answer is 503 and the client's retry dispatches them. Any other store
+// failure answers 503 or 500 at once; the items written before it stay
+// written, and a retry finds them by messageId.
 func (s *Server) apply(w http.ResponseWriter, r *http.Request, calls []Call, idx []int, errs []itemError) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), applyTimeout)
 	defer cancel()

@@ -57,13 +57,8 @@ func (r *Registry) Triggering(event string) []*Plan {
 
 // indexByEvent builds byEvent; the caller holds mu.
 func (r *Registry) indexByEvent() map[string][]*Plan {
-	names := make([]string, 0, len(r.latest))
-	for name := range r.latest {
-		names = append(names, name)
-	}
-	sort.Strings(names)
 	idx := map[string][]*Plan{}
-	for _, name := range names {
+	for _, name := range r.sortedNames() {
 		p := r.latest[name]
 		for _, t := range p.Trigger.EventTriggers() {
 			if l := idx[t.Event]; len(l) == 0 || l[len(l)-1] != p {
@@ -94,6 +89,11 @@ func (r *Registry) Latest(name string) (*Plan, bool) {
 func (r *Registry) Names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	return r.sortedNames()
+}
+
+// sortedNames lists the playbook names, sorted; the caller holds mu.
+func (r *Registry) sortedNames() []string {
 	names := make([]string, 0, len(r.latest))
 	for name := range r.latest {
 		names = append(names, name)
