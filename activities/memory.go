@@ -210,9 +210,15 @@ func (m *Memory) Suppress(channel, address, reason string) {
 func (m *Memory) LoadCustomer(_ context.Context, customerID string) (rules.Customer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, ok := m.customers[customerID]
+	return m.customer(customerID)
+}
+
+// customer is a copy of the stored profile of id; the caller holds the
+// lock.
+func (m *Memory) customer(id string) (rules.Customer, error) {
+	c, ok := m.customers[id]
 	if !ok {
-		return rules.Customer{}, fmt.Errorf("load customer %q: not found: %w", customerID, ErrPermanent)
+		return rules.Customer{}, fmt.Errorf("load customer %q: not found: %w", id, ErrPermanent)
 	}
 	return cloneCustomer(c), nil
 }
@@ -228,7 +234,17 @@ func (m *Memory) RecordStart(_ context.Context, r EntryRequest) (EntryResult, er
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	res := DecideEntry(r, m.entryFacts(r))
-	if !res.Admitted || m.byID[r.Enrollment.ID] != nil {
+	if !res.Admitted {
+		return res, nil
+	}
+	if r.WithCustomer {
+		c, err := m.customer(r.Enrollment.CustomerID)
+		if err != nil {
+			return EntryResult{}, fmt.Errorf("record start of %s: %w", r.Enrollment.ID, err)
+		}
+		res.Customer = &c
+	}
+	if m.byID[r.Enrollment.ID] != nil {
 		return res, nil
 	}
 	if r.GlobalControl && (m.GlobalControlPct < 0 || m.GlobalControlPct > MaxGlobalControlPct) {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/rules"
 )
 
 // Reasons RecordStart gives for turning a customer away: those of the
@@ -58,6 +59,7 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 		existing                                         string
 		controlPct                                       float64
 		last                                             *time.Time
+		customer                                         rules.Customer
 	)
 	read := func(b *pgx.Batch) {
 		b.Queue(lockCustomerSQL, e.CustomerID).QueryRow(func(row pgx.Row) error {
@@ -96,6 +98,16 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 				return row.Scan(&sameTrigger)
 			})
 		}
+		if r.WithCustomer {
+			b.Queue(`SELECT `+customerColumns+` FROM customer_profiles WHERE id = $1`, e.CustomerID).QueryRow(func(row pgx.Row) error {
+				var err error
+				customer, err = scanCustomer(row)
+				if errors.Is(err, pgx.ErrNoRows) {
+					return nil // no customer: refused below
+				}
+				return err
+			})
+		}
 		// The starter's note (journey_starts) has done its job whatever
 		// the decision: an admitted enrollment is active from this commit
 		// on, and a refused one ends.
@@ -112,7 +124,11 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 			f.Last = *last
 		}
 		r.At = at
-		if res = activities.DecideEntry(r, f); !res.Admitted || f.Existing != "" {
+		res = activities.DecideEntry(r, f)
+		if res.Admitted && r.WithCustomer {
+			res.Customer = &customer
+		}
+		if !res.Admitted || f.Existing != "" {
 			return nil, nil
 		}
 		if controlPct > activities.MaxGlobalControlPct {
@@ -130,7 +146,7 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 			INSERT INTO enrollments (id, workflow_id, playbook, version, customer_id, status, holdout, started_at, trigger_id, global_control)
 			VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9)`,
 			e.ID, e.WorkflowID, e.Playbook, e.Version, e.CustomerID, e.Holdout || inControl, at, r.TriggerID, control)
-		res = activities.EntryResult{Admitted: true, GlobalControl: inControl}
+		res.GlobalControl = inControl
 		return b, nil
 	}
 	err := s.inPipelinedTx(ctx, read, write)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -353,6 +354,26 @@ func entryCases() []contractCase {
 			wantEntry(t, start(t, w, "e1", "always", T0, "t1"), true, "")
 			end(t, w, "e1", activities.StatusRejected, T0)
 			wantEntry(t, start(t, w, "e1", "always", T0, "t1"), false, activities.ReasonRejected)
+		}},
+		{name: "entry/an admission asked WithCustomer carries the profile LoadCustomer reads", run: func(t *testing.T, w World) {
+			w.Put(t, ada())
+			r := activities.EntryRequest{Enrollment: enrollment("e1", "winback"), Reentry: "always", At: T0, TriggerID: "t1", WithCustomer: true}
+			for range 2 { // asked again: the same
+				res, err := w.RecordStart(ctx, r)
+				if err != nil || !res.Admitted {
+					t.Fatalf("record start: %+v %v", res, err)
+				}
+				if want := load(t, w, "c1"); res.Customer == nil || !reflect.DeepEqual(*res.Customer, want) {
+					t.Fatalf("customer with the admission %+v, want %+v", res.Customer, want)
+				}
+			}
+			refused := activities.EntryRequest{Enrollment: enrollment("e2", "winback"), Reentry: "always", At: T0, TriggerID: "t2", WithCustomer: true}
+			if res, err := w.RecordStart(ctx, refused); err != nil || res.Admitted || res.Customer != nil {
+				t.Fatalf("refused start: %+v %v, want refused without a customer", res, err)
+			}
+			if res := start(t, w, "e1", "always", T0, "t1"); res.Customer != nil {
+				t.Fatalf("start not asked WithCustomer carries %+v", res.Customer)
+			}
 		}},
 		{name: "entry/bad policies are permanent", run: func(t *testing.T, w World) {
 			w.Put(t, ada())
