@@ -10,6 +10,8 @@
 //	c  worker memory (RSS, Go heap) with N enrollments waiting on timers
 //	e  enrollments started by a segment scan per second, beside bare
 //	   workflows (start + one no-op local activity) on the same server
+//	shape  part e taken apart: what each feature of a journey's first
+//	   workflow task costs the server, one variant per process
 //	ingest  events that start no journey through the event API per
 //	   second, beside a raw INSERT of the same rows (issue #15 d)
 //	size  bytes per row and index of customers, events, enrollments,
@@ -94,6 +96,8 @@ type config struct {
 	// grpcCompression is how every client compresses its requests to
 	// Temporal: "gzip" (the SDK's default) or "none".
 	grpcCompression string
+	// part shape: which variants (names in shapes)
+	shapes string
 }
 
 func main() {
@@ -101,6 +105,7 @@ func main() {
 	flag.StringVar(&c.temporal, "temporal", envOr("TEMPORAL_ADDRESS", ""), `Temporal frontend; "" starts a dev server for the run`)
 	flag.StringVar(&c.namespace, "namespace", "rapport-bench", "namespace (registered if missing)")
 	flag.StringVar(&c.grpcCompression, "grpc-compression", "gzip", "gRPC compression of every client's requests to Temporal, Rapport's and the baselines': gzip (the SDK's default) or none")
+	flag.StringVar(&c.shapes, "shapes", "bare,journey", "part shape: variants to time, of bare, open, input, attrs, upsert, version, twolas, journey (each adds to the one before; journey is Rapport's)")
 	flag.StringVar(&c.dbBase, "db", envOr("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432"), "PostgreSQL server URL (no database: each part creates its own)")
 	flag.StringVar(&c.parts, "parts", "a,b,c,e", "which measurements to run")
 	flag.IntVar(&c.enrollments, "enrollments", 2000, "part a: tracked events (and bare workflows)")
@@ -236,6 +241,8 @@ func run(c config) error {
 			err = benchScanStarts(ctx, c)
 		case "ingest":
 			err = benchIngest(ctx, c)
+		case "shape":
+			err = benchShape(ctx, c)
 		case "size":
 			err = benchSize(ctx, c)
 		case "history":
@@ -243,7 +250,7 @@ func run(c config) error {
 		case "report":
 			err = benchReport(ctx, c)
 		default:
-			err = fmt.Errorf("unknown part %q (a, b, c, e, select, birthdays, ingest, size, history, report)", part)
+			err = fmt.Errorf("unknown part %q (a, b, c, e, shape, select, birthdays, ingest, size, history, report)", part)
 		}
 		if err != nil {
 			return fmt.Errorf("part %s: %w", part, err)

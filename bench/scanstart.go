@@ -85,7 +85,7 @@ func benchScanStarts(ctx context.Context, c config) error {
 			return err
 		}
 	}
-	cpu0, srv0 := cpuTime(), childCPUTime()
+	cpu0, srv0, pg0 := cpuTime(), childCPUTime(), postgresCPUTime()
 	start := time.Now()
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("bench-starts-%d", start.UnixNano()), TaskQueue: workflows.TaskQueue},
 		scan.WorkflowName, scan.Input{Playbook: plan.Name, Partitions: c.partitions})
@@ -96,7 +96,7 @@ func benchScanStarts(ctx context.Context, c config) error {
 		return err
 	}
 	took := time.Since(start)
-	cpu, srv := cpuTime()-cpu0, childCPUTime()-srv0
+	cpu, srv, pg := cpuTime()-cpu0, childCPUTime()-srv0, postgresCPUTime()-pg0
 	if c.eProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -116,8 +116,8 @@ func benchScanStarts(ctx context.Context, c config) error {
 	rate := float64(n) / took.Seconds()
 	fmt.Printf("rapport: scan started %d enrollments, all admitted after %s → %.0f enrollments/s (scan workflow done after %s, %d partitions)\n",
 		n, took.Round(time.Millisecond), rate, scanned.Round(time.Millisecond), max(res.Partitions, 1))
-	fmt.Printf("cost:    per enrollment, %.2f ms CPU of this process (worker, scan, Temporal client), %.2f ms of the dev server it started; %.1f commits, %.1f rows inserted, %.1f updated in PostgreSQL\n",
-		ms(cpu, n), ms(srv, n), float64(db.commits)/float64(n), float64(db.inserted)/float64(n), float64(db.updated)/float64(n))
+	fmt.Printf("cost:    per enrollment, %.2f ms CPU of this process (worker, scan, Temporal client), %.2f ms of the dev server it started, %.2f ms of PostgreSQL; %.1f commits, %.1f rows inserted, %.1f updated in PostgreSQL\n",
+		ms(cpu, n), ms(srv, n), ms(pg, n), float64(db.commits)/float64(n), float64(db.inserted)/float64(n), float64(db.updated)/float64(n))
 
 	after := bareRound(ctx, tc, n, c.bareConcurrency, "after")
 	best, name, err := fastestBare(before, after)
@@ -213,9 +213,23 @@ func dbCounts(ctx context.Context, st *store.Store) pgCounts {
 func ms(d time.Duration, n int) float64 { return float64(d.Microseconds()) / 1000 / float64(n) }
 
 // childCPUTime is the CPU time used so far by the running processes this
-// process started (the Temporal dev server, when the bench started one),
-// read from /proc; 0 elsewhere.
+// process started (the Temporal dev server, when the bench started one);
+// 0 where there is no /proc.
 func childCPUTime() time.Duration {
+	me := strconv.Itoa(os.Getpid())
+	return procCPUTime(func(_, ppid string) bool { return ppid == me })
+}
+
+// postgresCPUTime is the CPU time used so far by the running processes of
+// the PostgreSQL server on this machine (postmaster, backends, background
+// workers), which shares the cores with the bench and the dev server.
+func postgresCPUTime() time.Duration {
+	return procCPUTime(func(comm, _ string) bool { return comm == "postgres" })
+}
+
+// procCPUTime sums, from /proc, the CPU time (user and system) of the
+// running processes match accepts by command name and parent pid.
+func procCPUTime(match func(comm, ppid string) bool) time.Duration {
 	entries, _ := os.ReadDir("/proc")
 	var ticks int64
 	for _, e := range entries {
@@ -225,8 +239,12 @@ func childCPUTime() time.Duration {
 		}
 		// pid (comm) state ppid … utime stime: fields 4, 14 and 15, counted
 		// after the command name, which may hold spaces.
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) < 13 || f[1] != strconv.Itoa(os.Getpid()) {
+		open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(string(b[end+1:]))
+		if len(f) < 13 || !match(string(b[open+1:end]), f[1]) {
 			continue
 		}
 		u, _ := strconv.ParseInt(f[11], 10, 64)
