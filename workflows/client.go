@@ -98,6 +98,10 @@ func workflowRegisterOptions() workflow.RegisterOptions {
 // while one runs fails (and Enroll reports started=false); once the run has
 // closed, the ID may be used again, because re-entry is decided by
 // RecordStart against the store: Temporal forgets closed runs.
+//
+// RapportStep starts at the plan's first step, the one the journey runs
+// first: a journey whose first step is a wait then upserts nothing before
+// it waits (upsertVisibility upserts only what changed).
 func StartOptions(plan *engine.Plan, customerID string, trigger rules.Event) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
 		ID:                                       WorkflowID(plan.Name, customerID),
@@ -108,7 +112,7 @@ func StartOptions(plan *engine.Plan, customerID string, trigger rules.Event) cli
 		EnableEagerStart:                         true,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			SAPlaybook.ValueSet(plan.Name), SAVersion.ValueSet(plan.Version), SACustomer.ValueSet(customerID),
-			SAStatus.ValueSet(string(activities.StatusActive)),
+			SAStatus.ValueSet(string(activities.StatusActive)), SAStep.ValueSet(stepAt(plan, 0)),
 		),
 		StaticSummary: fmt.Sprintf("%s v%s · customer %s · trigger %s", plan.Name, plan.Version, customerID, triggerName(plan, trigger)),
 	}
@@ -123,7 +127,7 @@ func Input(plan *engine.Plan, customerID string, trigger rules.Event) (JourneyIn
 	}
 	return JourneyInput{
 		Playbook: plan.Name, Version: plan.Version, Source: string(plan.Source), Plan: pinned,
-		CustomerID: customerID, Trigger: trigger,
+		CustomerID: customerID, Trigger: trigger, Edition: CurrentEdition,
 	}, nil
 }
 

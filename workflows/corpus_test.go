@@ -29,6 +29,9 @@ var manifestPins = map[string]string{
 	// Journeys started eagerly (EnableEagerStart: the first workflow task
 	// came back with the start), every sample and scenario.
 	"2026-11-26-eager": "c5902fb1144ec01304732bd58ea1b1d78b99c6c516c9028b1f21cc9f92b77956",
+	// Editions: journeys of edition 1 ask GetVersion nothing and read the
+	// customer with their admission; RapportStep set at the start.
+	"2026-11-26-edition1": "12f183babb126c99261f0d8d0b9de2c8ab90ecf513cd8f2e7d7f15ff7b2f9f89",
 }
 
 // TestHistoryCorpusIsAppendOnly holds the recorded histories to their

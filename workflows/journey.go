@@ -56,7 +56,7 @@ func (j *journey) withhold(step *engine.Step, key string) (bool, error) {
 // holdoutReceivesNothing says whether this run follows
 // changeHoldoutReceivesNothing; asked only for holdout enrollments.
 func (j *journey) holdoutReceivesNothing() bool {
-	return workflow.GetVersion(j.ctx, changeHoldoutReceivesNothing, workflow.DefaultVersion, 1) >= 1
+	return j.version(changeHoldoutReceivesNothing, 1) >= 1
 }
 
 // SuppressedBranch prefixes the branch of a step record for an action the
@@ -77,7 +77,7 @@ const (
 // boundedDeferralsVersion is the version of changeBoundedDeferrals this run
 // follows.
 func (j *journey) boundedDeferralsVersion() workflow.Version {
-	return workflow.GetVersion(j.ctx, changeBoundedDeferrals, workflow.DefaultVersion, boundedDeferrals)
+	return j.version(changeBoundedDeferrals, boundedDeferrals)
 }
 
 // Journey runs one enrollment of a customer in a playbook: it loads the
@@ -247,9 +247,13 @@ func (j *journey) enter() error {
 		Enrollment: j.enr, Reentry: string(j.plan.Entry.Reentry),
 		Cooldown: j.plan.Entry.Cooldown, At: workflow.Now(j.ctx), TriggerID: j.in.Trigger.ID,
 		GlobalControl: j.plan.Entry.GlobalControl,
+		WithCustomer:  j.in.Edition >= Edition1,
 	}
 	if err := j.local("record start", activities.ActRecordStart, &res, req); err != nil {
 		return fmt.Errorf("record the start of the enrollment: %w", err)
+	}
+	if res.Customer != nil {
+		j.customer, j.stale = *res.Customer, false
 	}
 	if !res.Admitted {
 		j.logStep("entry", "enter", "refused ("+res.Reason+")")
@@ -534,11 +538,14 @@ func (j *journey) currentStep() string {
 }
 
 // stepID names step i for messages ("end" past the last step).
-func (j *journey) stepID(i int) string {
-	if i < 0 || i >= len(j.plan.Steps) {
+func (j *journey) stepID(i int) string { return stepAt(j.plan, i) }
+
+// stepAt is the ID of plan's step i, "end" past the last.
+func stepAt(plan *engine.Plan, i int) string {
+	if i < 0 || i >= len(plan.Steps) {
 		return "end"
 	}
-	return j.plan.Steps[i].ID
+	return plan.Steps[i].ID
 }
 
 // logStep appends to the step log, dropping the oldest half when it is full.

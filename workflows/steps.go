@@ -380,7 +380,7 @@ func (j *journey) points(step *engine.Step, key string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	checked := workflow.GetVersion(j.ctx, changePointsChecks, workflow.DefaultVersion, 1) >= 1
+	checked := j.version(changePointsChecks, 1) >= 1
 	if checked && math.Round(f) != 0 {
 		// A calculated amount is checked against the bounds of a fixed
 		// one: a negative award would otherwise become a deduction, and a
@@ -496,7 +496,7 @@ func (j *journey) recipient(ch engine.Channel, c rules.Customer) string {
 	default:
 		return "customer " + c.ID
 	}
-	if workflow.GetVersion(j.ctx, changeMaskedRecipient, workflow.DefaultVersion, 1) < 1 {
+	if j.version(changeMaskedRecipient, 1) < 1 {
 		return address
 	}
 	return activities.MaskAddress(string(ch), address)

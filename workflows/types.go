@@ -55,6 +55,10 @@ type JourneyInput struct {
 	CustomerID string          `json:"customer_id"`
 	Trigger    rules.Event     `json:"trigger"`
 	Resume     *Checkpoint     `json:"resume,omitempty"` // set on continue-as-new
+	// Edition is the set of workflow changes the journey follows from
+	// its start without asking workflow.GetVersion (see Edition1); 0 for
+	// journeys started before editions, which ask.
+	Edition int `json:"edition,omitempty"`
 }
 
 // JourneyResult is how an enrollment ended.

@@ -103,7 +103,7 @@ const changeCalendarWaits = "calendar-waits"
 // customer's calendar; a plan without spans (compiled before calendar
 // waits) or a run recorded before the change waits the fixed d.
 func (j *journey) spanEnd(w *engine.WaitStep, from time.Time, d time.Duration) (time.Time, error) {
-	if w.Span == nil || workflow.GetVersion(j.ctx, changeCalendarWaits, workflow.DefaultVersion, 1) < 1 {
+	if w.Span == nil || j.version(changeCalendarWaits, 1) < 1 {
 		return from.Add(d), nil
 	}
 	c, err := j.loadCustomer()
@@ -245,7 +245,7 @@ func (j *journey) onEvent(ev rules.Event, m *matcher) (bool, error) {
 	// — goal, exit_when, the wait's own when — reads the profile again.
 	// Versioned: runs recorded before this change judged the goal against
 	// the profile of the wait, and must replay the same way.
-	fresh := workflow.GetVersion(j.ctx, changeFreshProfileOnEvent, workflow.DefaultVersion, 1) >= 1
+	fresh := j.version(changeFreshProfileOnEvent, 1) >= 1
 	if fresh {
 		j.stale = true
 	}

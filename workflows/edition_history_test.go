@@ -1,0 +1,83 @@
+package workflows
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/rapport-crm/rapport/activities"
+)
+
+// editionRecording is the folder of the histories recorded with editions.
+const editionRecording = "2026-11-26-edition1"
+
+// historyCalls counts, over the histories recorded in dir, the version
+// markers, the TemporalChangeVersion upserts and the local-activity
+// markers of each activity type.
+func historyCalls(t *testing.T, dir string) (versions, changeUpserts int, locals map[string]int) {
+	t.Helper()
+	locals = map[string]int{}
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no histories in %s: %v", dir, err)
+	}
+	dc := converter.GetDefaultDataConverter()
+	for _, f := range files {
+		r, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
+		r.Close()
+		if err != nil {
+			t.Fatalf("read %s: %v", f, err)
+		}
+		for _, e := range h.Events {
+			if m := e.GetMarkerRecordedEventAttributes(); m != nil {
+				switch m.GetMarkerName() {
+				case "Version":
+					versions++
+				case "LocalActivity":
+					var la struct{ ActivityType string }
+					if err := dc.FromPayloads(m.GetDetails()["data"], &la); err != nil {
+						t.Fatalf("%s: local-activity marker %d: %v", f, e.GetEventId(), err)
+					}
+					locals[la.ActivityType]++
+				}
+			}
+			if u := e.GetUpsertWorkflowSearchAttributesEventAttributes(); u != nil {
+				if _, ok := u.GetSearchAttributes().GetIndexedFields()["TemporalChangeVersion"]; ok {
+					changeUpserts++
+				}
+			}
+		}
+	}
+	return versions, changeUpserts, locals
+}
+
+// The journeys recorded on a real server since editions (every sample and
+// scenario) hold no version marker and no TemporalChangeVersion upsert,
+// and read the customer apart less often than the same journeys recorded
+// just before (2026-11-26-eager), which hold both.
+func TestRecordedEditionHistoriesAskNoVersions(t *testing.T) {
+	v0, u0, l0 := historyCalls(t, filepath.Join(historiesDir, "2026-11-26-eager"))
+	v1, u1, l1 := historyCalls(t, filepath.Join(historiesDir, editionRecording))
+	t.Logf("before editions: %d version markers, %d TemporalChangeVersion upserts, local activities %v", v0, u0, l0)
+	t.Logf("edition 1:       %d version markers, %d TemporalChangeVersion upserts, local activities %v", v1, u1, l1)
+	if v0 == 0 || u0 == 0 {
+		t.Fatalf("the histories before editions hold %d version markers and %d TemporalChangeVersion upserts, want some of each", v0, u0)
+	}
+	if v1 != 0 || u1 != 0 {
+		t.Errorf("the edition-1 histories hold %d version markers and %d TemporalChangeVersion upserts, want none", v1, u1)
+	}
+	// Per admission, as the two folders need not hold the same runs.
+	perStart := func(l map[string]int) float64 {
+		return float64(l[activities.ActLoadCustomer]) / float64(max(l[activities.ActRecordStart], 1))
+	}
+	if l1[activities.ActRecordStart] == 0 || perStart(l1) >= perStart(l0) {
+		t.Errorf("local activities before editions %v, since %v: want fewer LoadCustomer per RecordStart", l0, l1)
+	}
+}
