@@ -229,34 +229,52 @@ func eagerly(eager bool) string {
 // worker and waits until every one has run its local activity; eager
 // starts them with EnableEagerStart.
 func benchBare(ctx context.Context, tc client.Client, n, concurrency int, eager bool) (time.Duration, error) {
-	// A queue of its own per run: workflows an earlier run left behind
-	// (one that failed) must not count here.
-	queue := fmt.Sprintf("%s-%d", bareQueue, time.Now().UnixNano())
-	w := worker.New(tc, queue, worker.Options{})
-	w.RegisterWorkflow(BareWorkflow)
-	if err := w.Start(); err != nil {
+	queue, stop, err := queueWorker(tc, bareQueue, BareWorkflow)
+	if err != nil {
 		return 0, err
 	}
-	defer w.Stop()
+	defer stop()
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("bare-%d-%06d", time.Now().UnixNano(), i)
 	}
 	noopCount.Store(0)
 	start := time.Now()
-	err := parallel(concurrency, ids, func(id string) error {
+	err = parallel(concurrency, ids, func(id string) error {
 		_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue, EnableEagerStart: eager}, BareWorkflow, id)
 		return err
 	})
 	if err != nil {
 		return 0, err
 	}
+	if err := waitNoops(int64(n)); err != nil {
+		return 0, fmt.Errorf("bare: %w", err)
+	}
+	return time.Since(start), nil
+}
+
+// queueWorker starts a worker running wf on a queue of its own, named
+// after prefix: workflows an earlier run left behind (one that failed)
+// must not count in this one. stop stops the worker.
+func queueWorker(tc client.Client, prefix string, wf any) (queue string, stop func(), err error) {
+	queue = fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	w := worker.New(tc, queue, worker.Options{})
+	w.RegisterWorkflow(wf)
+	if err := w.Start(); err != nil {
+		return "", nil, err
+	}
+	return queue, w.Stop, nil
+}
+
+// waitNoops waits until Noop has run want times since noopCount was last
+// reset, for up to 10 minutes.
+func waitNoops(want int64) error {
 	deadline := time.Now().Add(10 * time.Minute)
-	for noopCount.Load() < int64(n) {
+	for noopCount.Load() < want {
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("bare: %d of %d activities ran", noopCount.Load(), n)
+			return fmt.Errorf("%d of %d activities ran", noopCount.Load(), want)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return time.Since(start), nil
+	return nil
 }

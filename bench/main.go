@@ -124,7 +124,7 @@ func main() {
 	flag.IntVar(&c.ingestStatements, "ingest-statements", 0, "part ingest: the API's EventStatements (0: its default; -1: a statement per request)")
 	flag.IntVar(&c.ingestEnrolled, "ingest-enrolled", 1000, "part ingest: customers signed up (in a running onboarding journey) for the second scenario (0: none)")
 	flag.BoolVar(&c.ingestUnheard, "ingest-unheard", true, "part ingest: first measure with only the samples deployed that do not listen to the events (the API's own cost)")
-	flag.StringVar(&c.eProfile, "e-cpuprofile", "", "part e: write a CPU profile of the scan's run (until every enrollment is admitted) to this file")
+	flag.StringVar(&c.eProfile, "e-cpuprofile", "", "part e: write a CPU profile of the scan's run (until every enrollment is admitted) to this file; part shape: of each variant's run, to VARIANT-FILE")
 	flag.StringVar(&c.ingestProfile, "ingest-cpuprofile", "", "part ingest: write a CPU profile of each scenario's first API run to NAME-<scenario>.pprof")
 	flag.IntVar(&c.sizeCustomers, "size-customers", 200000, "part size: customers (and half as many enrollments and messages) to measure")
 	flag.IntVar(&c.sizeEvents, "size-events", 1000000, "part size: events to measure")

@@ -3,17 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/rapport-crm/rapport/devenv"
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
@@ -86,23 +82,15 @@ func benchShape(ctx context.Context, c config) error {
 		return err
 	}
 	defer cleanup()
-	tc, err := dial(ctx, c, nil)
+	plan, err := startsPlan("bench_shape")
 	if err != nil {
 		return err
 	}
-	defer tc.Close()
-	stack, err := devenv.StartStack(ctx, devenv.StackOptions{Client: tc, Store: st, APIKey: benchAPIKey, Delivery: benchDelivery()})
+	tc, _, stop, err := startStack(ctx, c, st, plan, nil)
 	if err != nil {
 		return err
 	}
-	defer stack.Stop()
-	plan, err := engine.Compile("bench_starts.yaml", []byte(strings.Replace(lapsedSrc, "bench_lapsed", "bench_starts", 1)))
-	if err != nil {
-		return err
-	}
-	if _, err := stack.Deploy(ctx, plan); err != nil {
-		return err
-	}
+	defer stop()
 	if _, err := seedCustomers(ctx, st, n, 1); err != nil {
 		return err
 	}
@@ -111,22 +99,18 @@ func benchShape(ctx context.Context, c config) error {
 		if !slices.Contains(want, v.name) {
 			continue
 		}
+		profile := ""
 		if c.eProfile != "" {
-			f, err := os.Create(v.name + "-" + c.eProfile)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
+			profile = v.name + "-" + c.eProfile
+		}
+		stopProfile, err := profileCPU(profile)
+		if err != nil {
+			return err
 		}
 		cpu0, srv0, pg0 := cpuTime(), childCPUTime(), postgresCPUTime()
 		took, err := runShape(ctx, tc, st, plan, n, c.concurrency, v.name, v.shape, v.input, v.attrs)
 		cpu, srv, pg := cpuTime()-cpu0, childCPUTime()-srv0, postgresCPUTime()-pg0
-		if c.eProfile != "" {
-			pprof.StopCPUProfile()
-		}
+		stopProfile()
 		if err != nil {
 			return fmt.Errorf("shape %s: %w", v.name, err)
 		}
@@ -140,13 +124,11 @@ func benchShape(ctx context.Context, c config) error {
 // eagerly, and waits until each has run its local activities (for
 // "journey": until every enrollment is admitted).
 func runShape(ctx context.Context, tc client.Client, st *store.Store, plan *engine.Plan, n, concurrency int, name string, s Shape, input, attrs bool) (time.Duration, error) {
-	queue := fmt.Sprintf("rapport-bench-shape-%d", time.Now().UnixNano())
-	w := worker.New(tc, queue, worker.Options{})
-	w.RegisterWorkflow(ShapeWorkflow)
-	if err := w.Start(); err != nil {
+	queue, stop, err := queueWorker(tc, "rapport-bench-shape", ShapeWorkflow)
+	if err != nil {
 		return 0, err
 	}
-	defer w.Stop()
+	defer stop()
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%s-b%07d", runTag, i)
@@ -165,7 +147,7 @@ func runShape(ctx context.Context, tc client.Client, st *store.Store, plan *engi
 		}
 		return time.Since(start), nil
 	}
-	err := parallel(concurrency, ids, func(id string) error {
+	err = parallel(concurrency, ids, func(id string) error {
 		trigger := scan.TriggerEvent(plan, id, now)
 		if name == "journey" {
 			_, _, err := workflows.Enroll(ctx, tc, plan, id, trigger)
@@ -195,13 +177,8 @@ func runShape(ctx context.Context, tc client.Client, st *store.Store, plan *engi
 		}
 		return time.Since(start), nil
 	}
-	want := int64(n * s.LAs)
-	deadline := time.Now().Add(10 * time.Minute)
-	for noopCount.Load() < want {
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%d of %d activities ran", noopCount.Load(), want)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := waitNoops(int64(n * s.LAs)); err != nil {
+		return 0, err
 	}
 	return time.Since(start), nil
 }
