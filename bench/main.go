@@ -51,6 +51,7 @@ import (
 	"github.com/rapport-crm/rapport/engine"
 	"github.com/rapport-crm/rapport/payloadcrypt"
 	"github.com/rapport-crm/rapport/store"
+	"github.com/rapport-crm/rapport/workflows"
 )
 
 // runTag prefixes every customer id of this run: journeys of an earlier
@@ -105,6 +106,7 @@ func main() {
 	flag.StringVar(&c.temporal, "temporal", envOr("TEMPORAL_ADDRESS", ""), `Temporal frontend; "" starts a dev server for the run`)
 	flag.StringVar(&c.namespace, "namespace", "rapport-bench", "namespace (registered if missing)")
 	flag.StringVar(&c.grpcCompression, "grpc-compression", "gzip", "gRPC compression of every client's requests to Temporal, Rapport's and the baselines': gzip (the SDK's default) or none")
+	edition := flag.Int("edition", workflows.LatestEdition, "the edition of the journeys the run starts (sets "+workflows.EditionEnv+" for the process; 0: none, as before editions)")
 	flag.StringVar(&c.shapes, "shapes", "bare,journey", "part shape: variants to time, of bare, open, input, attrs, upsert, version, twolas, journey (each adds to the one before; journey is Rapport's)")
 	flag.StringVar(&c.dbBase, "db", envOr("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432"), "PostgreSQL server URL (no database: each part creates its own)")
 	flag.StringVar(&c.parts, "parts", "a,b,c,e", "which measurements to run")
@@ -150,6 +152,14 @@ func main() {
 			os.Exit(2)
 		}
 		c.bareConcurrency = append(c.bareConcurrency, n)
+	}
+	if err := os.Setenv(workflows.EditionEnv, strconv.Itoa(*edition)); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if _, err := workflows.StartEdition(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: -edition %d: %v\n", *edition, err)
+		os.Exit(2)
 	}
 	if c.grpcCompression != "gzip" && c.grpcCompression != "none" {
 		fmt.Fprintf(os.Stderr, "bench: -grpc-compression %q: want gzip or none\n", c.grpcCompression)

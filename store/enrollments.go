@@ -103,7 +103,9 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 				var err error
 				customer, err = scanCustomer(row)
 				if errors.Is(err, pgx.ErrNoRows) {
-					return nil // no customer: refused below
+					// The lock found the row, and the view is over it:
+					// only a customer deleted in between gets here.
+					return errUnknownCustomer(e.CustomerID)
 				}
 				return err
 			})

@@ -267,6 +267,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The scans' starts read it (workflows.Input); a bad value stops the
+	// worker here rather than failing every start.
+	if _, err := workflows.StartEdition(); err != nil {
+		return err
+	}
 	topts, err := temporalenv.Load(temporalenv.Overrides{Address: cfg.TemporalAddress, Namespace: cfg.Namespace})
 	if err != nil {
 		return err

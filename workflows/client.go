@@ -119,15 +119,19 @@ func StartOptions(plan *engine.Plan, customerID string, trigger rules.Event) cli
 }
 
 // Input is the workflow input of an enrollment in plan, with the plan
-// pinned.
+// pinned and the edition EditionEnv names (StartEdition).
 func Input(plan *engine.Plan, customerID string, trigger rules.Event) (JourneyInput, error) {
 	pinned, err := engine.Pin(plan)
 	if err != nil {
 		return JourneyInput{}, err
 	}
+	edition, err := StartEdition()
+	if err != nil {
+		return JourneyInput{}, err
+	}
 	return JourneyInput{
 		Playbook: plan.Name, Version: plan.Version, Source: string(plan.Source), Plan: pinned,
-		CustomerID: customerID, Trigger: trigger, Edition: CurrentEdition,
+		CustomerID: customerID, Trigger: trigger, Edition: edition,
 	}, nil
 }
 

@@ -1,14 +1,18 @@
 package workflows
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/rapport-crm/rapport/activities"
+	"github.com/rapport-crm/rapport/workflows/historytest"
 )
 
 // editionRecording is the folder of the histories recorded with editions.
@@ -26,15 +30,7 @@ func historyCalls(t *testing.T, dir string) (versions, changeUpserts int, locals
 	}
 	dc := converter.GetDefaultDataConverter()
 	for _, f := range files {
-		r, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
-		r.Close()
-		if err != nil {
-			t.Fatalf("read %s: %v", f, err)
-		}
+		h := readHistory(t, f)
 		for _, e := range h.Events {
 			if m := e.GetMarkerRecordedEventAttributes(); m != nil {
 				switch m.GetMarkerName() {
@@ -79,5 +75,52 @@ func TestRecordedEditionHistoriesAskNoVersions(t *testing.T) {
 	}
 	if l1[activities.ActRecordStart] == 0 || perStart(l1) >= perStart(l0) {
 		t.Errorf("local activities before editions %v, since %v: want fewer LoadCustomer per RecordStart", l0, l1)
+	}
+}
+
+// readHistory reads a recorded history.
+func readHistory(t *testing.T, file string) *historypb.History {
+	t.Helper()
+	r, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	h, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatalf("read %s: %v", file, err)
+	}
+	return h
+}
+
+// A journey started with an edition by a worker of the release just before
+// editions, which ignored the field, asked GetVersion and read the
+// customer apart, replays on this release: the 2026-11-26-eager recording,
+// made by that release, with "edition": 1 written into each run's input.
+// (The other way round fails, which is why journeys start without an
+// edition unless RAPPORT_JOURNEY_EDITION says otherwise.)
+func TestEditionStartedByTheReleaseBeforeReplays(t *testing.T) {
+	files := historytest.Files(t, filepath.Join(historiesDir, "2026-11-26-eager"))
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
+			h := readHistory(t, f)
+			p := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()[0]
+			var in map[string]json.RawMessage
+			if err := json.Unmarshal(p.GetData(), &in); err != nil {
+				t.Fatalf("input of %s: %v", f, err)
+			}
+			in["edition"] = json.RawMessage("1")
+			data, err := json.Marshal(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Data = data
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflowWithOptions(Journey, workflowRegisterOptions())
+			if err := r.ReplayWorkflowHistory(historytest.QuietLogger(), h); err != nil {
+				t.Fatalf("replay %s with edition 1: %v", f, err)
+			}
+		})
 	}
 }

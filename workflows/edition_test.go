@@ -2,6 +2,8 @@ package workflows_test
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"go.temporal.io/sdk/interceptor"
@@ -60,11 +62,11 @@ func runEdition(t *testing.T, edition int) (*calls, []activities.Message) {
   - id: again
     send: { channel: sms, template: ping }
 `)
+	t.Setenv(EditionEnv, strconv.Itoa(edition))
 	in := input(t, plan, "c1", rules.Event{ID: "t1", Name: "signup"})
-	if in.Edition != CurrentEdition {
-		t.Fatalf("Input gave edition %d, want the current one, %d", in.Edition, CurrentEdition)
+	if in.Edition != edition {
+		t.Fatalf("Input with %s=%d gave edition %d", EditionEnv, edition, in.Edition)
 	}
-	in.Edition = edition
 	c := &calls{}
 	env := newTestEnv(t)
 	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{c}})
@@ -110,6 +112,33 @@ func TestEditionAsksNoVersionsAndLoadsTheCustomerWithTheAdmission(t *testing.T) 
 		o, c := oldSent[i], curSent[i]
 		if o.Channel != c.Channel || o.To != c.To || o.Subject != c.Subject || o.Text != c.Text || o.Status != c.Status || !o.At.Equal(c.At) {
 			t.Errorf("message %d:\nedition 0: %+v\nedition 1: %+v", i, o, c)
+		}
+	}
+}
+
+// StartEdition reads RAPPORT_JOURNEY_EDITION: unset is 0 (journeys start
+// without an edition, safe while workers of an earlier release serve the
+// queue); anything but a whole number up to LatestEdition is refused,
+// naming the setting, and Input then starts nothing.
+func TestStartEdition(t *testing.T) {
+	for _, c := range []struct {
+		val  string
+		want int
+		bad  bool
+	}{{"", 0, false}, {"0", 0, false}, {" 1 ", 1, false}, {"2", 0, true}, {"-1", 0, true}, {"one", 0, true}} {
+		t.Setenv(EditionEnv, c.val)
+		got, err := StartEdition()
+		if c.bad {
+			if err == nil || !strings.Contains(err.Error(), EditionEnv) {
+				t.Errorf("%q: %d, %v; want an error naming %s", c.val, got, err, EditionEnv)
+			}
+			if _, err := Input(playbook(t, "", "  - wait: 1h\n"), "c1", rules.Event{Name: "signup"}); err == nil {
+				t.Errorf("%q: Input started a journey", c.val)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q: %d, %v; want %d", c.val, got, err, c.want)
 		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/temporalenv"
 	"github.com/rapport-crm/rapport/unsubscribe"
+	"github.com/rapport-crm/rapport/workflows"
 )
 
 func init() {
@@ -127,6 +128,11 @@ func loadServeConfig(cmd *cobra.Command) (serveConfig, error) {
 		return c, err
 	}
 	if c.EventStatements, err = eventStatementsFromEnv(); err != nil {
+		return c, err
+	}
+	// Checked here so that a bad edition stops serve at start, not at
+	// each enrollment it starts (workflows.Input reads it again).
+	if _, err = workflows.StartEdition(); err != nil {
 		return c, err
 	}
 	if c.Temporal, err = temporalenv.Load(o); err != nil {

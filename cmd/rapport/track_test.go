@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rapport-crm/rapport/temporalenv"
+	"github.com/rapport-crm/rapport/workflows"
 )
 
 func TestParseKeyValues(t *testing.T) {
@@ -183,6 +184,14 @@ func TestServeConfig(t *testing.T) {
 		}
 	}
 	t.Setenv("RAPPORT_API_EVENT_STATEMENTS", "")
+	t.Setenv(workflows.EditionEnv, "2")
+	if _, err := loadServeConfig(cmd); err == nil || !strings.Contains(err.Error(), workflows.EditionEnv) {
+		t.Errorf("%s=2: %v, want an error naming the variable", workflows.EditionEnv, err)
+	}
+	t.Setenv(workflows.EditionEnv, "1")
+	if _, err := loadServeConfig(cmd); err != nil {
+		t.Errorf("%s=1: %v", workflows.EditionEnv, err)
+	}
 	t.Setenv("RAPPORT_API_KEY", "secret")
 	t.Setenv("RAPPORT_API_RATE", "2.5")
 	t.Setenv("RAPPORT_API_BURST", "7")
