@@ -18,6 +18,7 @@ import (
 	"github.com/rapport-crm/rapport/scan"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/worker"
+	"github.com/rapport-crm/rapport/workflows"
 )
 
 // StackOptions configure an in-process Rapport: worker and event API over
@@ -65,6 +66,11 @@ type Stack struct {
 
 // StartStack starts the worker and builds the API over the deployed plans.
 func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
+	// Its worker's scans and its API start journeys (workflows.Input);
+	// a bad edition stops it here, naming the setting.
+	if _, err := workflows.StartEdition(); err != nil {
+		return nil, err
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -103,8 +103,9 @@ func (s *Store) RecordStart(ctx context.Context, r activities.EntryRequest) (act
 				var err error
 				customer, err = scanCustomer(row)
 				if errors.Is(err, pgx.ErrNoRows) {
-					// The lock found the row, and the view is over it:
-					// only a customer deleted in between gets here.
+					// The row is locked, but the view also joins the
+					// customer's metrics: without them LoadCustomer
+					// finds no customer either.
 					return errUnknownCustomer(e.CustomerID)
 				}
 				return err

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/workflows/historytest"
@@ -122,5 +123,40 @@ func TestEditionStartedByTheReleaseBeforeReplays(t *testing.T) {
 				t.Fatalf("replay %s with edition 1: %v", f, err)
 			}
 		})
+	}
+}
+
+// Edition 1 follows each of its changes at the version the release before
+// editions recorded for it (the newest then): every change in edition1
+// appears in the version markers of the 2026-11-26-eager recording, always
+// at edition1's version, and no other change does.
+func TestEditionVersionsAreTheRecordedOnes(t *testing.T) {
+	dc := converter.GetDefaultDataConverter()
+	seen := map[string]bool{}
+	for _, f := range historytest.Files(t, filepath.Join(historiesDir, "2026-11-26-eager")) {
+		for _, e := range readHistory(t, f).GetEvents() {
+			m := e.GetMarkerRecordedEventAttributes()
+			if m.GetMarkerName() != "Version" {
+				continue
+			}
+			var change string
+			var v workflow.Version
+			if err := dc.FromPayloads(m.GetDetails()["change-id"], &change); err != nil {
+				t.Fatalf("%s: marker %d: %v", f, e.GetEventId(), err)
+			}
+			if err := dc.FromPayloads(m.GetDetails()["version"], &v); err != nil {
+				t.Fatalf("%s: marker %d: %v", f, e.GetEventId(), err)
+			}
+			want, ok := edition1[change]
+			if !ok || v != want {
+				t.Errorf("%s: %s recorded at version %d; edition 1 has %d (%v)", filepath.Base(f), change, v, want, ok)
+			}
+			seen[change] = true
+		}
+	}
+	for change := range edition1 {
+		if !seen[change] {
+			t.Errorf("edition 1 fixes %s, which no recorded history of the release before asked", change)
+		}
 	}
 }

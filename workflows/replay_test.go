@@ -2,9 +2,11 @@ package workflows
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +32,10 @@ func TestReplayHistories(t *testing.T) {
 		r.RegisterWorkflowWithOptions(Journey, workflowRegisterOptions())
 	}, nil)
 }
+
+// recordEdition is the edition TestRecordHistories starts its journeys
+// in: the newest, whose histories are the ones not yet recorded.
+var recordEdition = flag.Int("record-edition", LatestEdition, "the edition of the journeys -record starts (0: none)")
 
 // recording is one sample run against the dev server.
 type recording struct {
@@ -118,8 +124,10 @@ func recordings(now time.Time) ([]recording, error) {
 // measurements.txt there, and lists every file in the folder's own
 // manifest (written once), whose checksum it logs to be pinned in
 // manifestPins. It refuses to write into a folder that exists: recorded
-// histories are only added.
+// histories are only added. The journeys start in -record-edition
+// (TestMain clears RAPPORT_JOURNEY_EDITION for every other test).
 func TestRecordHistories(t *testing.T) {
+	t.Setenv(EditionEnv, strconv.Itoa(*recordEdition))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	c, dir, release := historytest.StartRecording(ctx, t, historiesDir, SearchAttributeFlags())
