@@ -3,17 +3,10 @@
 package uitest
 
 import (
-	"os"
 	"testing"
 
-	"github.com/rapport-crm/rapport/workflows"
+	"github.com/rapport-crm/rapport/workflows/editiontest"
 )
 
-// TestMain runs the tests with journeys started without an edition, the
-// product's default, whatever the developer's shell sets: the edition
-// changes the history a journey writes, which golden files and history
-// checks count (docs/operators.md, "Editions").
-func TestMain(m *testing.M) {
-	os.Unsetenv(workflows.EditionEnv)
-	os.Exit(m.Run())
-}
+// TestMain: see editiontest.
+func TestMain(m *testing.M) { editiontest.Main(m) }

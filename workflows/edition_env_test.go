@@ -5,10 +5,8 @@ import (
 	"testing"
 )
 
-// TestMain runs the tests with journeys started without an edition, the
-// product's default, whatever the developer's shell sets: the edition
-// changes the history a journey writes, which golden files and history
-// checks count (docs/operators.md, "Editions").
+// TestMain does what editiontest.Main does for the other packages, which
+// this package's tests cannot import (editiontest imports workflows).
 func TestMain(m *testing.M) {
 	os.Unsetenv(EditionEnv)
 	os.Exit(m.Run())
