@@ -98,9 +98,9 @@ type EntryRequest struct {
 	// (EntryResult.GlobalControl).
 	GlobalControl bool `json:"global_control,omitempty"`
 	// WithCustomer asks for the customer's profile with an admission
-	// (EntryResult.Customer), read after the decision in the same
-	// transaction: the journey needs it next, and one call costs one
-	// local activity and one round trip fewer than two.
+	// (EntryResult.Customer), read in the admission's transaction once the
+	// customer is locked: the journey needs it next, and one call costs
+	// one local activity and one round trip fewer than two.
 	WithCustomer bool `json:"with_customer,omitempty"`
 }
 

@@ -57,7 +57,8 @@ type JourneyInput struct {
 	Resume     *Checkpoint     `json:"resume,omitempty"` // set on continue-as-new
 	// Edition is the set of workflow changes the journey follows from
 	// its start without asking workflow.GetVersion (see Edition1); 0 for
-	// journeys started before editions, which ask.
+	// journeys started without one (before editions, or without
+	// RAPPORT_JOURNEY_EDITION), which ask.
 	Edition int `json:"edition,omitempty"`
 }
 
