@@ -3,23 +3,20 @@ package payloadcrypt
 import (
 	"context"
 	"io"
-	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	commonpb "go.temporal.io/api/common/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/proxy"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/rapport-crm/rapport/workflows"
+	"github.com/rapport-crm/rapport/workflows/historytest"
 )
 
 // historiesDir is the corpus of recorded journey histories, all written
@@ -29,25 +26,9 @@ const historiesDir = "../workflows/testdata/histories"
 func loadHistories(t *testing.T) map[string]*historypb.History {
 	t.Helper()
 	out := map[string]*historypb.History{}
-	err := filepath.WalkDir(historiesDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
-		if err != nil {
-			return err
-		}
+	for _, path := range historytest.Files(t, historiesDir) {
 		rel, _ := filepath.Rel(historiesDir, path)
-		out[rel] = h
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+		out[rel] = historytest.Read(t, path)
 	}
 	if len(out) == 0 {
 		t.Fatal("no recorded histories in " + historiesDir)

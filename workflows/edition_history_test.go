@@ -2,12 +2,9 @@ package workflows
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 
-	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -25,13 +22,13 @@ const editionRecording = "2026-11-26-edition1"
 func historyCalls(t *testing.T, dir string) (versions, changeUpserts int, locals map[string]int) {
 	t.Helper()
 	locals = map[string]int{}
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no histories in %s: %v", dir, err)
+	files := historytest.Files(t, dir)
+	if len(files) == 0 {
+		t.Fatalf("no histories in %s", dir)
 	}
 	dc := converter.GetDefaultDataConverter()
 	for _, f := range files {
-		h := readHistory(t, f)
+		h := historytest.Read(t, f)
 		for _, e := range h.Events {
 			if m := e.GetMarkerRecordedEventAttributes(); m != nil {
 				switch m.GetMarkerName() {
@@ -79,21 +76,6 @@ func TestRecordedEditionHistoriesAskNoVersions(t *testing.T) {
 	}
 }
 
-// readHistory reads a recorded history.
-func readHistory(t *testing.T, file string) *historypb.History {
-	t.Helper()
-	r, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	h, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
-	if err != nil {
-		t.Fatalf("read %s: %v", file, err)
-	}
-	return h
-}
-
 // A journey started with an edition by a worker of the release just before
 // editions, which ignored the field, asked GetVersion and read the
 // customer apart, replays on this release: the 2026-11-26-eager recording,
@@ -105,7 +87,7 @@ func TestEditionStartedByTheReleaseBeforeReplays(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			t.Parallel()
-			h := readHistory(t, f)
+			h := historytest.Read(t, f)
 			p := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()[0]
 			var in map[string]json.RawMessage
 			if err := json.Unmarshal(p.GetData(), &in); err != nil {
@@ -134,7 +116,7 @@ func TestEditionVersionsAreTheRecordedOnes(t *testing.T) {
 	dc := converter.GetDefaultDataConverter()
 	seen := map[string]bool{}
 	for _, f := range historytest.Files(t, filepath.Join(historiesDir, "2026-11-26-eager")) {
-		for _, e := range readHistory(t, f).GetEvents() {
+		for _, e := range historytest.Read(t, f).GetEvents() {
 			m := e.GetMarkerRecordedEventAttributes()
 			if m.GetMarkerName() != "Version" {
 				continue

@@ -111,15 +111,7 @@ func ReplayAll(t *testing.T, root, record string, register func(worker.WorkflowR
 			t.Parallel()
 			r := worker.NewWorkflowReplayer()
 			register(r)
-			file, err := os.Open(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer file.Close()
-			h, err := client.HistoryFromJSON(file, client.HistoryJSONOptions{})
-			if err != nil {
-				t.Fatalf("read %s: %v", f, err)
-			}
+			h := Read(t, f)
 			var opts worker.ReplayWorkflowHistoryOptions
 			if idOf != nil {
 				opts.OriginalExecution = workflow.Execution{ID: idOf(filepath.Base(f))}
@@ -129,6 +121,21 @@ func ReplayAll(t *testing.T, root, record string, register func(worker.WorkflowR
 			}
 		})
 	}
+}
+
+// Read reads one recorded history.
+func Read(t testing.TB, file string) *historypb.History {
+	t.Helper()
+	r, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	h, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatalf("read %s: %v", file, err)
+	}
+	return h
 }
 
 // NewFolder creates root/release for a recording and refuses one that
