@@ -97,6 +97,9 @@ type config struct {
 	// grpcCompression is how every client compresses its requests to
 	// Temporal: "gzip" (the SDK's default) or "none".
 	grpcCompression string
+	// serverCPUs is -server-cpus: the dev server on some CPUs, this
+	// process and PostgreSQL on the others; nil: no pinning.
+	serverCPUs *cpuSplit
 	// part shape: which variants (names in shapes)
 	shapes string
 }
@@ -107,6 +110,7 @@ func main() {
 	flag.StringVar(&c.namespace, "namespace", "rapport-bench", "namespace (registered if missing)")
 	flag.StringVar(&c.grpcCompression, "grpc-compression", "gzip", "gRPC compression of every client's requests to Temporal, Rapport's and the baselines': gzip (the SDK's default) or none")
 	edition := flag.Int("edition", workflows.LatestEdition, "the edition of the journeys the run starts (sets "+workflows.EditionEnv+" for the process; 0: none, as before editions)")
+	serverCPUs := flag.String("server-cpus", "", `CPUs (e.g. "0") the dev server the bench starts runs on, with this process and PostgreSQL moved to the others for the run, as on machines of their own ("": all share every CPU)`)
 	flag.StringVar(&c.shapes, "shapes", "bare,journey", "part shape: variants to time, of bare, open, input, attrs, upsert, version, twolas, journey (each adds to the one before; journey is Rapport's)")
 	flag.StringVar(&c.dbBase, "db", envOr("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432"), "PostgreSQL server URL (no database: each part creates its own)")
 	flag.StringVar(&c.parts, "parts", "a,b,c,e", "which measurements to run")
@@ -165,6 +169,17 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: -grpc-compression %q: want gzip or none\n", c.grpcCompression)
 		os.Exit(2)
 	}
+	if *serverCPUs != "" {
+		split, err := parseServerCPUs(*serverCPUs)
+		if err == nil && c.temporal != "" {
+			err = fmt.Errorf("it places the dev server the bench starts: not with -temporal or TEMPORAL_ADDRESS")
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: -server-cpus %q: %v\n", *serverCPUs, err)
+			os.Exit(2)
+		}
+		c.serverCPUs = &split
+	}
 	var err error
 	if c.keys, err = benchKeys(c.encryption); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -206,7 +221,15 @@ func run(c config) error {
 	if c.cache > 0 {
 		worker.SetStickyWorkflowCacheSize(c.cache)
 	}
-	printMachine()
+	if c.serverCPUs != nil {
+		restore, err := c.serverCPUs.pinBench()
+		if err != nil {
+			return err
+		}
+		defer restore()
+	} else {
+		printMachine()
+	}
 	defer func() {
 		if sharedSelect != nil {
 			sharedSelect.cleanup()
@@ -228,6 +251,12 @@ func run(c config) error {
 		defer srv.Stop()
 		c.temporal = srv.HostPort
 		fmt.Printf("temporal: started a dev server (in-memory) at %s\n", c.temporal)
+		if c.serverCPUs != nil {
+			if err := pinPID(srv.PID(), c.serverCPUs.server); err != nil {
+				return fmt.Errorf("pin the dev server to CPUs %s: %w", cpuList(c.serverCPUs.server), err)
+			}
+			fmt.Printf("pinned:  the dev server on CPUs %s\n", cpuList(c.serverCPUs.server))
+		}
 	}
 	if needsTemporal(c.parts) {
 		if err := ensureNamespace(ctx, c); err != nil {

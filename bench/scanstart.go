@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
 	"os"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -219,45 +217,3 @@ func dbCounts(ctx context.Context, st *store.Store) pgCounts {
 
 // ms is d per n, in milliseconds.
 func ms(d time.Duration, n int) float64 { return float64(d.Microseconds()) / 1000 / float64(n) }
-
-// childCPUTime is the CPU time used so far by the running processes this
-// process started (the Temporal dev server, when the bench started one);
-// 0 where there is no /proc.
-func childCPUTime() time.Duration {
-	me := strconv.Itoa(os.Getpid())
-	return procCPUTime(func(_, ppid string) bool { return ppid == me })
-}
-
-// postgresCPUTime is the CPU time used so far by the running processes of
-// the PostgreSQL server on this machine (postmaster, backends, background
-// workers), which shares the cores with the bench and the dev server.
-func postgresCPUTime() time.Duration {
-	return procCPUTime(func(comm, _ string) bool { return comm == "postgres" })
-}
-
-// procCPUTime sums, from /proc, the CPU time (user and system) of the
-// running processes match accepts by command name and parent pid.
-func procCPUTime(match func(comm, ppid string) bool) time.Duration {
-	entries, _ := os.ReadDir("/proc")
-	var ticks int64
-	for _, e := range entries {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid … utime stime: fields 4, 14 and 15, counted
-		// after the command name, which may hold spaces.
-		open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-		if open < 0 || end < open {
-			continue
-		}
-		f := strings.Fields(string(b[end+1:]))
-		if len(f) < 13 || !match(string(b[open+1:end]), f[1]) {
-			continue
-		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		s, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + s
-	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ
-}

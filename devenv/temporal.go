@@ -196,6 +196,9 @@ func (s *TemporalServer) waitReady(ctx context.Context, namespace string) error 
 	return fmt.Errorf("temporal dev server at %s did not answer within 90s", s.HostPort)
 }
 
+// PID is the server process's id (the bench pins it to CPUs of its own).
+func (s *TemporalServer) PID() int { return s.cmd.Process.Pid }
+
 // Stop terminates the server's process group: SIGTERM, then SIGKILL after
 // ten seconds.
 func (s *TemporalServer) Stop() {
