@@ -252,10 +252,9 @@ func run(c config) error {
 		c.temporal = srv.HostPort
 		fmt.Printf("temporal: started a dev server (in-memory) at %s\n", c.temporal)
 		if c.serverCPUs != nil {
-			if err := pinPID(srv.PID(), c.serverCPUs.server); err != nil {
-				return fmt.Errorf("pin the dev server to CPUs %s: %w", cpuList(c.serverCPUs.server), err)
+			if err := c.serverCPUs.pinServer(srv.PID()); err != nil {
+				return err
 			}
-			fmt.Printf("pinned:  the dev server on CPUs %s\n", cpuList(c.serverCPUs.server))
 		}
 	}
 	if needsTemporal(c.parts) {

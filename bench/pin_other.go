@@ -1,0 +1,14 @@
+//go:build !linux
+
+package main
+
+import "errors"
+
+// cpuSplit is -server-cpus, which needs Linux (sched_setaffinity).
+type cpuSplit struct{}
+
+var errPinLinux = errors.New("needs Linux")
+
+func parseServerCPUs(string) (cpuSplit, error)         { return cpuSplit{}, errPinLinux }
+func (cpuSplit) pinBench() (restore func(), err error) { return nil, errPinLinux }
+func (cpuSplit) pinServer(int) error                   { return errPinLinux }
