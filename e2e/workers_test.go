@@ -179,6 +179,9 @@ func TestTwoWorkers(t *testing.T) {
 		if n == total2 {
 			t.Fatalf("all %d of phase 2's messages were sent before the kill (%v of them by worker A): make the phase larger", total2, sentA-sentAOfPhase1)
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 3 minutes %d of phase 2's %d messages sent, %v of them by worker A", n, total2, sentA-sentAOfPhase1)
+		}
 		if n < total2/10 {
 			continue
 		}
@@ -194,9 +197,6 @@ func TestTwoWorkers(t *testing.T) {
 			killedSent = count(t, st, `SELECT count(*) FROM messages WHERE status = 'sent' AND (playbook = 'e2e_workers_everyone' OR customer_id = ANY($1) AND playbook = 'e2e_workers_signup')`, signups2)
 			t.Logf("killed worker A with %d of phase 2's %d messages sent (%v of them by A)", n, total2, sentA-sentAOfPhase1)
 			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 3 minutes %d of phase 2's %d messages sent, %v of them by worker A", n, total2, sentA-sentAOfPhase1)
 		}
 	}
 	if err := <-posted; err != nil {
