@@ -174,6 +174,9 @@ func main() {
 		if err == nil && c.temporal != "" {
 			err = fmt.Errorf("it places the dev server the bench starts: not with -temporal or TEMPORAL_ADDRESS")
 		}
+		if err == nil && !needsTemporal(c.parts) {
+			err = fmt.Errorf("parts %s start no dev server to place", c.parts)
+		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench: -server-cpus %q: %v\n", *serverCPUs, err)
 			os.Exit(2)
@@ -222,7 +225,7 @@ func run(c config) error {
 		worker.SetStickyWorkflowCacheSize(c.cache)
 	}
 	if c.serverCPUs != nil {
-		restore, err := c.serverCPUs.pinBench()
+		restore, err := c.serverCPUs.pinBench(ctx, c.dbBase)
 		if err != nil {
 			return err
 		}

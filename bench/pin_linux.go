@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,17 +66,57 @@ func (s cpuSplit) pinSelf() error {
 	return nil
 }
 
-// pinPostgres moves PostgreSQL's processes to set; new backends inherit
-// the postmaster's. Moving processes of another user needs root (or
-// CAP_SYS_NICE).
-func pinPostgres(set unix.CPUSet) (int, error) {
-	ps := procs(isPostgres)
-	for _, p := range ps {
-		if err := pinPID(p.pid, set); err != nil {
-			return 0, fmt.Errorf("pin PostgreSQL process %d to CPUs %s (needs root or CAP_SYS_NICE): %w", p.pid, cpuList(set), err)
+// postmasterPID is the process id of the PostgreSQL server at dbBase,
+// which must run on this machine: the parent of the backend serving a
+// connection to it.
+func postmasterPID(ctx context.Context, dbBase string) (int, error) {
+	conn, err := pgx.Connect(ctx, dbBase+"/postgres?sslmode=disable")
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var backend int
+	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+		return 0, err
+	}
+	me := strconv.Itoa(backend)
+	for _, p := range procs(func(comm, _ string) bool { return comm == "postgres" }) {
+		if p.pid == backend {
+			return p.ppid, nil
 		}
 	}
-	return len(ps), nil
+	return 0, fmt.Errorf("its backend %s is no process of this machine: -server-cpus needs PostgreSQL on this machine", me)
+}
+
+// pinPostgres moves the postmaster and every process it started to set;
+// backends it starts later inherit its CPUs. A process that exits on
+// the way is passed over; a failure to move one does not stop the
+// others, and the first is returned.
+func pinPostgres(postmaster int, set unix.CPUSet) (int, error) {
+	parent := strconv.Itoa(postmaster)
+	var firstErr error
+	moved := 0
+	for _, pid := range append([]int{postmaster}, pids(procs(func(_, ppid string) bool { return ppid == parent }))...) {
+		err := pinPID(pid, set)
+		switch {
+		case err == nil:
+			moved++
+		case errors.Is(err, fs.ErrNotExist):
+		case firstErr == nil && errors.Is(err, unix.EPERM):
+			firstErr = fmt.Errorf("move PostgreSQL process %d to CPUs %s: %w (moving another user's processes needs root or CAP_SYS_NICE)", pid, cpuList(set), err)
+		case firstErr == nil:
+			firstErr = fmt.Errorf("move PostgreSQL process %d to CPUs %s: %w", pid, cpuList(set), err)
+		}
+	}
+	return moved, firstErr
+}
+
+func pids(ps []proc) []int {
+	out := make([]int, len(ps))
+	for i, p := range ps {
+		out[i] = p.pid
+	}
+	return out
 }
 
 // pinPID moves every thread of process pid to set. A thread the process
@@ -110,24 +154,29 @@ func pinPID(pid int, set unix.CPUSet) error {
 	return fmt.Errorf("process %d kept starting threads on other CPUs", pid)
 }
 
-// pinBench moves this process and PostgreSQL to s.rest for the run and
-// says so; restore gives PostgreSQL back every CPU this process could use.
-func (s cpuSplit) pinBench() (restore func(), err error) {
-	if err := s.pinSelf(); err != nil {
-		return nil, err
+// pinBench moves PostgreSQL's processes (the server at dbBase) and then
+// this process to s.rest for the run, and says so; restore gives
+// PostgreSQL's processes every CPU this process could use at its start.
+func (s cpuSplit) pinBench(ctx context.Context, dbBase string) (restore func(), err error) {
+	postmaster, err := postmasterPID(ctx, dbBase)
+	if err != nil {
+		return nil, fmt.Errorf("-server-cpus: find PostgreSQL's processes: %w", err)
 	}
-	n, err := pinPostgres(s.rest)
 	restore = func() {
-		if _, err := pinPostgres(s.all); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: give PostgreSQL back CPUs %s: %v\n", cpuList(s.all), err)
+		if _, err := pinPostgres(postmaster, s.all); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: -server-cpus: give PostgreSQL back CPUs %s: %v\n", cpuList(s.all), err)
 		}
+	}
+	n, err := pinPostgres(postmaster, s.rest)
+	if err == nil {
+		err = s.pinSelf()
 	}
 	if err != nil {
 		restore()
-		return nil, err
+		return nil, fmt.Errorf("-server-cpus: %w", err)
 	}
 	printMachine()
-	fmt.Printf("pinned:  this process and PostgreSQL's %d processes on CPUs %s; a dev server the bench starts goes to CPUs %s\n",
+	fmt.Printf("pinned:  this process and PostgreSQL's %d processes on CPUs %s; the dev server goes to CPUs %s\n",
 		n, cpuList(s.rest), cpuList(s.server))
 	return restore, nil
 }
@@ -136,7 +185,7 @@ func (s cpuSplit) pinBench() (restore func(), err error) {
 // s.server and says so.
 func (s cpuSplit) pinServer(pid int) error {
 	if err := pinPID(pid, s.server); err != nil {
-		return fmt.Errorf("pin the dev server to CPUs %s: %w", cpuList(s.server), err)
+		return fmt.Errorf("-server-cpus: move the dev server to CPUs %s: %w", cpuList(s.server), err)
 	}
 	fmt.Printf("pinned:  the dev server on CPUs %s\n", cpuList(s.server))
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"strconv"
@@ -78,5 +79,28 @@ func TestParseServerCPUs(t *testing.T) {
 	}
 	if cpuList(s.server) != cpus[0] || cpuList(s.rest) != strings.Join(cpus[1:], ",") || s.all != all {
 		t.Errorf("split of %s: server %s, rest %s; want %s and %s", cpus[0], cpuList(s.server), cpuList(s.rest), cpus[0], strings.Join(cpus[1:], ","))
+	}
+}
+
+// TestPostmasterPID finds the local server's postmaster, the process
+// -server-cpus moves with its children.
+func TestPostmasterPID(t *testing.T) {
+	base := envOr("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
+	pid, err := postmasterPID(context.Background(), base)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	parent := strconv.Itoa(pid)
+	self := procs(func(comm, _ string) bool { return comm == "postgres" })
+	var isPostmaster bool
+	for _, p := range self {
+		isPostmaster = isPostmaster || p.pid == pid
+	}
+	children := procs(func(comm, ppid string) bool { return comm == "postgres" && ppid == parent })
+	if !isPostmaster || len(children) == 0 {
+		t.Errorf("postmaster %d: a postgres process %v with %d postgres children, want one with its background workers", pid, isPostmaster, len(children))
 	}
 }

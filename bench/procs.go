@@ -10,8 +10,8 @@ import (
 
 // proc is a running process as /proc/PID/stat describes it.
 type proc struct {
-	pid   int
-	ticks int64 // CPU time used so far (user and system), in USER_HZ ticks
+	pid, ppid int
+	ticks     int64 // CPU time used so far (user and system), in USER_HZ ticks
 }
 
 // procs lists, from /proc, the running processes match accepts by command
@@ -40,7 +40,8 @@ func procs(match func(comm, ppid string) bool) []proc {
 		}
 		u, _ := strconv.ParseInt(f[11], 10, 64)
 		s, _ := strconv.ParseInt(f[12], 10, 64)
-		out = append(out, proc{pid: pid, ticks: u + s})
+		ppid, _ := strconv.Atoi(f[1])
+		out = append(out, proc{pid: pid, ppid: ppid, ticks: u + s})
 	}
 	return out
 }
