@@ -79,13 +79,12 @@ func postmasterPID(ctx context.Context, dbBase string) (int, error) {
 	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
 		return 0, err
 	}
-	me := strconv.Itoa(backend)
-	for _, p := range procs(func(comm, _ string) bool { return comm == "postgres" }) {
+	for _, p := range procs(isPostgres) {
 		if p.pid == backend {
 			return p.ppid, nil
 		}
 	}
-	return 0, fmt.Errorf("its backend %s is no process of this machine: -server-cpus needs PostgreSQL on this machine", me)
+	return 0, fmt.Errorf("its backend %d is no process of this machine: -server-cpus needs PostgreSQL on this machine", backend)
 }
 
 // pinPostgres moves the postmaster and every process it started to set;
@@ -111,6 +110,7 @@ func pinPostgres(postmaster int, set unix.CPUSet) (int, error) {
 	return moved, firstErr
 }
 
+// pids are the process ids of ps.
 func pids(ps []proc) []int {
 	out := make([]int, len(ps))
 	for i, p := range ps {
