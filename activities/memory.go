@@ -51,6 +51,12 @@ type Memory struct {
 	// GlobalControlPct is the global control group's share in percent, the
 	// store's setting rapport.global_control_pct (0 to 50; default 0).
 	GlobalControlPct float64
+	// GlobalControlDraw, when set, says who is in the global control group
+	// in place of the share's draw (InGlobalControl), so that a playbook
+	// test can put its customer in the group or out of it whatever the
+	// customer's id hashes to. Only whether the playbook takes part is
+	// then decided as production decides it.
+	GlobalControlDraw func(customerID string) bool
 	// GlobalCapMax and GlobalCapPer are the operator's frequency cap per
 	// customer and channel across all playbooks, the store's
 	// RAPPORT_FREQUENCY_CAP. NewMemory leaves it off (0); `rapport
@@ -250,7 +256,7 @@ func (m *Memory) RecordStart(_ context.Context, r EntryRequest) (EntryResult, er
 	if r.GlobalControl && (m.GlobalControlPct < 0 || m.GlobalControlPct > MaxGlobalControlPct) {
 		return EntryResult{}, fmt.Errorf("record start of %s: global control group %g%%; keep it between 0 and %d percent", r.Enrollment.ID, m.GlobalControlPct, MaxGlobalControlPct)
 	}
-	if r.GlobalControl && InGlobalControl(r.Enrollment.CustomerID, m.GlobalControlPct) {
+	if r.GlobalControl && m.inGlobalControl(r.Enrollment.CustomerID) {
 		res.GlobalControl = true
 		r.Enrollment.Holdout = true // recorded as the store records it
 	}
@@ -258,6 +264,15 @@ func (m *Memory) RecordStart(_ context.Context, r EntryRequest) (EntryResult, er
 	m.enrollments = append(m.enrollments, rec)
 	m.byID[r.Enrollment.ID] = rec
 	return res, nil
+}
+
+// inGlobalControl draws customerID for the global control group:
+// GlobalControlDraw when set, else the share's hash as the store draws.
+func (m *Memory) inGlobalControl(customerID string) bool {
+	if m.GlobalControlDraw != nil {
+		return m.GlobalControlDraw(customerID)
+	}
+	return InGlobalControl(customerID, m.GlobalControlPct)
 }
 
 // entryFacts gathers what DecideEntry needs; the caller holds the lock.

@@ -44,7 +44,11 @@ type Case struct {
 	// default unless the case sets frequency_cap).
 	CapMax int
 	CapPer time.Duration
-	Expect Expect
+	// InGlobalControl, when set, puts the case's customer in the global
+	// control group (true) or out of it (false), as if the operator's
+	// share had drawn them so (in_global_control).
+	InGlobalControl *bool
+	Expect          Expect
 }
 
 // Expect is what a case expects. Every field is optional: an expectation
@@ -111,7 +115,7 @@ type CouponWant struct {
 // The keys of each mapping of a test file, for unknown-key errors.
 var (
 	fileKeys     = []string{"playbook", "start", "customer", "cases"}
-	caseKeys     = []string{"name", "customer", "events", "start", "frequency_cap", "expect"}
+	caseKeys     = []string{"name", "customer", "events", "start", "frequency_cap", "in_global_control", "expect"}
 	expectKeys   = []string{"sent", "not_sent", "sends", "tasks", "coupons", "points", "outcome", "reason", "converted", "holdout", "journeys", "stage", "tags", "not_tags"}
 	sentKeys     = []string{"template", "channel", "at", "within"}
 	taskKeys     = []string{"assignee", "title", "at", "within"}
@@ -288,6 +292,9 @@ func (p *parser) oneCase(n *yaml.Node) Case {
 		if c.CapMax, c.CapPer, err = store.ParseCap(p.str(v, "frequency_cap")); err != nil {
 			p.errorf(v, "frequency_cap: %v", err)
 		}
+	}
+	if v := m["in_global_control"]; v != nil {
+		c.InGlobalControl = p.optBool(v, "in_global_control")
 	}
 	if v := m["expect"]; v != nil {
 		c.Expect = p.expect(v)

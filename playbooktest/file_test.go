@@ -22,6 +22,9 @@ cases:
       points: lots
   - name: a
     expect: { holdout: maybe }
+  - name: b
+    in_global_control: 5
+    expect: {}
 `
 	_, err := Parse("w_test.yaml", []byte(src))
 	if n := strings.Count(err.Error(), "tierr"); n != 1 {
@@ -34,6 +37,7 @@ cases:
 		"w_test.yaml:9:15: points: expected a whole number",
 		`w_test.yaml:10:5: two cases named "a" (the first at line 4)`,
 		"w_test.yaml:11:24: holdout: expected true or false",
+		"w_test.yaml:13:24: in_global_control: expected true or false",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)

@@ -52,6 +52,10 @@ func RunCase(f *File, plan *engine.Plan, c Case) Result {
 	res := Result{File: f.Path, Playbook: f.Playbook, Case: c.Name, Line: c.Line}
 	mem := activities.NewMemory()
 	mem.GlobalCapMax, mem.GlobalCapPer = c.CapMax, c.CapPer
+	if c.InGlobalControl != nil {
+		in := *c.InGlobalControl
+		mem.GlobalControlDraw = func(string) bool { return in }
+	}
 	sim, err := simulate.Run(plan, simulate.Options{
 		Customer: c.Customer.Customer, Consents: c.Customer.Consents, Events: c.Events, Start: c.Start, Memory: mem,
 	})

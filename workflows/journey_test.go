@@ -577,6 +577,26 @@ func TestGlobalControlReceivesNothing(t *testing.T) {
 			t.Fatalf("%s in %s: messages %+v, ledger %+v: want treated", c.id, c.plan.Name, m, r.Memory.Ledger(c.id))
 		}
 	}
+
+	// A draw in place of the share's hash (what `rapport test` sets with
+	// in_global_control) decides who is in the group, even against the
+	// share; whether the playbook takes part is still the plan's.
+	for _, c := range []struct {
+		plan    *engine.Plan
+		id      string
+		drawn   bool
+		holdout bool
+	}{{takesPart, out, true, true}, {takesPart, in, false, false}, {optsOut, out, true, false}} {
+		mem := activities.NewMemory()
+		mem.GlobalControlPct = 30
+		mem.GlobalControlDraw = func(string) bool { return c.drawn }
+		r := simulate(t, c.plan, SimOptions{Customer: customer(c.id), Memory: mem})
+		m := r.Memory.Messages()
+		sent := len(m) == 1 && m[0].Status == activities.SendSent
+		if r.Result.Holdout != c.holdout || sent == c.holdout {
+			t.Errorf("%s drawn %v in %s: holdout %v, messages %+v; want holdout %v", c.id, c.drawn, c.plan.Name, r.Result.Holdout, m, c.holdout)
+		}
+	}
 }
 
 // TestPointsChecks: a deduction larger than the balance is refused and the
