@@ -527,8 +527,8 @@ func (d *Dev) PrintWhatToOpen() {
 	}
 	d.say("")
 	d.say("Try:")
-	d.say(`  RAPPORT_API_URL=%s RAPPORT_API_KEY=%s rapport track --customer demo-05 --event purchase --prop revenue=120`, d.APIURL, o.APIKey)
-	d.say(`  curl -s -H 'Authorization: Bearer %s' -d '{"userId":"demo-07","event":"complaint_filed","properties":{"subject":"Broken lid"}}' %s/v1/track`, o.APIKey, d.APIURL)
+	d.say(`  RAPPORT_API_URL=%s RAPPORT_API_KEY=%s rapport track --customer demo-05 --event %q --prop order_id=D-2005 --prop revenue=120`, d.APIURL, o.APIKey, tryOrderEvent)
+	d.say(`  curl -s -H 'Authorization: Bearer %s' -d '{"userId":"demo-07","event":%q,"properties":{"subject":"Broken lid"}}' %s/v1/track`, o.APIKey, tryComplaintEvent, d.APIURL)
 	d.say("Ctrl-C stops everything rapport dev started.")
 }
 

@@ -98,6 +98,13 @@ func SeedCustomers(ctx context.Context, w CustomerWriter, now time.Time) (int, e
 	return len(cs), nil
 }
 
+// The events the banner of `rapport dev` suggests sending by hand; each
+// starts a sample journey (TestDemoEventsStartSampleJourneys).
+const (
+	tryOrderEvent     = "Order Completed" // Segment's name: the API stores order_completed
+	tryComplaintEvent = "complaint_filed"
+)
+
 // DemoCall is one call to the event API.
 type DemoCall struct {
 	Path string
@@ -106,7 +113,7 @@ type DemoCall struct {
 }
 
 // DemoCalls are the demo's events, sent through the real API: new
-// signups (onboarding), purchases (loyalty ladder), a complaint (complaint
+// signups (onboarding), orders (loyalty ladder), a complaint (complaint
 // recovery), a completed service and its survey answer, a converted
 // referral, and a manual enrollment in the proactive fix.
 func DemoCalls(now time.Time) []DemoCall {
@@ -125,8 +132,8 @@ func DemoCalls(now time.Time) []DemoCall {
 			DemoCall{"/v1/track", fmt.Sprintf(`{"userId":%q,"event":"signup","messageId":%q}`, p.id, id(fmt.Sprintf("signup-%d", i))), "signup " + p.id})
 	}
 	for i, c := range []string{"demo-02", "demo-06", "demo-11"} {
-		calls = append(calls, DemoCall{"/v1/track", fmt.Sprintf(`{"userId":%q,"event":"purchase","messageId":%q,"properties":{"revenue":%d,"currency":"CNY","order_id":"D-%d","category":"tea"}}`,
-			c, id(fmt.Sprintf("order-%d", i)), 88+40*i, 1000+i), "purchase " + c})
+		calls = append(calls, DemoCall{"/v1/track", fmt.Sprintf(`{"userId":%q,"event":%q,"messageId":%q,"properties":{"revenue":%d,"currency":"CNY","order_id":"D-%d","category":"tea"}}`,
+			c, tryOrderEvent, id(fmt.Sprintf("order-%d", i)), 88+40*i, 1000+i), "order " + c})
 	}
 	calls = append(calls,
 		DemoCall{"/v1/track", fmt.Sprintf(`{"userId":"demo-03","event":"complaint_filed","messageId":%q,"properties":{"subject":"Late delivery","severity":"high"}}`, id("complaint")), "complaint demo-03"},
