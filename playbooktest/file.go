@@ -317,6 +317,23 @@ func (p *parser) customerMap(n *yaml.Node) map[string]any {
 			delete(m, k) // reported above, once, at the key
 		}
 	}
+	// Each value is checked on its own, so that a bad one is reported once
+	// at its place, not at every case whose customer it ends up in.
+	for i := 0; i+1 < len(n.Content) && n.Kind == yaml.MappingNode; i += 2 {
+		k := n.Content[i].Value
+		if _, ok := m[k]; !ok {
+			continue
+		}
+		one := map[string]any{"id": "check", k: m[k]}
+		data, err := json.Marshal(one)
+		if err == nil {
+			_, err = simfile.ParseCustomer("customer", data)
+		}
+		if err != nil {
+			p.errorf(n.Content[i+1], "%v", err)
+			delete(m, k)
+		}
+	}
 	return m
 }
 

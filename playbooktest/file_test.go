@@ -78,3 +78,35 @@ cases:
 		}
 	}
 }
+
+// A bad value in the file's customer is reported once, where it is
+// written, in plain words; not at every case that inherits it.
+func TestParseCustomerValueAtItsPlace(t *testing.T) {
+	src := `playbook: winback
+customer:
+  id: c-1
+  points: lots
+cases:
+  - name: a
+    expect: { sends: 0 }
+  - name: b
+    customer: { churn_risk: 1 }
+    expect: { sends: 0 }
+`
+	_, err := Parse("w_test.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"w_test.yaml:4:11: customer: points: expected a whole number, not text",
+		"w_test.yaml:9:29: customer: churn_risk: expected true or false, not a number",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+	if n := strings.Count(msg, "points"); n != 1 {
+		t.Errorf("points reported %d times, want once:\n%s", n, msg)
+	}
+}

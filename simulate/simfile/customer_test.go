@@ -176,3 +176,22 @@ func TestCustomerKeysAreTheSchemas(t *testing.T) {
 		t.Fatalf("schema properties %v, parser keys %v", keys, want)
 	}
 }
+
+// A value of the wrong kind is named with its field and what it takes, in
+// words a marketer reads, not Go's type names.
+func TestParseCustomerWrongKinds(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"id":"c1","points":"lots"}`:            "c.json: points: expected a whole number, not text",
+		`{"id":"c1","order_count":2.5}`:          "c.json: order_count: expected a whole number, not the number 2.5",
+		`{"id":"c1","lifetime_value":"x"}`:       "c.json: lifetime_value: expected a number, not text",
+		`{"id":"c1","churn_risk":1}`:             "c.json: churn_risk: expected true or false, not a number",
+		`{"id":"c1","tags":"vip"}`:               "c.json: tags: expected a list, not text",
+		`{"id":"c1","attrs":[1]}`:                "c.json: attrs: expected a mapping, not a list",
+		`{"id":"c1","consents":[{"channel":5}]}`: "c.json: consents.channel: expected text, not a number",
+	} {
+		_, err := ParseCustomer("c.json", []byte(body))
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: err %v, want %q", body, err, want)
+		}
+	}
+}

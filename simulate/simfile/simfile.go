@@ -8,7 +8,9 @@ package simfile
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -214,6 +216,10 @@ func ParseCustomer(file string, data []byte) (Customer, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&raw); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return Customer{}, fmt.Errorf("%s: %s: expected %s, not %s", file, te.Field, expectedKind(te.Type), givenKind(te.Value))
+		}
 		return Customer{}, fmt.Errorf("%s: %w (the fields are described in docs/playbooks.md, \"The customer file\")", file, err)
 	}
 	if err := checkKeys(data); err != nil {
@@ -284,6 +290,48 @@ func checkKeys(data []byte) error {
 		}
 	}
 	return nil
+}
+
+// expectedKind says in a marketer's words what a field of Go type t takes.
+func expectedKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64:
+		return "a whole number"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "text"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
+	case reflect.Pointer:
+		return expectedKind(t.Elem())
+	}
+	return t.String()
+}
+
+// givenKind names the kind of JSON value encoding/json reports ("string",
+// "number", "number 1.5", "bool", "array", "object").
+func givenKind(v string) string {
+	switch kind, detail, _ := strings.Cut(v, " "); kind {
+	case "string":
+		return "text"
+	case "number":
+		if detail != "" {
+			return "the number " + detail
+		}
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "array":
+		return "a list"
+	case "object":
+		return "a mapping"
+	}
+	return v
 }
 
 // CustomerKeys are the fields of the customer file (exported for `rapport
