@@ -43,6 +43,9 @@ func TestCompareByHand(t *testing.T) {
 	near(t, "ci high", c.CIHigh, 0.2445061, 1e-7)
 	near(t, "z", c.Z, 2*math.Sqrt2, 1e-9)
 	near(t, "p", c.PValue, 0.0046777, 1e-7)
+	if got := HoldoutLine(Comparison{Treated: c.Treated}); !strings.HasPrefix(got, "no enrollment in a control group") {
+		t.Errorf("HoldoutLine without a control group = %q", got)
+	}
 	if got, want := HoldoutLine(c), "treated 60/200 (30.0%) vs control 15/100 (15.0%): lift +15.0 pts, 95% CI [+5.5, +24.5] pts, p = 0.0047"; got != want {
 		t.Errorf("HoldoutLine =\n %s\nwant\n %s", got, want)
 	}

@@ -119,7 +119,7 @@ func writeVariants(ew *errWriter, vs []Variant) {
 // +20.0 pts, 95% CI [+8.9, +31.1] pts, p = 0.0005".
 func HoldoutLine(c Comparison) string {
 	if c.Control.Enrolled == 0 {
-		return "no control group (set entry.holdout to measure lift)"
+		return "no enrollment in a control group (set entry.holdout to measure lift; with one set, nobody has been drawn into it yet)"
 	}
 	s := fmt.Sprintf("treated %d/%d (%s) vs control %d/%d (%s)", c.Treated.Converted, c.Treated.Enrolled,
 		pct(c.Treated.ConversionRate), c.Control.Converted, c.Control.Enrolled, pct(c.Control.ConversionRate))
