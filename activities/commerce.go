@@ -5,7 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode"
+
+	"github.com/rapport-crm/rapport/rules"
 )
 
 // Effects an event may have on the purchase metrics.
@@ -40,14 +41,14 @@ func DefaultCommerce() Commerce {
 
 // Effect is Purchase, Refund or "" for the event named name.
 func (c Commerce) Effect(name string) string {
-	n := NormalizeEvent(name)
+	n := rules.NormalizeEvent(name)
 	for _, p := range c.PurchaseEvents {
-		if NormalizeEvent(p) == n {
+		if rules.NormalizeEvent(p) == n {
 			return Purchase
 		}
 	}
 	for _, r := range c.RefundEvents {
-		if NormalizeEvent(r) == n {
+		if rules.NormalizeEvent(r) == n {
 			return Refund
 		}
 	}
@@ -122,38 +123,4 @@ func amountNumber(v any, name string) (float64, error) {
 		return 0, fmt.Errorf("%s: must be a number, got %q", name, x)
 	}
 	return 0, fmt.Errorf("%s: must be a number, got %T", name, v)
-}
-
-// NormalizeEvent turns a spec event name into the lowercase word a
-// playbook can name: "Order Completed" → order_completed, "Checkout
-// Step-Viewed" → checkout_step_viewed. ASCII letters are lowercased and
-// every run of other characters becomes one underscore. A name that does
-// not come out as a word (empty, starting with a digit, or with letters
-// outside ASCII) is returned as sent: no playbook can name it either way,
-// and the event log then shows it unchanged.
-func NormalizeEvent(name string) string {
-	var b strings.Builder
-	under := false
-	for _, r := range name {
-		switch {
-		case r > unicode.MaxASCII:
-			return name
-		case r >= 'A' && r <= 'Z':
-			r = unicode.ToLower(r)
-			fallthrough
-		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
-			if under && b.Len() > 0 {
-				b.WriteByte('_')
-			}
-			under = false
-			b.WriteRune(r)
-		default:
-			under = true
-		}
-	}
-	s := b.String()
-	if s == "" || s[0] < 'a' || s[0] > 'z' {
-		return name
-	}
-	return s
 }

@@ -461,7 +461,7 @@ func parseTrack(c *Call, obj map[string]json.RawMessage, path string) error {
 	if err := validText(c.Event, 200); err != nil {
 		return fieldErr(join(path, "event"), "%v", err)
 	}
-	c.Event = activities.NormalizeEvent(c.Event)
+	c.Event = rules.NormalizeEvent(c.Event)
 	c.Properties, err = objectField(obj, "properties", path)
 	return err
 }

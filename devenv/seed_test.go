@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/engine"
+	"github.com/rapport-crm/rapport/rules"
 )
 
 // TestSendDemoCallsRetriesUnavailable: a call answered 503 (a journey
@@ -69,7 +69,7 @@ func TestDemoEventsStartSampleJourneys(t *testing.T) {
 		names = append(names, body.Event)
 	}
 	for _, name := range names {
-		stored := activities.NormalizeEvent(name)
+		stored := rules.NormalizeEvent(name)
 		triggered := reg.Triggering(stored)
 		switch {
 		case stored == "survey_answered":

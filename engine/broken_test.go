@@ -672,6 +672,16 @@ steps:
 		},
 	},
 	{
+		name: "an event named as a source sends it",
+		src: base + `  - wait: { event: Order Completed, timeout: 3d }
+  - wait: { event: "2FA Enabled", timeout: 3d }
+`,
+		want: []string{
+			"9:20: event: \"Order Completed\" is not a valid event name: the event API stores it as order_completed; write that",
+			"10:20: event: \"2FA Enabled\" is not a valid event name (a lowercase word like order_completed)",
+		},
+	},
+	{
 		name: "bad exit reason",
 		src: base + `  - exit: Done Now
 `,

@@ -16,11 +16,27 @@ import (
 // The check only adds diagnostics: plans are what they were without a
 // workspace, and a journey already running never sees the declaration.
 
+// storedAs says, for a name as a source sends it ("Order Completed"), the
+// word the event API stores it as, which is what a playbook names; ""
+// when name is a word already or makes none.
+func storedAs(name string) string {
+	if w := rules.NormalizeEvent(name); w != name && wordRe.MatchString(w) {
+		return fmt.Sprintf(": the event API stores it as %s; write that", w)
+	}
+	return ""
+}
+
 // eventName reads the event name of a trigger, a wait or a goal and, when
 // the workspace declares events, checks that this one is declared. Every
 // place a playbook names an event reads it here.
 func (c *compiler) eventName(f field) string {
-	name, ok := c.word(f, wordRe, "event name (a lowercase word like purchase)")
+	if f.val != nil && f.val.Kind == yaml.ScalarNode {
+		if hint := storedAs(f.val.Value); hint != "" {
+			c.errorf(f.val, "%s: %q is not a valid event name%s", f.key.Value, truncate(f.val.Value, 40), hint)
+			return ""
+		}
+	}
+	name, ok := c.word(f, wordRe, "event name (a lowercase word like order_completed)")
 	if !ok || c.ws == nil || c.ws.Events == nil || rules.IsMessageEvent(name) {
 		return name // the message events are built in
 	}

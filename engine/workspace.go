@@ -144,7 +144,11 @@ func (c *compiler) declaredEvents(f field) map[string]map[string]rules.Type {
 	}
 	for name, ef := range m {
 		if !wordRe.MatchString(name) {
-			c.errorf(ef.key, "events: %q is not a valid event name (a lowercase word like purchase)", truncate(name, 40))
+			if hint := storedAs(name); hint != "" {
+				c.errorf(ef.key, "events: %q is not a valid event name%s", truncate(name, 40), hint)
+			} else {
+				c.errorf(ef.key, "events: %q is not a valid event name (a lowercase word like order_completed)", truncate(name, 40))
+			}
 			continue
 		}
 		out[name] = map[string]rules.Type{}

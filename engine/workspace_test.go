@@ -172,7 +172,7 @@ events:
 		`3:3: attrs: "first name" is not a name a rule can read; use letters, digits and _ (like favourite_category)`,
 		`4:8: vip: expected a string, got a list`,
 		`5:1: unknown key "event" in the workspace file; it declares attrs and events (did you mean "events"?)`,
-		`8:3: events: "Purchase" is not a valid event name (a lowercase word like purchase)`,
+		`8:3: events: "Purchase" is not a valid event name: the event API stores it as purchase; write that`,
 		`9:13: unknown key "prop" in event refund; an event declares its props (did you mean "props"?)`,
 	}
 	if got := diagLines(t, err); !slices.Equal(got, want) {
