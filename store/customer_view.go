@@ -104,12 +104,16 @@ type Contact struct {
 
 // EnrollmentSummary is one enrollment of the customer.
 type EnrollmentSummary struct {
-	ID          string     `json:"id"`
-	WorkflowID  string     `json:"workflow_id"`
-	Playbook    string     `json:"playbook"`
-	Version     string     `json:"version"`
-	Status      string     `json:"status"`
-	Reason      string     `json:"reason,omitempty"`
+	ID         string `json:"id"`
+	WorkflowID string `json:"workflow_id"`
+	Playbook   string `json:"playbook"`
+	Version    string `json:"version"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason,omitempty"`
+	// CurrentStep is the last step the journey recorded taking (a send,
+	// a wait that ended, a branch); none while it waits at its first
+	// step. The step it waits at now is the workflow's RapportStep
+	// search attribute and its state query.
 	CurrentStep string     `json:"current_step,omitempty"`
 	Holdout     bool       `json:"holdout"`
 	StartedAt   time.Time  `json:"started_at"`
