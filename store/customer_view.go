@@ -110,10 +110,10 @@ type EnrollmentSummary struct {
 	Version    string `json:"version"`
 	Status     string `json:"status"`
 	Reason     string `json:"reason,omitempty"`
-	// CurrentStep is the last step the journey recorded taking (a send,
-	// a wait that ended, a branch); none while it waits at its first
-	// step. The step it waits at now is the workflow's RapportStep
-	// search attribute and its state query.
+	// CurrentStep is the step of the last decision the journey recorded
+	// (a branch taken, a wait's outcome, a deferral; RecordStep), none
+	// before its first. The step it waits at now is the workflow's
+	// RapportStep search attribute and its state query.
 	CurrentStep string     `json:"current_step,omitempty"`
 	Holdout     bool       `json:"holdout"`
 	StartedAt   time.Time  `json:"started_at"`
