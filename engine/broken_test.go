@@ -672,6 +672,24 @@ steps:
 		},
 	},
 	{
+		// The template the misspelt key names is not also reported as
+		// never sent: that would come first (its line is earlier) and
+		// point away from the mistake.
+		name: "a send whose template key is misspelt",
+		src: `playbook: t
+stage: nurture
+trigger: { event: signup }
+templates:
+  hi:
+    en: { subject: "Hi", text: "Hello" }
+steps:
+  - send: { channel: email, tempalte: hi }
+`,
+		want: []string{
+			"8:29: unknown key \"tempalte\" in send (did you mean \"template\"?)",
+		},
+	},
+	{
 		name: "an event named as a source sends it",
 		src: base + `  - wait: { event: Order Completed, timeout: 3d }
   - wait: { event: "2FA Enabled", timeout: 3d }

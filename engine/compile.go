@@ -61,6 +61,9 @@ type compiler struct {
 	nested      map[int]*nested
 	ids         map[string]int // explicit step ids
 	stepsBad    bool
+	// unreadSend: a send step's template could not be read (reported
+	// there), so a template that looks unused may be that step's.
+	unreadSend bool
 
 	// ws is the workspace declaration rules are checked against (nil: none);
 	// propsOf is the event whose props the when rule being compiled reads.

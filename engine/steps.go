@@ -165,6 +165,7 @@ func (c *compiler) stepBody(idx int, st *Step, m map[string]field, f field) {
 func (c *compiler) send(f field) *SendStep {
 	m, ok := c.mapping(f.val, "send", "send")
 	if !ok {
+		c.unreadSend = true
 		return nil
 	}
 	s := &SendStep{}
@@ -177,6 +178,9 @@ func (c *compiler) send(f field) *SendStep {
 			s.Template = name
 			c.sends = append(c.sends, sendRef{template: name, channel: s.Channel, node: t.val})
 		}
+	}
+	if s.Template == "" {
+		c.unreadSend = true
 	}
 	if t, ok := m["transactional"]; ok {
 		s.Transactional, _ = c.boolean(t)

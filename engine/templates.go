@@ -166,7 +166,7 @@ func (c *compiler) checkTemplateUse() {
 		}
 	}
 	for _, name := range declared {
-		if !sent[name] {
+		if !sent[name] && !c.unreadSend {
 			c.errorf(c.tplNodes[name], "template %q is defined but never sent", name)
 		}
 	}
