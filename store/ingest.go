@@ -112,9 +112,19 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (IngestResult, error) 
 
 func (s *Store) ingest(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResult, error) {
 	who := in.CustomerID
+	if who == "" && in.AnonymousID == "" {
+		return IngestResult{}, permanent("ingest: a call needs a customer id or an anonymous id")
+	}
 	if who == "" {
+		// A visitor tied before stays with its customer: no lock needed.
 		err := tx.QueryRow(ctx, `SELECT COALESCE(customer_id, '') FROM anonymous_ids WHERE anonymous_id = $1`, in.AnonymousID).Scan(&who)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return IngestResult{}, err
+		}
+	}
+	if who == "" {
+		var err error
+		if who, err = keepVisitor(ctx, tx, in.AnonymousID, in.AnonymousTraits); err != nil {
 			return IngestResult{}, err
 		}
 	}
@@ -346,18 +356,33 @@ func (s *Store) moveAnonymousEvents(ctx context.Context, tx pgx.Tx, anonymousID,
 	return err
 }
 
-// ingestAnonymous keeps an anonymous visitor's traits and event until an
-// identify or alias ties the visitor to a customer.
-func ingestAnonymous(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResult, error) {
-	traits := in.AnonymousTraits
+// keepVisitor locks an anonymous visitor's row (made, if new), keeps
+// their traits while they are not tied, and says whom the visitor is tied
+// to ("" for nobody). The row is locked before it is read, as
+// tieAnonymous locks it before it moves the visitor's events: an identify
+// tying the visitor meanwhile either committed first, and the call counts
+// for its customer, or waits until this call's event is stored, and
+// moves it. Read without the lock, an event stored just after the move
+// stayed with a visitor already tied, where nothing would move it again.
+func keepVisitor(ctx context.Context, tx pgx.Tx, anonymousID string, traits map[string]any) (string, error) {
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	_, err := tx.Exec(ctx, `
+	var who string
+	err := tx.QueryRow(ctx, `
 		INSERT INTO anonymous_ids AS a (anonymous_id, traits) VALUES ($1, $2)
-		ON CONFLICT (anonymous_id) DO UPDATE SET traits = a.traits || excluded.traits`, in.AnonymousID, traits)
-	if err != nil || in.Event == nil {
-		return IngestResult{}, err
+		ON CONFLICT (anonymous_id) DO UPDATE
+			SET traits = CASE WHEN a.customer_id IS NULL THEN a.traits || excluded.traits ELSE a.traits END
+		RETURNING COALESCE(customer_id, '')`, anonymousID, traits).Scan(&who)
+	return who, err
+}
+
+// ingestAnonymous keeps an anonymous visitor's event (keepVisitor has
+// kept the visitor) until an identify or alias ties the visitor to a
+// customer.
+func ingestAnonymous(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResult, error) {
+	if in.Event == nil {
+		return IngestResult{}, nil
 	}
 	ev := *in.Event
 	props := ev.Props
