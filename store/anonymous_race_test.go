@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
 	"github.com/rapport-crm/rapport/store/storetest"
@@ -47,25 +48,7 @@ func TestAnonymousEventRacingItsIdentifyReachesTheCustomer(t *testing.T) {
 		_, err := s.Ingest(ctx, store.Ingestion{AnonymousID: "a1", Event: &rules.Event{ID: "pv-1", Name: "product_viewed"}})
 		done <- err
 	}()
-	// Commit the tie only once the event's transaction waits for it.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var waiting int
-		if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting > 0 {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the event's Ingest finished (err %v) without waiting for the identify's transaction", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the event's Ingest never waited for the identify's transaction")
-		}
-	}
+	waitForLockWait(t, s, done) // commit the tie only once the event waits for it
 	if err := tie.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -81,5 +64,92 @@ func TestAnonymousEventRacingItsIdentifyReachesTheCustomer(t *testing.T) {
 	}
 	if stranded != 0 || owned != 1 {
 		t.Errorf("%d events left with visitor a1, tied to u1; %d in u1's history, want the event there", stranded, owned)
+	}
+}
+
+// TestAnonymousPurchaseAfterATieDoesNotDeadlock: an anonymous purchase
+// that waited for a tie of its visitor must not go on to lock the
+// customer's row while holding the visitor's: an identify holds the
+// customer's row and then asks for the visitor's (applyProfile, then
+// tieAnonymous), and the two would deadlock. The identify is played here
+// by hand as it locks: the customer's row (an UPDATE of it, which
+// the tie's key share lets through), then the visitor's.
+func TestAnonymousPurchaseAfterATieDoesNotDeadlock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.New(t)
+	if _, err := s.Ingest(ctx, store.Ingestion{AnonymousID: "a1", Event: &rules.Event{ID: "page-1", Name: "page"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Ingest(ctx, store.Ingestion{CustomerID: "u1", Profile: &store.ProfileChange{Set: rules.Customer{Email: "u1@example.com"}}}); err != nil {
+		t.Fatal(err)
+	}
+	tie, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tie.Rollback(ctx)
+	if _, err := tie.Exec(ctx, `UPDATE anonymous_ids SET customer_id = 'u1', merged_at = now() WHERE anonymous_id = 'a1'`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Ingest(ctx, store.Ingestion{AnonymousID: "a1", Effect: activities.Purchase,
+			Event: &rules.Event{ID: "o-1", Name: "order_completed", Amount: 30}})
+		done <- err
+	}()
+	waitForLockWait(t, s, done)
+
+	identify, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer identify.Rollback(ctx)
+	if _, err := identify.Exec(ctx, `SELECT 1 FROM customers WHERE id = 'u1' FOR NO KEY UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tie.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitForLockWait(t, s, done) // the purchase, on the visitor's row or the customer's
+	if _, err := identify.Exec(ctx, `UPDATE anonymous_ids SET traits = traits WHERE anonymous_id = 'a1'`); err != nil {
+		t.Fatalf("the identify's turn on the visitor's row: %v", err)
+	}
+	if err := identify.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the purchase: %v", err)
+	}
+	var orders int
+	if err := s.Pool().QueryRow(ctx, `SELECT order_count FROM customers WHERE id = 'u1'`).Scan(&orders); err != nil {
+		t.Fatal(err)
+	}
+	if orders != 1 {
+		t.Errorf("u1 has %d orders, want the visitor's purchase counted", orders)
+	}
+}
+
+// waitForLockWait returns once a session of the test's database waits for
+// a lock; it fails the test if done reports first.
+func waitForLockWait(t *testing.T, s *store.Store, done chan error) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var waiting int
+		if err := s.Pool().QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			return
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the call finished (err %v) without waiting for a lock", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no session waited for a lock within 10s")
+		}
 	}
 }

@@ -71,6 +71,14 @@ type IngestResult struct {
 	Running []RunningVersion
 }
 
+// errTiedMeanwhile: an anonymous visitor read as untied was tied by a
+// transaction that committed while this one waited for the visitor's row.
+// Ingest writes the call again, which then counts for the customer. Going
+// on in the same transaction would lock the customer's row while holding
+// the visitor's, the reverse of an identify's order (customer, then
+// visitor), and two such calls could deadlock.
+var errTiedMeanwhile = errors.New("the anonymous visitor was tied to a customer meanwhile")
+
 // ErrMessageIDReused is a messageId already stored for someone else's
 // event: the call is refused and changes nothing.
 var ErrMessageIDReused = errors.New("messageId is already used by an event of another user")
@@ -95,7 +103,7 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (IngestResult, error) 
 		months = []time.Time{ev.Time}
 	}
 	var res IngestResult
-	err := s.withEventMonths(ctx, months, func() error {
+	write := func() error {
 		return s.inTx(ctx, func(tx pgx.Tx) error {
 			var err error
 			if res, err = s.ingest(ctx, tx, in); err != nil || res.CustomerID == "" {
@@ -103,7 +111,13 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (IngestResult, error) 
 			}
 			return s.suppressReturningAddresses(ctx, tx, in.Profile)
 		})
-	})
+	}
+	err := s.withEventMonths(ctx, months, write)
+	if errors.Is(err, errTiedMeanwhile) {
+		// Again, now that the tie is committed: the visitor is read as
+		// tied, without holding the visitor's row (keepVisitor).
+		err = s.withEventMonths(ctx, months, write)
+	}
 	if err != nil {
 		return IngestResult{}, fmt.Errorf("ingest call of %q/%q: %w", in.CustomerID, in.AnonymousID, err)
 	}
@@ -123,9 +137,12 @@ func (s *Store) ingest(ctx context.Context, tx pgx.Tx, in Ingestion) (IngestResu
 		}
 	}
 	if who == "" {
-		var err error
-		if who, err = keepVisitor(ctx, tx, in.AnonymousID, in.AnonymousTraits); err != nil {
+		tied, err := keepVisitor(ctx, tx, in.AnonymousID, in.AnonymousTraits)
+		if err != nil {
 			return IngestResult{}, err
+		}
+		if tied != "" {
+			return IngestResult{}, errTiedMeanwhile
 		}
 	}
 	if who == "" {
@@ -356,14 +373,14 @@ func (s *Store) moveAnonymousEvents(ctx context.Context, tx pgx.Tx, anonymousID,
 	return err
 }
 
-// keepVisitor locks an anonymous visitor's row (made, if new), keeps
-// their traits while they are not tied, and says whom the visitor is tied
-// to ("" for nobody). The row is locked before it is read, as
-// tieAnonymous locks it before it moves the visitor's events: an identify
-// tying the visitor meanwhile either committed first, and the call counts
-// for its customer, or waits until this call's event is stored, and
-// moves it. Read without the lock, an event stored just after the move
-// stayed with a visitor already tied, where nothing would move it again.
+// keepVisitor keeps an anonymous visitor's row (made, if new; traits
+// merged while the visitor is not tied) and says, from the row as it is
+// once this transaction holds its lock, whom the visitor is tied to (""
+// for nobody). tieAnonymous holds the same lock while it ties the visitor
+// and moves their events, so a tie in flight is waited for and then seen
+// here: the call does not store an event among a visitor's who is
+// already tied, where nothing would move it (the earlier read, without
+// the lock, could not see a tie that was not committed yet).
 func keepVisitor(ctx context.Context, tx pgx.Tx, anonymousID string, traits map[string]any) (string, error) {
 	if traits == nil {
 		traits = map[string]any{}
