@@ -16,7 +16,7 @@ const (
 )
 
 // Commerce says which events are purchases and refunds and where their
-// amount is. Names are compared in their normalised form (NormalizeEvent),
+// amount is. Names are compared in their normalised form (rules.NormalizeEvent),
 // so "Order Completed" and order_completed are the same event.
 type Commerce struct {
 	PurchaseEvents []string

@@ -21,7 +21,7 @@ import (
 // group or alias.
 //
 // Event names are normalised to the lowercase word a playbook can name
-// (activities.NormalizeEvent): "Order Completed" is stored and dispatched
+// (rules.NormalizeEvent): "Order Completed" is stored and dispatched
 // as order_completed. A page call is stored as the event `page`, a screen
 // call as `screen`, with the page's name and category in the properties.
 type Call struct {

@@ -67,7 +67,7 @@
 // sent; without sentAt the time is taken as sent.
 //
 // Event names are normalised to the lowercase word a playbook names
-// (activities.NormalizeEvent): "Order Completed" is order_completed. A
+// (rules.NormalizeEvent): "Order Completed" is order_completed. A
 // page call is the event `page`, a screen call `screen`, with name and
 // category among the properties. Options.Commerce says which events are
 // purchases and refunds (default order_completed and purchase,

@@ -825,3 +825,14 @@ func TestBrokenPlaybooks(t *testing.T) {
 		})
 	}
 }
+
+// TestEventNameThatIsAWordCompiles: the hint for names written as sources
+// send them ("Order Completed") leaves alone a name that is a word
+// already, even one the event API would never store (order__completed):
+// it compiled before the hint and must still.
+func TestEventNameThatIsAWordCompiles(t *testing.T) {
+	src := strings.Replace(base, "trigger: { event: signup }", "trigger: { event: order__completed }", 1)
+	if _, err := Compile("t.yaml", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -30,7 +30,7 @@ func storedAs(name string) string {
 // the workspace declares events, checks that this one is declared. Every
 // place a playbook names an event reads it here.
 func (c *compiler) eventName(f field) string {
-	if f.val != nil && f.val.Kind == yaml.ScalarNode {
+	if f.val != nil && f.val.Kind == yaml.ScalarNode && !wordRe.MatchString(f.val.Value) {
 		if hint := storedAs(f.val.Value); hint != "" {
 			c.errorf(f.val, "%s: %q is not a valid event name%s", f.key.Value, truncate(f.val.Value, 40), hint)
 			return ""

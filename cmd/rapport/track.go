@@ -30,9 +30,11 @@ func newTrackCmd() *cobra.Command {
 		Long: `Send a customer event to the event API (POST /v1/track).
 
 The event API stores the name as the word playbooks use: ASCII letters
-lowercased, every run of other characters one underscore, so "Order
-Completed" (Segment's name) reaches trigger: { event: order_completed }
-(docs/event-api.md, Event names). Property values that look like a JSON
+lowercased, digits kept, every run of other characters between them one
+underscore, so "Order Completed" (Segment's name) reaches
+trigger: { event: order_completed }; a name that makes no word that way
+(non-ASCII letters, a leading digit) is kept as sent (docs/event-api.md,
+Event names). Property values that look like a JSON
 number, true, false or null are sent as such; quote a value to keep it a
 string (--prop 'zip="01234"'). amount (or revenue, total, value), currency,
 order_id, category and score are also the event's typed fields.
