@@ -132,6 +132,9 @@ type parser struct {
 	// customer keys override it.
 	customer map[string]any
 	start    time.Time
+	// badID: an id was reported where it is written, so a case left
+	// without one is not reported again.
+	badID bool
 }
 
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
@@ -332,6 +335,7 @@ func (p *parser) customerMap(n *yaml.Node) map[string]any {
 		if err != nil {
 			p.errorf(n.Content[i+1], "%v", err)
 			delete(m, k)
+			p.badID = p.badID || k == "id"
 		}
 	}
 	return m
@@ -361,7 +365,7 @@ func (p *parser) caseCustomer(n, caseNode *yaml.Node, start time.Time) simfile.C
 		return simfile.Customer{}
 	}
 	c, err := simfile.ParseCustomer("customer", data)
-	if err != nil {
+	if err != nil && !(p.badID && merged["id"] == nil) {
 		p.errorf(at, "%v", err)
 	}
 	return c

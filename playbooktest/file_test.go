@@ -110,3 +110,25 @@ cases:
 		t.Errorf("points reported %d times, want once:\n%s", n, msg)
 	}
 }
+
+// A bad id in the file's customer is reported once, at the id, not again
+// as a missing id at every case.
+func TestParseCustomerBadIDOnce(t *testing.T) {
+	src := `playbook: winback
+customer:
+  id: [c-1]
+cases:
+  - name: a
+    expect: { sends: 0 }
+  - name: b
+    expect: { sends: 0 }
+`
+	_, err := Parse("w_test.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "w_test.yaml:3:7: customer: id: expected text, not a list") || strings.Count(msg, "id") != 1 {
+		t.Errorf("want the id reported once, at 3:7:\n%s", msg)
+	}
+}

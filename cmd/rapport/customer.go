@@ -153,7 +153,7 @@ func writeCustomer(w io.Writer, v store.CustomerView, links temporalLinks) error
 	cvSection(tw, "Contact log (newest first)")
 	cvTable(tw, len(v.Contacts), "AT\tDIR\tWHAT\tOUTCOME\tVIA", func(i int) string { return cvContactLine(v.Contacts[i]) })
 	cvSection(tw, "Enrollments")
-	cvTable(tw, len(v.Enrollments), "PLAYBOOK\tVERSION\tSTATUS\tLAST STEP\tSTARTED\tENDED\tTEMPORAL", func(i int) string {
+	cvTable(tw, len(v.Enrollments), "PLAYBOOK\tVERSION\tSTATUS\tLAST DECISION\tSTARTED\tENDED\tTEMPORAL", func(i int) string {
 		e := v.Enrollments[i]
 		status := e.Status
 		if e.Reason != "" {

@@ -185,7 +185,8 @@ func TestParseCustomerWrongKinds(t *testing.T) {
 		`{"id":"c1","order_count":2.5}`:          "c.json: order_count: expected a whole number, not the number 2.5",
 		`{"id":"c1","lifetime_value":"x"}`:       "c.json: lifetime_value: expected a number, not text",
 		`{"id":"c1","churn_risk":1}`:             "c.json: churn_risk: expected true or false, not a number",
-		`{"id":"c1","tags":"vip"}`:               "c.json: tags: expected a list, not text",
+		`{"id":"c1","tags":"vip"}`:               "c.json: tags: expected a list of text, not a single text",
+		`{"id":"c1","tags":[1]}`:                 "c.json: tags: expected a list of text, not a list holding a number",
 		`{"id":"c1","attrs":[1]}`:                "c.json: attrs: expected a mapping, not a list",
 		`{"id":"c1","consents":[{"channel":5}]}`: "c.json: consents.channel: expected text, not a number",
 	} {

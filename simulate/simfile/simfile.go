@@ -218,7 +218,14 @@ func ParseCustomer(file string, data []byte) (Customer, error) {
 	if err := dec.Decode(&raw); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return Customer{}, fmt.Errorf("%s: %s: expected %s, not %s", file, te.Field, expectedKind(te.Type), givenKind(te.Value))
+			want, given := fieldType(te.Field, te.Type), givenKind(te.Value)
+			switch {
+			case want.Kind() == reflect.Slice && te.Type == want.Elem():
+				given = "a list holding " + given
+			case want.Kind() == reflect.Slice && te.Value == "string":
+				given = "a single text"
+			}
+			return Customer{}, fmt.Errorf("%s: %s: expected %s, not %s", file, te.Field, expectedKind(want), given)
 		}
 		return Customer{}, fmt.Errorf("%s: %w (the fields are described in docs/playbooks.md, \"The customer file\")", file, err)
 	}
@@ -304,6 +311,9 @@ func expectedKind(t reflect.Type) string {
 	case reflect.String:
 		return "text"
 	case reflect.Slice:
+		if k := t.Elem().Kind(); k == reflect.String {
+			return "a list of text"
+		}
 		return "a list"
 	case reflect.Map, reflect.Struct:
 		return "a mapping"
@@ -311,6 +321,19 @@ func expectedKind(t reflect.Type) string {
 		return expectedKind(t.Elem())
 	}
 	return t.String()
+}
+
+// fieldType is the Go type of the customer file's top-level field named
+// field, where encoding/json reports the type of a list's element (tags:
+// [1] is a string expected): the field's own type names what is expected.
+func fieldType(field string, reported reflect.Type) reflect.Type {
+	t := reflect.TypeFor[customerJSON]()
+	for i := range t.NumField() {
+		if f := t.Field(i); strings.Split(f.Tag.Get("json"), ",")[0] == field && f.Type.Kind() == reflect.Slice && f.Type.Elem() == reported {
+			return f.Type
+		}
+	}
+	return reported
 }
 
 // givenKind names the kind of JSON value encoding/json reports ("string",
