@@ -373,14 +373,15 @@ func (s *Store) moveAnonymousEvents(ctx context.Context, tx pgx.Tx, anonymousID,
 	return err
 }
 
-// keepVisitor keeps an anonymous visitor's row (made, if new; traits
-// merged while the visitor is not tied) and says, from the row as it is
-// once this transaction holds its lock, whom the visitor is tied to (""
-// for nobody). tieAnonymous holds the same lock while it ties the visitor
-// and moves their events, so a tie in flight is waited for and then seen
-// here: the call does not store an event among a visitor's who is
-// already tied, where nothing would move it (the earlier read, without
-// the lock, could not see a tie that was not committed yet).
+// keepVisitor keeps an anonymous visitor's row (made, if new; their traits
+// merged) and says whom the visitor is tied to ("" for nobody), read from
+// the row once this transaction holds its lock. tieAnonymous holds the
+// same lock while it ties the visitor and moves their events, so a tie in
+// flight is waited for and then seen here, and the caller does not store
+// the event with a visitor already tied, where nothing would move it. (The
+// first read, without the lock, cannot see a tie not yet committed.) When
+// the visitor is tied, the caller rolls back (errTiedMeanwhile), so the
+// traits merged here are not kept.
 func keepVisitor(ctx context.Context, tx pgx.Tx, anonymousID string, traits map[string]any) (string, error) {
 	if traits == nil {
 		traits = map[string]any{}
@@ -388,8 +389,7 @@ func keepVisitor(ctx context.Context, tx pgx.Tx, anonymousID string, traits map[
 	var who string
 	err := tx.QueryRow(ctx, `
 		INSERT INTO anonymous_ids AS a (anonymous_id, traits) VALUES ($1, $2)
-		ON CONFLICT (anonymous_id) DO UPDATE
-			SET traits = CASE WHEN a.customer_id IS NULL THEN a.traits || excluded.traits ELSE a.traits END
+		ON CONFLICT (anonymous_id) DO UPDATE SET traits = a.traits || excluded.traits
 		RETURNING COALESCE(customer_id, '')`, anonymousID, traits).Scan(&who)
 	return who, err
 }
