@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/rapport-crm/rapport/activities"
 	"github.com/rapport-crm/rapport/rules"
 	"github.com/rapport-crm/rapport/store"
@@ -23,22 +25,7 @@ import (
 func TestAnonymousEventRacingItsIdentifyReachesTheCustomer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := storetest.New(t)
-	if _, err := s.Ingest(ctx, store.Ingestion{AnonymousID: "a1", Event: &rules.Event{ID: "page-1", Name: "page"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Ingest(ctx, store.Ingestion{CustomerID: "u1", Profile: &store.ProfileChange{Set: rules.Customer{Email: "u1@example.com"}}}); err != nil {
-		t.Fatal(err)
-	}
-
-	tie, err := s.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tie.Rollback(ctx)
-	if _, err := tie.Exec(ctx, `UPDATE anonymous_ids SET customer_id = 'u1', merged_at = now() WHERE anonymous_id = 'a1'`); err != nil {
-		t.Fatal(err)
-	}
+	s, tie := tieInFlight(t)
 	if _, err := tie.Exec(ctx, `DELETE FROM anonymous_events WHERE anonymous_id = 'a1'`); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +44,7 @@ func TestAnonymousEventRacingItsIdentifyReachesTheCustomer(t *testing.T) {
 	}
 
 	var stranded, owned int
-	err = s.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM anonymous_events WHERE anonymous_id = 'a1'),
+	err := s.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM anonymous_events WHERE anonymous_id = 'a1'),
 		(SELECT count(*) FROM events WHERE customer_id = 'u1' AND id = 'pv-1')`).Scan(&stranded, &owned)
 	if err != nil {
 		t.Fatal(err)
@@ -77,21 +64,7 @@ func TestAnonymousEventRacingItsIdentifyReachesTheCustomer(t *testing.T) {
 func TestAnonymousPurchaseAfterATieDoesNotDeadlock(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := storetest.New(t)
-	if _, err := s.Ingest(ctx, store.Ingestion{AnonymousID: "a1", Event: &rules.Event{ID: "page-1", Name: "page"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Ingest(ctx, store.Ingestion{CustomerID: "u1", Profile: &store.ProfileChange{Set: rules.Customer{Email: "u1@example.com"}}}); err != nil {
-		t.Fatal(err)
-	}
-	tie, err := s.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tie.Rollback(ctx)
-	if _, err := tie.Exec(ctx, `UPDATE anonymous_ids SET customer_id = 'u1', merged_at = now() WHERE anonymous_id = 'a1'`); err != nil {
-		t.Fatal(err)
-	}
+	s, tie := tieInFlight(t)
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.Ingest(ctx, store.Ingestion{AnonymousID: "a1", Effect: activities.Purchase,
@@ -128,6 +101,31 @@ func TestAnonymousPurchaseAfterATieDoesNotDeadlock(t *testing.T) {
 	if orders != 1 {
 		t.Errorf("u1 has %d orders, want the visitor's purchase counted", orders)
 	}
+}
+
+// tieInFlight stores visitor a1 (a page) and customer u1, and opens a
+// transaction that ties a1 to u1 as tieAnonymous does first (the
+// visitor's row locked and tied), left open for the test; it is rolled
+// back at the end unless the test commits it.
+func tieInFlight(t *testing.T) (*store.Store, pgx.Tx) {
+	t.Helper()
+	ctx := context.Background()
+	s := storetest.New(t)
+	if _, err := s.Ingest(ctx, store.Ingestion{AnonymousID: "a1", Event: &rules.Event{ID: "page-1", Name: "page"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Ingest(ctx, store.Ingestion{CustomerID: "u1", Profile: &store.ProfileChange{Set: rules.Customer{Email: "u1@example.com"}}}); err != nil {
+		t.Fatal(err)
+	}
+	tie, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tie.Rollback(context.Background()) })
+	if _, err := tie.Exec(ctx, `UPDATE anonymous_ids SET customer_id = 'u1', merged_at = now() WHERE anonymous_id = 'a1'`); err != nil {
+		t.Fatal(err)
+	}
+	return s, tie
 }
 
 // waitForLockWait returns once a session of the test's database waits for
