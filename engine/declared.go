@@ -16,14 +16,14 @@ import (
 // The check only adds diagnostics: plans are what they were without a
 // workspace, and a journey already running never sees the declaration.
 
-// storedAs says, for a name as a source sends it ("Order Completed"), the
-// word the event API stores it as, which is what a playbook names; ""
-// when name is a word already or makes none.
-func storedAs(name string) string {
+// notAnEventName says why name, which is not a word, cannot name an
+// event: for a name as a source sends it ("Order Completed"), with the
+// word the event API stores it as, which is what a playbook names.
+func notAnEventName(name string) string {
 	if w := rules.NormalizeEvent(name); w != name && wordRe.MatchString(w) {
-		return fmt.Sprintf(": the event API stores it as %s; write that", w)
+		return fmt.Sprintf("%q is not a valid event name: the event API stores it as %s; write that", truncate(name, 40), w)
 	}
-	return ""
+	return fmt.Sprintf("%q is not a valid event name (a lowercase word like order_completed)", truncate(name, 40))
 }
 
 // eventName reads the event name of a trigger, a wait or a goal and, when
@@ -31,10 +31,8 @@ func storedAs(name string) string {
 // place a playbook names an event reads it here.
 func (c *compiler) eventName(f field) string {
 	if f.val != nil && f.val.Kind == yaml.ScalarNode && !wordRe.MatchString(f.val.Value) {
-		if hint := storedAs(f.val.Value); hint != "" {
-			c.errorf(f.val, "%s: %q is not a valid event name%s", f.key.Value, truncate(f.val.Value, 40), hint)
-			return ""
-		}
+		c.errorf(f.val, "%s: %s", f.key.Value, notAnEventName(f.val.Value))
+		return ""
 	}
 	name, ok := c.word(f, wordRe, "event name (a lowercase word like order_completed)")
 	if !ok || c.ws == nil || c.ws.Events == nil || rules.IsMessageEvent(name) {

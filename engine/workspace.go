@@ -144,11 +144,7 @@ func (c *compiler) declaredEvents(f field) map[string]map[string]rules.Type {
 	}
 	for name, ef := range m {
 		if !wordRe.MatchString(name) {
-			if hint := storedAs(name); hint != "" {
-				c.errorf(ef.key, "events: %q is not a valid event name%s", truncate(name, 40), hint)
-			} else {
-				c.errorf(ef.key, "events: %q is not a valid event name (a lowercase word like order_completed)", truncate(name, 40))
-			}
+			c.errorf(ef.key, "events: %s", notAnEventName(name))
 			continue
 		}
 		out[name] = map[string]rules.Type{}
